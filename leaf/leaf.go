@@ -1,0 +1,147 @@
+// Package leaf defines what trialog writes into a trial's Merkle tree: the
+// versioned, domain-separated leaf values and the salted commitments inside
+// them (docs/commitments.md is the normative spec; this is its code).
+//
+// Every leaf starts with a kind byte and a format version byte, so a row can
+// never be read as a manifest or a consent event, and a later format can sit
+// beside this one in the same tree. No leaf carries a raw cell value: rows
+// carry per-cell commitments SHA-256(0x43 || salt || cell), where each salt
+// is 16 secret-derived bytes, so a disclosed package can withhold a cell and
+// the low-entropy value behind its commitment (SEX=F) cannot be guessed.
+package leaf
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Kind is the first byte of every leaf.
+type Kind byte
+
+// Leaf kinds. Values are never reused.
+const (
+	KindRow      Kind = 0x01
+	KindManifest Kind = 0x02
+	KindConsent  Kind = 0x03
+)
+
+// FormatV1 is the second byte of every leaf of this specification.
+const FormatV1 = 0x01
+
+// SaltSize and CommitmentSize are the byte sizes of a cell salt and a cell
+// commitment.
+const (
+	SaltSize       = 16
+	CommitmentSize = sha256.Size
+	SecretSize     = 32
+)
+
+// commitTag domain-separates cell commitments from every other SHA-256 use.
+const commitTag = 0x43
+
+// ErrMalformed is wrapped by the parsers for leaves that do not decode.
+var ErrMalformed = errors.New("malformed leaf")
+
+// Salter derives the salts of one dataset version from the trial secret.
+//
+// salt(row, col) = AES-256_K(uint64be(row) || uint64be(col)) with
+// K = HMAC-SHA256(secret, "trialog/salt/v1" || 0x00 || lp(trial) ||
+// lp(dataset) || uvarint(version)). AES is a PRF here: one block cipher call
+// per cell keeps ingest fast, and the secret never leaves the CRO; only the
+// salts of disclosed cells do, and they reveal nothing about the others.
+type Salter struct {
+	block cipher.Block
+}
+
+// NewSalter derives the salt key of a dataset version.
+func NewSalter(secret []byte, trial, dataset string, version uint64) (*Salter, error) {
+	if len(secret) != SecretSize {
+		return nil, fmt.Errorf("trial secret is %d bytes, want %d", len(secret), SecretSize)
+	}
+	mac := hmac.New(sha256.New, secret)
+	msg := append([]byte("trialog/salt/v1"), 0)
+	msg = AppendString(msg, trial)
+	msg = AppendString(msg, dataset)
+	msg = binary.AppendUvarint(msg, version)
+	mac.Write(msg)
+	block, err := aes.NewCipher(mac.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	return &Salter{block: block}, nil
+}
+
+// Salt writes the salt of cell (row, col) into dst; col is the column's
+// position in name order.
+func (s *Salter) Salt(dst []byte, row uint64, col int) {
+	var in [16]byte
+	binary.BigEndian.PutUint64(in[:8], row)
+	binary.BigEndian.PutUint64(in[8:], uint64(col))
+	s.block.Encrypt(dst[:SaltSize], in[:])
+}
+
+// Commit returns SHA-256(0x43 || salt || cell), the commitment to one
+// canonical cell encoding (see pipeline/canonical).
+func Commit(salt, cell []byte) [CommitmentSize]byte {
+	var buf [128]byte
+	msg := append(buf[:0], commitTag)
+	msg = append(msg, salt...)
+	msg = append(msg, cell...)
+	return sha256.Sum256(msg)
+}
+
+// AppendString appends a length-prefixed string: uvarint(len) || bytes.
+func AppendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// decoder reads the length-prefixed fields of a leaf.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = fmt.Errorf("%w: bad %s", ErrMalformed, what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n uint64, what string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if uint64(len(d.b)) < n {
+		d.err = fmt.Errorf("%w: %s truncated", ErrMalformed, what)
+		return nil
+	}
+	out := d.b[:n:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) string(what string) string {
+	n := d.uvarint(what + " length")
+	return string(d.bytes(n, what))
+}
+
+// Header returns the kind and format version of a leaf.
+func Header(leaf []byte) (Kind, byte, error) {
+	if len(leaf) < 2 {
+		return 0, 0, fmt.Errorf("%w: %d bytes", ErrMalformed, len(leaf))
+	}
+	return Kind(leaf[0]), leaf[1], nil
+}

@@ -1,0 +1,135 @@
+package canonical
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/decimal128"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+)
+
+func encodeAll(t *testing.T, arr arrow.Array) []string {
+	t.Helper()
+	enc, err := Encoder(arr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := 0; i < arr.Len(); i++ {
+		b, err := enc(nil, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+func num(s string) string { return "\x02" + s }
+
+func TestNumbersByValue(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	i8 := array.NewInt8Builder(mem)
+	i8.AppendValues([]int8{63, -5, 0, 100}, nil)
+	u64 := array.NewUint64Builder(mem)
+	u64.AppendValues([]uint64{63, math.MaxUint64, 0, 100}, nil)
+	f64 := array.NewFloat64Builder(mem)
+	f64.AppendValues([]float64{63.0, -5, math.Copysign(0, -1), 1e2}, nil)
+	f32 := array.NewFloat32Builder(mem)
+	f32.AppendValues([]float32{63, -5, 0, 100}, nil)
+	dec := array.NewDecimal128Builder(mem, &arrow.Decimal128Type{Precision: 10, Scale: 2})
+	dec.AppendValues([]decimal128.Num{decimal128.FromI64(6300), decimal128.FromI64(-500), decimal128.FromI64(0), decimal128.FromI64(10000)}, nil)
+
+	want := []string{num("63"), num("-5"), num("0"), num("1e2")}
+	for _, b := range []array.Builder{i8, f64, f32, dec} {
+		got := encodeAll(t, b.NewArray())
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("%T cell %d: %q, want %q", b, i, got[i], want[i])
+			}
+		}
+	}
+	if got := encodeAll(t, u64.NewArray())[1]; got != num("18446744073709551615") {
+		t.Errorf("max uint64: %q", got)
+	}
+}
+
+func TestFloatRounding(t *testing.T) {
+	cases := map[float64]string{
+		8.549999999999999:           "855e-2",
+		0.39999999999999997:         "4e-1",
+		8.55:                        "855e-2",
+		1e-5:                        "1e-5",
+		-1.5:                        "-15e-1",
+		123456789012345678:          "123456789012346e3",
+		math.NaN():                  "NaN",
+		math.Inf(1):                 "Inf",
+		math.Inf(-1):                "-Inf",
+		math.SmallestNonzeroFloat64: "494065645841247e-338",
+	}
+	for f, want := range cases {
+		if got := string(AppendFloat64(nil, f)); got != num(want) {
+			t.Errorf("%v: %q, want %q", f, got, num(want))
+		}
+	}
+	if got := string(AppendFloat32(nil, 0.1)); got != num("1e-1") {
+		t.Errorf("float32 0.1: %q", got)
+	}
+	if got := string(AppendInt(nil, math.MinInt64)); got != num("-9223372036854775808") {
+		t.Errorf("min int64: %q", got)
+	}
+}
+
+func TestTextNullAndDates(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	s := array.NewStringBuilder(mem)
+	s.AppendValues([]string{"F", "", "2014-01-02"}, nil)
+	s.AppendNull()
+	got := encodeAll(t, s.NewArray())
+	want := []string{"\x01F", "\x00", "\x012014-01-02", "\x00"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("text %d: %q want %q", i, got[i], want[i])
+		}
+	}
+	d := array.NewDate32Builder(mem)
+	d.Append(arrow.Date32FromTime(mustDate("2014-01-02")))
+	if got := encodeAll(t, d.NewArray())[0]; got != "\x012014-01-02" {
+		t.Errorf("date32: %q", got)
+	}
+	ts := array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "Europe/Paris"})
+	ts.Append(arrow.Timestamp(1388664000500)) // 2014-01-02T12:00:00.5Z
+	if got := encodeAll(t, ts.NewArray())[0]; got != "\x012014-01-02T12:00:00.5Z" {
+		t.Errorf("timestamp: %q", got)
+	}
+	// Dictionary-encoded text equals plain text.
+	db := array.NewDictionaryBuilder(mem, &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}).(*array.BinaryDictionaryBuilder)
+	db.AppendString("F")
+	db.AppendNull()
+	db.AppendString("")
+	got = encodeAll(t, db.NewArray())
+	if got[0] != "\x01F" || got[1] != "\x00" || got[2] != "\x00" {
+		t.Errorf("dictionary: %q", got)
+	}
+	bad := array.NewStringBuilder(mem)
+	bad.Append("\xff")
+	enc, _ := Encoder(bad.NewArray())
+	if _, err := enc(nil, 0); err == nil {
+		t.Error("invalid UTF-8 accepted")
+	}
+	lb := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int64)
+	if _, err := Encoder(lb.NewArray()); err == nil {
+		t.Error("list type accepted")
+	}
+}
+
+func mustDate(s string) (t time.Time) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
