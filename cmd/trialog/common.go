@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/workspace"
+)
+
+func logFlag() cli.Flag {
+	return &cli.StringFlag{Name: "log", Usage: "trialog directory holding the trial's log and keys", EnvVars: []string{"TRIALOG_LOG"}, Required: true}
+}
+
+func trialFlag() cli.Flag {
+	return &cli.StringFlag{Name: "trial", Usage: "trial ID (e.g. CDISCPILOT01)", EnvVars: []string{"TRIALOG_TRIAL"}, Required: true}
+}
+
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"}
+}
+
+func formatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "format", Usage: fmt.Sprintf("input format, one of %v (default: detect)", source.Formats)}
+}
+
+func nullFlag() cli.Flag {
+	return &cli.StringFlag{Name: "null", Usage: "comma-separated CSV tokens meaning missing", Value: ",NA"}
+}
+
+// usageErr marks a command-line mistake (exit 2).
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, workspace.ErrUsage)...)
+}
+
+func openTrial(c *cli.Context, writable bool) (*workspace.Trial, error) {
+	return workspace.Open(c.Context, c.String("log"), c.String("trial"), writable, workspace.Options{})
+}
+
+// openSource opens a data file with the reader options from the flags.
+func openSource(ctx context.Context, c *cli.Context, path string, opts source.Options) (*source.File, error) {
+	opts.Format = source.Format(c.String("format"))
+	if c.IsSet("null") || opts.NullValues == nil {
+		opts.NullValues = strings.Split(c.String("null"), ",")
+	}
+	opts.Readers = extraReaders()
+	return source.Open(ctx, path, opts)
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func isTerminal() bool { return term.IsTerminal(int(os.Stderr.Fd())) }
+
+// parseRows reads "0-9,20,30-" style row lists (0-based, inclusive) into
+// half-open ranges.
+func parseRows(s string) ([][2]uint64, error) {
+	var out [][2]uint64
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.ParseUint(lo, 10, 64)
+		if err != nil {
+			return nil, usageErr("--rows %q: %v", part, err)
+		}
+		b := a
+		if isRange {
+			if hi == "" {
+				b = ^uint64(0) - 1
+			} else if b, err = strconv.ParseUint(hi, 10, 64); err != nil || b < a {
+				return nil, usageErr("--rows %q: bad range", part)
+			}
+		}
+		out = append(out, [2]uint64{a, b + 1})
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

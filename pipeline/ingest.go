@@ -1,0 +1,330 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"runtime"
+	"time"
+
+	"github.com/trialog/trialog/leaf"
+	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/workspace"
+)
+
+// IngestOptions tune Ingest.
+type IngestOptions struct {
+	Dataset string
+	// NewVersion allows ingesting a file whose content is already a
+	// version of this dataset.
+	NewVersion bool
+	// Operator is recorded in the manifest (default: the OS user).
+	Operator string
+	// Keys are the dataset's natural key columns, if known.
+	Keys []string
+	// Progress, if set, is called with the number of rows committed so far.
+	Progress func(rows uint64)
+	// Total, if set, is called once the row count is known.
+	Total func(rows uint64)
+	// AppendLeaves is the number of leaves per log append (default 32768).
+	AppendLeaves int
+	// Workers computing commitments (default GOMAXPROCS).
+	Workers int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// IngestResult is what an ingest did.
+type IngestResult struct {
+	Record      *workspace.Record
+	Root        trillian.Root
+	ResumedFrom uint64 // rows already in the log from an interrupted run
+}
+
+// ErrDuplicate is wrapped when the same file content is ingested twice.
+var ErrDuplicate = errors.New("already ingested")
+
+// Ingest appends every row of a file, then its manifest, to the trial's
+// log and publishes a signed checkpoint. An interrupted ingest of the same
+// file resumes where the log stops, without losing or repeating a row.
+func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts IngestOptions) (*IngestResult, error) {
+	if err := workspace.ValidName("dataset", opts.Dataset); err != nil {
+		return nil, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.AppendLeaves <= 0 {
+		opts.AppendLeaves = 32768
+	}
+	cols, err := ColumnsOf(f.Name, f.Schema())
+	if err != nil {
+		return nil, err
+	}
+	digest, err := fileSHA256(ctx, f.Path)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := t.Pending()
+	if err != nil {
+		return nil, err
+	}
+	var m leaf.Manifest
+	if pending != nil {
+		m = pending.Manifest
+		if m.Dataset != opts.Dataset || m.Source.SHA256 != digest {
+			return nil, fmt.Errorf("trial %s: an ingest of dataset %s from %s (sha256 %s) was interrupted; rerun it with that file to finish it first: %w",
+				t.ID, m.Dataset, m.Source.Name, m.Source.SHA256[:12], workspace.ErrUsage)
+		}
+	} else {
+		versions, err := t.Versions(opts.Dataset)
+		if err != nil {
+			return nil, err
+		}
+		version := uint64(1)
+		for _, r := range versions {
+			if r.Manifest.Source.SHA256 == digest && !opts.NewVersion {
+				return nil, fmt.Errorf("%s: this content is already version %d of dataset %s (use --new-version to log it again): %w",
+					f.Name, r.Manifest.Version, opts.Dataset, ErrDuplicate)
+			}
+			version = r.Manifest.Version + 1
+		}
+		root, err := t.Log.LatestRoot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m = leaf.Manifest{
+			Format:     leaf.ManifestFormat,
+			Trial:      t.ID,
+			Dataset:    opts.Dataset,
+			Version:    version,
+			Source:     leaf.Source{Name: f.Name, Format: string(f.Format), Bytes: f.Size, SHA256: digest},
+			Keys:       opts.Keys,
+			FirstIndex: root.Size,
+			CreatedAt:  opts.Now().UTC().Format(time.RFC3339),
+			Operator:   operator(opts.Operator),
+		}
+		for _, fl := range f.Schema().Fields() {
+			m.Schema = append(m.Schema, leaf.Column{Name: fl.Name, Type: fl.Type.String()})
+		}
+		// Validate everything before the first leaf is written.
+		committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := forEachBatch(ctx, f, func(b batch) error { return committer.Check(b.rec, b.first) })
+		if err != nil {
+			return nil, err
+		}
+		if opts.Total != nil {
+			opts.Total(rows)
+		}
+		if err := t.SavePending(&workspace.Pending{Manifest: m}); err != nil {
+			return nil, err
+		}
+	}
+	return appendDataset(ctx, t, f, cols, m, opts)
+}
+
+func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
+	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+	if err != nil {
+		return nil, err
+	}
+	root, err := t.Log.LatestRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if root.Size < m.FirstIndex {
+		return nil, fmt.Errorf("trial %s: log has %d leaves, but the pending ingest starts at %d: the log was replaced", t.ID, root.Size, m.FirstIndex)
+	}
+	already := root.Size - m.FirstIndex // rows (and maybe the manifest) logged by an earlier attempt
+	res := &IngestResult{ResumedFrom: already}
+
+	appender := newAppender(ctx, t.Log, m.FirstIndex+already)
+	dataset := trillian.NewCompactRange(0)
+	var rows uint64
+	_, err = forEachBatch(ctx, f, func(b batch) error {
+		leaves, err := committer.Leaves(b.rec, b.first, opts.Workers)
+		if err != nil {
+			return err
+		}
+		for i, l := range leaves {
+			if err := dataset.Append(trillian.LeafHash(l), nil); err != nil {
+				return err
+			}
+			row := b.first + uint64(i)
+			if row < already {
+				continue
+			}
+			appender.add(l)
+		}
+		if err := checkLogged(ctx, t.Log, m.FirstIndex, b.first, leaves, already); err != nil {
+			return err
+		}
+		rows = b.first + uint64(len(leaves))
+		if appender.pendingLeaves() >= opts.AppendLeaves {
+			if err := appender.flush(); err != nil {
+				return err
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(rows)
+		}
+		return nil
+	})
+	if err != nil {
+		appender.close()
+		return nil, err
+	}
+	if err := appender.flush(); err != nil {
+		appender.close()
+		return nil, err
+	}
+	if err := appender.close(); err != nil {
+		return nil, err
+	}
+	if already > rows+1 {
+		return nil, fmt.Errorf("trial %s: log holds %d leaves past the pending ingest's start, but %s has only %d rows", t.ID, already, f.Name, rows)
+	}
+	m.Rows = rows
+	rangeRoot := trillian.Hasher.EmptyRoot()
+	if rows > 0 {
+		if rangeRoot, err = dataset.GetRootHash(nil); err != nil {
+			return nil, err
+		}
+	}
+	m.RangeRoot = hex.EncodeToString(rangeRoot)
+	manifestLeaf, err := leaf.ManifestLeaf(&m)
+	if err != nil {
+		return nil, err
+	}
+	manifestIndex := m.FirstIndex + rows
+	if already == rows+1 {
+		logged, err := t.Log.Leaves(ctx, manifestIndex, 1)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(logged[0], manifestLeaf) {
+			return nil, fmt.Errorf("trial %s: leaf %d is not this ingest's manifest: the log changed under a pending ingest", t.ID, manifestIndex)
+		}
+		res.Root, err = t.Log.LatestRoot(ctx)
+	} else {
+		res.Root, err = t.Log.AppendLeaves(ctx, manifestIndex, [][]byte{manifestLeaf})
+	}
+	if err != nil {
+		return nil, err
+	}
+	signed, err := t.PublishCheckpoint(res.Root)
+	if err != nil {
+		return nil, err
+	}
+	res.Record = &workspace.Record{Manifest: m, ManifestIndex: manifestIndex, Checkpoint: string(signed)}
+	if err := t.SaveRecord(res.Record); err != nil {
+		return nil, err
+	}
+	if err := t.ClearPending(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// checkLogged compares recomputed leaves with what an interrupted run
+// already logged, so a resume never builds on leaves from another file,
+// key or version.
+func checkLogged(ctx context.Context, log trillian.Log, firstIndex, first uint64, leaves [][]byte, already uint64) error {
+	if first >= already {
+		return nil
+	}
+	n := min(uint64(len(leaves)), already-first)
+	logged, err := log.Leaves(ctx, firstIndex+first, n)
+	if err != nil {
+		return err
+	}
+	for i := range logged {
+		if !bytes.Equal(logged[i], leaves[i]) {
+			return fmt.Errorf("leaf %d in the log differs from row %d recomputed for the resumed ingest", firstIndex+first+uint64(i), first+uint64(i))
+		}
+	}
+	return nil
+}
+
+// appender appends leaves in the background so that computing the next
+// batch overlaps with the log's write and fsync.
+type appender struct {
+	ctx  context.Context
+	log  trillian.Log
+	next uint64 // index of the next leaf to hand to the log
+	buf  [][]byte
+	work chan [][]byte
+	done chan error
+}
+
+func newAppender(ctx context.Context, log trillian.Log, start uint64) *appender {
+	a := &appender{ctx: ctx, log: log, next: start, work: make(chan [][]byte, 1), done: make(chan error, 1)}
+	go a.run(start)
+	return a
+}
+
+func (a *appender) run(start uint64) {
+	var err error
+	for leaves := range a.work {
+		if err != nil {
+			continue
+		}
+		if _, err = a.log.AppendLeaves(a.ctx, start, leaves); err == nil {
+			start += uint64(len(leaves))
+		}
+	}
+	a.done <- err
+}
+
+func (a *appender) add(l []byte)       { a.buf = append(a.buf, l) }
+func (a *appender) pendingLeaves() int { return len(a.buf) }
+
+func (a *appender) flush() error {
+	if len(a.buf) == 0 {
+		return nil
+	}
+	a.work <- a.buf // an append error surfaces at close
+	a.buf = nil
+	return nil
+}
+
+func (a *appender) close() error {
+	close(a.work)
+	return <-a.done
+}
+
+func operator(name string) string {
+	if name != "" {
+		return name
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+func fileSHA256(ctx context.Context, path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

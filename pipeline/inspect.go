@@ -1,0 +1,30 @@
+package pipeline
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+
+	"github.com/trialog/trialog/leaf"
+)
+
+// PackageManifest reads the manifest a package claims, without verifying
+// anything: enough to know how to read the recipient's data file.
+func PackageManifest(path string) (*leaf.Manifest, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fr, err := ipc.NewFileReader(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrPackage, err)
+	}
+	defer fr.Close()
+	meta, err := parsePackageMeta(fr.Schema().Metadata())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return meta.Manifest, nil
+}

@@ -1,0 +1,161 @@
+package pipeline
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/trialog/trialog/leaf"
+	"github.com/trialog/trialog/trillian"
+)
+
+// Package format v1 (docs/package-format.md): one Arrow IPC file that any
+// Arrow tool opens as a table.
+const (
+	PackageVersion = "1"
+
+	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
+	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
+	ColProof     = ReservedPrefix + "_proof"      // list<fixed_size_binary(32)>: inclusion proof (rows selection)
+	saltPrefix   = ReservedPrefix + "_salt."      // fixed_size_binary(16) per column whose salt is disclosed
+	commitPrefix = ReservedPrefix + "_commit."    // fixed_size_binary(32) per column, always
+
+	metaVersion       = "trialog.package"
+	metaMode          = "trialog.mode"
+	metaSelection     = "trialog.selection"
+	metaManifestLeaf  = "trialog.manifest_leaf"
+	metaManifestIndex = "trialog.manifest_index"
+	metaManifestProof = "trialog.manifest_proof"
+	metaCheckpoint    = "trialog.checkpoint"
+	metaRangeProof    = "trialog.range_proof"
+	metaRedacted      = "trialog.redacted"
+)
+
+// SaltColumn and CommitColumn name the package columns of a data column.
+func SaltColumn(name string) string   { return saltPrefix + name }
+func CommitColumn(name string) string { return commitPrefix + name }
+
+// Package modes and selections.
+const (
+	ModeAttached   = "attached" // disclosed values travel in the package
+	ModeDetached   = "detached" // salts and commitments only: the sponsor brings the data
+	SelectionRange = "range"    // every row of the version, one range proof
+	SelectionRows  = "rows"     // chosen rows, one inclusion proof each
+)
+
+var (
+	saltArrowType   = &arrow.FixedSizeBinaryType{ByteWidth: leaf.SaltSize}
+	commitArrowType = &arrow.FixedSizeBinaryType{ByteWidth: leaf.CommitmentSize}
+	proofArrowType  = arrow.ListOf(&arrow.FixedSizeBinaryType{ByteWidth: trillian.HashSize})
+)
+
+// PackageMeta is what a package's schema metadata holds.
+type PackageMeta struct {
+	Mode          string
+	Selection     string
+	ManifestLeaf  []byte
+	Manifest      *leaf.Manifest
+	ManifestIndex uint64
+	ManifestProof [][]byte
+	Checkpoint    []byte
+	RangeProof    *trillian.RangeProof
+	Redacted      []string
+}
+
+func (p *PackageMeta) metadata() (arrow.Metadata, error) {
+	proof, err := json.Marshal(p.ManifestProof)
+	if err != nil {
+		return arrow.Metadata{}, err
+	}
+	redacted, err := json.Marshal(p.Redacted)
+	if err != nil {
+		return arrow.Metadata{}, err
+	}
+	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted}
+	vals := []string{PackageVersion, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
+		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted)}
+	if p.RangeProof != nil {
+		rp, err := json.Marshal(p.RangeProof)
+		if err != nil {
+			return arrow.Metadata{}, err
+		}
+		keys = append(keys, metaRangeProof)
+		vals = append(vals, string(rp))
+	}
+	return arrow.NewMetadata(keys, vals), nil
+}
+
+// ErrPackage is wrapped for packages that cannot be read at all.
+var ErrPackage = fmt.Errorf("not a valid trialog package")
+
+func parsePackageMeta(md arrow.Metadata) (*PackageMeta, error) {
+	get := func(k string) (string, error) {
+		i := md.FindKey(k)
+		if i < 0 {
+			return "", fmt.Errorf("%w: metadata %s missing", ErrPackage, k)
+		}
+		return md.Values()[i], nil
+	}
+	v, err := get(metaVersion)
+	if err != nil {
+		return nil, err
+	}
+	if v != PackageVersion {
+		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q", ErrPackage, v, PackageVersion)
+	}
+	p := &PackageMeta{}
+	if p.Mode, err = get(metaMode); err != nil {
+		return nil, err
+	}
+	if p.Selection, err = get(metaSelection); err != nil {
+		return nil, err
+	}
+	if (p.Mode != ModeAttached && p.Mode != ModeDetached) || (p.Selection != SelectionRange && p.Selection != SelectionRows) {
+		return nil, fmt.Errorf("%w: mode %q selection %q", ErrPackage, p.Mode, p.Selection)
+	}
+	s, err := get(metaManifestLeaf)
+	if err != nil {
+		return nil, err
+	}
+	if p.ManifestLeaf, err = base64.StdEncoding.DecodeString(s); err != nil {
+		return nil, fmt.Errorf("%w: manifest leaf: %v", ErrPackage, err)
+	}
+	if p.Manifest, err = leaf.ParseManifest(p.ManifestLeaf); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPackage, err)
+	}
+	if s, err = get(metaManifestIndex); err != nil {
+		return nil, err
+	}
+	if p.ManifestIndex, err = strconv.ParseUint(s, 10, 64); err != nil {
+		return nil, fmt.Errorf("%w: manifest index: %v", ErrPackage, err)
+	}
+	if s, err = get(metaManifestProof); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(s), &p.ManifestProof); err != nil {
+		return nil, fmt.Errorf("%w: manifest proof: %v", ErrPackage, err)
+	}
+	if s, err = get(metaCheckpoint); err != nil {
+		return nil, err
+	}
+	p.Checkpoint = []byte(s)
+	if s, err = get(metaRedacted); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(s), &p.Redacted); err != nil {
+		return nil, fmt.Errorf("%w: redacted columns: %v", ErrPackage, err)
+	}
+	if p.Selection == SelectionRange {
+		if s, err = get(metaRangeProof); err != nil {
+			return nil, err
+		}
+		p.RangeProof = &trillian.RangeProof{}
+		if err := json.Unmarshal([]byte(s), p.RangeProof); err != nil {
+			return nil, fmt.Errorf("%w: range proof: %v", ErrPackage, err)
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,470 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/compute"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/trialog/trialog/leaf"
+	"github.com/trialog/trialog/pipeline/canonical"
+	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/workspace"
+)
+
+// Condition selects rows whose Column equals Value (compared as canonical
+// cells: "63" matches the number 63, "F" the text F).
+type Condition struct {
+	Column string
+	Value  string
+}
+
+// ProveOptions choose what a package discloses.
+type ProveOptions struct {
+	Dataset string
+	Version uint64 // 0: the latest version
+	// Rows are half-open ranges [a, b) of dataset row indices.
+	Rows [][2]uint64
+	// Where conditions: rows must meet one condition per named column
+	// (conditions on the same column are alternatives).
+	Where []Condition
+	// Redact lists columns whose values and salts stay out of the package.
+	Redact []string
+	// Detached leaves every value out: the recipient brings the data file.
+	Detached bool
+}
+
+// ProveResult summarises a written package.
+type ProveResult struct {
+	Dataset   string `json:"dataset"`
+	Version   uint64 `json:"version"`
+	Mode      string `json:"mode"`
+	Selection string `json:"selection"`
+	Rows      uint64 `json:"rows"`
+	TreeSize  uint64 `json:"tree_size"`
+	Package   string `json:"package"`
+}
+
+// ParseDatasetRef splits NAME[@VERSION].
+func ParseDatasetRef(ref string) (string, uint64, error) {
+	name, v, found := strings.Cut(ref, "@")
+	if !found {
+		return name, 0, nil
+	}
+	var version uint64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(v, "v"), "%d", &version); err != nil || version == 0 {
+		return "", 0, fmt.Errorf("dataset %q: version must be a positive number: %w", ref, workspace.ErrUsage)
+	}
+	return name, version, nil
+}
+
+// ManifestSchemaHints returns the manifest's column types as CSV type
+// hints, so a text copy of a dataset is read as it was ingested.
+func ManifestSchemaHints(m *leaf.Manifest) map[string]arrow.DataType {
+	hints := map[string]arrow.DataType{}
+	for _, c := range m.Schema {
+		if t, err := source.TypeOf(c.Type); err == nil {
+			hints[c.Name] = t
+		}
+	}
+	return hints
+}
+
+// Prove writes a disclosure package for a dataset version to out. The data
+// file must be the one that was ingested.
+func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, opts ProveOptions) (*ProveResult, error) {
+	rec, err := t.Version(opts.Dataset, opts.Version)
+	if err != nil {
+		return nil, err
+	}
+	m := &rec.Manifest
+	digest, err := fileSHA256(ctx, f.Path)
+	if err != nil {
+		return nil, err
+	}
+	if digest != m.Source.SHA256 {
+		return nil, fmt.Errorf("%s is not the file ingested as %s version %d (%s, sha256 %s…): %w",
+			f.Name, m.Dataset, m.Version, m.Source.Name, m.Source.SHA256[:12], source.ErrInput)
+	}
+	cols, err := ColumnsOf(f.Name, f.Schema())
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range opts.Redact {
+		if !slices.Contains(cols.Sorted, r) {
+			return nil, fmt.Errorf("--redact %s: dataset %s has no such column: %w", r, m.Dataset, workspace.ErrUsage)
+		}
+	}
+	for _, w := range opts.Where {
+		if !slices.Contains(cols.Sorted, w.Column) {
+			return nil, fmt.Errorf("--where %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
+		}
+	}
+	signed, err := t.LatestCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	if err != nil {
+		return nil, err
+	}
+	if cp.Size <= rec.ManifestIndex {
+		return nil, fmt.Errorf("latest checkpoint (size %d) predates %s version %d", cp.Size, m.Dataset, m.Version)
+	}
+	manifestLeaf, err := leaf.ManifestLeaf(m)
+	if err != nil {
+		return nil, err
+	}
+	manifestProof, err := t.Log.InclusionProof(ctx, rec.ManifestIndex, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	if err := trillian.VerifyInclusion(rec.ManifestIndex, cp.Size, trillian.LeafHash(manifestLeaf), manifestProof, cp.Hash); err != nil {
+		return nil, fmt.Errorf("the log does not hold manifest %s version %d at %d: %w", m.Dataset, m.Version, rec.ManifestIndex, err)
+	}
+	meta := &PackageMeta{
+		Mode: ModeAttached, Selection: SelectionRows, ManifestLeaf: manifestLeaf, Manifest: m,
+		ManifestIndex: rec.ManifestIndex, ManifestProof: manifestProof, Checkpoint: signed, Redacted: opts.Redact,
+	}
+	if meta.Redacted == nil {
+		meta.Redacted = []string{}
+	}
+	if opts.Detached {
+		meta.Mode = ModeDetached
+	}
+	var rangeCheck *trillian.RangeVerifier
+	if len(opts.Rows) == 0 && len(opts.Where) == 0 {
+		meta.Selection = SelectionRange
+		if m.Rows == 0 {
+			return nil, fmt.Errorf("%s version %d has no rows to prove: %w", m.Dataset, m.Version, workspace.ErrUsage)
+		}
+		rp, err := trillian.ProveRange(ctx, t.Log, m.FirstIndex, m.FirstIndex+m.Rows, cp.Size)
+		if err != nil {
+			return nil, err
+		}
+		meta.RangeProof = &rp
+		if rangeCheck, err = trillian.NewRangeVerifier(rp); err != nil {
+			return nil, err
+		}
+	}
+	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+	if err != nil {
+		return nil, err
+	}
+	w := &packageWriter{
+		ctx: ctx, log: t.Log, meta: meta, committer: committer, schema: f.Schema(), opts: opts,
+		size: cp.Size, root: cp.Hash, mem: memory.DefaultAllocator, rangeCheck: rangeCheck,
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := w.start(tmp); err != nil {
+		return nil, err
+	}
+	rows, err := forEachBatch(ctx, f, w.addBatch)
+	if err != nil {
+		return nil, err
+	}
+	if rows != m.Rows {
+		return nil, fmt.Errorf("%s has %d rows, the manifest %d", f.Name, rows, m.Rows)
+	}
+	if rangeCheck != nil {
+		if err := rangeCheck.Verify(cp.Hash); err != nil {
+			return nil, fmt.Errorf("self-check of the range proof failed: %w", err)
+		}
+	}
+	if w.rows == 0 {
+		return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, workspace.ErrUsage)
+	}
+	if err := w.writer.Close(); err != nil {
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return nil, err
+	}
+	return &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
+		Rows: w.rows, TreeSize: cp.Size, Package: out}, nil
+}
+
+type packageWriter struct {
+	ctx        context.Context
+	log        trillian.Log
+	meta       *PackageMeta
+	committer  *Committer
+	schema     *arrow.Schema
+	opts       ProveOptions
+	size       uint64
+	root       []byte
+	mem        memory.Allocator
+	rangeCheck *trillian.RangeVerifier
+	out        *arrow.Schema
+	writer     *ipc.FileWriter
+	rows       uint64
+}
+
+func (w *packageWriter) disclosed(name string) bool {
+	return !slices.Contains(w.opts.Redact, name)
+}
+
+func (w *packageWriter) start(file *os.File) error {
+	fields := []arrow.Field{
+		{Name: ColRow, Type: arrow.PrimitiveTypes.Uint64},
+		{Name: ColLeafIndex, Type: arrow.PrimitiveTypes.Uint64},
+	}
+	for _, fl := range w.schema.Fields() {
+		if w.disclosed(fl.Name) {
+			if !w.opts.Detached {
+				fields = append(fields, arrow.Field{Name: fl.Name, Type: fl.Type, Nullable: true, Metadata: fl.Metadata})
+			}
+			fields = append(fields, arrow.Field{Name: SaltColumn(fl.Name), Type: saltArrowType})
+		}
+		fields = append(fields, arrow.Field{Name: CommitColumn(fl.Name), Type: commitArrowType})
+	}
+	if w.meta.Selection == SelectionRows {
+		fields = append(fields, arrow.Field{Name: ColProof, Type: proofArrowType})
+	}
+	md, err := w.meta.metadata()
+	if err != nil {
+		return err
+	}
+	w.out = arrow.NewSchema(fields, &md)
+	w.writer, err = ipc.NewFileWriter(file, ipc.WithSchema(w.out), ipc.WithAllocator(w.mem))
+	return err
+}
+
+// selected returns the batch rows (positions) that the options select.
+func (w *packageWriter) selected(b batch) ([]int, error) {
+	n := int(b.rec.NumRows())
+	if w.meta.Selection == SelectionRange {
+		return nil, nil // all
+	}
+	var conds map[int][][]byte // source column index → accepted canonical cells
+	if len(w.opts.Where) > 0 {
+		conds = map[int][][]byte{}
+		for _, c := range w.opts.Where {
+			idx := w.schema.FieldIndices(c.Column)[0]
+			conds[idx] = append(conds[idx], conditionCells(c.Value)...)
+		}
+	}
+	encs := map[int]canonical.CellEncoder{}
+	for idx := range conds {
+		enc, err := canonical.Encoder(b.rec.Column(idx))
+		if err != nil {
+			return nil, err
+		}
+		encs[idx] = enc
+	}
+	var out []int
+	var buf []byte
+rows:
+	for i := 0; i < n; i++ {
+		row := b.first + uint64(i)
+		if len(w.opts.Rows) > 0 {
+			in := false
+			for _, r := range w.opts.Rows {
+				if row >= r[0] && row < r[1] {
+					in = true
+					break
+				}
+			}
+			if !in {
+				continue
+			}
+		}
+		for idx, accepted := range conds {
+			var err error
+			if buf, err = encs[idx](buf[:0], i); err != nil {
+				return nil, err
+			}
+			if !slices.ContainsFunc(accepted, func(c []byte) bool { return string(c) == string(buf) }) {
+				continue rows
+			}
+		}
+		out = append(out, i)
+	}
+	if out == nil {
+		out = []int{}
+	}
+	return out, nil
+}
+
+// conditionCells are the canonical cells a --where value stands for: the
+// text itself, and the number it spells if it is one.
+func conditionCells(v string) [][]byte {
+	text, err := canonical.AppendText(nil, v)
+	if err != nil {
+		return nil
+	}
+	out := [][]byte{text}
+	var f float64
+	if _, err := fmt.Sscanf(v, "%g", &f); err == nil && isNumeric(v) {
+		out = append(out, canonical.AppendFloat64(nil, f))
+	}
+	return out
+}
+
+func isNumeric(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789.-+eE", c) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (w *packageWriter) addBatch(b batch) error {
+	sel, err := w.selected(b)
+	if err != nil {
+		return err
+	}
+	n := int(b.rec.NumRows())
+	positions := sel
+	if positions == nil {
+		positions = make([]int, n)
+		for i := range positions {
+			positions[i] = i
+		}
+	}
+	encs, err := w.committer.Encoders(b.rec)
+	if err != nil {
+		return err
+	}
+	ncols := len(w.committer.Columns.Sorted)
+	// Commitments of the selected rows, name order, and their leaf hashes.
+	commits := make([][]byte, len(positions))
+	var scratch, leafBuf []byte
+	for k, i := range positions {
+		row := b.first + uint64(i)
+		commits[k], scratch, err = w.committer.CommitRow(make([]byte, 0, ncols*leaf.CommitmentSize), encs, i, row, scratch)
+		if err != nil {
+			return err
+		}
+		leafBuf = w.committer.RowEncoder().Append(leafBuf[:0], row, commits[k])
+		if w.rangeCheck != nil {
+			w.rangeCheck.Append(trillian.LeafHash(leafBuf))
+		}
+	}
+	if sel != nil && len(sel) == 0 {
+		return nil
+	}
+	rb := array.NewRecordBuilder(w.mem, w.out)
+	defer rb.Release()
+	first := w.meta.Manifest.FirstIndex
+	for fi, fl := range w.out.Fields() {
+		if !strings.HasPrefix(fl.Name, ReservedPrefix) {
+			rb.Field(fi).AppendNulls(len(positions)) // placeholder: replaced by the taken column
+		}
+	}
+	rowB := rb.Field(0).(*array.Uint64Builder)
+	leafB := rb.Field(1).(*array.Uint64Builder)
+	for _, i := range positions {
+		rowB.Append(b.first + uint64(i))
+		leafB.Append(first + b.first + uint64(i))
+	}
+	// Per data column: value (taken), salt, commitment.
+	var indices arrow.Array
+	if sel != nil {
+		ib := array.NewInt64Builder(w.mem)
+		for _, i := range sel {
+			ib.Append(int64(i))
+		}
+		indices = ib.NewArray()
+		ib.Release()
+		defer indices.Release()
+	}
+	sortedPos := map[string]int{}
+	for j, name := range w.committer.Columns.Sorted {
+		sortedPos[name] = j
+	}
+	var columns []arrow.Array
+	field := 2
+	for srcIdx, fl := range w.schema.Fields() {
+		j := sortedPos[fl.Name]
+		if w.disclosed(fl.Name) {
+			if !w.opts.Detached {
+				col := b.rec.Column(srcIdx)
+				if indices != nil {
+					if col, err = compute.TakeArray(w.ctx, col, indices); err != nil {
+						return err
+					}
+				} else {
+					col.Retain()
+				}
+				columns = append(columns, col)
+				field++
+			}
+			sb := rb.Field(field).(*array.FixedSizeBinaryBuilder)
+			for _, i := range positions {
+				sb.Append(w.committer.Salt(b.first+uint64(i), j))
+			}
+			field++
+		}
+		cb := rb.Field(field).(*array.FixedSizeBinaryBuilder)
+		for k := range positions {
+			cb.Append(commits[k][j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize])
+		}
+		field++
+	}
+	if w.meta.Selection == SelectionRows {
+		lb := rb.Field(field).(*array.ListBuilder)
+		hb := lb.ValueBuilder().(*array.FixedSizeBinaryBuilder)
+		for k, i := range positions {
+			index := first + b.first + uint64(i)
+			proof, err := w.log.InclusionProof(w.ctx, index, w.size)
+			if err != nil {
+				return err
+			}
+			leafBuf = w.committer.RowEncoder().Append(leafBuf[:0], b.first+uint64(i), commits[k])
+			if err := trillian.VerifyInclusion(index, w.size, trillian.LeafHash(leafBuf), proof, w.root); err != nil {
+				return fmt.Errorf("self-check: row %d does not match leaf %d in the log: %w", b.first+uint64(i), index, err)
+			}
+			lb.Append(true)
+			for _, h := range proof {
+				hb.Append(h)
+			}
+		}
+	}
+	built := rb.NewRecord()
+	defer built.Release()
+	// Splice the taken value columns into the built record.
+	arrays := make([]arrow.Array, 0, len(w.out.Fields()))
+	vi := 0
+	for fi, fl := range w.out.Fields() {
+		if !strings.HasPrefix(fl.Name, ReservedPrefix) {
+			arrays = append(arrays, columns[vi])
+			vi++
+			continue
+		}
+		arrays = append(arrays, built.Column(fi))
+	}
+	out := array.NewRecord(w.out, arrays, int64(len(positions)))
+	defer out.Release()
+	for _, c := range columns {
+		c.Release()
+	}
+	w.rows += uint64(len(positions))
+	if err := w.writer.Write(out); err != nil {
+		return errors.Join(fmt.Errorf("write package"), err)
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+// Package pipeline turns dataset files into log leaves and back into proof:
+// ingest (rows → canonical cells → salted commitments → leaves → log →
+// manifest → signed checkpoint), prove (disclosure packages) and verify.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/trialog/trialog/leaf"
+	"github.com/trialog/trialog/pipeline/canonical"
+	"github.com/trialog/trialog/pipeline/source"
+)
+
+// ReservedPrefix starts the names of the columns trialog adds to packages;
+// datasets may not use it.
+const ReservedPrefix = "_trialog"
+
+// Columns is a dataset's column set in the two orders that matter: the
+// source order (for people and packages) and name order (for leaves).
+type Columns struct {
+	Sorted []string // names in bytewise order: leaf order
+	// SourceIndex[j] is the schema field index of Sorted[j].
+	SourceIndex []int
+}
+
+// ColumnsOf checks a schema's names and types and orders them.
+func ColumnsOf(name string, schema *arrow.Schema) (Columns, error) {
+	var c Columns
+	seen := map[string]bool{}
+	for i, f := range schema.Fields() {
+		switch {
+		case f.Name == "":
+			return c, fmt.Errorf("%s: column %d has no name: %w", name, i+1, source.ErrInput)
+		case seen[f.Name]:
+			return c, fmt.Errorf("%s: duplicate column %q: %w", name, f.Name, source.ErrInput)
+		case strings.HasPrefix(f.Name, ReservedPrefix):
+			return c, fmt.Errorf("%s: column %q uses the reserved prefix %s: %w", name, f.Name, ReservedPrefix, source.ErrInput)
+		}
+		if err := canonical.Supported(f.Type); err != nil {
+			return c, fmt.Errorf("%s: column %q: %v: %w", name, f.Name, err, source.ErrInput)
+		}
+		seen[f.Name] = true
+		c.Sorted = append(c.Sorted, f.Name)
+	}
+	slices.Sort(c.Sorted)
+	for _, n := range c.Sorted {
+		c.SourceIndex = append(c.SourceIndex, schema.FieldIndices(n)[0])
+	}
+	return c, nil
+}
+
+// Committer computes the leaves of one dataset version.
+type Committer struct {
+	Columns Columns
+	salter  *leaf.Salter
+	encoder *leaf.RowEncoder
+	name    string
+}
+
+// NewCommitter prepares the leaves of a dataset version read from the file
+// called name with the given columns.
+func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols Columns) (*Committer, error) {
+	salter, err := leaf.NewSalter(secret, trial, dataset, version)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := leaf.NewRowEncoder(trial, dataset, version, cols.Sorted)
+	if err != nil {
+		return nil, err
+	}
+	return &Committer{Columns: cols, salter: salter, encoder: enc, name: name}, nil
+}
+
+// Salt returns the salt of a cell (column j in name order).
+func (c *Committer) Salt(row uint64, j int) []byte {
+	s := make([]byte, leaf.SaltSize)
+	c.salter.Salt(s, row, j)
+	return s
+}
+
+// RowEncoder is the leaf encoder of this dataset version.
+func (c *Committer) RowEncoder() *leaf.RowEncoder { return c.encoder }
+
+// cellError names the file, row and column of a bad cell, never its value.
+func (c *Committer) cellError(row uint64, col string, err error) error {
+	return fmt.Errorf("%s: row %d: column %s: %v: %w", c.name, row+1, col, err, source.ErrInput)
+}
+
+// Encoders binds cell encoders to a batch's columns, in name order.
+func (c *Committer) Encoders(rec arrow.Record) ([]canonical.CellEncoder, error) {
+	encs := make([]canonical.CellEncoder, len(c.Columns.Sorted))
+	for j, idx := range c.Columns.SourceIndex {
+		enc, err := canonical.Encoder(rec.Column(idx))
+		if err != nil {
+			return nil, fmt.Errorf("%s: column %s: %v: %w", c.name, c.Columns.Sorted[j], err, source.ErrInput)
+		}
+		encs[j] = enc
+	}
+	return encs, nil
+}
+
+// Check encodes every cell of a batch without committing, to validate it.
+func (c *Committer) Check(rec arrow.Record, first uint64) error {
+	encs, err := c.Encoders(rec)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for i := 0; i < int(rec.NumRows()); i++ {
+		for j, enc := range encs {
+			if buf, err = enc(buf[:0], i); err != nil {
+				return c.cellError(first+uint64(i), c.Columns.Sorted[j], err)
+			}
+		}
+	}
+	return nil
+}
+
+// CommitRow appends the commitments of batch row i (dataset row index row)
+// to dst, in name order.
+func (c *Committer) CommitRow(dst []byte, encs []canonical.CellEncoder, i int, row uint64, scratch []byte) ([]byte, []byte, error) {
+	var salt [leaf.SaltSize]byte
+	for j, enc := range encs {
+		var err error
+		if scratch, err = enc(scratch[:0], i); err != nil {
+			return dst, scratch, c.cellError(row, c.Columns.Sorted[j], err)
+		}
+		c.salter.Salt(salt[:], row, j)
+		cm := leaf.Commit(salt[:], scratch)
+		dst = append(dst, cm[:]...)
+	}
+	return dst, scratch, nil
+}
+
+// Leaves computes the leaves of every row of a batch whose first row has
+// dataset row index first, spreading rows over workers goroutines. The
+// leaves share one backing array.
+func (c *Committer) Leaves(rec arrow.Record, first uint64, workers int) ([][]byte, error) {
+	encs, err := c.Encoders(rec)
+	if err != nil {
+		return nil, err
+	}
+	n := int(rec.NumRows())
+	if workers < 1 {
+		workers = 1
+	}
+	if n < 1024 {
+		workers = 1
+	}
+	out := make([][]byte, n)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*per, min((w+1)*per, n)
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func(w, lo, hi int) {
+			defer wg.Done()
+			var commits, scratch []byte
+			slab := make([]byte, 0, (hi-lo)*(64+len(encs)*(leaf.CommitmentSize+12)))
+			for i := lo; i < hi; i++ {
+				row := first + uint64(i)
+				var err error
+				commits, scratch, err = c.CommitRow(commits[:0], encs, i, row, scratch)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				start := len(slab)
+				slab = c.encoder.Append(slab, row, commits)
+				out[i] = slab[start:len(slab):len(slab)]
+			}
+		}(w, lo, hi)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,497 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+
+	"github.com/trialog/trialog/leaf"
+	"github.com/trialog/trialog/pipeline/canonical"
+	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/trillian/checkpoint"
+)
+
+// VerifyOptions configure an offline verification.
+type VerifyOptions struct {
+	// VerifierKey is the trial's public checkpoint key (note format).
+	VerifierKey string
+	// Data is the recipient's own copy of the dataset, required for a
+	// detached package and optional for an attached one (then it is
+	// compared with the package's values too).
+	Data *source.File
+	// Dataset and Version, if set, are what the recipient expects the
+	// package to prove.
+	Dataset string
+	Version uint64
+	// MaxReportedRows bounds the rows listed in the report (default 1000);
+	// every bad row is still counted.
+	MaxReportedRows int
+}
+
+// Report is the outcome of Verify. OK is true only if every check passed.
+type Report struct {
+	OK          bool         `json:"ok"`
+	Package     string       `json:"package"`
+	Data        string       `json:"data,omitempty"`
+	Trial       string       `json:"trial,omitempty"`
+	Dataset     string       `json:"dataset,omitempty"`
+	Version     uint64       `json:"version,omitempty"`
+	Mode        string       `json:"mode,omitempty"`
+	Selection   string       `json:"selection,omitempty"`
+	TreeSize    uint64       `json:"tree_size,omitempty"`
+	RootHash    string       `json:"root_hash,omitempty"`
+	Rows        uint64       `json:"rows_checked"`
+	BadRowCount uint64       `json:"bad_rows"`
+	Problems    []string     `json:"problems,omitempty"`
+	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
+	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
+	Redacted    []string     `json:"redacted,omitempty"`
+}
+
+// RowProblem is one row that failed, with the columns that differ.
+type RowProblem struct {
+	Row       uint64   `json:"row"`
+	LeafIndex uint64   `json:"leaf_index"`
+	Columns   []string `json:"columns,omitempty"`
+	Reason    string   `json:"reason"`
+}
+
+func (r *Report) fail(format string, args ...any) {
+	r.OK = false
+	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+}
+
+// Verify checks a package offline against the trial's verifier key, and,
+// for a detached package, the recipient's data file. It returns an error
+// only when the package cannot be read at all; everything else is in the
+// report.
+func Verify(ctx context.Context, pkgPath string, opts VerifyOptions) (*Report, error) {
+	if opts.MaxReportedRows == 0 {
+		opts.MaxReportedRows = 1000
+	}
+	fh, err := os.Open(pkgPath)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fr, err := ipc.NewFileReader(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", pkgPath, ErrPackage, err)
+	}
+	defer fr.Close()
+	meta, err := parsePackageMeta(fr.Schema().Metadata())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pkgPath, err)
+	}
+	m := meta.Manifest
+	rep := &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
+		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted}
+	if opts.Data != nil {
+		rep.Data = opts.Data.Name
+	}
+	v := &verifier{rep: rep, meta: meta, opts: opts, schema: fr.Schema()}
+	if !v.checkHeader() {
+		return rep, nil
+	}
+	if err := v.rows(ctx, fr); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+type verifier struct {
+	rep     *Report
+	meta    *PackageMeta
+	opts    VerifyOptions
+	schema  *arrow.Schema
+	cp      checkpoint.Checkpoint
+	names   []string // manifest columns in name order
+	encoder *leaf.RowEncoder
+	// per column in name order: package field indices (-1 when absent)
+	valueCol, saltCol, commitCol []int
+	data                         *dataCursor
+}
+
+// checkHeader verifies the checkpoint, the manifest and the package
+// columns; it returns false when no row can be checked.
+func (v *verifier) checkHeader() bool {
+	rep, meta, m := v.rep, v.meta, v.meta.Manifest
+	cp, err := checkpoint.Open(v.opts.VerifierKey, meta.Checkpoint)
+	if err != nil {
+		rep.fail("checkpoint: %v (signed by another key, or altered)", err)
+		return false
+	}
+	v.cp = cp
+	rep.TreeSize, rep.RootHash = cp.Size, hex.EncodeToString(cp.Hash)
+	if want := checkpoint.Origin(m.Trial); cp.Origin != want {
+		rep.fail("checkpoint origin %q is not trial %s's (%q)", cp.Origin, m.Trial, want)
+	}
+	if v.opts.Dataset != "" && v.opts.Dataset != m.Dataset {
+		rep.fail("package proves dataset %s, expected %s", m.Dataset, v.opts.Dataset)
+	}
+	if v.opts.Version != 0 && v.opts.Version != m.Version {
+		rep.fail("package proves %s version %d, expected version %d", m.Dataset, m.Version, v.opts.Version)
+	}
+	if meta.ManifestIndex != m.FirstIndex+m.Rows {
+		rep.fail("manifest index %d is not right after the dataset's rows [%d, %d)", meta.ManifestIndex, m.FirstIndex, m.FirstIndex+m.Rows)
+	}
+	if meta.ManifestIndex >= cp.Size {
+		rep.fail("checkpoint is for a tree of %d leaves, which does not reach the manifest at leaf %d (rolled back or stale checkpoint)", cp.Size, meta.ManifestIndex)
+		return false
+	}
+	if err := trillian.VerifyInclusion(meta.ManifestIndex, cp.Size, trillian.LeafHash(meta.ManifestLeaf), meta.ManifestProof, cp.Hash); err != nil {
+		rep.fail("manifest of %s version %d is not in the checkpointed tree at leaf %d: %v", m.Dataset, m.Version, meta.ManifestIndex, err)
+		return false
+	}
+	if meta.RangeProof != nil {
+		rp := meta.RangeProof
+		if rp.Begin != m.FirstIndex || rp.End != m.FirstIndex+m.Rows || rp.Size != cp.Size {
+			rep.fail("range proof covers [%d, %d) of %d, the manifest [%d, %d) of %d", rp.Begin, rp.End, rp.Size, m.FirstIndex, m.FirstIndex+m.Rows, cp.Size)
+			return false
+		}
+	}
+	v.names = m.ColumnNames()
+	slices.Sort(v.names)
+	if v.encoder, err = leaf.NewRowEncoder(m.Trial, m.Dataset, m.Version, v.names); err != nil {
+		rep.fail("manifest columns: %v", err)
+		return false
+	}
+	find := func(name string) int {
+		if idx := v.schema.FieldIndices(name); len(idx) == 1 {
+			return idx[0]
+		}
+		return -1
+	}
+	ok := true
+	for _, name := range v.names {
+		value, salt, commit := find(name), find(SaltColumn(name)), find(CommitColumn(name))
+		redacted := slices.Contains(meta.Redacted, name)
+		switch {
+		case commit < 0 || !arrow.TypeEqual(v.schema.Field(commit).Type, commitArrowType):
+			rep.fail("column %s: commitment column missing or of the wrong type (column dropped or renamed)", name)
+			ok = false
+		case redacted && (value >= 0 || salt >= 0):
+			rep.fail("column %s: declared redacted but its value or salt is present", name)
+		case !redacted && (salt < 0 || !arrow.TypeEqual(v.schema.Field(salt).Type, saltArrowType)):
+			rep.fail("column %s: salt column missing or of the wrong type", name)
+			ok = false
+		case !redacted && meta.Mode == ModeAttached && value < 0:
+			rep.fail("column %s: missing from the package (dropped or renamed)", name)
+		}
+		if value >= 0 && meta.Mode == ModeDetached {
+			rep.fail("column %s: a detached package carries values", name)
+		}
+		v.valueCol = append(v.valueCol, value)
+		v.saltCol = append(v.saltCol, salt)
+		v.commitCol = append(v.commitCol, commit)
+	}
+	for _, f := range v.schema.Fields() {
+		switch {
+		case f.Name == ColRow || f.Name == ColLeafIndex || f.Name == ColProof:
+		case strings.HasPrefix(f.Name, saltPrefix) || strings.HasPrefix(f.Name, commitPrefix):
+			base := strings.TrimPrefix(strings.TrimPrefix(f.Name, saltPrefix), commitPrefix)
+			if !slices.Contains(v.names, base) {
+				rep.fail("column %s: not in the manifest", f.Name)
+			}
+		case !slices.Contains(v.names, f.Name):
+			rep.fail("column %s: not in the manifest (renamed or added)", f.Name)
+		}
+	}
+	for _, name := range []string{ColRow, ColLeafIndex} {
+		if idx := find(name); idx < 0 || v.schema.Field(idx).Type.ID() != arrow.UINT64 {
+			rep.fail("column %s missing", name)
+			ok = false
+		}
+	}
+	if meta.Selection == SelectionRows {
+		if idx := find(ColProof); idx < 0 || !arrow.TypeEqual(v.schema.Field(idx).Type, proofArrowType) {
+			rep.fail("column %s missing", ColProof)
+			ok = false
+		}
+	}
+	if meta.Mode == ModeDetached && v.opts.Data == nil {
+		rep.fail("a detached package needs the data file to verify")
+		ok = false
+	}
+	if v.opts.Data != nil {
+		if v.data, err = newDataCursor(v.opts.Data, m, v.names); err != nil {
+			rep.fail("%v", err)
+			ok = false
+		} else {
+			for _, p := range v.data.problems {
+				rep.fail("%s", p)
+			}
+		}
+	}
+	return ok
+}
+
+func (v *verifier) badRow(p RowProblem) {
+	v.rep.OK = false
+	v.rep.BadRowCount++
+	if len(v.rep.BadRows) < v.opts.MaxReportedRows {
+		v.rep.BadRows = append(v.rep.BadRows, p)
+	} else {
+		v.rep.Truncated = true
+	}
+}
+
+func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
+	m, meta := v.meta.Manifest, v.meta
+	var rangeCheck *trillian.RangeVerifier
+	if meta.RangeProof != nil {
+		var err error
+		if rangeCheck, err = trillian.NewRangeVerifier(*meta.RangeProof); err != nil {
+			v.rep.fail("range proof: %v", err)
+			return nil
+		}
+	}
+	if v.data != nil {
+		defer v.data.close()
+	}
+	next := uint64(0) // range: the row expected next; rows: the smallest allowed
+	seen := uint64(0)
+	var leafBuf, commits, cell []byte
+	rowIdx := fr.Schema().FieldIndices(ColRow)[0]
+	leafIdx := fr.Schema().FieldIndices(ColLeafIndex)[0]
+	for b := 0; b < fr.NumRecords(); b++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := fr.RecordAt(b)
+		if err != nil {
+			return fmt.Errorf("%s: batch %d: %w: %v", v.rep.Package, b, ErrPackage, err)
+		}
+		rowCol := rec.Column(rowIdx).(*array.Uint64)
+		leafCol := rec.Column(leafIdx).(*array.Uint64)
+		encs := make([]canonical.CellEncoder, len(v.names))
+		for j, idx := range v.valueCol {
+			if idx >= 0 {
+				if encs[j], err = canonical.Encoder(rec.Column(idx)); err != nil {
+					v.rep.fail("column %s: %v", v.names[j], err)
+					rec.Release()
+					return nil
+				}
+			}
+		}
+		var proofs *array.List
+		if meta.Selection == SelectionRows {
+			proofs = rec.Column(fr.Schema().FieldIndices(ColProof)[0]).(*array.List)
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			v.rep.Rows++
+			row, li := rowCol.Value(i), leafCol.Value(i)
+			p := RowProblem{Row: row, LeafIndex: li}
+			var reasons []string
+			if li != m.FirstIndex+row {
+				reasons = append(reasons, fmt.Sprintf("leaf index %d is not row %d's (%d)", li, row, m.FirstIndex+row))
+			}
+			if row >= m.Rows {
+				reasons = append(reasons, fmt.Sprintf("row %d is beyond the dataset's %d rows (inserted)", row, m.Rows))
+			}
+			switch {
+			case meta.Selection == SelectionRange && row > next:
+				v.badRow(RowProblem{Row: next, LeafIndex: m.FirstIndex + next, Reason: fmt.Sprintf("rows %d to %d missing (removed)", next, row-1)})
+				next = row + 1
+			case meta.Selection == SelectionRange && row < next:
+				reasons = append(reasons, "row appears again or out of order (duplicated, moved or inserted)")
+			case meta.Selection == SelectionRows && seen > 0 && row < next:
+				reasons = append(reasons, "row appears again or out of order (duplicated or moved)")
+			default:
+				next = row + 1
+			}
+			seen++
+			// Commitments, name order; then each disclosed cell against its own.
+			commits = commits[:0]
+			for j := range v.names {
+				commits = append(commits, rec.Column(v.commitCol[j]).(*array.FixedSizeBinary).Value(i)...)
+			}
+			var dataRec arrow.Record
+			var dataRow int
+			var dataEncs []canonical.CellEncoder
+			if v.data != nil {
+				dataRec, dataRow, dataEncs, err = v.data.seek(row)
+				if err != nil {
+					return err
+				}
+				if dataRec == nil && row < m.Rows {
+					reasons = append(reasons, "row missing from the data file")
+				}
+			}
+			for j, name := range v.names {
+				if v.saltCol[j] < 0 {
+					continue // redacted
+				}
+				salt := rec.Column(v.saltCol[j]).(*array.FixedSizeBinary).Value(i)
+				want := commits[j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize]
+				differs := false
+				if encs[j] != nil {
+					if cell, err = encs[j](cell[:0], i); err != nil {
+						differs = true
+					} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
+						differs = true
+					}
+				}
+				if dataRec != nil && dataEncs[j] != nil {
+					if cell, err = dataEncs[j](cell[:0], dataRow); err != nil {
+						differs = true
+					} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
+						differs = true
+					}
+				}
+				if differs {
+					p.Columns = append(p.Columns, name)
+				}
+			}
+			leafBuf = v.encoder.Append(leafBuf[:0], row, commits)
+			lh := trillian.LeafHash(leafBuf)
+			if rangeCheck != nil && meta.Selection == SelectionRange {
+				rangeCheck.Append(lh)
+			}
+			if proofs != nil {
+				start, end := proofs.ValueOffsets(i)
+				hashes := proofs.ListValues().(*array.FixedSizeBinary)
+				var proof [][]byte
+				for k := start; k < end; k++ {
+					proof = append(proof, hashes.Value(int(k)))
+				}
+				if err := trillian.VerifyInclusion(li, v.cp.Size, lh, proof, v.cp.Hash); err != nil {
+					reasons = append(reasons, "not in the checkpointed tree: inclusion proof fails")
+				}
+			}
+			if len(p.Columns) > 0 {
+				reasons = append(reasons, "cell values differ from their commitments")
+			}
+			if len(reasons) > 0 {
+				p.Reason = strings.Join(reasons, "; ")
+				v.badRow(p)
+			}
+		}
+		rec.Release()
+	}
+	if meta.Selection == SelectionRange {
+		if next < m.Rows {
+			v.badRow(RowProblem{Row: next, LeafIndex: m.FirstIndex + next, Reason: fmt.Sprintf("rows %d to %d missing (removed)", next, m.Rows-1)})
+		}
+		if err := rangeCheck.Verify(v.cp.Hash); err != nil {
+			if v.rep.BadRowCount == 0 {
+				v.rep.fail("the rows do not hash to the checkpointed tree (a commitment, row index or proof hash was altered): %v", err)
+			} else {
+				v.rep.fail("the rows do not hash to the checkpointed tree: %v", err)
+			}
+		} else if root, _ := rangeCheck.RangeRoot(); hex.EncodeToString(root) != m.RangeRoot {
+			v.rep.fail("dataset range root %x differs from the manifest's %s", root, m.RangeRoot)
+		}
+	}
+	if v.data != nil {
+		if extra, err := v.data.remaining(); err != nil {
+			return err
+		} else if extra > 0 && meta.Selection == SelectionRange {
+			v.rep.fail("data file %s has %d rows more than the dataset version (%d)", v.data.file.Name, extra, m.Rows)
+		}
+	}
+	return nil
+}
+
+// dataCursor walks a recipient's data file in row order alongside the
+// package.
+type dataCursor struct {
+	file     *source.File
+	batches  *source.Batches
+	rec      arrow.Record
+	first    uint64 // row index of rec's first row
+	encs     []canonical.CellEncoder
+	names    []string
+	colIdx   []int // per name-ordered manifest column: data field index or -1
+	problems []string
+	done     bool
+	seen     uint64 // one past the highest row asked for
+}
+
+func newDataCursor(f *source.File, m *leaf.Manifest, names []string) (*dataCursor, error) {
+	b, err := f.Batches(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	d := &dataCursor{file: f, batches: b, names: names}
+	schema := f.Schema()
+	for _, n := range names {
+		idx := schema.FieldIndices(n)
+		if len(idx) == 1 {
+			d.colIdx = append(d.colIdx, idx[0])
+		} else {
+			d.colIdx = append(d.colIdx, -1)
+			d.problems = append(d.problems, fmt.Sprintf("data file %s: column %s missing (dropped or renamed)", f.Name, n))
+		}
+	}
+	var extra []string
+	for _, fl := range schema.Fields() {
+		if !slices.Contains(names, fl.Name) {
+			extra = append(extra, fl.Name)
+		}
+	}
+	if len(extra) > 0 {
+		d.problems = append(d.problems, fmt.Sprintf("data file %s: columns not in the manifest: %s", f.Name, strings.Join(extra, ", ")))
+	}
+	return d, nil
+}
+
+// seek returns the batch and position of data row r (rows are visited in
+// increasing order), or a nil record past the end.
+func (d *dataCursor) seek(r uint64) (arrow.Record, int, []canonical.CellEncoder, error) {
+	d.seen = max(d.seen, r+1)
+	for !d.done && (d.rec == nil || r >= d.first+uint64(d.rec.NumRows())) {
+		if d.rec != nil {
+			d.first += uint64(d.rec.NumRows())
+			d.rec = nil
+		}
+		if !d.batches.Next() {
+			d.done = true
+			if err := d.batches.Err(); err != nil {
+				return nil, 0, nil, err
+			}
+			break
+		}
+		d.rec = d.batches.Record()
+		d.encs = make([]canonical.CellEncoder, len(d.names))
+		for j, idx := range d.colIdx {
+			if idx >= 0 {
+				enc, err := canonical.Encoder(d.rec.Column(idx))
+				if err != nil {
+					return nil, 0, nil, fmt.Errorf("data file %s: column %s: %w", d.file.Name, d.names[j], err)
+				}
+				d.encs[j] = enc
+			}
+		}
+	}
+	if d.rec == nil || r < d.first {
+		return nil, 0, nil, nil
+	}
+	return d.rec, int(r - d.first), d.encs, nil
+}
+
+// remaining counts the data rows after the last one asked for.
+func (d *dataCursor) remaining() (uint64, error) {
+	total := d.first
+	if d.rec != nil {
+		total += uint64(d.rec.NumRows())
+	}
+	for !d.done && d.batches.Next() {
+		total += uint64(d.batches.Record().NumRows())
+	}
+	if err := d.batches.Err(); err != nil {
+		return 0, err
+	}
+	return total - min(total, d.seen), nil
+}
+
+func (d *dataCursor) close() { d.batches.Close() }
