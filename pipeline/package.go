@@ -32,6 +32,7 @@ const (
 	metaCheckpoint    = "trialog.checkpoint"
 	metaRangeProof    = "trialog.range_proof"
 	metaRedacted      = "trialog.redacted"
+	metaStatement     = "trialog.statement"
 )
 
 // SaltColumn and CommitColumn name the package columns of a data column.
@@ -63,6 +64,8 @@ type PackageMeta struct {
 	Checkpoint    []byte
 	RangeProof    *trillian.RangeProof
 	Redacted      []string
+	// Statement is the CRO's signed note on what the package holds.
+	Statement []byte
 }
 
 func (p *PackageMeta) metadata() (arrow.Metadata, error) {
@@ -74,9 +77,9 @@ func (p *PackageMeta) metadata() (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
-	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted}
+	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement}
 	vals := []string{PackageVersion, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
-		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted)}
+		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement)}
 	if p.RangeProof != nil {
 		rp, err := json.Marshal(p.RangeProof)
 		if err != nil {
@@ -148,6 +151,10 @@ func parsePackageMeta(md arrow.Metadata) (*PackageMeta, error) {
 	if err := json.Unmarshal([]byte(s), &p.Redacted); err != nil {
 		return nil, fmt.Errorf("%w: redacted columns: %v", ErrPackage, err)
 	}
+	if s, err = get(metaStatement); err != nil {
+		return nil, err
+	}
+	p.Statement = []byte(s)
 	if p.Selection == SelectionRange {
 		if s, err = get(metaRangeProof); err != nil {
 			return nil, err

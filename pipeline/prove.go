@@ -166,6 +166,31 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		ctx: ctx, log: t.Log, meta: meta, committer: committer, schema: f.Schema(), opts: opts,
 		size: cp.Size, root: cp.Hash, mem: memory.DefaultAllocator, rangeCheck: rangeCheck,
 	}
+	// Which rows: all, or those the options select (a first pass, so the
+	// signed statement can name them before the file is written).
+	if meta.Selection == SelectionRange {
+		w.rows = [][2]uint64{{0, m.Rows}}
+	} else {
+		var selected []uint64
+		if _, err := forEachBatch(ctx, f, func(b batch) error {
+			pos, err := w.selected(b)
+			for _, i := range pos {
+				selected = append(selected, b.first+uint64(i))
+			}
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if len(selected) == 0 {
+			return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, workspace.ErrUsage)
+		}
+		w.rows = rangesOf(selected)
+	}
+	st := Statement{Origin: cp.Origin, Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
+		TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
+	if meta.Statement, err = t.SignStatement(st.Text()); err != nil {
+		return nil, err
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
 	if err != nil {
 		return nil, err
@@ -187,8 +212,8 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, fmt.Errorf("self-check of the range proof failed: %w", err)
 		}
 	}
-	if w.rows == 0 {
-		return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, workspace.ErrUsage)
+	if w.written != countRanges(w.rows) {
+		return nil, fmt.Errorf("%s changed while the package was written", f.Name)
 	}
 	if err := w.writer.Close(); err != nil {
 		return nil, err
@@ -203,7 +228,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, err
 	}
 	return &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
-		Rows: w.rows, TreeSize: cp.Size, Package: out}, nil
+		Rows: w.written, TreeSize: cp.Size, Package: out}, nil
 }
 
 type packageWriter struct {
@@ -219,7 +244,8 @@ type packageWriter struct {
 	rangeCheck *trillian.RangeVerifier
 	out        *arrow.Schema
 	writer     *ipc.FileWriter
-	rows       uint64
+	rows       [][2]uint64 // the selected rows
+	written    uint64
 }
 
 func (w *packageWriter) disclosed(name string) bool {
@@ -333,11 +359,16 @@ func isNumeric(s string) bool {
 }
 
 func (w *packageWriter) addBatch(b batch) error {
-	sel, err := w.selected(b)
-	if err != nil {
-		return err
-	}
 	n := int(b.rec.NumRows())
+	var sel []int // nil: every row
+	if w.meta.Selection == SelectionRows {
+		sel = []int{}
+		for i := 0; i < n; i++ {
+			if inRanges(w.rows, b.first+uint64(i)) {
+				sel = append(sel, i)
+			}
+		}
+	}
 	positions := sel
 	if positions == nil {
 		positions = make([]int, n)
@@ -345,6 +376,7 @@ func (w *packageWriter) addBatch(b batch) error {
 			positions[i] = i
 		}
 	}
+	var err error
 	encs, err := w.committer.Encoders(b.rec)
 	if err != nil {
 		return err
@@ -462,7 +494,7 @@ func (w *packageWriter) addBatch(b batch) error {
 	for _, c := range columns {
 		c.Release()
 	}
-	w.rows += uint64(len(positions))
+	w.written += uint64(len(positions))
 	if err := w.writer.Write(out); err != nil {
 		return errors.Join(fmt.Errorf("write package"), err)
 	}

@@ -119,6 +119,7 @@ type verifier struct {
 	// per column in name order: package field indices (-1 when absent)
 	valueCol, saltCol, commitCol []int
 	data                         *dataCursor
+	expected                     [][2]uint64 // rows the signed statement lists
 }
 
 // checkHeader verifies the checkpoint, the manifest and the package
@@ -134,6 +135,9 @@ func (v *verifier) checkHeader() bool {
 	rep.TreeSize, rep.RootHash = cp.Size, hex.EncodeToString(cp.Hash)
 	if want := checkpoint.Origin(m.Trial); cp.Origin != want {
 		rep.fail("checkpoint origin %q is not trial %s's (%q)", cp.Origin, m.Trial, want)
+	}
+	if !v.checkStatement() {
+		return false
 	}
 	if v.opts.Dataset != "" && v.opts.Dataset != m.Dataset {
 		rep.fail("package proves dataset %s, expected %s", m.Dataset, v.opts.Dataset)
@@ -258,8 +262,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	if v.data != nil {
 		defer v.data.close()
 	}
-	next := uint64(0) // range: the row expected next; rows: the smallest allowed
-	seen := uint64(0)
+	var order []uint64 // row index at each package position
 	var leafBuf, commits, cell []byte
 	rowIdx := fr.Schema().FieldIndices(ColRow)[0]
 	leafIdx := fr.Schema().FieldIndices(ColLeafIndex)[0]
@@ -298,18 +301,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 			if row >= m.Rows {
 				reasons = append(reasons, fmt.Sprintf("row %d is beyond the dataset's %d rows (inserted)", row, m.Rows))
 			}
-			switch {
-			case meta.Selection == SelectionRange && row > next:
-				v.badRow(RowProblem{Row: next, LeafIndex: m.FirstIndex + next, Reason: fmt.Sprintf("rows %d to %d missing (removed)", next, row-1)})
-				next = row + 1
-			case meta.Selection == SelectionRange && row < next:
-				reasons = append(reasons, "row appears again or out of order (duplicated, moved or inserted)")
-			case meta.Selection == SelectionRows && seen > 0 && row < next:
-				reasons = append(reasons, "row appears again or out of order (duplicated or moved)")
-			default:
-				next = row + 1
-			}
-			seen++
+			order = append(order, row)
 			// Commitments, name order; then each disclosed cell against its own.
 			commits = commits[:0]
 			for j := range v.names {
@@ -378,10 +370,8 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		}
 		rec.Release()
 	}
+	v.checkOrder(order)
 	if meta.Selection == SelectionRange {
-		if next < m.Rows {
-			v.badRow(RowProblem{Row: next, LeafIndex: m.FirstIndex + next, Reason: fmt.Sprintf("rows %d to %d missing (removed)", next, m.Rows-1)})
-		}
 		if err := rangeCheck.Verify(v.cp.Hash); err != nil {
 			if v.rep.BadRowCount == 0 {
 				v.rep.fail("the rows do not hash to the checkpointed tree (a commitment, row index or proof hash was altered): %v", err)
@@ -400,6 +390,137 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		}
 	}
 	return nil
+}
+
+// checkStatement verifies the CRO's signed statement and that the
+// package's metadata says the same.
+func (v *verifier) checkStatement() bool {
+	rep, meta, m := v.rep, v.meta, v.meta.Manifest
+	text, err := checkpoint.OpenNote(v.opts.VerifierKey, meta.Statement)
+	if err != nil {
+		rep.fail("package statement: %v (not signed by the trial's key, or altered)", err)
+		return false
+	}
+	st, err := parseStatement(text)
+	if err != nil {
+		rep.fail("package statement: %v", err)
+		return false
+	}
+	redacted := slices.Clone(meta.Redacted)
+	slices.Sort(redacted)
+	stRedacted := slices.Clone(st.Redacted)
+	slices.Sort(stRedacted)
+	switch {
+	case st.Origin != v.cp.Origin:
+		rep.fail("package statement is for %q, the checkpoint for %q", st.Origin, v.cp.Origin)
+	case st.Dataset != m.Dataset || st.Version != m.Version:
+		rep.fail("package statement is for %s version %d, the manifest for %s version %d (package from another dataset version)", st.Dataset, st.Version, m.Dataset, m.Version)
+	case st.Mode != meta.Mode || st.Selection != meta.Selection:
+		rep.fail("package statement says %s/%s, the package %s/%s", st.Mode, st.Selection, meta.Mode, meta.Selection)
+	case st.TreeSize != v.cp.Size:
+		rep.fail("package statement was made at tree size %d, the checkpoint is for %d (checkpoint replaced or rolled back)", st.TreeSize, v.cp.Size)
+	case !slices.Equal(redacted, stRedacted):
+		rep.fail("package declares redacted columns %v, the signed statement %v (column withheld)", meta.Redacted, st.Redacted)
+	case meta.Selection == SelectionRange && !slices.Equal(st.Rows, [][2]uint64{{0, m.Rows}}):
+		rep.fail("whole-dataset package statement lists rows %s", formatRanges(st.Rows))
+	default:
+		v.expected = st.Rows
+		return true
+	}
+	return false
+}
+
+// checkOrder reports duplicated, moved and (for a whole-dataset package)
+// missing rows. Rows must appear once each in increasing order; the rows
+// outside a longest increasing run are the ones that moved, so one moved
+// row is reported once rather than blaming every row it jumped over.
+func (v *verifier) checkOrder(order []uint64) {
+	m := v.meta.Manifest
+	inOrder := true
+	for i := 1; i < len(order); i++ {
+		if order[i] <= order[i-1] {
+			inOrder = false
+			break
+		}
+	}
+	if inOrder && uint64(len(order)) == countRanges(v.expected) && (len(order) == 0 || inRanges(v.expected, order[len(order)-1])) {
+		return
+	}
+	seen := make(map[uint64]bool, len(order))
+	var candidates []int // positions of first occurrences within the dataset
+	for pos, r := range order {
+		switch {
+		case r >= m.Rows:
+			// already reported as beyond the dataset
+		case !inRanges(v.expected, r):
+			v.badRow(RowProblem{Row: r, LeafIndex: m.FirstIndex + r, Reason: "row is not among the rows the CRO's signed statement lists (inserted)"})
+		case seen[r]:
+			v.badRow(RowProblem{Row: r, LeafIndex: m.FirstIndex + r, Reason: fmt.Sprintf("row appears again at package position %d (duplicated)", pos)})
+		default:
+			seen[r] = true
+			candidates = append(candidates, pos)
+		}
+	}
+	keep := longestIncreasing(order, candidates)
+	for _, pos := range candidates {
+		if !keep[pos] {
+			r := order[pos]
+			v.badRow(RowProblem{Row: r, LeafIndex: m.FirstIndex + r, Reason: fmt.Sprintf("row out of order at package position %d (moved)", pos)})
+		}
+	}
+	for _, rg := range v.expected {
+		for r := rg[0]; r < rg[1]; r++ {
+			if seen[r] {
+				continue
+			}
+			end := r
+			for end+1 < rg[1] && !seen[end+1] {
+				end++
+			}
+			what := fmt.Sprintf("rows %d to %d missing (removed)", r, end)
+			if end == r {
+				what = fmt.Sprintf("row %d missing (removed)", r)
+			}
+			v.badRow(RowProblem{Row: r, LeafIndex: m.FirstIndex + r, Reason: what})
+			r = end
+		}
+	}
+}
+
+// longestIncreasing returns the positions (among candidates) of a longest
+// strictly increasing subsequence of order, by patience sorting.
+func longestIncreasing(order []uint64, candidates []int) map[int]bool {
+	var tails []int // positions: tails[k] ends the best run of length k+1
+	prev := make(map[int]int, len(candidates))
+	for _, pos := range candidates {
+		lo, hi := 0, len(tails)
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if order[tails[mid]] < order[pos] {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		if lo > 0 {
+			prev[pos] = tails[lo-1]
+		} else {
+			prev[pos] = -1
+		}
+		if lo == len(tails) {
+			tails = append(tails, pos)
+		} else {
+			tails[lo] = pos
+		}
+	}
+	keep := map[int]bool{}
+	if len(tails) == 0 {
+		return keep
+	}
+	for pos := tails[len(tails)-1]; pos >= 0; pos = prev[pos] {
+		keep[pos] = true
+	}
+	return keep
 }
 
 // dataCursor walks a recipient's data file in row order alongside the

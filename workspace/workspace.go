@@ -279,6 +279,11 @@ func (t *Trial) PublishCheckpoint(root trillian.Root) ([]byte, error) {
 	return signed, nil
 }
 
+// SignStatement signs a statement with the trial's checkpoint key.
+func (t *Trial) SignStatement(text string) ([]byte, error) {
+	return checkpoint.SignNote(t.signerKey, text)
+}
+
 // LatestCheckpoint returns the last checkpoint published.
 func (t *Trial) LatestCheckpoint() ([]byte, error) {
 	return os.ReadFile(filepath.Join(t.Dir, "checkpoint"))

@@ -70,3 +70,31 @@ func Open(verifierKey string, signed []byte) (Checkpoint, error) {
 	}
 	return Checkpoint{Origin: cp.Origin, Root: trillian.Root{Size: cp.Size, Hash: cp.Hash}}, nil
 }
+
+// SignNote signs an arbitrary statement text (one or more lines, ending in
+// a newline) with the trial's checkpoint key; trialog uses it to bind a
+// package's selection to the CRO that made it.
+func SignNote(signerKey, text string) ([]byte, error) {
+	signer, err := note.NewSigner(strings.TrimSpace(signerKey))
+	if err != nil {
+		return nil, fmt.Errorf("signer key: %w", err)
+	}
+	signed, err := note.Sign(&note.Note{Text: text}, signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign note: %w", err)
+	}
+	return signed, nil
+}
+
+// OpenNote verifies a note signed with SignNote and returns its text.
+func OpenNote(verifierKey string, signed []byte) (string, error) {
+	verifier, err := note.NewVerifier(strings.TrimSpace(verifierKey))
+	if err != nil {
+		return "", fmt.Errorf("verifier key: %w", err)
+	}
+	n, err := note.Open(signed, note.VerifierList(verifier))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
+	}
+	return n.Text, nil
+}
