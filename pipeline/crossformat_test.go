@@ -143,7 +143,7 @@ func TestDetachedReportsEditedCells(t *testing.T) {
 	pkg := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "DM", Detached: true})
 	raw, _ := os.ReadFile(csvPath)
 	lines := strings.SplitAfter(string(raw), "\n")
-	lines[11] = strings.Replace(lines[11], `"M"`, `"F"`, 1)              // row 10: SEX
+	lines[11] = strings.Replace(lines[11], `"M"`, `"F"`, 1)               // row 10: SEX
 	lines[201] = strings.Replace(lines[201], `,"WHITE",`, `,"ASIAN",`, 1) // row 200: RACE
 	edited := filepath.Join(t.TempDir(), "dm-copy.csv")
 	os.WriteFile(edited, []byte(strings.Join(lines, "")), 0o644)
