@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Prepares this machine for the live-Trillian tests (trillian/remote,
+# trillian/trilliantest): installs PostgreSQL 15 if missing and builds the
+# Trillian servers pinned in go.mod into the cache the test harness uses
+# (~/.cache/trialog/trillian-VERSION-GOVERSION-OS-ARCH). Idempotent: a few
+# seconds when both are already there. Called by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${TRIALOG_TRILLIAN_TESTS:-}" = off ]; then
+	echo "trillian.sh: TRIALOG_TRILLIAN_TESTS=off, nothing to prepare"
+	exit 0
+fi
+
+start=$(date +%s)
+if [ ! -x /usr/lib/postgresql/15/bin/postgres ]; then
+	echo "trillian.sh: installing postgresql-15"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+fi
+/usr/lib/postgresql/15/bin/postgres --version
+
+dir=$(go run ./trillian/trilliantest/prebuild)
+echo "trillian.sh: Trillian servers in $dir ($(($(date +%s) - start))s)"

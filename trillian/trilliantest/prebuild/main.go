@@ -1,0 +1,31 @@
+// Command prebuild builds (or finds in the cache) the Trillian servers the
+// live tests run, so that `go test` does not spend its timeout on a cold
+// build. .ci/trillian.sh runs it; it prints the binaries' directory.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/trialog/trialog/trillian/trilliantest"
+)
+
+func main() {
+	log.SetFlags(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	m, err := trilliantest.ResolveModule(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := trilliantest.EnsureBinaries(ctx, m, func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(dir)
+}
