@@ -1,0 +1,174 @@
+// Command trillian measures appends to a real Trillian deployment (started
+// by trillian/trilliantest on this machine): raw AddSequencedLeaves of
+// precomputed leaves, against the same leaves through trillian.Log
+// (remote.Log.AppendLeaves, which also waits for integration and verifies
+// the resulting tree). Both run against the same deployment in one run.
+//
+//	go run ./bench/trillian -leaves 200000
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"log"
+	"runtime"
+	"sync"
+	"time"
+
+	tpb "github.com/google/trillian"
+	"github.com/google/trillian/types"
+
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/trillian/remote"
+	"github.com/trialog/trialog/trillian/trilliantest"
+)
+
+func main() {
+	var (
+		n         = flag.Int("leaves", 200_000, "leaves per run")
+		size      = flag.Int("leaf-bytes", 600, "bytes per leaf")
+		appendN   = flag.Int("append", 32768, "leaves per AppendLeaves call (the pipeline's default)")
+		batch     = flag.Int("batch", remote.DefaultBatchLeaves, "leaves per AddSequencedLeaves request")
+		inFlight  = flag.Int("in-flight", 4, "concurrent AddSequencedLeaves requests")
+		durable   = flag.Bool("durable", true, "keep PostgreSQL fsync on")
+		batchSize = flag.Int("signer-batch", trilliantest.DefaultSignerTuning().BatchSize, "signer --batch_size")
+		interval  = flag.Duration("signer-interval", trilliantest.DefaultSignerTuning().SequencerInterval, "signer --sequencer_interval")
+	)
+	flag.Parse()
+	log.SetFlags(0)
+	ctx := context.Background()
+
+	tuning := trilliantest.DefaultSignerTuning()
+	tuning.BatchSize, tuning.SequencerInterval = *batchSize, *interval
+	d, err := trilliantest.Start(ctx, trilliantest.Options{Signer: tuning, Durable: *durable, Logf: log.Printf})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close()
+
+	c, err := remote.Dial(ctx, d.Target(), remote.WithBatchLeaves(*batch), remote.WithInFlight(*inFlight))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	leaves := make([][]byte, *n)
+	for i := range leaves {
+		leaves[i] = make([]byte, *size)
+		rand.Read(leaves[i])
+	}
+
+	suffix := time.Now().Format("150405")
+	rawSeq, rawAll, err := runRaw(ctx, c, "bench-raw-"+suffix, leaves, *batch, *inFlight)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ifaceAll, err := runInterface(ctx, c, "bench-log-"+suffix, leaves, *appendN)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	rate := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(*n)/d.Seconds()) }
+	fmt.Printf("\n%d leaves of %d bytes; %d cores; PostgreSQL fsync=%v\n", *n, *size, runtime.NumCPU(), *durable)
+	fmt.Printf("signer: --batch_size=%d --sequencer_interval=%s --num_sequencers=%d; client: %d leaves/request, %d in flight\n\n",
+		tuning.BatchSize, tuning.SequencerInterval, tuning.NumSequencers, *batch, *inFlight)
+	fmt.Println("| path | time | leaves/s |")
+	fmt.Println("| --- | --- | --- |")
+	fmt.Printf("| raw AddSequencedLeaves, acknowledged | %s | %s |\n", rawSeq.Round(time.Millisecond), rate(rawSeq))
+	fmt.Printf("| raw AddSequencedLeaves, integrated by the signer | %s | %s |\n", rawAll.Round(time.Millisecond), rate(rawAll))
+	fmt.Printf("| trillian.Log AppendLeaves (%d per call, integrated and verified) | %s | %s |\n", *appendN, ifaceAll.Round(time.Millisecond), rate(ifaceAll))
+}
+
+// runRaw sends precomputed AddSequencedLeaves requests, inFlight at a time,
+// and then polls until the signer has integrated them all: the floor that
+// any client of this deployment pays.
+func runRaw(ctx context.Context, c *remote.Client, trial string, leaves [][]byte, batch, inFlight int) (acked, integrated time.Duration, err error) {
+	l, err := c.CreateTree(ctx, trial)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer l.Close()
+	var reqs []*tpb.AddSequencedLeavesRequest
+	for lo := 0; lo < len(leaves); lo += batch {
+		hi := min(lo+batch, len(leaves))
+		req := &tpb.AddSequencedLeavesRequest{LogId: l.TreeID()}
+		for i := lo; i < hi; i++ {
+			req.Leaves = append(req.Leaves, &tpb.LogLeaf{
+				LeafValue:        leaves[i],
+				LeafIndex:        int64(i),
+				LeafIdentityHash: remote.LeafIdentityHash(uint64(i), trillian.LeafHash(leaves[i])),
+			})
+		}
+		reqs = append(reqs, req)
+	}
+	lc := c.LogClient()
+	start := time.Now()
+	var (
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, inFlight)
+		mu    sync.Mutex
+		first error
+	)
+	for _, req := range reqs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			resp, err := lc.AddSequencedLeaves(ctx, req)
+			if err == nil {
+				for _, r := range resp.GetResults() {
+					if r.GetStatus().GetCode() != 0 {
+						err = fmt.Errorf("leaf status %v", r.GetStatus())
+						break
+					}
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				first = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, 0, first
+	}
+	acked = time.Since(start)
+	for {
+		resp, err := lc.GetLatestSignedLogRoot(ctx, &tpb.GetLatestSignedLogRootRequest{LogId: l.TreeID()})
+		if err != nil {
+			return 0, 0, err
+		}
+		var root types.LogRootV1
+		if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
+			return 0, 0, err
+		}
+		if root.TreeSize >= uint64(len(leaves)) {
+			return acked, time.Since(start), nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// runInterface appends the same leaves through trillian.Log in calls of
+// appendSize, as the ingest pipeline does.
+func runInterface(ctx context.Context, c *remote.Client, trial string, leaves [][]byte, appendSize int) (time.Duration, error) {
+	l, err := c.CreateTree(ctx, trial)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	var tl trillian.Log = l
+	start := time.Now()
+	for lo := 0; lo < len(leaves); lo += appendSize {
+		hi := min(lo+appendSize, len(leaves))
+		if _, err := tl.AppendLeaves(ctx, uint64(lo), leaves[lo:hi]); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
