@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // Kind is the first byte of every leaf.
@@ -49,17 +50,21 @@ var ErrMalformed = errors.New("malformed leaf")
 
 // Salter derives the salts of one dataset version from the trial secret.
 //
-// salt(row, col) = AES-256_K(uint64be(row) || uint64be(col)) with
+// The salts of a dataset version with n columns are consecutive 16-byte
+// blocks of the AES-256-CTR keystream under
 // K = HMAC-SHA256(secret, "trialog/salt/v1" || 0x00 || lp(trial) ||
-// lp(dataset) || uvarint(version)). AES is a PRF here: one block cipher call
-// per cell keeps ingest fast, and the secret never leaves the CRO; only the
-// salts of disclosed cells do, and they reveal nothing about the others.
+// lp(dataset) || uvarint(version) || uvarint(n)), counter starting at 0:
+// salt(row, col) is block row*n + col, i.e. AES_K(uint128be(row*n + col)).
+// AES is a PRF here; one keystream per batch keeps salting at memory speed,
+// and the secret never leaves the CRO: only the salts of disclosed cells
+// do, and they reveal nothing about the others.
 type Salter struct {
 	block cipher.Block
+	ncols uint64
 }
 
-// NewSalter derives the salt key of a dataset version.
-func NewSalter(secret []byte, trial, dataset string, version uint64) (*Salter, error) {
+// NewSalter derives the salt key of a dataset version with ncols columns.
+func NewSalter(secret []byte, trial, dataset string, version uint64, ncols int) (*Salter, error) {
 	if len(secret) != SecretSize {
 		return nil, fmt.Errorf("trial secret is %d bytes, want %d", len(secret), SecretSize)
 	}
@@ -68,21 +73,35 @@ func NewSalter(secret []byte, trial, dataset string, version uint64) (*Salter, e
 	msg = AppendString(msg, trial)
 	msg = AppendString(msg, dataset)
 	msg = binary.AppendUvarint(msg, version)
+	msg = binary.AppendUvarint(msg, uint64(ncols))
 	mac.Write(msg)
 	block, err := aes.NewCipher(mac.Sum(nil))
 	if err != nil {
 		return nil, err
 	}
-	return &Salter{block: block}, nil
+	return &Salter{block: block, ncols: uint64(ncols)}, nil
 }
 
-// Salt writes the salt of cell (row, col) into dst; col is the column's
-// position in name order.
+// Salts writes the salts of rows [first, first+rows), every column in name
+// order, row after row, into dst (rows*ncols*16 bytes).
+func (s *Salter) Salts(dst []byte, first uint64, rows int) {
+	var iv [16]byte
+	hi, lo := bits.Mul64(first, s.ncols)
+	binary.BigEndian.PutUint64(iv[:8], hi)
+	binary.BigEndian.PutUint64(iv[8:], lo)
+	dst = dst[:uint64(rows)*s.ncols*SaltSize]
+	clear(dst)
+	cipher.NewCTR(s.block, iv[:]).XORKeyStream(dst, dst)
+}
+
+// Salt writes the salt of one cell (row, col in name order) into dst.
 func (s *Salter) Salt(dst []byte, row uint64, col int) {
-	var in [16]byte
-	binary.BigEndian.PutUint64(in[:8], row)
-	binary.BigEndian.PutUint64(in[8:], uint64(col))
-	s.block.Encrypt(dst[:SaltSize], in[:])
+	var ctr [16]byte
+	hi, lo := bits.Mul64(row, s.ncols)
+	lo, carry := bits.Add64(lo, uint64(col), 0)
+	binary.BigEndian.PutUint64(ctr[:8], hi+carry)
+	binary.BigEndian.PutUint64(ctr[8:], lo)
+	s.block.Encrypt(dst[:SaltSize], ctr[:])
 }
 
 // Commit returns SHA-256(0x43 || salt || cell), the commitment to one

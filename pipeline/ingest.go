@@ -151,47 +151,39 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 	already := root.Size - m.FirstIndex // rows (and maybe the manifest) logged by an earlier attempt
 	res := &IngestResult{ResumedFrom: already}
 
-	appender := newAppender(ctx, t.Log, m.FirstIndex+already)
+	appender := newAppender(ctx, t.Log, m.FirstIndex+already, opts.AppendLeaves)
 	dataset := trillian.NewCompactRange(0)
 	var rows uint64
 	_, err = forEachBatch(ctx, f, func(b batch) error {
-		leaves, err := committer.Leaves(b.rec, b.first, opts.Workers)
-		if err != nil {
+		lb := appender.batch()
+		if err := committer.Fill(lb, b.rec, b.first, opts.Workers); err != nil {
+			appender.recycle(lb)
 			return err
 		}
-		for i, l := range leaves {
-			if err := dataset.Append(trillian.LeafHash(l), nil); err != nil {
+		for _, h := range lb.Hashes {
+			if err := dataset.Append(h, nil); err != nil {
 				return err
 			}
-			row := b.first + uint64(i)
-			if row < already {
-				continue
-			}
-			appender.add(l)
 		}
-		if err := checkLogged(ctx, t.Log, m.FirstIndex, b.first, leaves, already); err != nil {
+		if err := checkLogged(ctx, t.Log, m.FirstIndex, b.first, lb.Leaves, already); err != nil {
 			return err
 		}
-		rows = b.first + uint64(len(leaves))
-		if appender.pendingLeaves() >= opts.AppendLeaves {
-			if err := appender.flush(); err != nil {
-				return err
-			}
+		rows = b.first + uint64(len(lb.Leaves))
+		if skip := min(uint64(len(lb.Leaves)), already-min(already, b.first)); skip > 0 {
+			lb.Leaves, lb.Hashes = lb.Leaves[skip:], lb.Hashes[skip:]
+		}
+		if err := appender.add(lb); err != nil {
+			return err
 		}
 		if opts.Progress != nil {
 			opts.Progress(rows)
 		}
 		return nil
 	})
+	if cerr := appender.close(); cerr != nil {
+		err = cerr // the append's own error explains a failed add
+	}
 	if err != nil {
-		appender.close()
-		return nil, err
-	}
-	if err := appender.flush(); err != nil {
-		appender.close()
-		return nil, err
-	}
-	if err := appender.close(); err != nil {
 		return nil, err
 	}
 	if already > rows+1 {
@@ -259,51 +251,103 @@ func checkLogged(ctx context.Context, log trillian.Log, firstIndex, first uint64
 	return nil
 }
 
-// appender appends leaves in the background so that computing the next
-// batch overlaps with the log's write and fsync.
+// appender appends leaves in the background so that committing the next
+// batch overlaps with the log's write and fsync. It groups batches into
+// appends of at least minLeaves and hands their buffers back for reuse.
 type appender struct {
-	ctx  context.Context
-	log  trillian.Log
-	next uint64 // index of the next leaf to hand to the log
-	buf  [][]byte
-	work chan [][]byte
-	done chan error
+	ctx       context.Context
+	log       trillian.Log
+	minLeaves int
+	group     []*LeafBatch
+	groupLen  int
+	work      chan []*LeafBatch
+	free      chan *LeafBatch
+	done      chan error
+	failed    chan struct{}
 }
 
-func newAppender(ctx context.Context, log trillian.Log, start uint64) *appender {
-	a := &appender{ctx: ctx, log: log, next: start, work: make(chan [][]byte, 1), done: make(chan error, 1)}
+func newAppender(ctx context.Context, log trillian.Log, start uint64, minLeaves int) *appender {
+	a := &appender{ctx: ctx, log: log, minLeaves: minLeaves,
+		work: make(chan []*LeafBatch, 1), free: make(chan *LeafBatch, 8), done: make(chan error, 1), failed: make(chan struct{})}
 	go a.run(start)
 	return a
 }
 
 func (a *appender) run(start uint64) {
 	var err error
-	for leaves := range a.work {
-		if err != nil {
-			continue
+	var leaves, hashes [][]byte
+	for group := range a.work {
+		if err == nil {
+			leaves, hashes = leaves[:0], hashes[:0]
+			for _, lb := range group {
+				leaves = append(leaves, lb.Leaves...)
+				hashes = append(hashes, lb.Hashes...)
+			}
+			if _, err = trillian.Append(a.ctx, a.log, start, leaves, hashes); err == nil {
+				start += uint64(len(leaves))
+			} else {
+				close(a.failed)
+			}
 		}
-		if _, err = a.log.AppendLeaves(a.ctx, start, leaves); err == nil {
-			start += uint64(len(leaves))
+		for _, lb := range group {
+			a.recycle(lb)
 		}
 	}
 	a.done <- err
 }
 
-func (a *appender) add(l []byte)       { a.buf = append(a.buf, l) }
-func (a *appender) pendingLeaves() int { return len(a.buf) }
+// batch returns a reusable LeafBatch.
+func (a *appender) batch() *LeafBatch {
+	select {
+	case lb := <-a.free:
+		return lb
+	default:
+		return &LeafBatch{}
+	}
+}
 
-func (a *appender) flush() error {
-	if len(a.buf) == 0 {
+func (a *appender) recycle(lb *LeafBatch) {
+	select {
+	case a.free <- lb:
+	default:
+	}
+}
+
+// add queues a batch; it fails fast once an append has failed.
+func (a *appender) add(lb *LeafBatch) error {
+	if len(lb.Leaves) == 0 {
+		a.recycle(lb)
 		return nil
 	}
-	a.work <- a.buf // an append error surfaces at close
-	a.buf = nil
+	a.group = append(a.group, lb)
+	a.groupLen += len(lb.Leaves)
+	if a.groupLen >= a.minLeaves {
+		return a.flush()
+	}
 	return nil
 }
 
+func (a *appender) flush() error {
+	if len(a.group) == 0 {
+		return nil
+	}
+	select {
+	case a.work <- a.group:
+	case <-a.failed:
+		return errors.New("log append failed")
+	}
+	a.group, a.groupLen = nil, 0
+	return nil
+}
+
+// close appends what is left and returns the first append error.
 func (a *appender) close() error {
+	ferr := a.flush()
 	close(a.work)
-	return <-a.done
+	if err := <-a.done; err != nil {
+		return err
+	}
+	return ferr
 }
 
 func operator(name string) string {

@@ -385,9 +385,11 @@ func (w *packageWriter) addBatch(b batch) error {
 	// Commitments of the selected rows, name order, and their leaf hashes.
 	commits := make([][]byte, len(positions))
 	var scratch, leafBuf []byte
+	salts := w.committer.SaltsOf(nil, b.first, n)
+	rowSalts := ncols * leaf.SaltSize
 	for k, i := range positions {
 		row := b.first + uint64(i)
-		commits[k], scratch, err = w.committer.CommitRow(make([]byte, 0, ncols*leaf.CommitmentSize), encs, i, row, scratch)
+		commits[k], scratch, err = w.committer.CommitRow(make([]byte, 0, ncols*leaf.CommitmentSize), encs, i, row, salts[i*rowSalts:(i+1)*rowSalts], scratch)
 		if err != nil {
 			return err
 		}
@@ -447,7 +449,7 @@ func (w *packageWriter) addBatch(b batch) error {
 			}
 			sb := rb.Field(field).(*array.FixedSizeBinaryBuilder)
 			for _, i := range positions {
-				sb.Append(w.committer.Salt(b.first+uint64(i), j))
+				sb.Append(salts[i*rowSalts+j*leaf.SaltSize : i*rowSalts+(j+1)*leaf.SaltSize])
 			}
 			field++
 		}

@@ -4,6 +4,7 @@
 package pipeline
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -66,7 +67,7 @@ type Committer struct {
 // NewCommitter prepares the leaves of a dataset version read from the file
 // called name with the given columns.
 func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols Columns) (*Committer, error) {
-	salter, err := leaf.NewSalter(secret, trial, dataset, version)
+	salter, err := leaf.NewSalter(secret, trial, dataset, version, len(cols.Sorted))
 	if err != nil {
 		return nil, err
 	}
@@ -105,55 +106,71 @@ func (c *Committer) Encoders(rec arrow.Record) ([]canonical.CellEncoder, error) 
 	return encs, nil
 }
 
-// Check encodes every cell of a batch without committing, to validate it.
+// Check validates a batch without committing: every column must have a
+// canonical form, and text must be UTF-8 (the one way a cell of a
+// supported type can fail to encode).
 func (c *Committer) Check(rec arrow.Record, first uint64) error {
-	encs, err := c.Encoders(rec)
-	if err != nil {
-		return err
-	}
-	var buf []byte
-	for i := 0; i < int(rec.NumRows()); i++ {
-		for j, enc := range encs {
-			if buf, err = enc(buf[:0], i); err != nil {
-				return c.cellError(first+uint64(i), c.Columns.Sorted[j], err)
-			}
+	for j, idx := range c.Columns.SourceIndex {
+		if row, err := canonical.Validate(rec.Column(idx)); err != nil {
+			return c.cellError(first+uint64(row), c.Columns.Sorted[j], err)
 		}
 	}
 	return nil
 }
 
 // CommitRow appends the commitments of batch row i (dataset row index row)
-// to dst, in name order.
-func (c *Committer) CommitRow(dst []byte, encs []canonical.CellEncoder, i int, row uint64, scratch []byte) ([]byte, []byte, error) {
-	var salt [leaf.SaltSize]byte
+// to dst, in name order; salts are the row's salts (SaltsOf).
+func (c *Committer) CommitRow(dst []byte, encs []canonical.CellEncoder, i int, row uint64, salts, scratch []byte) ([]byte, []byte, error) {
 	for j, enc := range encs {
 		var err error
 		if scratch, err = enc(scratch[:0], i); err != nil {
 			return dst, scratch, c.cellError(row, c.Columns.Sorted[j], err)
 		}
-		c.salter.Salt(salt[:], row, j)
-		cm := leaf.Commit(salt[:], scratch)
+		cm := leaf.Commit(salts[j*leaf.SaltSize:(j+1)*leaf.SaltSize], scratch)
 		dst = append(dst, cm[:]...)
 	}
 	return dst, scratch, nil
 }
 
-// Leaves computes the leaves of every row of a batch whose first row has
-// dataset row index first, spreading rows over workers goroutines. The
-// leaves share one backing array.
-func (c *Committer) Leaves(rec arrow.Record, first uint64, workers int) ([][]byte, error) {
+// SaltsOf returns the salts of rows [first, first+rows), row after row.
+func (c *Committer) SaltsOf(dst []byte, first uint64, rows int) []byte {
+	n := rows * len(c.Columns.Sorted) * leaf.SaltSize
+	dst = slices.Grow(dst[:0], n)[:n]
+	c.salter.Salts(dst, first, rows)
+	return dst
+}
+
+// LeafBatch holds the leaves and leaf hashes of consecutive rows in
+// buffers that are reused from batch to batch, so a long ingest does not
+// keep asking the OS for fresh pages.
+type LeafBatch struct {
+	First  uint64   // dataset row index of Leaves[0]
+	Leaves [][]byte // leaf values
+	Hashes [][]byte // their RFC 6962 leaf hashes
+	slabs  [][]byte // per worker: 0x00 || leaf, back to back
+	salts  [][]byte // per worker
+	hashes []byte
+}
+
+// Fill computes the leaves and leaf hashes of every row of a batch whose
+// first row has dataset row index first, spreading rows over workers.
+func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers int) error {
 	encs, err := c.Encoders(rec)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	n := int(rec.NumRows())
-	if workers < 1 {
+	if workers < 1 || n < 1024 {
 		workers = 1
 	}
-	if n < 1024 {
-		workers = 1
+	lb.First = first
+	lb.Leaves = slices.Grow(lb.Leaves[:0], n)[:n]
+	lb.Hashes = slices.Grow(lb.Hashes[:0], n)[:n]
+	lb.hashes = slices.Grow(lb.hashes[:0], n*leaf.CommitmentSize)[:n*leaf.CommitmentSize]
+	for len(lb.slabs) < workers {
+		lb.slabs = append(lb.slabs, nil)
+		lb.salts = append(lb.salts, nil)
 	}
-	out := make([][]byte, n)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	per := (n + workers - 1) / workers
@@ -166,24 +183,33 @@ func (c *Committer) Leaves(rec arrow.Record, first uint64, workers int) ([][]byt
 		go func(w, lo, hi int) {
 			defer wg.Done()
 			var commits, scratch []byte
-			slab := make([]byte, 0, (hi-lo)*(64+len(encs)*(leaf.CommitmentSize+12)))
+			rowSalts := len(encs) * leaf.SaltSize
+			salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
+			lb.salts[w] = salts
+			slab := lb.slabs[w][:0]
+			if need := (hi - lo) * (80 + len(encs)*(leaf.CommitmentSize+12)); cap(slab) < need {
+				slab = make([]byte, 0, need)
+			}
 			for i := lo; i < hi; i++ {
 				row := first + uint64(i)
 				var err error
-				commits, scratch, err = c.CommitRow(commits[:0], encs, i, row, scratch)
+				commits, scratch, err = c.CommitRow(commits[:0], encs, i, row, salts[(i-lo)*rowSalts:(i-lo+1)*rowSalts], scratch)
 				if err != nil {
 					errs[w] = err
 					return
 				}
 				start := len(slab)
+				slab = append(slab, 0x00) // RFC 6962 leaf prefix: hash in place
 				slab = c.encoder.Append(slab, row, commits)
-				out[i] = slab[start:len(slab):len(slab)]
+				lb.Leaves[i] = slab[start+1 : len(slab) : len(slab)]
+				h := sha256.Sum256(slab[start:])
+				hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
+				copy(hs, h[:])
+				lb.Hashes[i] = hs
 			}
+			lb.slabs[w] = slab
 		}(w, lo, hi)
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return errors.Join(errs...)
 }

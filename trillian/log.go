@@ -25,8 +25,29 @@ const HashSize = sha256.Size
 // SHA-256(0x00 || leaf), node hash SHA-256(0x01 || left || right).
 var Hasher = rfc6962.DefaultHasher
 
-// LeafHash returns the RFC 6962 hash of a leaf value.
-func LeafHash(leaf []byte) []byte { return Hasher.HashLeaf(leaf) }
+// LeafHash returns the RFC 6962 hash of a leaf value, SHA-256(0x00 || leaf).
+func LeafHash(leaf []byte) []byte {
+	var buf [2048]byte
+	if len(leaf) < len(buf) {
+		buf[0] = 0
+		n := copy(buf[1:], leaf)
+		h := sha256.Sum256(buf[:1+n])
+		return h[:]
+	}
+	return Hasher.HashLeaf(leaf)
+}
+
+// HashChildren returns the RFC 6962 node hash SHA-256(0x01 || l || r),
+// without the hasher allocation of rfc6962.Hasher (it runs once per leaf
+// on every append).
+func HashChildren(l, r []byte) []byte {
+	var buf [1 + 2*HashSize]byte
+	buf[0] = 1
+	copy(buf[1:], l)
+	copy(buf[1+HashSize:], r)
+	h := sha256.Sum256(buf[:])
+	return h[:]
+}
 
 // Root is the state of a tree: how many leaves it has and their Merkle root.
 type Root struct {
@@ -69,4 +90,20 @@ type Log interface {
 
 	// Close releases the tree (and the writer lock, if held).
 	Close() error
+}
+
+// HashedAppender is an optional fast path of a Log that hashes leaves
+// itself: the caller hands over the leaf hashes it has already computed
+// (hashes[i] must be LeafHash(leaves[i])), so each leaf is hashed once.
+type HashedAppender interface {
+	AppendHashedLeaves(ctx context.Context, start uint64, leaves, hashes [][]byte) (Root, error)
+}
+
+// Append appends leaves through the HashedAppender fast path when the log
+// has one.
+func Append(ctx context.Context, log Log, start uint64, leaves, hashes [][]byte) (Root, error) {
+	if h, ok := log.(HashedAppender); ok && hashes != nil {
+		return h.AppendHashedLeaves(ctx, start, leaves, hashes)
+	}
+	return log.AppendLeaves(ctx, start, leaves)
 }

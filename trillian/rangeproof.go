@@ -96,7 +96,7 @@ type RangeVerifier struct {
 // hash to the checkpoint root.
 var ErrRangeMismatch = errors.New("range does not match the tree root")
 
-var rangeFactory = &compact.RangeFactory{Hash: Hasher.HashChildren}
+var rangeFactory = &compact.RangeFactory{Hash: HashChildren}
 
 // NewRangeVerifier starts verifying p.
 func NewRangeVerifier(p RangeProof) (*RangeVerifier, error) {

@@ -7,7 +7,7 @@
 // rename, fsync of the directory):
 //
 //	DIR/trials/ID/trial.json          trial ID, origin, backend
-//	DIR/trials/ID/tree.db             the embedded tree (trillian/embedded)
+//	DIR/trials/ID/tree/               the embedded tree (trillian/embedded)
 //	DIR/trials/ID/secret              32 random bytes (0600): never shared
 //	DIR/trials/ID/checkpoint.key      Ed25519 note signer key (0600)
 //	DIR/trials/ID/checkpoint.vkey     its verifier key: give it to sponsors
@@ -210,7 +210,7 @@ func Open(ctx context.Context, dir, id string, writable bool, opts Options) (*Tr
 	t.VerifierKey = strings.TrimSpace(string(vkey))
 	switch t.Config.Backend {
 	case "embedded":
-		l, err := embedded.Open(ctx, filepath.Join(td, "tree.db"), embedded.Options{ReadOnly: !writable})
+		l, err := embedded.Open(ctx, filepath.Join(td, "tree"), embedded.Options{ReadOnly: !writable})
 		if errors.Is(err, embedded.ErrLocked) {
 			return fail(fmt.Errorf("trial %s: %w", id, ErrLocked))
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -56,6 +57,27 @@ func newApp() *cli.App {
 			return fmt.Errorf("%v (see trialog %s --help)", err, c.Command.Name)
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile (for benchmarks)", Hidden: true},
+		},
+		Before: func(c *cli.Context) error {
+			if path := c.String("cpuprofile"); path != "" {
+				f, err := os.Create(path)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		After: func(c *cli.Context) error {
+			if c.String("cpuprofile") != "" {
+				pprof.StopCPUProfile()
+			}
+			return nil
+		},
 		Commands: []*cli.Command{
 			initCommand(),
 			ingestCommand(),

@@ -361,3 +361,41 @@ func AppendDecimal(dst []byte, unscaled *big.Int, scale int32) []byte {
 	}
 	return dst
 }
+
+// Validate checks that every cell of arr encodes, returning the position
+// of the first that does not. Only text can fail (invalid UTF-8), so this
+// is much cheaper than encoding.
+func Validate(arr arrow.Array) (int, error) {
+	if err := Supported(arr.DataType()); err != nil {
+		return 0, err
+	}
+	check := func(n int, value func(int) string) (int, error) {
+		for i := 0; i < n; i++ {
+			if arr.IsValid(i) && !utf8.ValidString(value(i)) {
+				return i, ErrInvalidText
+			}
+		}
+		return 0, nil
+	}
+	switch a := arr.(type) {
+	case *array.String:
+		return check(a.Len(), a.Value)
+	case *array.LargeString:
+		return check(a.Len(), a.Value)
+	case *array.StringView:
+		return check(a.Len(), a.Value)
+	case *array.Dictionary:
+		if _, err := Validate(a.Dictionary()); err != nil {
+			// Report the first row that uses a bad dictionary entry.
+			enc, _ := Encoder(a)
+			for i := 0; i < a.Len(); i++ {
+				if _, err := enc(nil, i); err != nil {
+					return i, err
+				}
+			}
+		}
+	case array.ExtensionArray:
+		return Validate(a.Storage())
+	}
+	return 0, nil
+}

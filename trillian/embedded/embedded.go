@@ -1,11 +1,13 @@
 // Package embedded is trialog's default log: one RFC 6962 tree kept in a
-// single bbolt file, with no server to run.
+// single local directory, with no server to run.
 //
-// Storage layout (format "trialog-embedded-v1"), inspired by Tessera's tiles:
+// Storage layout (format "trialog-embedded-v2"), inspired by Tessera's
+// layering of tiles and entry bundles:
 //
-//   - bucket "meta": "format", "size" (8-byte big-endian), "root" (32 bytes)
-//     and "compact" (the compact range [0, size) as concatenated hashes), so
-//     an append never has to read the tree to extend it.
+//   - tree.db, a bbolt file, is the commit point. Bucket "meta": "format",
+//     "size" (8-byte big-endian), "root" (32 bytes), "compact" (the compact
+//     range [0, size) as concatenated hashes, so an append never reads the
+//     tree) and "data" (committed length of leaves.dat).
 //   - buckets "tiles/S" for strata S = 0, 1, ...: stratum S holds tree levels
 //     8S .. 8S+7. A tile is the 510 node hashes of one perfect subtree of
 //     height 8 within its stratum (256 at its bottom level, then 128, ..., 2),
@@ -13,12 +15,17 @@
 //     missing nodes of the right-most, partial tile are zero. Any complete
 //     node is one Get away, so a proof reads O(log n) nodes from at most
 //     ceil(levels/8) tiles.
-//   - bucket "leaves": bundles of 256 consecutive leaves, each leaf written
-//     as uvarint(length) || bytes, under the bundle's 8-byte index.
+//   - leaves.dat holds the leaf values back to back and leaves.idx the end
+//     offset of each (8-byte big-endian per leaf). Both are append-only
+//     and only their committed prefix (per "size" and "data") is ever read:
+//     leaf bytes are large and written once, so they stay out of the B+tree,
+//     whose page copying made them the bottleneck.
 //
-// Each AppendLeaves is one bbolt read-write transaction, fsynced on commit:
-// a batch is all-or-nothing and durable once acknowledged. bbolt's file lock
-// makes a second writer wait and then fail rather than interleave.
+// An append writes the leaf files at their committed lengths (overwriting
+// whatever an interrupted append left there), fsyncs them, then commits one
+// bbolt transaction with the new tiles and sizes, fsynced too: a batch is
+// all-or-nothing and durable once acknowledged. bbolt's file lock makes a
+// second writer wait and then fail rather than interleave.
 package embedded
 
 import (
@@ -27,6 +34,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -37,17 +47,16 @@ import (
 )
 
 const (
-	formatName   = "trialog-embedded-v1"
+	formatName   = "trialog-embedded-v2"
 	tileHeight   = 8
 	tileWidth    = 1 << tileHeight
 	tileSlots    = 2*tileWidth - 2
 	tileBytes    = tileSlots * trillian.HashSize
-	bundleLeaves = 256
 )
 
 var (
 	bucketMeta   = []byte("meta")
-	bucketLeaves = []byte("leaves")
+	keyData      = []byte("data")
 	keyFormat    = []byte("format")
 	keySize      = []byte("size")
 	keyRoot      = []byte("root")
@@ -70,22 +79,35 @@ type Options struct {
 type Log struct {
 	db      *bolt.DB
 	path    string
+	data    *os.File // leaves.dat
+	index   *os.File // leaves.idx
 	factory *compact.RangeFactory
+	buf     []byte // reused write buffer (one writer)
 }
 
 var _ trillian.Log = (*Log)(nil)
 
-// Open opens (creating when allowed) the tree stored in the file at path.
-func Open(ctx context.Context, path string, opts Options) (*Log, error) {
+// Open opens (creating when allowed) the tree stored in directory dir.
+func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	timeout := opts.LockTimeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	path := dir
+	db, err := bolt.Open(filepath.Join(dir, "tree.db"), 0o600, &bolt.Options{
 		Timeout:        timeout,
 		ReadOnly:       opts.ReadOnly,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		// Reserve address space up front: growing the map remaps the file
+		// and copies every live node, which dominated ingest time. Only the
+		// pages touched count towards resident memory.
+		InitialMmapSize: 1 << 36,
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
@@ -93,7 +115,18 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	l := &Log{db: db, path: path, factory: &compact.RangeFactory{Hash: trillian.Hasher.HashChildren}}
+	l := &Log{db: db, path: path, factory: &compact.RangeFactory{Hash: trillian.HashChildren}}
+	flags := os.O_RDWR | os.O_CREATE
+	if opts.ReadOnly {
+		flags = os.O_RDONLY
+	}
+	if l.data, err = os.OpenFile(filepath.Join(dir, "leaves.dat"), flags, 0o600); err == nil {
+		l.index, err = os.OpenFile(filepath.Join(dir, "leaves.idx"), flags, 0o600)
+	}
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if opts.ReadOnly {
 		err = db.View(func(tx *bolt.Tx) error { return checkFormat(tx) })
 	} else {
@@ -106,7 +139,7 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		})
 	}
 	if err != nil {
-		db.Close()
+		l.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return l, nil
@@ -117,12 +150,10 @@ func initTree(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.CreateBucket(bucketLeaves); err != nil {
-		return err
-	}
 	for _, kv := range [][2][]byte{
 		{keyFormat, []byte(formatName)},
 		{keySize, make([]byte, 8)},
+		{keyData, make([]byte, 8)},
 		{keyRoot, trillian.Hasher.EmptyRoot()},
 		{keyCompact, nil},
 	} {
@@ -144,11 +175,20 @@ func checkFormat(tx *bolt.Tx) error {
 	return nil
 }
 
-// Close releases the file and its lock.
-func (l *Log) Close() error { return l.db.Close() }
+// Close releases the files and the lock.
+func (l *Log) Close() error {
+	var err error
+	for _, f := range []*os.File{l.data, l.index} {
+		if f != nil {
+			err = errors.Join(err, f.Close())
+		}
+	}
+	return errors.Join(err, l.db.Close())
+}
 
 type state struct {
 	size    uint64
+	data    uint64 // committed length of leaves.dat
 	root    []byte
 	compact [][]byte
 }
@@ -162,7 +202,11 @@ func readState(tx *bolt.Tx) (state, error) {
 	if len(sizeBytes) != 8 {
 		return state{}, fmt.Errorf("tree metadata: bad size record")
 	}
-	s := state{size: binary.BigEndian.Uint64(sizeBytes), root: bytes.Clone(meta.Get(keyRoot))}
+	dataBytes := meta.Get(keyData)
+	if len(dataBytes) != 8 {
+		return state{}, fmt.Errorf("tree metadata: bad data length record")
+	}
+	s := state{size: binary.BigEndian.Uint64(sizeBytes), data: binary.BigEndian.Uint64(dataBytes), root: bytes.Clone(meta.Get(keyRoot))}
 	flat := meta.Get(keyCompact)
 	if len(flat)%trillian.HashSize != 0 || len(flat)/trillian.HashSize != compact.RangeSize(0, s.size) {
 		return state{}, fmt.Errorf("tree metadata: compact range does not match size %d", s.size)
@@ -190,23 +234,36 @@ func (l *Log) LatestRoot(ctx context.Context) (trillian.Root, error) {
 // AppendLeaves appends leaves at start, which must equal the tree size, in
 // one fsynced transaction.
 func (l *Log) AppendLeaves(ctx context.Context, start uint64, leaves [][]byte) (trillian.Root, error) {
+	return l.AppendHashedLeaves(ctx, start, leaves, hashLeaves(leaves))
+}
+
+// AppendHashedLeaves is AppendLeaves with the leaf hashes precomputed by
+// the caller (trillian.HashedAppender).
+func (l *Log) AppendHashedLeaves(ctx context.Context, start uint64, leaves, hashes [][]byte) (trillian.Root, error) {
 	if err := ctx.Err(); err != nil {
 		return trillian.Root{}, err
 	}
-	hashes := hashLeaves(leaves)
+	if len(hashes) != len(leaves) {
+		return trillian.Root{}, fmt.Errorf("%s: %d hashes for %d leaves", l.path, len(hashes), len(leaves))
+	}
 	var root trillian.Root
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		s, err := readState(tx)
-		if err != nil {
-			return err
-		}
-		if start != s.size {
-			return fmt.Errorf("append at %d, tree size is %d: %w", start, s.size, trillian.ErrWrongIndex)
-		}
-		if len(leaves) == 0 {
-			root = trillian.Root{Size: s.size, Hash: s.root}
-			return nil
-		}
+	// Only this process writes (bbolt's lock), so the state read here
+	// stays current until the transaction below commits.
+	var s state
+	if err := l.db.View(func(tx *bolt.Tx) (err error) { s, err = readState(tx); return err }); err != nil {
+		return trillian.Root{}, fmt.Errorf("%s: %w", l.path, err)
+	}
+	if start != s.size {
+		return trillian.Root{}, fmt.Errorf("%s: append at %d, tree size is %d: %w", l.path, start, s.size, trillian.ErrWrongIndex)
+	}
+	if len(leaves) == 0 {
+		return trillian.Root{Size: s.size, Hash: s.root}, nil
+	}
+	dataEnd, err := l.writeLeaves(s, leaves)
+	if err != nil {
+		return trillian.Root{}, fmt.Errorf("%s: append %d leaves at %d: %w", l.path, len(leaves), start, err)
+	}
+	err = l.db.Update(func(tx *bolt.Tx) error {
 		cr, err := l.factory.NewRange(0, s.size, s.compact)
 		if err != nil {
 			return err
@@ -220,9 +277,6 @@ func (l *Log) AppendLeaves(ctx context.Context, start uint64, leaves [][]byte) (
 		if err := tiles.flush(); err != nil {
 			return err
 		}
-		if err := appendBundles(tx, s.size, leaves); err != nil {
-			return err
-		}
 		rootHash, err := cr.GetRootHash(nil)
 		if err != nil {
 			return err
@@ -230,6 +284,9 @@ func (l *Log) AppendLeaves(ctx context.Context, start uint64, leaves [][]byte) (
 		newSize := s.size + uint64(len(leaves))
 		meta := tx.Bucket(bucketMeta)
 		if err := meta.Put(keySize, binary.BigEndian.AppendUint64(nil, newSize)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyData, binary.BigEndian.AppendUint64(nil, dataEnd)); err != nil {
 			return err
 		}
 		if err := meta.Put(keyRoot, rootHash); err != nil {
@@ -309,66 +366,96 @@ func (w *tileWriter) flush() error {
 	return nil
 }
 
-func appendBundles(tx *bolt.Tx, size uint64, leaves [][]byte) error {
-	b := tx.Bucket(bucketLeaves)
-	b.FillPercent = 1.0
-	bundle := size / bundleLeaves
-	var buf []byte
-	if size%bundleLeaves != 0 {
-		buf = bytes.Clone(b.Get(binary.BigEndian.AppendUint64(nil, bundle)))
+// writeLeaves writes leaf values and end offsets at the committed ends of
+// the leaf files and fsyncs them; it returns the new data length.
+func (l *Log) writeLeaves(s state, leaves [][]byte) (uint64, error) {
+	// Leaf data in chunks through one reused buffer, then the offsets.
+	const chunk = 4 << 20
+	if cap(l.buf) < chunk {
+		l.buf = make([]byte, 0, chunk)
 	}
-	n := size % bundleLeaves
+	buf := l.buf[:0]
+	at := int64(s.data)
+	end := s.data
 	for _, leaf := range leaves {
-		buf = binary.AppendUvarint(buf, uint64(len(leaf)))
-		buf = append(buf, leaf...)
-		n++
-		if n == bundleLeaves {
-			if err := b.Put(binary.BigEndian.AppendUint64(nil, bundle), buf); err != nil {
-				return err
+		if len(buf)+len(leaf) > chunk && len(buf) > 0 {
+			if _, err := l.data.WriteAt(buf, at); err != nil {
+				return 0, err
 			}
-			bundle, n, buf = bundle+1, 0, nil
+			at += int64(len(buf))
+			buf = buf[:0]
 		}
+		buf = append(buf, leaf...)
+		end += uint64(len(leaf))
 	}
-	if n > 0 {
-		return b.Put(binary.BigEndian.AppendUint64(nil, bundle), buf)
+	if _, err := l.data.WriteAt(buf, at); err != nil {
+		return 0, err
 	}
-	return nil
+	buf = buf[:0]
+	at = int64(s.size * 8)
+	off := s.data
+	for _, leaf := range leaves {
+		if len(buf)+8 > chunk {
+			if _, err := l.index.WriteAt(buf, at); err != nil {
+				return 0, err
+			}
+			at += int64(len(buf))
+			buf = buf[:0]
+		}
+		off += uint64(len(leaf))
+		buf = binary.BigEndian.AppendUint64(buf, off)
+	}
+	if _, err := l.index.WriteAt(buf, at); err != nil {
+		return 0, err
+	}
+	if err := l.data.Sync(); err != nil {
+		return 0, err
+	}
+	if err := l.index.Sync(); err != nil {
+		return 0, err
+	}
+	return end, nil
 }
 
 // Leaves returns the values of leaves [start, start+count).
 func (l *Log) Leaves(ctx context.Context, start, count uint64) ([][]byte, error) {
-	out := make([][]byte, 0, count)
-	err := l.db.View(func(tx *bolt.Tx) error {
-		s, err := readState(tx)
-		if err != nil {
-			return err
-		}
-		if start+count > s.size || start+count < start {
-			return fmt.Errorf("leaves [%d, %d) beyond tree size %d: %w", start, start+count, s.size, trillian.ErrNotFound)
-		}
-		b := tx.Bucket(bucketLeaves)
-		for idx := start; idx < start+count; {
-			bundle := idx / bundleLeaves
-			data := b.Get(binary.BigEndian.AppendUint64(nil, bundle))
-			if data == nil {
-				return fmt.Errorf("leaf bundle %d missing", bundle)
-			}
-			for i := uint64(0); i < bundleLeaves && idx < start+count; i++ {
-				n, w := binary.Uvarint(data)
-				if w <= 0 || uint64(len(data)-w) < n {
-					return fmt.Errorf("leaf bundle %d corrupt", bundle)
-				}
-				if bundle*bundleLeaves+i >= idx {
-					out = append(out, bytes.Clone(data[w:w+int(n)]))
-					idx++
-				}
-				data = data[w+int(n):]
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: leaves [%d, %d): %w", l.path, start, start+count, err)
+	var s state
+	if err := l.db.View(func(tx *bolt.Tx) (err error) { s, err = readState(tx); return err }); err != nil {
+		return nil, fmt.Errorf("%s: %w", l.path, err)
+	}
+	if start+count > s.size || start+count < start {
+		return nil, fmt.Errorf("%s: leaves [%d, %d) beyond tree size %d: %w", l.path, start, start+count, s.size, trillian.ErrNotFound)
+	}
+	if count == 0 {
+		return nil, nil
+	}
+	// Offsets of leaf start-1 (its end is our start) to start+count-1.
+	first := start
+	if first > 0 {
+		first--
+	}
+	idx := make([]byte, 8*(start+count-first))
+	if _, err := l.index.ReadAt(idx, int64(first*8)); err != nil {
+		return nil, fmt.Errorf("%s: leaf index: %w", l.path, err)
+	}
+	ends := make([]uint64, 0, count+1)
+	if start == 0 {
+		ends = append(ends, 0)
+	}
+	for i := 0; i < len(idx); i += 8 {
+		ends = append(ends, binary.BigEndian.Uint64(idx[i:]))
+	}
+	if !slices.IsSorted(ends) || ends[len(ends)-1] > s.data {
+		return nil, fmt.Errorf("%s: leaf index corrupt around leaves [%d, %d)", l.path, start, start+count)
+	}
+	data := make([]byte, ends[len(ends)-1]-ends[0])
+	if _, err := l.data.ReadAt(data, int64(ends[0])); err != nil {
+		return nil, fmt.Errorf("%s: leaf data: %w", l.path, err)
+	}
+	out := make([][]byte, count)
+	for i := range out {
+		a, b := ends[i]-ends[0], ends[i+1]-ends[0]
+		out[i] = data[a:b:b]
 	}
 	return out, nil
 }
@@ -426,7 +513,7 @@ func (l *Log) proof(nodes proof.Nodes, size uint64, what string) ([][]byte, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", l.path, what, err)
 	}
-	return nodes.Rehash(hashes, trillian.Hasher.HashChildren)
+	return nodes.Rehash(hashes, trillian.HashChildren)
 }
 
 // hashLeaves computes leaf hashes before the write transaction opens, so

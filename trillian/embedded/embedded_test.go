@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func leafValue(i int) []byte { return fmt.Appendf(nil, "leaf %d", i) }
 
 func openTemp(t *testing.T) (*Log, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tree.db")
+	path := filepath.Join(t.TempDir(), "tree")
 	l, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -232,5 +233,39 @@ func TestLeavesAcrossBundles(t *testing.T) {
 				t.Fatalf("leaf %d: %q, want %q", r[0]+uint64(i), leaf, all[r[0]+uint64(i)])
 			}
 		}
+	}
+}
+
+// TestTornAppendIgnored: bytes an interrupted append left past the
+// committed end of the leaf files are never read and get overwritten.
+func TestTornAppendIgnored(t *testing.T) {
+	ctx := context.Background()
+	l, dir := openTemp(t)
+	if _, err := l.AppendLeaves(ctx, 0, [][]byte{[]byte("one"), []byte("two")}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	for _, name := range []string{"leaves.dat", "leaves.idx"} {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(bytes.Repeat([]byte{0xee}, 100))
+		f.Close()
+	}
+	l, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if root, _ := l.LatestRoot(ctx); root.Size != 2 {
+		t.Fatalf("size %d after a torn append, want 2", root.Size)
+	}
+	if _, err := l.AppendLeaves(ctx, 2, [][]byte{[]byte("three")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Leaves(ctx, 0, 3)
+	if err != nil || string(got[0]) != "one" || string(got[1]) != "two" || string(got[2]) != "three" {
+		t.Fatalf("leaves after a torn append: %q %v", got, err)
 	}
 }
