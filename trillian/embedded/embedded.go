@@ -47,20 +47,20 @@ import (
 )
 
 const (
-	formatName   = "trialog-embedded-v2"
-	tileHeight   = 8
-	tileWidth    = 1 << tileHeight
-	tileSlots    = 2*tileWidth - 2
-	tileBytes    = tileSlots * trillian.HashSize
+	formatName = "trialog-embedded-v2"
+	tileHeight = 8
+	tileWidth  = 1 << tileHeight
+	tileSlots  = 2*tileWidth - 2
+	tileBytes  = tileSlots * trillian.HashSize
 )
 
 var (
-	bucketMeta   = []byte("meta")
-	keyData      = []byte("data")
-	keyFormat    = []byte("format")
-	keySize      = []byte("size")
-	keyRoot      = []byte("root")
-	keyCompact   = []byte("compact")
+	bucketMeta = []byte("meta")
+	keyData    = []byte("data")
+	keyFormat  = []byte("format")
+	keySize    = []byte("size")
+	keyRoot    = []byte("root")
+	keyCompact = []byte("compact")
 )
 
 // ErrLocked is returned by Open when another process holds the log.
