@@ -1,0 +1,129 @@
+package datasetjson
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/apache/arrow/go/v17/arrow"
+)
+
+// Column is one entry of the Dataset-JSON "columns" array.
+type Column struct {
+	ItemOID        string `json:"itemOID"`
+	Name           string `json:"name"`
+	Label          string `json:"label"`
+	DataType       string `json:"dataType"`
+	TargetDataType string `json:"targetDataType,omitempty"`
+	Length         *int   `json:"length,omitempty"`
+	DisplayFormat  string `json:"displayFormat,omitempty"`
+	KeySequence    *int   `json:"keySequence,omitempty"`
+}
+
+// Metadata is the dataset-level part of a Dataset-JSON file that the reader
+// keeps (other top-level members are skipped).
+type Metadata struct {
+	DatasetJSONVersion string   `json:"datasetJSONVersion"`
+	Name               string   `json:"name"`
+	Label              string   `json:"label"`
+	ItemGroupOID       string   `json:"itemGroupOID"`
+	StudyOID           string   `json:"studyOID"`
+	Records            *int64   `json:"records"`
+	Columns            []Column `json:"columns"`
+}
+
+// arrowType maps a Dataset-JSON dataType to its Arrow type (see the package
+// documentation for why).
+func arrowType(dataType string) (arrow.DataType, bool) {
+	switch dataType {
+	case "string", "datetime", "date", "time", "URI":
+		return arrow.BinaryTypes.String, true
+	case "integer":
+		return arrow.PrimitiveTypes.Int64, true
+	case "decimal", "float", "double":
+		return arrow.PrimitiveTypes.Float64, true
+	case "boolean":
+		return arrow.FixedWidthTypes.Boolean, true
+	}
+	return nil, false
+}
+
+// schema validates the columns and builds the Arrow schema.
+func (m *Metadata) schema() (*arrow.Schema, error) {
+	if len(m.Columns) == 0 {
+		return nil, fmt.Errorf("no columns")
+	}
+	seen := make(map[string]bool, len(m.Columns))
+	fields := make([]arrow.Field, len(m.Columns))
+	for i, c := range m.Columns {
+		if c.Name == "" {
+			return nil, fmt.Errorf("column %d: empty name", i+1)
+		}
+		if seen[c.Name] {
+			return nil, fmt.Errorf("column %d: duplicate name %s", i+1, c.Name)
+		}
+		seen[c.Name] = true
+		typ, ok := arrowType(c.DataType)
+		if !ok {
+			return nil, fmt.Errorf("column %s: unknown dataType %q", c.Name, c.DataType)
+		}
+		var keys, vals []string
+		add := func(k, v string) {
+			if v != "" {
+				keys, vals = append(keys, k), append(vals, v)
+			}
+		}
+		add("itemOID", c.ItemOID)
+		add("label", c.Label)
+		add("dataType", c.DataType)
+		add("targetDataType", c.TargetDataType)
+		if c.Length != nil {
+			add("length", strconv.Itoa(*c.Length))
+		}
+		add("displayFormat", c.DisplayFormat)
+		if c.KeySequence != nil {
+			add("keySequence", strconv.Itoa(*c.KeySequence))
+		}
+		fields[i] = arrow.Field{Name: c.Name, Type: typ, Nullable: true, Metadata: arrow.NewMetadata(keys, vals)}
+	}
+	var keys, vals []string
+	add := func(k, v string) {
+		if v != "" {
+			keys, vals = append(keys, k), append(vals, v)
+		}
+	}
+	add("name", m.Name)
+	add("label", m.Label)
+	add("itemGroupOID", m.ItemGroupOID)
+	add("studyOID", m.StudyOID)
+	if m.Records != nil {
+		add("records", strconv.FormatInt(*m.Records, 10))
+	}
+	md := arrow.NewMetadata(keys, vals)
+	return arrow.NewSchema(fields, &md), nil
+}
+
+// decodeMember decodes the value of a known top-level member into m and
+// reports whether the key was known.
+func (m *Metadata) decodeMember(dec *json.Decoder, key string) (bool, error) {
+	var dst any
+	switch key {
+	case "datasetJSONVersion":
+		dst = &m.DatasetJSONVersion
+	case "name":
+		dst = &m.Name
+	case "label":
+		dst = &m.Label
+	case "itemGroupOID":
+		dst = &m.ItemGroupOID
+	case "studyOID":
+		dst = &m.StudyOID
+	case "records":
+		dst = &m.Records
+	case "columns":
+		dst = &m.Columns
+	default:
+		return false, nil
+	}
+	return true, dec.Decode(dst)
+}

@@ -1,0 +1,640 @@
+package datasetjson
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+)
+
+type framing int
+
+const (
+	framingJSON framing = iota
+	framingNDJSON
+)
+
+// Reader streams the rows of a Dataset-JSON file as Arrow record batches.
+// It implements array.RecordReader. Only one batch is alive at a time: the
+// record returned by Record is released by the next call to Next, so callers
+// that keep it must Retain it.
+type Reader struct {
+	refs    atomic.Int64
+	name    string
+	cfg     config
+	framing framing
+	dec     *json.Decoder
+	closer  io.Closer // decompressor, if any
+	meta    Metadata
+	schema  *arrow.Schema
+	kinds   []kind
+	row     []json.RawMessage // reused row buffer
+	rows    int64             // rows read so far
+	rb      *array.RecordBuilder
+	cur     arrow.Record
+	err     error
+	done    bool
+}
+
+var _ array.RecordReader = (*Reader)(nil)
+
+type kind uint8
+
+const (
+	kindString kind = iota
+	kindInteger
+	kindDecimal // decimal: JSON string or number
+	kindFloat   // float, double: JSON number
+	kindBoolean
+)
+
+func kindOf(dataType string) kind {
+	switch dataType {
+	case "integer":
+		return kindInteger
+	case "decimal":
+		return kindDecimal
+	case "float", "double":
+		return kindFloat
+	case "boolean":
+		return kindBoolean
+	}
+	return kindString
+}
+
+// NewReader reads the metadata of a Dataset-JSON (.json) file up to the
+// start of its "rows" and returns a Reader positioned at the first row.
+// "columns" must precede "rows": a streaming reader cannot type rows it has
+// not been told about. name is the file name used in error messages.
+func NewReader(r io.Reader, name string, opts ...Option) (*Reader, error) {
+	x := newReader(r, name, framingJSON, opts)
+	if err := x.readJSONHead(); err != nil {
+		return nil, err
+	}
+	return x.start()
+}
+
+// NewNDJSONReader reads the metadata line of an NDJSON Dataset-JSON
+// (.ndjson) file and returns a Reader positioned at the first row.
+func NewNDJSONReader(r io.Reader, name string, opts ...Option) (*Reader, error) {
+	x := newReader(r, name, framingNDJSON, opts)
+	if err := x.readNDJSONHead(); err != nil {
+		return nil, err
+	}
+	return x.start()
+}
+
+// NewCompressedReader reads a compressed Dataset-JSON (.dsjc) file: NDJSON
+// in a zlib stream (as the specification says) or a gzip stream (as the
+// CDISC example files are), told apart by their first two bytes.
+func NewCompressedReader(r io.Reader, name string, opts ...Option) (*Reader, error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if len(magic) < 2 {
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return nil, fmt.Errorf("%s: offset 0: truncated file (%d bytes): %w", name, len(magic), ErrMalformed)
+	}
+	var dr io.ReadCloser
+	switch {
+	case magic[0] == 0x1f && magic[1] == 0x8b:
+		dr, err = gzip.NewReader(br)
+	case magic[0]&0x0f == 8 && magic[0]>>4 <= 7 && (uint16(magic[0])<<8|uint16(magic[1]))%31 == 0:
+		// RFC 1950: CM=8 (deflate), CINFO<=7, header checksum.
+		dr, err = zlib.NewReader(br)
+	default:
+		return nil, fmt.Errorf("%s: offset 0: not a zlib or gzip stream (first bytes %02x %02x): %w", name, magic[0], magic[1], ErrMalformed)
+	}
+	if err != nil {
+		return nil, classify(name, "compressed header", err)
+	}
+	x, err := NewNDJSONReader(dr, name, opts...)
+	if err != nil {
+		dr.Close()
+		return nil, err
+	}
+	x.closer = dr
+	return x, nil
+}
+
+// NewReaderFor chooses NewReader, NewNDJSONReader or NewCompressedReader
+// from the extension of name (.json, .ndjson, .dsjc; case-insensitive).
+func NewReaderFor(r io.Reader, name string, opts ...Option) (*Reader, error) {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".json":
+		return NewReader(r, name, opts...)
+	case ".ndjson":
+		return NewNDJSONReader(r, name, opts...)
+	case ".dsjc":
+		return NewCompressedReader(r, name, opts...)
+	}
+	return nil, fmt.Errorf("%s: unknown Dataset-JSON extension %q (want .json, .ndjson or .dsjc)", name, filepath.Ext(name))
+}
+
+func newReader(r io.Reader, name string, f framing, opts []Option) *Reader {
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	x := &Reader{name: name, cfg: newConfig(opts), framing: f, dec: dec}
+	x.refs.Store(1)
+	return x
+}
+
+// start builds the schema and the builders once the metadata is known.
+func (x *Reader) start() (*Reader, error) {
+	if x.meta.Records != nil && *x.meta.Records < 0 {
+		return nil, x.malformed("records: negative count %d", *x.meta.Records)
+	}
+	s, err := x.meta.schema()
+	if err != nil {
+		return nil, x.malformed("%v", err)
+	}
+	x.schema = s
+	x.kinds = make([]kind, len(x.meta.Columns))
+	for i, c := range x.meta.Columns {
+		x.kinds[i] = kindOf(c.DataType)
+	}
+	x.rb = array.NewRecordBuilder(x.cfg.mem, s)
+	return x, nil
+}
+
+func (x *Reader) malformed(format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", x.name, fmt.Sprintf(format, args...), ErrMalformed)
+}
+
+// classify wraps a decoding error: bad JSON, truncation and corrupt
+// compression are ErrMalformed; anything else is an I/O error of the source.
+func classify(name, where string, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var corrupt flate.CorruptInputError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s: %s: unexpected end of input: %w", name, where, ErrMalformed)
+	case errors.As(err, &syn):
+		return fmt.Errorf("%s: %s: invalid JSON at byte %d: %v: %w", name, where, syn.Offset, err, ErrMalformed)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%s: %s: %v: %w", name, where, err, ErrMalformed)
+	case errors.As(err, &corrupt), errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader),
+		errors.Is(err, zlib.ErrChecksum), errors.Is(err, zlib.ErrHeader), errors.Is(err, zlib.ErrDictionary):
+		return fmt.Errorf("%s: %s: corrupt compressed stream: %v: %w", name, where, err, ErrMalformed)
+	}
+	return fmt.Errorf("%s: %s: %w", name, where, err)
+}
+
+// Metadata returns the dataset metadata read before the rows. In a .json
+// file, members after "rows" (such as a trailing "records") are only known
+// once Next has returned false.
+func (x *Reader) Metadata() Metadata { return x.meta }
+
+// readJSONHead walks the top-level object up to "rows".
+func (x *Reader) readJSONHead() error {
+	tok, err := x.dec.Token()
+	if err != nil {
+		return classify(x.name, "start of file", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return x.malformed("start of file: want a JSON object, got %s", describe(tok))
+	}
+	for x.dec.More() {
+		key, err := x.key()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "rows":
+			if x.meta.Columns == nil {
+				return x.malformed(`"rows" comes before "columns"; a streaming reader needs the columns first`)
+			}
+			tok, err := x.dec.Token()
+			if err != nil {
+				return classify(x.name, "rows", err)
+			}
+			if d, ok := tok.(json.Delim); !ok || d != '[' {
+				return x.malformed("rows: want a JSON array, got %s", describe(tok))
+			}
+			return nil
+		case "clinicalData", "referenceData":
+			return x.malformed("%q: Dataset-JSON v1.0 is not supported, only v1.1 (columns/rows)", key)
+		case "columns":
+			if x.meta.Columns != nil {
+				return x.malformed(`duplicate "columns"`)
+			}
+		}
+		if err := x.member(key); err != nil {
+			return err
+		}
+	}
+	// An object without "rows": a dataset with no rows.
+	if x.meta.Columns == nil {
+		return x.malformed(`no "columns"`)
+	}
+	x.done = true
+	return x.finishJSON(true)
+}
+
+// key reads an object key.
+func (x *Reader) key() (string, error) {
+	tok, err := x.dec.Token()
+	if err != nil {
+		return "", classify(x.name, "metadata", err)
+	}
+	k, ok := tok.(string)
+	if !ok {
+		return "", x.malformed("metadata: want an object key, got %s", describe(tok))
+	}
+	return k, nil
+}
+
+// member decodes (or skips) the value of a top-level member.
+func (x *Reader) member(key string) error {
+	known, err := x.meta.decodeMember(x.dec, key)
+	if !known {
+		var skip json.RawMessage
+		err = x.dec.Decode(&skip)
+	}
+	if err != nil {
+		return classify(x.name, strconv.Quote(key), err)
+	}
+	return nil
+}
+
+// finishJSON reads the members after "rows" (closing brace included when
+// closed is false) and checks that nothing follows the object.
+func (x *Reader) finishJSON(closed bool) error {
+	if !closed {
+		for x.dec.More() {
+			key, err := x.key()
+			if err != nil {
+				return err
+			}
+			if key == "rows" || key == "columns" {
+				return x.malformed("duplicate %q", key)
+			}
+			if err := x.member(key); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := x.dec.Token(); err != nil { // the closing '}'
+		return classify(x.name, "end of file", err)
+	}
+	if tok, err := x.dec.Token(); err != io.EOF {
+		if err != nil {
+			return classify(x.name, "end of file", err)
+		}
+		return x.malformed("end of file: unexpected %s after the dataset object", describe(tok))
+	}
+	return x.checkRecords()
+}
+
+func (x *Reader) checkRecords() error {
+	if x.meta.Records != nil && *x.meta.Records != x.rows {
+		return x.malformed("records is %d but the file holds %d rows", *x.meta.Records, x.rows)
+	}
+	return nil
+}
+
+// readNDJSONHead decodes the metadata object on the first line.
+func (x *Reader) readNDJSONHead() error {
+	var raw map[string]json.RawMessage
+	if err := x.dec.Decode(&raw); err != nil {
+		return classify(x.name, "line 1 (metadata)", err)
+	}
+	if _, ok := raw["columns"]; !ok {
+		if _, v10 := raw["clinicalData"]; v10 {
+			return x.malformed("line 1: Dataset-JSON v1.0 is not supported, only v1.1")
+		}
+		return x.malformed(`line 1 (metadata): no "columns"`)
+	}
+	for k, v := range raw {
+		d := json.NewDecoder(bytes.NewReader(v))
+		if _, err := x.meta.decodeMember(d, k); err != nil {
+			return classify(x.name, "line 1 (metadata): "+strconv.Quote(k), err)
+		}
+	}
+	return nil
+}
+
+// Schema returns the Arrow schema built from "columns".
+func (x *Reader) Schema() *arrow.Schema { return x.schema }
+
+// Record returns the current batch; it is valid until the next call to Next
+// or Release.
+func (x *Reader) Record() arrow.Record { return x.cur }
+
+// Err returns the error that stopped Next, or nil at a clean end of input.
+func (x *Reader) Err() error { return x.err }
+
+// Retain increments the reference count.
+func (x *Reader) Retain() { x.refs.Add(1) }
+
+// Release decrements the reference count; at zero it frees the builder and
+// the current batch and closes the decompressor.
+func (x *Reader) Release() {
+	if x.refs.Add(-1) != 0 {
+		return
+	}
+	if x.cur != nil {
+		x.cur.Release()
+		x.cur = nil
+	}
+	if x.rb != nil {
+		x.rb.Release()
+		x.rb = nil
+	}
+	if x.closer != nil {
+		x.closer.Close()
+		x.closer = nil
+	}
+}
+
+// Next decodes up to the batch size of rows into a new record. It returns
+// false at the end of the data or on error (see Err); the rows of a batch
+// that hit an error are not delivered.
+func (x *Reader) Next() bool {
+	if x.cur != nil {
+		x.cur.Release()
+		x.cur = nil
+	}
+	if x.done || x.err != nil || x.rb == nil {
+		return false
+	}
+	n := 0
+	for n < x.cfg.batchSize {
+		ok, err := x.readRow()
+		if err != nil {
+			x.err = err
+			return false
+		}
+		if !ok {
+			x.done = true
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	x.cur = x.rb.NewRecord()
+	return true
+}
+
+// readRow appends the next row to the builders; false means the end.
+//
+// A row is decoded in one Decode call into a reused []json.RawMessage
+// (RawMessage.UnmarshalJSON reuses each element's buffer), which is several
+// times faster than walking it with Decoder.Token and allocates nothing per
+// row once warm; the values are then converted from their JSON text.
+func (x *Reader) readRow() (bool, error) {
+	if !x.dec.More() {
+		var err error
+		where := func() string {
+			if x.framing == framingNDJSON {
+				return fmt.Sprintf("line %d (after row %d)", x.rows+2, x.rows)
+			}
+			return fmt.Sprintf("end of rows (after row %d)", x.rows)
+		}
+		if x.framing == framingJSON {
+			if _, err = x.dec.Token(); err != nil { // the closing ']' of rows
+				return false, classify(x.name, where(), err)
+			}
+			err = x.finishJSON(false)
+		} else {
+			if tok, terr := x.dec.Token(); terr != io.EOF {
+				if terr != nil {
+					return false, classify(x.name, where(), terr)
+				}
+				return false, x.malformed("%s: want a JSON array, got %s", where(), describe(tok))
+			}
+			err = x.checkRecords()
+		}
+		return false, err
+	}
+	row := x.rows + 1
+	where := fmt.Sprintf("row %d", row)
+	if x.framing == framingNDJSON {
+		where = fmt.Sprintf("row %d (line %d)", row, row+1)
+	}
+	if x.meta.Records != nil && x.rows >= *x.meta.Records {
+		// Fail early, before decoding a row that cannot be valid.
+		return false, x.malformed("%s: more rows than records (%d)", where, *x.meta.Records)
+	}
+	if err := x.dec.Decode(&x.row); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return false, x.malformed("%s: want a JSON array, got %s", where, article(typ.Value))
+		}
+		return false, classify(x.name, where, err)
+	}
+	if x.row == nil {
+		return false, x.malformed("%s: want a JSON array, got null", where)
+	}
+	if len(x.row) != len(x.kinds) {
+		return false, x.malformed("%s: %d values, want %d", where, len(x.row), len(x.kinds))
+	}
+	for i, v := range x.row {
+		if err := x.appendValue(i, v); err != nil {
+			return false, x.malformed("%s: column %s: %v", where, x.meta.Columns[i].Name, err)
+		}
+	}
+	x.rows++
+	return true, nil
+}
+
+// appendValue converts one JSON value (its text, valid JSON as checked by
+// the decoder) to the column's Arrow type.
+func (x *Reader) appendValue(i int, v json.RawMessage) error {
+	b := x.rb.Field(i)
+	switch v[0] {
+	case 'n':
+		b.AppendNull()
+		return nil
+	case '[', '{':
+		return fmt.Errorf("want %s, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+	}
+	switch x.kinds[i] {
+	case kindString:
+		if v[0] != '"' {
+			return fmt.Errorf("want %s as a JSON string, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		s, err := unquote(v)
+		if err != nil {
+			return err
+		}
+		b.(*array.StringBuilder).BinaryBuilder.Append(s)
+	case kindInteger:
+		if !isNumberStart(v[0]) {
+			return fmt.Errorf("want integer, got %s", describeRaw(v))
+		}
+		n, err := parseInteger(string(v))
+		if err != nil {
+			return fmt.Errorf("want integer, got %s", describeRaw(v))
+		}
+		b.(*array.Int64Builder).Append(n)
+	case kindDecimal, kindFloat:
+		num := v
+		if v[0] == '"' && x.kinds[i] == kindDecimal {
+			s, err := unquote(v)
+			if err != nil {
+				return err
+			}
+			if !isDecimal(string(s)) {
+				return fmt.Errorf("want %s, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+			}
+			num = s
+		} else if !isNumberStart(v[0]) {
+			return fmt.Errorf("want %s, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		f, err := strconv.ParseFloat(string(num), 64)
+		if err != nil {
+			return fmt.Errorf("want %s, got %s: out of range", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		b.(*array.Float64Builder).Append(f)
+	case kindBoolean:
+		switch v[0] {
+		case 't':
+			b.(*array.BooleanBuilder).Append(true)
+		case 'f':
+			b.(*array.BooleanBuilder).Append(false)
+		default:
+			return fmt.Errorf("want boolean, got %s", describeRaw(v))
+		}
+	}
+	return nil
+}
+
+// article names a JSON value kind from json.UnmarshalTypeError.Value.
+func article(kind string) string {
+	switch kind {
+	case "object", "array":
+		return "an " + kind
+	case "bool":
+		return "a boolean"
+	}
+	return "a " + kind
+}
+
+func isNumberStart(c byte) bool { return c == '-' || (c >= '0' && c <= '9') }
+
+// unquote returns the content of a JSON string. Without escapes the bytes
+// between the quotes are used as they are (the decoder has checked the
+// syntax); invalid UTF-8 and escapes go through encoding/json so that the
+// result is what json.Unmarshal gives (invalid bytes become U+FFFD).
+func unquote(v json.RawMessage) ([]byte, error) {
+	s := v[1 : len(v)-1]
+	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		return s, nil
+	}
+	var str string
+	if err := json.Unmarshal(v, &str); err != nil {
+		return nil, err
+	}
+	return []byte(str), nil
+}
+
+// describeRaw renders a JSON value for an error message.
+func describeRaw(v json.RawMessage) string {
+	switch v[0] {
+	case '[':
+		return "an array"
+	case '{':
+		return "an object"
+	}
+	if len(v) > 40 {
+		return string(v[:40]) + "..."
+	}
+	return string(v)
+}
+
+// parseInteger accepts a JSON number that is an integer, also when written
+// with a fraction or exponent ("3.0", "1e2"), as long as it fits in int64
+// exactly.
+func parseInteger(s string) (int64, error) {
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
+		return 0, errors.New("not an integer")
+	}
+	return int64(f), nil
+}
+
+// isDecimal reports whether s is a plain decimal number: optional sign,
+// digits with an optional fraction, optional exponent. It rejects what
+// strconv.ParseFloat would also take but a decimal is not: "Inf", "NaN",
+// hexadecimal and underscores.
+func isDecimal(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		i++
+	}
+	digits := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '-' || s[i] == '+') {
+			i++
+		}
+		exp := 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			exp++
+		}
+		if exp == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// describe renders a JSON token for an error message.
+func describe(tok json.Token) string {
+	switch v := tok.(type) {
+	case nil:
+		return "null"
+	case string:
+		if len(v) > 40 {
+			v = v[:40] + "..."
+		}
+		return strconv.Quote(v)
+	case json.Number:
+		return string(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case json.Delim:
+		switch v {
+		case '[':
+			return "an array"
+		case '{':
+			return "an object"
+		}
+		return "'" + v.String() + "'"
+	}
+	return fmt.Sprint(tok)
+}

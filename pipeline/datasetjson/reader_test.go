@@ -1,0 +1,253 @@
+package datasetjson_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/trialog/trialog/pipeline/datasetjson"
+)
+
+// readBytes reads data with the framing chosen by name's extension.
+func readBytes(t testing.TB, data []byte, name string) (table, error) {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rr, err := openDJ(data, name, mem)
+	if err != nil {
+		return table{}, err
+	}
+	defer rr.Release()
+	return drain(t, rr)
+}
+
+func checkMalformed(t *testing.T, err error, name, wantSub string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("no error, want %q", wantSub)
+		return
+	}
+	msg := err.Error()
+	if !errors.Is(err, datasetjson.ErrMalformed) {
+		t.Errorf("%q does not wrap ErrMalformed", msg)
+	}
+	if !strings.HasPrefix(msg, name+": ") || strings.Contains(msg, "\n") || !strings.Contains(msg, wantSub) {
+		t.Errorf("error %q: want one line starting with %q containing %q", msg, name, wantSub)
+	}
+}
+
+const small = `{"datasetJSONVersion":"1.1.0","records":3,"name":"DM","label":"Demographics","itemGroupOID":"IG.DM","studyOID":"S",
+"columns":[{"itemOID":"IT.USUBJID","name":"USUBJID","label":"Subject","dataType":"string","length":8,"keySequence":1},
+{"itemOID":"IT.AGE","name":"AGE","dataType":"integer"},
+{"itemOID":"IT.H","name":"HEIGHT","dataType":"decimal","targetDataType":"decimal"},
+{"itemOID":"IT.W","name":"WEIGHT","dataType":"double"},
+{"itemOID":"IT.F","name":"FL","dataType":"boolean"},
+{"itemOID":"IT.D","name":"DTC","dataType":"datetime"}],
+"rows":[["A",63,"170.5",70.25,true,"2014-01"],["B",null,170,1e2,false,""],[null,7,null,null,null,null]]}`
+
+func TestTypesAndValues(t *testing.T) {
+	tb, err := readBytes(t, []byte(small), "dm.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{
+		{"A", "num:63", "num:170.5", "num:70.25", "bool:true", "2014-01"},
+		{"B", nil, "num:170", "num:100", "bool:false", ""},
+		{nil, "num:7", nil, nil, nil, nil},
+	}
+	if fmt.Sprint(tb.rows) != fmt.Sprint(want) {
+		t.Errorf("rows %v\nwant %v", tb.rows, want)
+	}
+	wantTypes := []arrow.DataType{arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64,
+		arrow.PrimitiveTypes.Float64, arrow.FixedWidthTypes.Boolean, arrow.BinaryTypes.String}
+	for i, f := range tb.schema.Fields() {
+		if !arrow.TypeEqual(f.Type, wantTypes[i]) || !f.Nullable {
+			t.Errorf("field %s: %s nullable=%v", f.Name, f.Type, f.Nullable)
+		}
+	}
+	if v, _ := tb.schema.Field(2).Metadata.GetValue("targetDataType"); v != "decimal" {
+		t.Errorf("targetDataType %q", v)
+	}
+}
+
+// ndjsonOf turns the small .json document into NDJSON lines.
+func ndjsonOf(meta string, rows ...string) []byte {
+	return []byte(meta + "\n" + strings.Join(rows, "\n") + "\n")
+}
+
+const smallMeta = `{"records":2,"name":"X","columns":[{"name":"A","dataType":"string"},{"name":"N","dataType":"integer"}]}`
+
+func TestNDJSONAndCompressed(t *testing.T) {
+	nd := ndjsonOf(smallMeta, `["a",1]`, `["b",null]`)
+	tb, err := readBytes(t, nd, "x.ndjson")
+	if err != nil || len(tb.rows) != 2 {
+		t.Fatalf("ndjson: %v %v", tb.rows, err)
+	}
+	var gz, zl bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(nd)
+	gw.Close()
+	zw := zlib.NewWriter(&zl)
+	zw.Write(nd)
+	zw.Close()
+	for name, data := range map[string][]byte{"gz.dsjc": gz.Bytes(), "zlib.dsjc": zl.Bytes()} {
+		got, err := readBytes(t, data, name)
+		if err != nil || fmt.Sprint(got.rows) != fmt.Sprint(tb.rows) {
+			t.Errorf("%s: %v %v", name, got.rows, err)
+		}
+	}
+	// Corrupt the compressed payloads and cut them short.
+	for name, data := range map[string][]byte{"gz.dsjc": gz.Bytes(), "zlib.dsjc": zl.Bytes()} {
+		bad := bytes.Clone(data)
+		bad[len(bad)-3] ^= 0xff // checksum / length trailer
+		_, err := readBytes(t, bad, name)
+		checkMalformed(t, err, name, "")
+		_, err = readBytes(t, data[:len(data)/2], name)
+		checkMalformed(t, err, name, "")
+	}
+	_, err = readBytes(t, nd, "raw.dsjc")
+	checkMalformed(t, err, "raw.dsjc", "offset 0: not a zlib or gzip stream (first bytes 7b 22)")
+	_, err = readBytes(t, nil, "empty.dsjc")
+	checkMalformed(t, err, "empty.dsjc", "truncated file")
+}
+
+func TestMalformedJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[1],[2],["x"]]}`,
+			`row 3: column AGE: want integer, got "x"`},
+		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[1.5]]}`, `row 1: column AGE: want integer, got 1.5`},
+		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[99999999999999999999]]}`, `want integer, got 99999999999999999999`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["1.5"],["NaN"]]}`, `row 2: column H: want decimal, got "NaN"`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[[""]]}`, `row 1: column H: want decimal, got ""`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"float"}],"rows":[["1.5"]]}`, `row 1: column H: want float, got "1.5"`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"float"}],"rows":[[1e999]]}`, `out of range`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[[5]]}`, `row 1: column S: want string as a JSON string, got 5`},
+		{"a.json", `{"columns":[{"name":"B","dataType":"boolean"}],"rows":[["true"]]}`, `want boolean, got "true"`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[[["nested"]]]}`, `row 1: column S: want string, got an array`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"},{"name":"T","dataType":"string"}],"rows":[["a","b"],["a"]]}`,
+			`row 2: 1 values, want 2`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a","b"]]}`, `row 1: 2 values, want 1`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":["a"]}`, `row 1: want a JSON array, got a string`},
+		{"a.json", `{"records":3,"columns":[{"name":"S","dataType":"string"}],"rows":[["a"],["b"]]}`, `records is 3 but the file holds 2 rows`},
+		{"a.json", `{"records":1,"columns":[{"name":"S","dataType":"string"}],"rows":[["a"],["b"]]}`, `row 2: more rows than records (1)`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a"],["b"]],"records":5}`, `records is 5 but the file holds 2 rows`},
+		{"a.json", `{"records":-1,"columns":[{"name":"S","dataType":"string"}],"rows":[]}`, `negative count`},
+		{"a.json", `{"rows":[["a"]],"columns":[{"name":"S","dataType":"string"}]}`, `"rows" comes before "columns"`},
+		{"a.json", `{"name":"X"}`, `no "columns"`},
+		{"a.json", `{"columns":[]}`, `no columns`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"text"}]}`, `column S: unknown dataType "text"`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"},{"name":"S","dataType":"string"}]}`, `duplicate name S`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string","length":"8"}]}`, `"columns": json: cannot unmarshal string`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"columns":[]}`, `duplicate "columns"`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a"]],"rows":[]}`, `duplicate "rows"`},
+		{"a.json", `{"clinicalData":{}}`, `Dataset-JSON v1.0 is not supported`},
+		{"a.json", `[1,2]`, `start of file: want a JSON object, got an array`},
+		{"a.json", ``, `start of file: unexpected end of input`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a"]]} {}`, `end of file: unexpected an object after the dataset object`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a"] x]}`, `invalid JSON at byte`},
+		{"a.json", `{"columns":[{"name":"S" "dataType":"string"}]}`, `invalid JSON at byte`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}]}\n[\"a\"]\n{\"x\":1}\n", `row 2 (line 3): want a JSON array, got an object`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"integer\"}]}\n[1]\n[\"x\"]\n", `row 2 (line 3): column S: want integer, got "x"`},
+		{"a.ndjson", "{\"records\":3,\"columns\":[{\"name\":\"S\",\"dataType\":\"integer\"}]}\n[1]\n", `records is 3 but the file holds 1 rows`},
+		{"a.ndjson", "[\"a\"]\n", `line 1 (metadata): json: cannot unmarshal array`},
+		{"a.ndjson", "{\"name\":\"X\"}\n", `line 1 (metadata): no "columns"`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"integer\"}]}\n[1]\n]\n", `line 3 (after row 1): invalid JSON`},
+		{"a.txt", "", `unknown Dataset-JSON extension ".txt"`},
+	} {
+		_, err := readBytes(t, []byte(tc.doc), tc.name)
+		if tc.name == "a.txt" {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v", err)
+			}
+			continue
+		}
+		checkMalformed(t, err, tc.name, tc.want)
+	}
+}
+
+func TestEmptyDataset(t *testing.T) {
+	for name, doc := range map[string]string{
+		"norows.json":  `{"records":0,"columns":[{"name":"S","dataType":"string"}]}`,
+		"empty.json":   `{"columns":[{"name":"S","dataType":"string"}],"rows":[],"records":0}`,
+		"empty.ndjson": `{"records":0,"columns":[{"name":"S","dataType":"string"}]}`,
+	} {
+		tb, err := readBytes(t, []byte(doc), name)
+		if err != nil || len(tb.rows) != 0 || len(tb.names) != 1 {
+			t.Errorf("%s: %v %v", name, tb, err)
+		}
+	}
+}
+
+// TestTruncatedRealFiles cuts real files at several offsets: every cut is
+// one clear error (a cut of .ndjson exactly at a line end is a valid file
+// with fewer rows, caught by the records count).
+func TestTruncatedRealFiles(t *testing.T) {
+	for _, name := range []string{"dm.json", "dm.ndjson", "dm.dsjc", "ae.json", "ae.ndjson", "ae.dsjc"} {
+		data := readFile(t, filepath.Join(msgDir, name))
+		for _, frac := range []float64{0.001, 0.05, 0.3, 0.5, 0.9, 0.999} {
+			at := int(float64(len(data)) * frac)
+			_, err := readBytes(t, data[:at], name)
+			checkMalformed(t, err, name, "")
+		}
+		// Every line boundary of NDJSON: a missing row is a records mismatch.
+		if strings.HasSuffix(name, ".ndjson") {
+			for i := 0; i < len(data)-1; i++ {
+				if data[i] == '\n' {
+					_, err := readBytes(t, data[:i+1], name)
+					checkMalformed(t, err, name, "")
+				}
+			}
+		}
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func TestIOErrorIsNotMalformed(t *testing.T) {
+	boom := errors.New("disk on fire")
+	data := readFile(t, filepath.Join(msgDir, "dm.json"))
+	r, err := datasetjson.NewReader(io.MultiReader(bytes.NewReader(data[:5000]), errReader{boom}), "dm.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	for r.Next() {
+	}
+	if !errors.Is(r.Err(), boom) || errors.Is(r.Err(), datasetjson.ErrMalformed) {
+		t.Errorf("got %v", r.Err())
+	}
+}
+
+func TestBatching(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	r, err := datasetjson.NewReader(bytes.NewReader(readFile(t, filepath.Join(msgDir, "lb.json"))), "lb.json",
+		datasetjson.WithAllocator(mem), datasetjson.WithBatchSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	var sizes []int64
+	for r.Next() {
+		sizes = append(sizes, r.Record().NumRows())
+	}
+	if r.Err() != nil || fmt.Sprint(sizes) != "[1000 1000 1000 488]" {
+		t.Errorf("batches %v err %v", sizes, r.Err())
+	}
+	if md := r.Metadata(); md.Name != "LB" || *md.Records != 3488 || len(md.Columns) != 23 {
+		t.Errorf("metadata %+v", md)
+	}
+}
