@@ -251,3 +251,60 @@ func TestBatching(t *testing.T) {
 		t.Errorf("metadata %+v", md)
 	}
 }
+
+// rowGen streams a .json dataset of n rows without holding it in memory.
+type rowGen struct {
+	head, tail string
+	n, i       int
+	buf        []byte
+}
+
+func (g *rowGen) Read(p []byte) (int, error) {
+	for len(g.buf) < len(p) && g.i <= g.n+1 {
+		switch {
+		case g.i == 0:
+			g.buf = append(g.buf, g.head...)
+		case g.i <= g.n:
+			if g.i > 1 {
+				g.buf = append(g.buf, ',')
+			}
+			g.buf = fmt.Appendf(g.buf, `["subject-%08d",%d,"%d.25",null]`, g.i, g.i, g.i)
+		default:
+			g.buf = append(g.buf, g.tail...)
+		}
+		g.i++
+	}
+	if len(g.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, g.buf)
+	g.buf = g.buf[n:]
+	return n, nil
+}
+
+// TestMemoryDoesNotGrowWithRows reads 300,000 generated rows and checks that
+// the Arrow memory in use never exceeds what one batch needs.
+func TestMemoryDoesNotGrowWithRows(t *testing.T) {
+	const rows = 300_000
+	g := &rowGen{n: rows,
+		head: `{"columns":[{"name":"S","dataType":"string"},{"name":"N","dataType":"integer"},{"name":"D","dataType":"decimal"},{"name":"X","dataType":"float"}],"rows":[`,
+		tail: fmt.Sprintf(`],"records":%d}`, rows)}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	r, err := datasetjson.NewReader(g, "gen.json", datasetjson.WithAllocator(mem), datasetjson.WithBatchSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	total, peak := 0, 0
+	for r.Next() {
+		total += int(r.Record().NumRows())
+		peak = max(peak, mem.CurrentAlloc())
+	}
+	if r.Err() != nil || total != rows {
+		t.Fatalf("%d rows, %v", total, r.Err())
+	}
+	if peak > 256<<10 {
+		t.Errorf("peak Arrow memory %d bytes for 1000-row batches", peak)
+	}
+}

@@ -410,3 +410,52 @@ func TestLBValues(t *testing.T) {
 		t.Error("no LBSTRESN 8.55 in lb.xpt")
 	}
 }
+
+// obsGen streams an XPORT file of n 16-byte observations after head.
+type obsGen struct {
+	head []byte
+	n, i int
+	buf  []byte
+}
+
+func (g *obsGen) Read(p []byte) (int, error) {
+	if g.head != nil {
+		g.buf, g.head = g.head, nil
+	}
+	for len(g.buf) < len(p) && g.i < g.n {
+		g.buf = append(g.buf, fmt.Sprintf("%-8d", g.i)...)
+		g.buf = append(g.buf, 0x41, 0x10, 0, 0, 0, 0, 0, 0) // 1.0
+		g.i++
+	}
+	if len(g.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, g.buf)
+	g.buf = g.buf[n:]
+	return n, nil
+}
+
+// TestMemoryDoesNotGrowWithRows reads 500,000 generated observations and
+// checks that the Arrow memory in use never exceeds what one batch needs.
+func TestMemoryDoesNotGrowWithRows(t *testing.T) {
+	const rows = 500_000 // 16 bytes each: 5 per 80-byte record, no padding
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	g := &obsGen{head: buildXPT([]fixVar{{"ID", false, 8}, {"X", true, 8}}, nil), n: rows}
+	r, err := xpt.NewReader(g, "gen.xpt", xpt.WithAllocator(mem), xpt.WithBatchSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	total, peak := 0, 0
+	for r.Next() {
+		total += int(r.Record().NumRows())
+		peak = max(peak, mem.CurrentAlloc())
+	}
+	if r.Err() != nil || total != rows {
+		t.Fatalf("%d rows, %v", total, r.Err())
+	}
+	if peak > 128<<10 {
+		t.Errorf("peak Arrow memory %d bytes for 1000-row batches", peak)
+	}
+}
