@@ -27,14 +27,15 @@ import (
 
 func main() {
 	var (
-		n         = flag.Int("leaves", 200_000, "leaves per run")
-		size      = flag.Int("leaf-bytes", 600, "bytes per leaf")
-		appendN   = flag.Int("append", 32768, "leaves per AppendLeaves call (the pipeline's default)")
-		batch     = flag.Int("batch", remote.DefaultBatchLeaves, "leaves per AddSequencedLeaves request")
-		inFlight  = flag.Int("in-flight", 4, "concurrent AddSequencedLeaves requests")
-		durable   = flag.Bool("durable", true, "keep PostgreSQL fsync on")
-		batchSize = flag.Int("signer-batch", trilliantest.DefaultSignerTuning().BatchSize, "signer --batch_size")
-		interval  = flag.Duration("signer-interval", trilliantest.DefaultSignerTuning().SequencerInterval, "signer --sequencer_interval")
+		n          = flag.Int("leaves", 200_000, "leaves per run")
+		size       = flag.Int("leaf-bytes", 600, "bytes per leaf")
+		appendN    = flag.Int("append", 32768, "leaves per AppendLeaves call (the pipeline's default)")
+		batch      = flag.Int("batch", remote.DefaultBatchLeaves, "leaves per AddSequencedLeaves request")
+		inFlight   = flag.Int("in-flight", 4, "concurrent AddSequencedLeaves requests")
+		durable    = flag.Bool("durable", true, "keep PostgreSQL fsync on")
+		batchSize  = flag.Int("signer-batch", trilliantest.DefaultSignerTuning().BatchSize, "signer --batch_size")
+		ifaceFirst = flag.Bool("interface-first", false, "run the trillian.Log path before the raw one (the second run finds a fuller database)")
+		interval   = flag.Duration("signer-interval", trilliantest.DefaultSignerTuning().SequencerInterval, "signer --sequencer_interval")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -61,17 +62,32 @@ func main() {
 	}
 
 	suffix := time.Now().Format("150405")
-	rawSeq, rawAll, err := runRaw(ctx, c, "bench-raw-"+suffix, leaves, *batch, *inFlight)
-	if err != nil {
-		log.Fatal(err)
+	var (
+		rawSeq, rawAll, ifaceAll time.Duration
+		order                    = []string{"raw", "trillian.Log"}
+	)
+	raw := func() {
+		if rawSeq, rawAll, err = runRaw(ctx, c, "bench-raw-"+suffix, leaves, *batch, *inFlight); err != nil {
+			log.Fatal(err)
+		}
 	}
-	ifaceAll, err := runInterface(ctx, c, "bench-log-"+suffix, leaves, *appendN)
-	if err != nil {
-		log.Fatal(err)
+	iface := func() {
+		if ifaceAll, err = runInterface(ctx, c, "bench-log-"+suffix, leaves, *appendN); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if *ifaceFirst {
+		iface()
+		raw()
+		order[0], order[1] = order[1], order[0]
+	} else {
+		raw()
+		iface()
 	}
 
 	rate := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(*n)/d.Seconds()) }
 	fmt.Printf("\n%d leaves of %d bytes; %d cores; PostgreSQL fsync=%v\n", *n, *size, runtime.NumCPU(), *durable)
+	fmt.Printf("order: %s first, then %s, in one deployment\n", order[0], order[1])
 	fmt.Printf("signer: --batch_size=%d --sequencer_interval=%s --num_sequencers=%d; client: %d leaves/request, %d in flight\n\n",
 		tuning.BatchSize, tuning.SequencerInterval, tuning.NumSequencers, *batch, *inFlight)
 	fmt.Println("| path | time | leaves/s |")
