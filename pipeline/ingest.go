@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/trialog/trialog/leaf"
@@ -70,6 +71,11 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	cols, err := ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		return nil, err
+	}
+	for _, k := range opts.Keys {
+		if !slices.Contains(cols.Sorted, k) {
+			return nil, fmt.Errorf("%s: key column %s is not in the file: %w", f.Name, k, source.ErrInput)
+		}
 	}
 	digest, err := fileSHA256(ctx, f.Path)
 	if err != nil {

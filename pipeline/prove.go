@@ -252,6 +252,13 @@ func (w *packageWriter) disclosed(name string) bool {
 	return !slices.Contains(w.opts.Redact, name)
 }
 
+// carriesValues says whether a disclosed column's values go in the
+// package: always when attached; when detached, only the natural key
+// columns, which let the recipient's copy be matched row for row.
+func (w *packageWriter) carriesValues(name string) bool {
+	return !w.opts.Detached || slices.Contains(w.meta.Manifest.Keys, name)
+}
+
 func (w *packageWriter) start(file *os.File) error {
 	fields := []arrow.Field{
 		{Name: ColRow, Type: arrow.PrimitiveTypes.Uint64},
@@ -259,7 +266,7 @@ func (w *packageWriter) start(file *os.File) error {
 	}
 	for _, fl := range w.schema.Fields() {
 		if w.disclosed(fl.Name) {
-			if !w.opts.Detached {
+			if w.carriesValues(fl.Name) {
 				fields = append(fields, arrow.Field{Name: fl.Name, Type: fl.Type, Nullable: true, Metadata: fl.Metadata})
 			}
 			fields = append(fields, arrow.Field{Name: SaltColumn(fl.Name), Type: saltArrowType})
@@ -435,7 +442,7 @@ func (w *packageWriter) addBatch(b batch) error {
 	for srcIdx, fl := range w.schema.Fields() {
 		j := sortedPos[fl.Name]
 		if w.disclosed(fl.Name) {
-			if !w.opts.Detached {
+			if w.carriesValues(fl.Name) {
 				col := b.rec.Column(srcIdx)
 				if indices != nil {
 					if col, err = compute.TakeArray(w.ctx, col, indices); err != nil {

@@ -52,9 +52,11 @@ type Report struct {
 	Rows        uint64       `json:"rows_checked"`
 	BadRowCount uint64       `json:"bad_rows"`
 	Problems    []string     `json:"problems,omitempty"`
+	Notes       []string     `json:"notes,omitempty"`
 	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
 	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
 	Redacted    []string     `json:"redacted,omitempty"`
+	keys        []string
 }
 
 // RowProblem is one row that failed, with the columns that differ.
@@ -94,7 +96,7 @@ func Verify(ctx context.Context, pkgPath string, opts VerifyOptions) (*Report, e
 	}
 	m := meta.Manifest
 	rep := &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
-		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted}
+		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys}
 	if opts.Data != nil {
 		rep.Data = opts.Data.Name
 	}
@@ -119,6 +121,7 @@ type verifier struct {
 	// per column in name order: package field indices (-1 when absent)
 	valueCol, saltCol, commitCol []int
 	data                         *dataCursor
+	keyed                        *keyedData
 	expected                     [][2]uint64 // rows the signed statement lists
 }
 
@@ -191,7 +194,7 @@ func (v *verifier) checkHeader() bool {
 		case !redacted && meta.Mode == ModeAttached && value < 0:
 			rep.fail("column %s: missing from the package (dropped or renamed)", name)
 		}
-		if value >= 0 && meta.Mode == ModeDetached {
+		if value >= 0 && meta.Mode == ModeDetached && !slices.Contains(m.Keys, name) {
 			rep.fail("column %s: a detached package carries values", name)
 		}
 		v.valueCol = append(v.valueCol, value)
@@ -226,7 +229,21 @@ func (v *verifier) checkHeader() bool {
 		rep.fail("a detached package needs the data file to verify")
 		ok = false
 	}
-	if v.opts.Data != nil {
+	if v.opts.Data != nil && len(m.Keys) > 0 {
+		for _, k := range m.Keys {
+			if j := slices.Index(v.names, k); j < 0 || v.valueCol[j] < 0 {
+				rep.fail("key column %s: no values in the package to match the data file's rows by", k)
+				return false
+			}
+		}
+		if v.keyed, err = loadKeyed(v.opts.Data, m, v.names); err != nil {
+			rep.fail("%v", err)
+			return false
+		}
+		for _, p := range v.keyed.problems {
+			rep.fail("%s", p)
+		}
+	} else if v.opts.Data != nil {
 		if v.data, err = newDataCursor(v.opts.Data, m, v.names); err != nil {
 			rep.fail("%v", err)
 			ok = false
@@ -263,6 +280,11 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		defer v.data.close()
 	}
 	var order []uint64 // row index at each package position
+	if v.keyed != nil {
+		if err := v.planKeyed(fr); err != nil {
+			return err
+		}
+	}
 	var leafBuf, commits, cell []byte
 	rowIdx := fr.Schema().FieldIndices(ColRow)[0]
 	leafIdx := fr.Schema().FieldIndices(ColLeafIndex)[0]
@@ -310,7 +332,15 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 			var dataRec arrow.Record
 			var dataRow int
 			var dataEncs []canonical.CellEncoder
-			if v.data != nil {
+			var keyed [][]byte // keyed mode: the matching data row's cells
+			switch {
+			case v.keyed != nil:
+				if r := v.keyed.assign[len(order)-1]; r != nil {
+					keyed = r.cells
+				} else {
+					reasons = append(reasons, "no row with this key in the data file (missing)")
+				}
+			case v.data != nil:
 				dataRec, dataRow, dataEncs, err = v.data.seek(row)
 				if err != nil {
 					return err
@@ -337,6 +367,11 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 					if cell, err = dataEncs[j](cell[:0], dataRow); err != nil {
 						differs = true
 					} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
+						differs = true
+					}
+				}
+				if keyed != nil && keyed[j] != nil {
+					if c := leaf.Commit(salt, keyed[j]); !bytes.Equal(c[:], want) {
 						differs = true
 					}
 				}
@@ -382,13 +417,49 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 			v.rep.fail("dataset range root %x differs from the manifest's %s", root, m.RangeRoot)
 		}
 	}
-	if v.data != nil {
+	if v.keyed != nil {
+		v.keyed.finish(v.rep)
+	} else if v.data != nil {
 		if extra, err := v.data.remaining(); err != nil {
 			return err
 		} else if extra > 0 && meta.Selection == SelectionRange {
 			v.rep.fail("data file %s has %d rows more than the dataset version (%d)", v.data.file.Name, extra, m.Rows)
 		}
 	}
+	return nil
+}
+
+// planKeyed reads the package's key columns and row indices and matches
+// its rows to the data file's.
+func (v *verifier) planKeyed(fr *ipc.FileReader) error {
+	var keys []string
+	var rows []uint64
+	rowIdx := fr.Schema().FieldIndices(ColRow)[0]
+	for b := 0; b < fr.NumRecords(); b++ {
+		rec, err := fr.RecordAt(b)
+		if err != nil {
+			return fmt.Errorf("%s: batch %d: %w: %v", v.rep.Package, b, ErrPackage, err)
+		}
+		encs := make([]canonical.CellEncoder, len(v.names))
+		for _, key := range v.meta.Manifest.Keys {
+			j := slices.Index(v.names, key)
+			if encs[j], err = canonical.Encoder(rec.Column(v.valueCol[j])); err != nil {
+				rec.Release()
+				return fmt.Errorf("%s: key column %s: %w: %v", v.rep.Package, key, ErrPackage, err)
+			}
+		}
+		rowCol := rec.Column(rowIdx).(*array.Uint64)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			key, err := v.packageKey(encs, i)
+			if err != nil {
+				key = "" // matches nothing; the row is reported
+			}
+			keys = append(keys, key)
+			rows = append(rows, rowCol.Value(i))
+		}
+		rec.Release()
+	}
+	v.keyed.plan(keys, rows)
 	return nil
 }
 

@@ -54,6 +54,7 @@ func ingestCommand() *cli.Command {
 			&cli.BoolFlag{Name: "new-version", Usage: "log the file again as a new version even if its content was logged before"},
 			&cli.StringFlag{Name: "operator", Usage: "who runs the ingest (default: the OS user)"},
 			&cli.StringFlag{Name: "keys", Usage: "comma-separated natural key columns (e.g. USUBJID,AESEQ)"},
+			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) from it"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -93,6 +94,11 @@ func ingestCommand() *cli.Command {
 					if bar != nil {
 						bar.Set64(int64(n))
 					}
+				}
+			}
+			if d := c.String("define"); d != "" && len(iopts.Keys) == 0 {
+				if iopts.Keys, err = pipeline.DefineKeys(d, dataset); err != nil {
+					return err
 				}
 			}
 			res, err := pipeline.Ingest(c.Context, t, f, iopts)
@@ -277,6 +283,9 @@ func printReport(rep *pipeline.Report) {
 	}
 	for _, p := range rep.Problems {
 		fmt.Printf("  problem: %s\n", p)
+	}
+	for _, n := range rep.Notes {
+		fmt.Printf("  note: %s\n", n)
 	}
 	for _, r := range rep.BadRows {
 		cols := ""

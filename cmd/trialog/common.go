@@ -50,7 +50,6 @@ func openSource(ctx context.Context, c *cli.Context, path string, opts source.Op
 	if c.IsSet("null") || opts.NullValues == nil {
 		opts.NullValues = strings.Split(c.String("null"), ",")
 	}
-	opts.Readers = extraReaders()
 	return source.Open(ctx, path, opts)
 }
 

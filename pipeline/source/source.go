@@ -28,6 +28,9 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+
+	"github.com/trialog/trialog/pipeline/datasetjson"
+	"github.com/trialog/trialog/pipeline/xpt"
 )
 
 // Format names a supported file format.
@@ -268,6 +271,9 @@ func (f *File) open(ctx context.Context, fh *os.File) (*Batches, error) {
 	default:
 		open, ok := f.opts.Readers[f.Format]
 		if !ok {
+			open, ok = clinicalReaders[f.Format]
+		}
+		if !ok {
 			return nil, fmt.Errorf("%s: format %s is not available in this build: %w", f.Name, f.Format, ErrInput)
 		}
 		rr, err := open(bufio.NewReaderSize(fh, 1<<20), f.Name, f.opts)
@@ -276,6 +282,22 @@ func (f *File) open(ctx context.Context, fh *os.File) (*Batches, error) {
 		}
 		return &Batches{RecordReader: rr}, nil
 	}
+}
+
+// clinicalReaders open the CDISC exchange formats with their own packages.
+var clinicalReaders = map[Format]ReaderFunc{
+	XPT: func(r io.Reader, name string, o Options) (array.RecordReader, error) {
+		return xpt.NewReader(r, name, xpt.WithAllocator(o.Allocator), xpt.WithBatchSize(o.BatchRows))
+	},
+	DatasetJSON: func(r io.Reader, name string, o Options) (array.RecordReader, error) {
+		return datasetjson.NewReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	},
+	NDJSON: func(r io.Reader, name string, o Options) (array.RecordReader, error) {
+		return datasetjson.NewNDJSONReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	},
+	DSJC: func(r io.Reader, name string, o Options) (array.RecordReader, error) {
+		return datasetjson.NewCompressedReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	},
 }
 
 // fileRecords adapts Arrow's random-access IPC file reader to a stream.
