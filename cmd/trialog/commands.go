@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -22,13 +23,17 @@ func initCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "init",
 		Usage: "create a trial: its tree, checkpoint signing key and trial secret",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag()},
+		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(), stateFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageErr("init takes no arguments")
 			}
-			dir, id := c.String("log"), c.String("trial")
-			t, err := workspace.Init(c.Context, dir, id, workspace.Options{})
+			dir, backend, err := logLocation(c)
+			if err != nil {
+				return err
+			}
+			id := c.String("trial")
+			t, err := workspace.Init(c.Context, dir, id, backendOptions(backend))
 			if err != nil {
 				return err
 			}
@@ -37,7 +42,11 @@ func initCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(map[string]any{"trial": id, "log": dir, "origin": t.Config.Origin, "backend": t.Config.Backend, "verifier_key": vkey})
 			}
-			fmt.Printf("trial %s created in %s (%s log)\nverifier key: %s\n", id, dir, t.Config.Backend, vkey)
+			fmt.Printf("trial %s created in %s (%s log", id, dir, t.Config.Backend)
+			if t.Config.TreeID != 0 {
+				fmt.Printf(", tree %d", t.Config.TreeID)
+			}
+			fmt.Printf(")\nverifier key: %s\n", vkey)
 			return nil
 		},
 	}
@@ -48,13 +57,14 @@ func ingestCommand() *cli.Command {
 		Name:      "ingest",
 		Usage:     "log every row of a dataset file, then its manifest, and sign a checkpoint",
 		ArgsUsage: "FILE",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
 			&cli.StringFlag{Name: "dataset", Usage: "dataset name (default: the file name without extension, upper case)"},
 			&cli.StringFlag{Name: "schema", Usage: "pinned schema file (JSON list of {name, type})"},
 			&cli.BoolFlag{Name: "new-version", Usage: "log the file again as a new version even if its content was logged before"},
 			&cli.StringFlag{Name: "operator", Usage: "who runs the ingest (default: the OS user)"},
 			&cli.StringFlag{Name: "keys", Usage: "comma-separated natural key columns (e.g. USUBJID,AESEQ)"},
 			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) from it"},
+			&cli.TimestampFlag{Name: "created-at", Layout: time.RFC3339, Usage: "ingest time recorded in the manifest (default: now), e.g. to replay an ingest elsewhere byte for byte"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -96,6 +106,9 @@ func ingestCommand() *cli.Command {
 					}
 				}
 			}
+			if at := c.Timestamp("created-at"); at != nil {
+				iopts.Now = func() time.Time { return *at }
+			}
 			if d := c.String("define"); d != "" && len(iopts.Keys) == 0 {
 				if iopts.Keys, err = pipeline.DefineKeys(d, dataset); err != nil {
 					return err
@@ -134,7 +147,7 @@ func checkpointCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "checkpoint",
 		Usage: "sign and publish a checkpoint for the trial's current tree",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag()},
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			t, err := openTrial(c, true)
 			if err != nil {
@@ -163,7 +176,7 @@ func proveCommand() *cli.Command {
 		Name:      "prove",
 		Usage:     "write a disclosure package (Arrow IPC) for a dataset version's rows",
 		ArgsUsage: "DATAFILE",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
 			&cli.StringFlag{Name: "dataset", Usage: "NAME[@VERSION] (default: the latest version)", Required: true},
 			&cli.StringFlag{Name: "rows", Usage: "row indices (0-based) to disclose, e.g. 0-9,42"},
 			&cli.StringSliceFlag{Name: "where", Usage: "COL=VALUE: disclose matching rows (repeatable)"},
@@ -304,7 +317,7 @@ func consistencyCommand() *cli.Command {
 		Name:      "consistency",
 		Usage:     "prove that the tree of checkpoint NEW extends the tree of checkpoint OLD",
 		ArgsUsage: "OLD NEW",
-		Flags:     []cli.Flag{logFlag(), trialFlag(), jsonFlag()},
+		Flags:     []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usageErr("consistency takes two checkpoint files, OLD NEW")
@@ -361,7 +374,7 @@ func datasetsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "datasets",
 		Usage: "list the trial's ingested dataset versions",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag()},
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			t, err := openTrial(c, false)
 			if err != nil {

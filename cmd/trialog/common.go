@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -12,11 +13,58 @@ import (
 	"golang.org/x/term"
 
 	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/trillian/remote"
 	"github.com/trialog/trialog/workspace"
 )
 
 func logFlag() cli.Flag {
-	return &cli.StringFlag{Name: "log", Usage: "trialog directory holding the trial's log and keys", EnvVars: []string{"TRIALOG_LOG"}, Required: true}
+	return &cli.StringFlag{Name: "log", Usage: "trialog directory holding the trial's keys and embedded log, or trillian://HOST:PORT for a Trillian deployment (keys then in --state)", EnvVars: []string{"TRIALOG_LOG"}, Required: true}
+}
+
+func stateFlag() cli.Flag {
+	return &cli.StringFlag{Name: "state", Usage: "with --log trillian://…: directory for the trial's keys, secret and catalog", EnvVars: []string{"TRIALOG_STATE"}}
+}
+
+// logLocation resolves --log: a directory (embedded log, or whatever
+// backend the trial was created with), or trillian://HOST:PORT, whose
+// local state (keys, secret, catalog) lives in --state (default
+// ~/.local/share/trialog).
+func logLocation(c *cli.Context) (dir, backend string, err error) {
+	l := c.String("log")
+	if !strings.HasPrefix(l, "trillian://") {
+		return l, "", nil
+	}
+	if _, err := remote.ParseURL(l); err != nil {
+		return "", "", usageErr("--log %s: %v", l, err)
+	}
+	dir = c.String("state")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", "", err
+		}
+		dir = filepath.Join(home, ".local", "share", "trialog")
+	}
+	return dir, l, nil
+}
+
+// backendOptions lets the workspace create and open trees on Trillian.
+func backendOptions(backend string) workspace.Options {
+	return workspace.Options{
+		Backend: backend,
+		CreateRemote: func(ctx context.Context, cfg workspace.Config) (int64, error) {
+			l, err := remote.OpenURL(ctx, cfg.Backend, cfg.Trial, true)
+			if err != nil {
+				return 0, err
+			}
+			defer l.Close()
+			return l.TreeID(), nil
+		},
+		Remote: func(ctx context.Context, cfg workspace.Config, writable bool) (trillian.Log, error) {
+			return remote.OpenURL(ctx, cfg.Backend, cfg.Trial, false)
+		},
+	}
 }
 
 func trialFlag() cli.Flag {
@@ -41,7 +89,19 @@ func usageErr(format string, args ...any) error {
 }
 
 func openTrial(c *cli.Context, writable bool) (*workspace.Trial, error) {
-	return workspace.Open(c.Context, c.String("log"), c.String("trial"), writable, workspace.Options{})
+	dir, backend, err := logLocation(c)
+	if err != nil {
+		return nil, err
+	}
+	t, err := workspace.Open(c.Context, dir, c.String("trial"), writable, backendOptions(backend))
+	if err != nil {
+		return nil, err
+	}
+	if backend != "" && t.Config.Backend != backend {
+		t.Close()
+		return nil, usageErr("trial %s in %s uses %s, not %s", t.ID, dir, t.Config.Backend, backend)
+	}
+	return t, nil
 }
 
 // openSource opens a data file with the reader options from the flags.
