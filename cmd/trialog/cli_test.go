@@ -45,7 +45,9 @@ func TestCLIContract(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
 	out := mustRun(t, 0, "init", "--log", log, "--trial", "CDISCPILOT01", "--json")
-	var initRes struct{ VerifierKey string `json:"verifier_key"` }
+	var initRes struct {
+		VerifierKey string `json:"verifier_key"`
+	}
 	if err := json.Unmarshal([]byte(out), &initRes); err != nil || initRes.VerifierKey == "" {
 		t.Fatalf("init --json: %q %v", out, err)
 	}
@@ -72,7 +74,7 @@ func TestCLIContract(t *testing.T) {
 	}
 	// Input and usage errors: exit 2, one line on stderr.
 	for _, args := range [][]string{
-		{"ingest", "--dataset", "DM", dm},                     // same content again
+		{"ingest", "--dataset", "DM", dm}, // same content again
 		{"ingest", "--dataset", "DM", filepath.Join(dir, "missing.csv")},
 		{"ingest", "--dataset", "bad name!", dm},
 		{"ingest"},
