@@ -67,13 +67,13 @@ func Start(ctx context.Context, opts Options) (d *Deployment, err error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	d = &Deployment{dir: dir, bin: bin, module: module, tuning: opts.Signer}
+	dep := &Deployment{dir: dir, bin: bin, module: module, tuning: opts.Signer}
 	defer func() {
-		if err != nil {
-			d.Close()
-			d = nil
+		if err != nil { // Stop whatever did start; leave no processes behind.
+			dep.Close()
 		}
 	}()
+	d = dep
 	if opts.Logf != nil {
 		opts.Logf("trilliantest: deployment in %s (server logs there)", dir)
 	}
