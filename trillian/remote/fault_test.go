@@ -258,3 +258,29 @@ func TestStallDetected(t *testing.T) {
 	resume(t, ctx, r, 10, ls)
 	sameLatest(t, ctx, r, e)
 }
+
+// TestResumeShorterBatch: a crashed append had sequenced leaves beyond the
+// end of the batch that resumes it. Filling the gap lets the signer
+// integrate past the batch; the append still returns the root at its own
+// end (checked against the server's larger tree), and the next append must
+// start at the tree's real size.
+func TestResumeShorterBatch(t *testing.T) {
+	d := deployment(t)
+	ctx := context.Background()
+	c := dial(t, d, WithBatchLeaves(200))
+	r := createTree(t, c)
+	e := openEmbedded(t)
+	ls := leaves(0, 1000, 100)
+	sequenceRaw(t, ctx, c, r.TreeID(), 500, ls[500:])
+	appendBoth(t, ctx, r, e, 0, ls[:500]) // Root at 500 on both.
+	if root, err := r.LatestRoot(ctx); err != nil || root.Size != 1000 {
+		t.Fatalf("after filling the gap the tree is %v, %v; want size 1000", root, err)
+	}
+	if _, err := r.AppendLeaves(ctx, 500, ls[500:]); !errors.Is(err, trillian.ErrWrongIndex) {
+		t.Fatalf("append at 500 over integrated leaves: %v, want ErrWrongIndex", err)
+	}
+	if _, err := e.AppendLeaves(ctx, 500, ls[500:]); err != nil {
+		t.Fatal(err)
+	}
+	sameLatest(t, ctx, r, e)
+}
