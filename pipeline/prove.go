@@ -45,6 +45,9 @@ type ProveOptions struct {
 	Detached bool
 }
 
+// ErrNoRows is wrapped when a selection matches no row.
+var ErrNoRows = fmt.Errorf("no matching rows: %w", workspace.ErrUsage)
+
 // ProveResult summarises a written package.
 type ProveResult struct {
 	Dataset   string `json:"dataset"`
@@ -182,7 +185,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, err
 		}
 		if len(selected) == 0 {
-			return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, workspace.ErrUsage)
+			return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, ErrNoRows)
 		}
 		w.rows = rangesOf(selected)
 	}

@@ -174,10 +174,12 @@ func checkpointCommand() *cli.Command {
 func proveCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "prove",
-		Usage:     "write a disclosure package (Arrow IPC) for a dataset version's rows",
-		ArgsUsage: "DATAFILE",
+		Usage:     "write a disclosure package (Arrow IPC) for a dataset version's rows, or one per dataset for a subject",
+		ArgsUsage: "DATAFILE (with --dataset) | DATAFILE... (with --subject)",
 		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
-			&cli.StringFlag{Name: "dataset", Usage: "NAME[@VERSION] (default: the latest version)", Required: true},
+			&cli.StringFlag{Name: "dataset", Usage: "NAME[@VERSION] (default: the latest version)"},
+			&cli.StringFlag{Name: "subject", Usage: "subject ID: one package per dataset file given, with that subject's rows, into the --out directory"},
+			&cli.StringFlag{Name: "subject-column", Usage: "column holding the subject ID", Value: "USUBJID"},
 			&cli.StringFlag{Name: "rows", Usage: "row indices (0-based) to disclose, e.g. 0-9,42"},
 			&cli.StringSliceFlag{Name: "where", Usage: "COL=VALUE: disclose matching rows (repeatable)"},
 			&cli.StringFlag{Name: "redact", Usage: "comma-separated columns to withhold (values and salts)"},
@@ -185,6 +187,12 @@ func proveCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "package file to write", Required: true},
 		},
 		Action: func(c *cli.Context) error {
+			if c.String("subject") != "" {
+				return proveSubject(c)
+			}
+			if c.String("dataset") == "" {
+				return usageErr("prove needs --dataset NAME[@VERSION] or --subject ID")
+			}
 			if c.NArg() != 1 {
 				return usageErr("prove takes exactly one DATAFILE (the file that was ingested)")
 			}

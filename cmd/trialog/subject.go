@@ -1,0 +1,122 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/trialog/trialog/pipeline"
+	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/workspace"
+)
+
+// proveSubject writes, for one subject, one package per dataset: each data
+// file given is matched to the dataset version it was ingested as (by
+// content hash), and the subject's rows are proved with the --redact
+// columns withheld wherever a dataset has them. One file per dataset keeps
+// every package an ordinary table a partner can open and verify alone.
+func proveSubject(c *cli.Context) error {
+	subject, column := c.String("subject"), c.String("subject-column")
+	outDir := c.String("out")
+	if c.NArg() == 0 {
+		return usageErr("prove --subject needs the ingested data files, e.g. dm.xpt ae.xpt")
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	t, err := openTrial(c, false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	redact := splitList(c.String("redact"))
+	used := map[string]bool{}
+	var results []*pipeline.ProveResult
+	for _, path := range c.Args().Slice() {
+		rec, err := versionOfFile(t, path)
+		if err != nil {
+			return err
+		}
+		m := &rec.Manifest
+		cols := m.ColumnNames()
+		if !slices.Contains(cols, column) {
+			return usageErr("%s (%s version %d) has no subject column %s", filepath.Base(path), m.Dataset, m.Version, column)
+		}
+		var withheld []string
+		for _, r := range redact {
+			if slices.Contains(cols, r) {
+				withheld = append(withheld, r)
+				used[r] = true
+			}
+		}
+		f, err := openSource(c.Context, c, path, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)})
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(outDir, fmt.Sprintf("%s@%d.arrow", m.Dataset, m.Version))
+		res, err := pipeline.Prove(c.Context, t, f, out, pipeline.ProveOptions{
+			Dataset: m.Dataset, Version: m.Version, Redact: withheld,
+			Where: []pipeline.Condition{{Column: column, Value: subject}},
+		})
+		if err != nil && !isNoRows(err) {
+			return err
+		}
+		if err == nil {
+			results = append(results, res)
+		}
+	}
+	for _, r := range redact {
+		if !used[r] {
+			return usageErr("--redact %s: no dataset given has that column", r)
+		}
+	}
+	if len(results) == 0 {
+		return usageErr("subject %s has no rows in the datasets given", subject)
+	}
+	if c.Bool("json") {
+		return printJSON(map[string]any{"subject": subject, "packages": results})
+	}
+	for _, res := range results {
+		fmt.Printf("%s: %s version %d, %d rows\n", res.Package, res.Dataset, res.Version, res.Rows)
+	}
+	return nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, pipeline.ErrNoRows) }
+
+// versionOfFile finds the dataset version a file was ingested as.
+func versionOfFile(t *workspace.Trial, path string) (*workspace.Record, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return nil, err
+	}
+	digest := hex.EncodeToString(h.Sum(nil))
+	names, err := t.Datasets()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		versions, err := t.Versions(n)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(versions) - 1; i >= 0; i-- {
+			if versions[i].Manifest.Source.SHA256 == digest {
+				return versions[i], nil
+			}
+		}
+	}
+	return nil, usageErr("%s was not ingested into trial %s (no dataset version has its content)", filepath.Base(path), t.ID)
+}
