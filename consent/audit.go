@@ -1,0 +1,325 @@
+package consent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/trialog/trialog/leaf"
+	"github.com/trialog/trialog/pipeline/canonical"
+	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/workspace"
+)
+
+// Finding kinds. A row is in exactly one of them, or compliant.
+const (
+	NoConsent       = "no-consent"       // the subject never consented to the scope
+	BeforeConsent   = "before-consent"   // dated before the subject's consent to the scope
+	AfterWithdrawal = "after-withdrawal" // dated after a withdrawal covering the scope
+	SupersededForm  = "superseded-form"  // under a replaced form version past the re-consent grace period
+	Undetermined    = "undetermined"     // a partial date leaves the outcome open: Possible lists the outcomes
+	Undated         = "undated"          // the date column is empty
+	BadDate         = "bad-date"         // the date column is not ISO 8601
+	compliant       = "ok"
+)
+
+// FindingKinds lists the kinds in report order.
+var FindingKinds = []string{NoConsent, BeforeConsent, AfterWithdrawal, SupersededForm, Undetermined, Undated, BadDate}
+
+// AuditOptions say which rows to audit against which consent.
+type AuditOptions struct {
+	Dataset       string
+	Version       uint64 // 0: latest
+	SubjectColumn string // e.g. USUBJID
+	DateColumn    string // e.g. AESTDTC
+	// Scope is the consent scope the dataset's data needs (default "main").
+	Scope string
+	// GraceDays is how long data may still be collected under a form
+	// version after the version replacing it became effective.
+	GraceDays int
+	// MaxFindings bounds the findings listed (0: all); all are counted.
+	MaxFindings int
+}
+
+// Finding is one row that was not collected under valid consent.
+type Finding struct {
+	Row       uint64   `json:"row"`
+	LeafIndex uint64   `json:"leaf_index"`
+	Subject   string   `json:"subject"`
+	Date      string   `json:"date,omitempty"`
+	Partial   bool     `json:"partial_date,omitempty"`
+	Kind      string   `json:"kind"`
+	Detail    string   `json:"detail"`
+	Possible  []string `json:"possible,omitempty"`
+	Records   []uint64 `json:"records,omitempty"` // consent records the finding rests on
+}
+
+// AuditResult is what an audit found.
+type AuditResult struct {
+	Format        string            `json:"format"`
+	Trial         string            `json:"trial"`
+	Dataset       string            `json:"dataset"`
+	Version       uint64            `json:"version"`
+	Source        leaf.Source       `json:"source"`
+	SubjectColumn string            `json:"subject_column"`
+	DateColumn    string            `json:"date_column"`
+	Scope         string            `json:"scope"`
+	GraceDays     int               `json:"grace_days"`
+	Rows          uint64            `json:"rows"`
+	Compliant     uint64            `json:"compliant_rows"`
+	PartialDates  uint64            `json:"rows_with_partial_dates"`
+	Counts        map[string]uint64 `json:"counts"`
+	Subjects      int               `json:"subjects"`
+	Flagged       int               `json:"subjects_with_findings"`
+	Findings      []Finding         `json:"findings"`
+	Truncated     bool              `json:"findings_truncated,omitempty"`
+}
+
+// AuditFormat is the format tag of an AuditResult.
+const AuditFormat = "trialog-consent-audit-v1"
+
+// Audit joins an ingested dataset version's rows to the consent history.
+// The data file must be the ingested one (its SHA-256 is checked against
+// the logged manifest): the log holds commitments only, so the dates and
+// subjects come from the file.
+func Audit(ctx context.Context, t *workspace.Trial, book *Book, f *source.File, opts AuditOptions) (*AuditResult, error) {
+	if opts.Scope == "" {
+		opts.Scope = "main"
+	}
+	if opts.GraceDays < 0 {
+		return nil, fmt.Errorf("grace period of %d days: %w", opts.GraceDays, workspace.ErrUsage)
+	}
+	rec, err := t.Version(opts.Dataset, opts.Version)
+	if err != nil {
+		return nil, err
+	}
+	m := rec.Manifest
+	digest, err := fileSHA256(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	if digest != m.Source.SHA256 {
+		return nil, fmt.Errorf("%s is not the file ingested as %s version %d (sha256 %s…, logged %s…): %w",
+			f.Name, m.Dataset, m.Version, digest[:12], m.Source.SHA256[:12], workspace.ErrUsage)
+	}
+	res := &AuditResult{Format: AuditFormat, Trial: t.ID, Dataset: m.Dataset, Version: m.Version, Source: m.Source,
+		SubjectColumn: opts.SubjectColumn, DateColumn: opts.DateColumn, Scope: opts.Scope, GraceDays: opts.GraceDays,
+		Counts: map[string]uint64{}, Findings: []Finding{}}
+	for _, k := range FindingKinds {
+		res.Counts[k] = 0
+	}
+	subjects, flagged := map[string]bool{}, map[string]bool{}
+	err = forEachRow(ctx, f, opts.SubjectColumn, opts.DateColumn, func(row uint64, subject, date string) error {
+		res.Rows++
+		subjects[subject] = true
+		fd := book.Classify(subject, opts.Scope, date, opts.GraceDays)
+		if fd.Partial {
+			res.PartialDates++
+		}
+		if fd.Kind == compliant {
+			res.Compliant++
+			return nil
+		}
+		flagged[subject] = true
+		res.Counts[fd.Kind]++
+		fd.Row, fd.LeafIndex = row, m.FirstIndex+row
+		if opts.MaxFindings > 0 && len(res.Findings) >= opts.MaxFindings {
+			res.Truncated = true
+			return nil
+		}
+		res.Findings = append(res.Findings, fd)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res.Rows != m.Rows {
+		return nil, fmt.Errorf("%s: read %d rows, the manifest logged %d", f.Name, res.Rows, m.Rows)
+	}
+	res.Subjects, res.Flagged = len(subjects), len(flagged)
+	return res, nil
+}
+
+// Classify audits one row of subject dated date (ISO 8601 text, "" when
+// missing) against the subject's consent to scope.
+func (b *Book) Classify(subject, scope, date string, graceDays int) Finding {
+	fd := Finding{Subject: subject, Date: date}
+	eff := b.Effective(subject)
+	var first *HistoryEntry
+	for i, h := range eff {
+		if (h.Event.Type == Consented || h.Event.Type == Reconsented) && b.covers(h.Event, scope) {
+			first = &eff[i]
+			break
+		}
+	}
+	if first == nil {
+		fd.Kind = NoConsent
+		switch {
+		case len(eff) == 0:
+			fd.Detail = "no consent event for this subject"
+		default:
+			fd.Detail = fmt.Sprintf("no consent covering scope %q (%d other events)", scope, len(eff))
+			for _, h := range eff {
+				fd.Records = append(fd.Records, h.Seq)
+			}
+		}
+		return fd
+	}
+	if date == "" {
+		fd.Kind, fd.Detail = Undated, "the row has no "+"date: it cannot be placed in the consent history"
+		return fd
+	}
+	d, err := ParseDate(date)
+	if err != nil {
+		fd.Kind, fd.Detail = BadDate, err.Error()
+		return fd
+	}
+	fd.Partial = d.Partial()
+	uncertain := false
+	for _, h := range eff {
+		if _, ok := Compare(h.Date, d); !ok {
+			uncertain = true
+		}
+	}
+	k1, det1, open1 := b.outcome(eff, d, scope, graceDays, false, first)
+	k2, det2, open2 := k1, det1, open1
+	if uncertain {
+		k2, det2, open2 = b.outcome(eff, d, scope, graceDays, true, first)
+	}
+	possible := []string{k1.Kind, k2.Kind}
+	if open1 || open2 {
+		possible = append(possible, SupersededForm)
+	}
+	slices.Sort(possible)
+	possible = slices.Compact(possible)
+	if len(possible) == 1 {
+		fd.Kind, fd.Detail, fd.Records = k1.Kind, det1, k1.Records
+		return fd
+	}
+	fd.Kind, fd.Possible = Undetermined, possible
+	fd.Detail = fmt.Sprintf("partial date %s: cannot tell which applies: %s", date, strings.Join(possible, " or "))
+	if det1 != det2 {
+		fd.Detail += fmt.Sprintf(" (%s; or %s)", det1, det2)
+	} else {
+		fd.Detail += fmt.Sprintf(" (%s)", det1)
+	}
+	fd.Records = append(slices.Clone(k1.Records), k2.Records...)
+	slices.Sort(fd.Records)
+	fd.Records = slices.Compact(fd.Records)
+	return fd
+}
+
+// covers reports whether a consent event grants scope.
+func (b *Book) covers(e *Event, scope string) bool {
+	if len(e.Scopes) > 0 {
+		return slices.Contains(e.Scopes, scope)
+	}
+	f := b.Form(e.Form)
+	return f != nil && slices.Contains(f.Scopes, scope)
+}
+
+// outcome classifies a row dated d; open is set when a supersession
+// deadline cannot be ordered against a partial d.
+func (b *Book) outcome(eff []HistoryEntry, d Date, scope string, graceDays int, withUncertain bool, first *HistoryEntry) (fd Finding, detail string, open bool) {
+	st := b.statusWith(eff, d, withUncertain)
+	s, ok := st[scope]
+	switch {
+	case !ok || s.Status == "declined":
+		fd.Kind, fd.Records = BeforeConsent, []uint64{first.Seq}
+		return fd, fmt.Sprintf("before consent to %q on %s (record %d)", scope, first.Event.Time, first.Seq), false
+	case s.Status == "withdrawn":
+		fd.Kind, fd.Records = AfterWithdrawal, []uint64{s.Seq}
+		return fd, fmt.Sprintf("after withdrawal from %q on %s (record %d)", scope, s.Since, s.Seq), false
+	}
+	for _, g := range b.Supersessors(s.Form) {
+		eff, err := ParseDate(g.Effective)
+		if err != nil {
+			continue
+		}
+		deadline := eff.AddDays(graceDays)
+		c, det := Compare(d, deadline)
+		if !det {
+			open = true
+			continue
+		}
+		if c > 0 {
+			fd.Kind, fd.Records = SupersededForm, []uint64{s.Seq}
+			return fd, fmt.Sprintf("under %s (record %d), superseded by %s effective %s; re-consent was due by %s", s.Form, s.Seq, g.Ref(), g.Effective, deadline.Text), false
+		}
+	}
+	fd.Kind, fd.Records = compliant, []uint64{s.Seq}
+	return fd, fmt.Sprintf("consented under %s (record %d)", s.Form, s.Seq), open
+}
+
+// forEachRow streams the subject and date columns of every row as text.
+func forEachRow(ctx context.Context, f *source.File, subjectCol, dateCol string, fn func(row uint64, subject, date string) error) error {
+	b, err := f.Batches(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var row uint64
+	for b.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec := b.Record()
+		col := func(name string) (canonical.CellEncoder, error) {
+			idx := rec.Schema().FieldIndices(name)
+			if len(idx) != 1 {
+				return nil, fmt.Errorf("%s has no column %s: %w", f.Name, name, workspace.ErrUsage)
+			}
+			return canonical.Encoder(rec.Column(idx[0]))
+		}
+		subj, err := col(subjectCol)
+		if err != nil {
+			return err
+		}
+		date, err := col(dateCol)
+		if err != nil {
+			return err
+		}
+		var buf []byte
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if buf, err = subj(buf[:0], i); err != nil {
+				return fmt.Errorf("%s row %d column %s: %w", f.Name, row, subjectCol, err)
+			}
+			s := cellText(buf)
+			if buf, err = date(buf[:0], i); err != nil {
+				return fmt.Errorf("%s row %d column %s: %w", f.Name, row, dateCol, err)
+			}
+			if err := fn(row, s, cellText(buf)); err != nil {
+				return err
+			}
+			row++
+		}
+	}
+	return b.Err()
+}
+
+// cellText is a canonical cell as text: the text itself, the canonical
+// number, or "" for missing.
+func cellText(cell []byte) string {
+	if len(cell) == 0 || cell[0] == canonical.TagNull {
+		return ""
+	}
+	return strings.TrimSpace(string(cell[1:]))
+}
+
+func fileSHA256(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

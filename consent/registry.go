@@ -1,0 +1,316 @@
+package consent
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/workspace"
+)
+
+// Registry files in the trial directory.
+const (
+	RegistryFile = "consent.db"           // bbolt: bucket "records", key uint64be(seq), value Record JSON
+	PendingFile  = "consent-pending.json" // records being logged; see Registry.recover
+)
+
+var recordsBucket = []byte("records")
+
+// Registry is a trial's consent registry: the full records of every
+// logged consent leaf, in a bbolt store beside the log. Writes go log
+// first, then registry; a crash in between leaves a pending file that the
+// next writable Open finishes, so the registry never holds a record whose
+// leaf is not logged, and never misses one that is.
+type Registry struct {
+	t        *workspace.Trial
+	db       *bolt.DB // nil when read-only and no registry exists yet
+	writable bool
+	// afterAppend, when set (tests), runs between the log append and the
+	// registry write: an error there simulates a crash.
+	afterAppend func() error
+}
+
+// Open opens the trial's registry. writable needs a trial opened with its
+// writer lock; it creates the store and finishes an interrupted append.
+func Open(ctx context.Context, t *workspace.Trial, writable bool) (*Registry, error) {
+	r := &Registry{t: t, writable: writable}
+	path := filepath.Join(t.Dir, RegistryFile)
+	if !writable {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return r, nil
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: !writable})
+	if err != nil {
+		return nil, fmt.Errorf("consent registry %s: %w", path, err)
+	}
+	r.db = db
+	if writable {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucketIfNotExists(recordsBucket)
+			return err
+		}); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := r.recover(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Close closes the store.
+func (r *Registry) Close() error {
+	if r.db == nil {
+		return nil
+	}
+	return r.db.Close()
+}
+
+// Records reads every stored record in seq order.
+func (r *Registry) Records() ([]*Record, error) {
+	var out []*Record
+	if r.db == nil {
+		return nil, nil
+	}
+	err := r.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(recordsBucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var rec Record
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("consent registry: record %x: %w", k, err)
+			}
+			out = append(out, &rec)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Book loads the registry into a Book, checking every record against the
+// ones before it.
+func (r *Registry) Book() (*Book, error) {
+	recs, err := r.Records()
+	if err != nil {
+		return nil, err
+	}
+	b := NewBook()
+	for _, rec := range recs {
+		if err := b.Add(rec); err != nil {
+			return nil, fmt.Errorf("consent registry: %v (run trialog consent check)", err)
+		}
+	}
+	return b, nil
+}
+
+type pending struct {
+	Records []*Record `json:"records"`
+}
+
+func (r *Registry) pendingPath() string { return filepath.Join(r.t.Dir, PendingFile) }
+
+func (r *Registry) readPending() (*pending, error) {
+	data, err := os.ReadFile(r.pendingPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p pending
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", r.pendingPath(), err)
+	}
+	return &p, nil
+}
+
+// recover finishes an append interrupted after its pending file was
+// written: if the log holds its leaves, the records go into the registry
+// and a checkpoint is signed; if it does not, the append never happened
+// and the pending file is dropped.
+func (r *Registry) recover(ctx context.Context) error {
+	p, err := r.readPending()
+	if err != nil || p == nil || len(p.Records) == 0 {
+		if p != nil {
+			return removeSync(r.pendingPath())
+		}
+		return err
+	}
+	root, err := r.t.Log.LatestRoot(ctx)
+	if err != nil {
+		return err
+	}
+	first := p.Records[0].LeafIndex
+	n := uint64(len(p.Records))
+	logged := root.Size >= first+n
+	if logged {
+		leaves, err := r.t.Log.Leaves(ctx, first, n)
+		if err != nil {
+			return err
+		}
+		for i, rec := range p.Records {
+			want, err := rec.Leaf(r.t.ID)
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.pendingPath(), err)
+			}
+			if !bytes.Equal(leaves[i], want) {
+				if i > 0 {
+					return fmt.Errorf("trial %s: leaves %d-%d hold only part of a pending consent append", r.t.ID, first, first+n-1)
+				}
+				logged = false
+				break
+			}
+		}
+	}
+	if logged {
+		if err := r.store(p.Records); err != nil {
+			return err
+		}
+		if _, err := r.t.PublishCheckpoint(root); err != nil {
+			return err
+		}
+	}
+	return removeSync(r.pendingPath())
+}
+
+func (r *Registry) store(recs []*Record) error {
+	return r.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(recordsBucket)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			v, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, rec.Seq), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AddForm registers a form version.
+func (r *Registry) AddForm(ctx context.Context, f Form) (*Record, error) {
+	recs, err := r.Append(ctx, []*Record{{Form: &f}})
+	if err != nil {
+		return nil, err
+	}
+	return recs[0], nil
+}
+
+// Append logs new records (forms or events, Seq and LeafIndex unset) as
+// one batch: all are validated first, then logged, then stored, then a
+// checkpoint is signed. Nothing is written if any record is invalid.
+func (r *Registry) Append(ctx context.Context, recs []*Record) ([]*Record, error) {
+	if !r.writable {
+		return nil, errors.New("consent registry is open read-only")
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	book, err := r.Book()
+	if err != nil {
+		return nil, err
+	}
+	root, err := r.t.Log.LatestRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	leaves := make([][]byte, len(recs))
+	for i, rec := range recs {
+		if rec.Event != nil {
+			if d, err := ParseDate(rec.Event.Time); err == nil {
+				rec.Event.Time = d.Text
+			}
+		}
+		rec.Seq = uint64(len(book.Records)) + 1
+		rec.LeafIndex = root.Size + uint64(i)
+		if err := book.Add(rec); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInput, err)
+		}
+		typ, _, err := rec.Fields()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInput, err)
+		}
+		salts, err := DeriveSalts(r.t.Secret(), r.t.ID, rec.Seq, len(FieldNames(typ)))
+		if err != nil {
+			return nil, err
+		}
+		rec.Salts = make([]string, len(salts))
+		for j, s := range salts {
+			rec.Salts[j] = hex.EncodeToString(s)
+		}
+		if leaves[i], err = rec.Leaf(r.t.ID); err != nil {
+			return nil, err
+		}
+	}
+	data, _ := json.MarshalIndent(pending{Records: recs}, "", "  ")
+	if err := workspace.WriteFileAtomic(r.pendingPath(), append(data, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	newRoot, err := r.t.Log.AppendLeaves(ctx, root.Size, leaves)
+	if err != nil {
+		return nil, fmt.Errorf("append consent leaves: %w", err)
+	}
+	if r.afterAppend != nil {
+		if err := r.afterAppend(); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.store(recs); err != nil {
+		return nil, err
+	}
+	if _, err := r.t.PublishCheckpoint(newRoot); err != nil {
+		return nil, err
+	}
+	return recs, removeSync(r.pendingPath())
+}
+
+func removeSync(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// logLeaves fetches leaves in bounded chunks.
+func logLeaves(ctx context.Context, log trillian.Log, start, count uint64, fn func(index uint64, leaf []byte) error) error {
+	const chunk = 4096
+	for count > 0 {
+		n := min(count, chunk)
+		leaves, err := log.Leaves(ctx, start, n)
+		if err != nil {
+			return err
+		}
+		for i, l := range leaves {
+			if err := fn(start+uint64(i), l); err != nil {
+				return err
+			}
+		}
+		start, count = start+n, count-n
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+package consent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/workspace"
+)
+
+// ReportFormat is the format tag of a Report.
+const ReportFormat = "trialog-consent-report-v1"
+
+// Report is the IRB report: every consent record with the salts that open
+// its leaf and an inclusion proof against one signed checkpoint, every
+// participant's timeline, and the audit findings. It is verifiable
+// offline with the trial's verifier key alone (Verify).
+type Report struct {
+	Format       string         `json:"format"`
+	Trial        string         `json:"trial"`
+	GeneratedAt  string         `json:"generated_at"`
+	Checkpoint   string         `json:"checkpoint"` // signed C2SP checkpoint
+	TreeSize     uint64         `json:"tree_size"`
+	RootHash     string         `json:"root_hash"`
+	Forms        []ProvenRecord `json:"forms"`
+	Participants []Participant  `json:"participants"`
+	Audits       []*AuditResult `json:"audits"`
+	// Statement is a note signed with the checkpoint key binding the
+	// tree size, the record count and the SHA-256 of the audits' JSON,
+	// so findings cannot be edited after the fact either.
+	Statement string `json:"statement"`
+}
+
+// ProvenRecord is a record with its leaf hash and inclusion proof.
+type ProvenRecord struct {
+	Record
+	LeafHash    string   `json:"leaf_hash"`
+	Proof       []string `json:"inclusion_proof"` // base64, bottom-up
+	CorrectedBy uint64   `json:"corrected_by,omitempty"`
+	Verified    string   `json:"verified"` // one line, set when the report is made
+}
+
+// Participant is one subject's consent history.
+type Participant struct {
+	Subject  string         `json:"subject"`
+	Events   []ProvenRecord `json:"events"`
+	Status   []ScopeState   `json:"status"` // after every event
+	Findings int            `json:"findings"`
+}
+
+// MakeReport builds the IRB report from a registry that passes Check,
+// against the trial's latest signed checkpoint.
+func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits []*AuditResult, now time.Time) (*Report, error) {
+	chk, err := reg.Check(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !chk.OK {
+		return nil, fmt.Errorf("consent registry of trial %s fails its check (%s): no report from it", t.ID, strings.Join(chk.Problems, "; "))
+	}
+	book, err := reg.Book()
+	if err != nil {
+		return nil, err
+	}
+	signed, err := t.LatestCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	if err != nil {
+		return nil, err
+	}
+	if audits == nil {
+		audits = []*AuditResult{}
+	}
+	rep := &Report{Format: ReportFormat, Trial: t.ID, GeneratedAt: now.UTC().Format(time.RFC3339), Checkpoint: string(signed),
+		TreeSize: cp.Size, RootHash: hex.EncodeToString(cp.Hash), Forms: []ProvenRecord{}, Participants: []Participant{}, Audits: audits}
+	prove := func(r *Record) (ProvenRecord, error) {
+		l, err := r.Leaf(t.ID)
+		if err != nil {
+			return ProvenRecord{}, err
+		}
+		proof, err := t.Log.InclusionProof(ctx, r.LeafIndex, cp.Size)
+		if err != nil {
+			return ProvenRecord{}, fmt.Errorf("inclusion proof of consent record %d: %w", r.Seq, err)
+		}
+		pr := ProvenRecord{Record: *r, LeafHash: hex.EncodeToString(trillian.LeafHash(l))}
+		for _, h := range proof {
+			pr.Proof = append(pr.Proof, base64.StdEncoding.EncodeToString(h))
+		}
+		pr.Verified = verifyRecord(t.ID, cp, &pr)
+		return pr, nil
+	}
+	for _, r := range book.Forms() {
+		pr, err := prove(r)
+		if err != nil {
+			return nil, err
+		}
+		rep.Forms = append(rep.Forms, pr)
+	}
+	findings := map[string]int{}
+	for _, a := range audits {
+		for _, f := range a.Findings {
+			findings[f.Subject]++
+		}
+	}
+	for _, s := range book.Subjects() {
+		p := Participant{Subject: s, Findings: findings[s], Status: []ScopeState{}}
+		for _, h := range book.History(s) {
+			pr, err := prove(h.Record)
+			if err != nil {
+				return nil, err
+			}
+			pr.CorrectedBy = h.CorrectedBy
+			p.Events = append(p.Events, pr)
+		}
+		st := State{}
+		for _, h := range book.Effective(s) {
+			book.apply(st, h)
+		}
+		for _, sc := range sortedScopes(st) {
+			p.Status = append(p.Status, st[sc])
+		}
+		rep.Participants = append(rep.Participants, p)
+	}
+	digest, err := auditsDigest(audits)
+	if err != nil {
+		return nil, err
+	}
+	note, err := t.SignStatement(statementText(t.ID, cp.Size, len(book.Records), digest))
+	if err != nil {
+		return nil, err
+	}
+	rep.Statement = string(note)
+	return rep, nil
+}
+
+func sortedScopes(st State) []string { return slices.Sorted(maps.Keys(st)) }
+
+func statementText(trial string, size uint64, records int, auditsSHA string) string {
+	return fmt.Sprintf("%s\n%s\ntree-size %d\nrecords %d\naudits-sha256 %s\n", checkpoint.Origin(trial), ReportFormat, size, records, auditsSHA)
+}
+
+func auditsDigest(audits []*AuditResult) (string, error) {
+	data, err := json.Marshal(audits)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// verifyRecord recomputes a record's leaf from its fields and salts and
+// checks its inclusion proof; it returns the one-line status.
+func verifyRecord(trial string, cp checkpoint.Checkpoint, pr *ProvenRecord) string {
+	l, err := pr.Record.Leaf(trial)
+	if err != nil {
+		return "FAILED: " + err.Error()
+	}
+	hash := trillian.LeafHash(l)
+	if hex.EncodeToString(hash) != pr.LeafHash {
+		return fmt.Sprintf("FAILED: record %d's fields and salts do not give its leaf hash", pr.Seq)
+	}
+	proof := make([][]byte, len(pr.Proof))
+	for i, p := range pr.Proof {
+		if proof[i], err = base64.StdEncoding.DecodeString(p); err != nil {
+			return fmt.Sprintf("FAILED: record %d: proof hash %d is not base64", pr.Seq, i)
+		}
+	}
+	if err := trillian.VerifyInclusion(pr.LeafIndex, cp.Size, hash, proof, cp.Hash); err != nil {
+		return fmt.Sprintf("FAILED: record %d: leaf %d is not in the signed tree of size %d: %v", pr.Seq, pr.LeafIndex, cp.Size, err)
+	}
+	return fmt.Sprintf("verified: leaf %d is in the signed tree of size %d", pr.LeafIndex, cp.Size)
+}
+
+// VerifyResult is the outcome of an offline report verification.
+type VerifyResult struct {
+	OK       bool     `json:"ok"`
+	Trial    string   `json:"trial"`
+	TreeSize uint64   `json:"tree_size"`
+	Records  int      `json:"records_checked"`
+	Failed   int      `json:"records_failed"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+func (v *VerifyResult) fail(format string, args ...any) {
+	v.OK = false
+	v.Problems = append(v.Problems, fmt.Sprintf(format, args...))
+}
+
+// Verify re-checks a report offline with the trial's verifier key: the
+// checkpoint signature and origin, every record's leaf (recomputed from
+// its fields and salts) and inclusion proof, that the records replay in
+// sequence 1..N with no gap, and the signed statement over the audits.
+// It trusts nothing the report says about itself (the "verified" lines
+// are recomputed, not read).
+func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
+	var rep Report
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&rep); err != nil {
+		return nil, fmt.Errorf("report: %v: %w", err, ErrInput)
+	}
+	if rep.Format != ReportFormat {
+		return nil, fmt.Errorf("report format %q, want %s: %w", rep.Format, ReportFormat, ErrInput)
+	}
+	res := &VerifyResult{OK: true, Trial: rep.Trial}
+	cp, err := checkpoint.Open(verifierKey, []byte(rep.Checkpoint))
+	if err != nil {
+		res.fail("checkpoint: %v (signed by another key, or altered)", err)
+		return res, nil
+	}
+	res.TreeSize = cp.Size
+	if want := checkpoint.Origin(rep.Trial); cp.Origin != want {
+		res.fail("checkpoint origin %q is not trial %s's (%q)", cp.Origin, rep.Trial, want)
+	}
+	var all []*ProvenRecord
+	for i := range rep.Forms {
+		all = append(all, &rep.Forms[i])
+	}
+	for i := range rep.Participants {
+		for j := range rep.Participants[i].Events {
+			all = append(all, &rep.Participants[i].Events[j])
+		}
+	}
+	bySeq := map[uint64]*ProvenRecord{}
+	for _, pr := range all {
+		res.Records++
+		if status := verifyRecord(rep.Trial, cp, pr); !strings.HasPrefix(status, "verified") {
+			res.Failed++
+			res.fail("%s", status)
+		}
+		if bySeq[pr.Seq] != nil {
+			res.fail("record %d appears twice", pr.Seq)
+		}
+		bySeq[pr.Seq] = pr
+	}
+	book := NewBook()
+	for seq := uint64(1); seq <= uint64(len(bySeq)); seq++ {
+		pr := bySeq[seq]
+		if pr == nil {
+			res.fail("record %d is missing: the report leaves out part of the history", seq)
+			break
+		}
+		rec := pr.Record
+		if err := book.Add(&rec); err != nil {
+			res.fail("record %d does not replay: %v", seq, err)
+			break
+		}
+	}
+	digest, err := auditsDigest(rep.Audits)
+	if err != nil {
+		return nil, err
+	}
+	text, err := checkpoint.OpenNote(verifierKey, []byte(rep.Statement))
+	switch {
+	case err != nil:
+		res.fail("report statement: %v", err)
+	case text != statementText(rep.Trial, cp.Size, len(all), digest):
+		res.fail("the signed statement does not match this report's checkpoint, record count or audit findings")
+	}
+	return res, nil
+}
+
+//go:embed report.html.tmpl
+var reportTemplate string
+
+// WriteHTML renders the report as one self-contained HTML file: inline
+// CSS, no scripts, no network assets; readable on screen and printable.
+// maxFindings bounds the findings listed per audit (the JSON has them all).
+func WriteHTML(w io.Writer, rep *Report, maxFindings int) error {
+	tmpl, err := template.New("report").Funcs(template.FuncMap{
+		"short": func(s string) string {
+			if len(s) > 16 {
+				return s[:16] + "…"
+			}
+			return s
+		},
+		"join": strings.Join,
+		"ok":   func(s string) bool { return strings.HasPrefix(s, "verified") },
+		"head": func(f []Finding) []Finding { return f[:min(len(f), maxFindings)] },
+		"more": func(f []Finding) int { return max(0, len(f)-maxFindings) },
+		"count": func(a *AuditResult, k string) uint64 {
+			return a.Counts[k]
+		},
+		"kinds": func() []string { return FindingKinds },
+	}).Parse(reportTemplate)
+	if err != nil {
+		return err
+	}
+	verified, total := 0, 0
+	count := func(prs []ProvenRecord) {
+		for _, p := range prs {
+			total++
+			if strings.HasPrefix(p.Verified, "verified") {
+				verified++
+			}
+		}
+	}
+	count(rep.Forms)
+	for _, p := range rep.Participants {
+		count(p.Events)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, map[string]any{"R": rep, "Verified": verified, "Total": total}); err != nil {
+		return err
+	}
+	_, err = w.Write(buf.Bytes())
+	return err
+}
