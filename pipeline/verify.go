@@ -85,7 +85,7 @@ func Verify(ctx context.Context, pkgPath string, opts VerifyOptions) (*Report, e
 		return nil, err
 	}
 	defer fh.Close()
-	fr, err := ipc.NewFileReader(fh)
+	fr, err := ipc.NewFileReader(fh, ipc.WithAllocator(source.NewRecycler(256<<20)))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", pkgPath, ErrPackage, err)
 	}

@@ -69,8 +69,11 @@ var ErrNotFound = errors.New("not found")
 type Log interface {
 	// AppendLeaves appends leaves at indices start, start+1, ... and returns
 	// the new root. start must equal the current tree size, otherwise
-	// ErrWrongIndex is returned and nothing is written. The batch is
-	// all-or-nothing, and it is durable when AppendLeaves returns nil.
+	// ErrWrongIndex is returned and nothing is written. The batch is durable
+	// when AppendLeaves returns nil. The embedded log makes a batch
+	// all-or-nothing; Trillian commits each request on its own, so there a
+	// failed append may leave a prefix stored: appending the same leaves
+	// again from LatestRoot completes it (trialog's ingest resumes that way).
 	AppendLeaves(ctx context.Context, start uint64, leaves [][]byte) (Root, error)
 
 	// LatestRoot returns the root over every integrated leaf.
