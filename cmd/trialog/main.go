@@ -87,6 +87,7 @@ func newApp() *cli.App {
 			consistencyCommand(),
 			datasetsCommand(),
 			demoCommand(),
+			consentCommand(),
 		},
 	}
 }

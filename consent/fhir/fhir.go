@@ -11,6 +11,7 @@ package fhir
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -173,7 +174,21 @@ func Import(book *consent.Book, name string, raw []json.RawMessage, opts Options
 			id = fmt.Sprintf("#%d", i)
 		}
 		where := fmt.Sprintf("%s: Consent/%s", name, id)
-		e, skip, err := r.event(book, where, opts)
+		// The source names the resource and the SHA-256 of its JSON: the
+		// same resource imported again is skipped, a changed one with the
+		// same id corrects the earlier import.
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, msg); err != nil {
+			return nil, fmt.Errorf("%s: %v: %w", where, err, consent.ErrInput)
+		}
+		sum := sha256.Sum256(compact.Bytes())
+		source := fmt.Sprintf("fhir:Consent/%s#sha256:%x", id, sum[:8])
+		if prev := book.LastBySource(source); prev != nil {
+			res.Skipped = append(res.Skipped, fmt.Sprintf("Consent/%s: already imported as record %d", id, prev.Seq))
+			continue
+		}
+		prev := lastByID(book, "fhir:Consent/"+id+"#")
+		e, skip, err := r.event(book, where, prev, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v: %w", where, err, consent.ErrInput)
 		}
@@ -181,6 +196,7 @@ func Import(book *consent.Book, name string, raw []json.RawMessage, opts Options
 			res.Skipped = append(res.Skipped, fmt.Sprintf("Consent/%s: %s", id, skip))
 			continue
 		}
+		e.Source = source
 		if _, err := book.AddEvent(e); err != nil {
 			return nil, fmt.Errorf("%s: %v: %w", where, err, consent.ErrInput)
 		}
@@ -195,12 +211,9 @@ func (r *resource) r5() bool {
 }
 
 // event maps one Consent resource; skip says why it maps to no event.
-func (r *resource) event(book *consent.Book, where string, opts Options) (e *consent.Event, skip string, err error) {
+func (r *resource) event(book *consent.Book, where string, prev *consent.Record, opts Options) (e *consent.Event, skip string, err error) {
 	r5 := r.r5()
-	e = &consent.Event{RecordedBy: opts.RecordedBy, Source: "fhir:Consent/" + r.ID}
-	if r.ID == "" {
-		e.Source = ""
-	}
+	e = &consent.Event{RecordedBy: opts.RecordedBy}
 	// Subject.
 	ref, field := r.Patient, "patient"
 	if r5 {
@@ -316,7 +329,6 @@ func (r *resource) event(book *consent.Book, where string, opts Options) (e *con
 	case "draft", "proposed", "unknown":
 		return nil, "status " + r.Status + " is not a consent decision", nil
 	case "entered-in-error":
-		prev := book.LastBySource(e.Source)
 		if prev == nil {
 			return nil, "", fmt.Errorf("status entered-in-error, but Consent/%s was never imported", r.ID)
 		}
@@ -370,18 +382,29 @@ func (r *resource) event(book *consent.Book, where string, opts Options) (e *con
 		}
 		return nil, "", fmt.Errorf("%s names %s, none a registered form version FORMID@VERSION (trialog consent form add)", formField, strings.Join(named, ", "))
 	}
-	if prev := book.LastBySource(e.Source); prev != nil {
-		if same(prev.Event, e) {
-			return nil, "already imported as record " + fmt.Sprint(prev.Seq), nil
-		}
+	// A new version of a resource already imported corrects it (keeping
+	// the kind of decision it corrects), unless it only moves the consent
+	// on: inactive is a withdrawal, a new event.
+	if prev != nil && r.Status != "inactive" {
 		e.Corrects = prev.Seq
+		if consentish(e.Type) == consentish(prev.Event.Type) {
+			e.Type = prev.Event.Type
+		}
 	}
 	return e, "", nil
 }
 
-func same(a, b *consent.Event) bool {
-	return a.Subject == b.Subject && a.Form == b.Form && a.Type == b.Type && slices.Equal(a.Scopes, b.Scopes) &&
-		a.Time == b.Time && a.SignedRef == b.SignedRef
+func consentish(t consent.EventType) bool { return t == consent.Consented || t == consent.Reconsented }
+
+// lastByID returns the latest event imported from any version of a
+// resource (its source starts with prefix).
+func lastByID(book *consent.Book, prefix string) *consent.Record {
+	for i := len(book.Records) - 1; i >= 0; i-- {
+		if r := book.Records[i]; r.Event != nil && strings.HasPrefix(r.Event.Source, prefix) {
+			return r
+		}
+	}
+	return nil
 }
 
 func codes(cs []coding) []string {

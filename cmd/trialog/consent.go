@@ -1,0 +1,564 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/consent/fhir"
+	"github.com/trialog/trialog/consent/sdtm"
+	"github.com/trialog/trialog/pipeline"
+	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/workspace"
+)
+
+// consentCommand is trialog consent: the consent registry, its audit
+// against ingested data, and the IRB report (docs/consent.md).
+func consentCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "consent",
+		Usage: "consent forms and participant consent on the log; audit data against it; IRB report",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "form",
+				Usage: "consent form versions",
+				Subcommands: []*cli.Command{
+					consentFormAddCommand(),
+				},
+			},
+			consentRecordCommand(),
+			consentImportCommand(),
+			consentHistoryCommand(),
+			consentStatusCommand(),
+			consentCheckCommand(),
+			consentAuditCommand(),
+			consentReportCommand(),
+			consentVerifyCommand(),
+		},
+	}
+}
+
+// withRegistry opens the trial and its consent registry.
+func withRegistry(c *cli.Context, writable bool, fn func(t *workspace.Trial, reg *consent.Registry) error) error {
+	t, err := openTrial(c, writable)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	reg, err := consent.Open(c.Context, t, writable)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	return fn(t, reg)
+}
+
+func printRecords(c *cli.Context, recs []*consent.Record) error {
+	if c.Bool("json") {
+		return printJSON(map[string]any{"records": recs})
+	}
+	for _, r := range recs {
+		if r.Form != nil {
+			fmt.Printf("record %d (leaf %d): form %s effective %s, scopes %s\n", r.Seq, r.LeafIndex, r.Form.Ref(), r.Form.Effective, strings.Join(r.Form.Scopes, ","))
+		} else {
+			fmt.Printf("record %d (leaf %d): %s %s %s %s\n", r.Seq, r.LeafIndex, r.Event.Subject, r.Event.Type, r.Event.Form, r.Event.Time)
+		}
+	}
+	return nil
+}
+
+func consentFormAddCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "add",
+		Usage: "register an IRB-approved consent form version (logged as a consent leaf)",
+		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(),
+			&cli.StringFlag{Name: "form", Usage: "FORMID@VERSION, e.g. MAIN-ICF@2.0", Required: true},
+			&cli.StringFlag{Name: "irb-ref", Usage: "IRB approval reference", Required: true},
+			&cli.StringFlag{Name: "irb-approved", Usage: "IRB approval date YYYY-MM-DD", Required: true},
+			&cli.StringFlag{Name: "effective", Usage: "effective date YYYY-MM-DD", Required: true},
+			&cli.StringFlag{Name: "supersedes", Usage: "the version of the same form this one replaces"},
+			&cli.StringFlag{Name: "document", Usage: "the approved document (its SHA-256 is logged)"},
+			&cli.StringFlag{Name: "sha256", Usage: "the approved document's SHA-256, instead of --document"},
+			&cli.StringFlag{Name: "scopes", Usage: "comma-separated scopes it covers, e.g. main,samples,future-research", Required: true},
+		},
+		Action: func(c *cli.Context) error {
+			id, version, err := consent.ParseRef(c.String("form"))
+			if err != nil {
+				return usageErr("--form: %v", err)
+			}
+			digest := strings.ToLower(c.String("sha256"))
+			if doc := c.String("document"); doc != "" {
+				if digest != "" {
+					return usageErr("give --document or --sha256, not both")
+				}
+				if digest, err = fileDigest(doc); err != nil {
+					return err
+				}
+			}
+			f := consent.Form{ID: id, Version: version, IRBRef: c.String("irb-ref"), IRBApproved: c.String("irb-approved"),
+				Effective: c.String("effective"), Supersedes: c.String("supersedes"), DocumentSHA256: digest, Scopes: splitList(c.String("scopes"))}
+			return withRegistry(c, true, func(t *workspace.Trial, reg *consent.Registry) error {
+				rec, err := reg.AddForm(c.Context, f)
+				if err != nil {
+					return err
+				}
+				return printRecords(c, []*consent.Record{rec})
+			})
+		},
+	}
+}
+
+func consentRecordCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "record",
+		Usage: "log one participant consent event",
+		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(),
+			&cli.StringFlag{Name: "subject", Usage: "subject ID (USUBJID)", Required: true},
+			&cli.StringFlag{Name: "type", Usage: "consented, re-consented, declined, withdrawn or entered-in-error", Required: true},
+			&cli.StringFlag{Name: "form", Usage: "FORMID@VERSION (required but for withdrawals)"},
+			&cli.StringFlag{Name: "scopes", Usage: "comma-separated scopes (default: all of the form's, or all held for a withdrawal)"},
+			&cli.StringFlag{Name: "time", Usage: "event time, ISO 8601 (an offset is converted to UTC)", Required: true},
+			&cli.StringFlag{Name: "recorded-by", Usage: "who recorded it", Required: true},
+			&cli.StringFlag{Name: "signed-ref", Usage: "reference or hash of the signed form"},
+			&cli.Uint64Flag{Name: "corrects", Usage: "record number of the event this one corrects"},
+		},
+		Action: func(c *cli.Context) error {
+			e := consent.Event{Subject: c.String("subject"), Type: consent.EventType(c.String("type")), Form: c.String("form"),
+				Scopes: splitList(c.String("scopes")), Time: c.String("time"), RecordedBy: c.String("recorded-by"),
+				SignedRef: c.String("signed-ref"), Corrects: c.Uint64("corrects")}
+			return withRegistry(c, true, func(t *workspace.Trial, reg *consent.Registry) error {
+				recs, err := reg.Append(c.Context, []*consent.Record{{Event: &e}})
+				if err != nil {
+					return err
+				}
+				return printRecords(c, recs)
+			})
+		},
+	}
+}
+
+func consentImportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "log consent events from FHIR Consent resources (R4/R5 Bundle or NDJSON) and/or SDTM DS/DM",
+		ArgsUsage: "[FHIR-FILE...]",
+		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(),
+			&cli.StringFlag{Name: "recorded-by", Usage: "who records the imported events (default: the OS user)"},
+			&cli.StringFlag{Name: "ds", Usage: "SDTM DS file: INFORMED CONSENT OBTAINED records"},
+			&cli.StringFlag{Name: "dm", Usage: "SDTM DM file: RFICDTC for subjects DS does not cover"},
+			&cli.StringFlag{Name: "form", Usage: "FORMID@VERSION the SDTM consents are under (SDTM does not say)"},
+			&cli.StringFlag{Name: "ds-withdrawal", Usage: "comma-separated DSDECOD terms to log as full withdrawal (e.g. WITHDRAWAL BY SUBJECT)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 && c.String("ds") == "" && c.String("dm") == "" {
+				return usageErr("import takes FHIR files and/or --ds/--dm")
+			}
+			if (c.String("ds") != "" || c.String("dm") != "") && c.String("form") == "" {
+				return usageErr("--form FORMID@VERSION is required with --ds/--dm")
+			}
+			by := c.String("recorded-by")
+			if by == "" {
+				by = os.Getenv("USER")
+			}
+			if by == "" {
+				by = "trialog-import"
+			}
+			return withRegistry(c, true, func(t *workspace.Trial, reg *consent.Registry) error {
+				book, err := reg.Book()
+				if err != nil {
+					return err
+				}
+				book = book.Scratch()
+				var events []*consent.Event
+				var notes []string
+				for _, path := range c.Args().Slice() {
+					fh, err := os.Open(path)
+					if err != nil {
+						return err
+					}
+					raw, err := fhir.Parse(path, fh)
+					fh.Close()
+					if err != nil {
+						return err
+					}
+					res, err := fhir.Import(book, path, raw, fhir.Options{RecordedBy: by})
+					if err != nil {
+						return err
+					}
+					events = append(events, res.Events...)
+					for _, s := range res.Skipped {
+						notes = append(notes, path+": skipped "+s)
+					}
+				}
+				var sres *sdtm.Result
+				if c.String("ds") != "" || c.String("dm") != "" {
+					sres, err = sdtm.Import(c.Context, book, c.String("ds"), c.String("dm"), sdtm.Options{Form: c.String("form"), RecordedBy: by, WithdrawalDecods: splitList(c.String("ds-withdrawal"))})
+					if err != nil {
+						return err
+					}
+					events = append(events, sres.Events...)
+					notes = append(notes, sres.Notes...)
+				}
+				recs := make([]*consent.Record, len(events))
+				for i, e := range events {
+					recs[i] = &consent.Record{Event: e}
+				}
+				recs, err = reg.Append(c.Context, recs)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(map[string]any{"logged": len(recs), "records": recs, "notes": notes, "sdtm": sres})
+				}
+				fmt.Printf("%d consent events logged\n", len(recs))
+				for _, n := range notes {
+					fmt.Println("note:", n)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func consentHistoryCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "every consent event of a subject, corrections included",
+		ArgsUsage: "SUBJECT",
+		Flags:     []cli.Flag{logFlag(), trialFlag(), jsonFlag()},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("history takes one SUBJECT")
+			}
+			subject := c.Args().First()
+			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+				book, err := reg.Book()
+				if err != nil {
+					return err
+				}
+				h := book.History(subject)
+				if len(h) == 0 {
+					return usageErr("trial %s has no consent event for subject %s", t.ID, subject)
+				}
+				if c.Bool("json") {
+					return printJSON(map[string]any{"subject": subject, "events": h, "granted": book.Granted(subject)})
+				}
+				for _, e := range h {
+					corr := ""
+					if e.CorrectedBy != 0 {
+						corr = fmt.Sprintf(" [corrected by %d]", e.CorrectedBy)
+					}
+					if e.Event.Corrects != 0 {
+						corr += fmt.Sprintf(" [corrects %d]", e.Event.Corrects)
+					}
+					scopes := "all"
+					if len(e.Event.Scopes) > 0 {
+						scopes = strings.Join(e.Event.Scopes, ",")
+					}
+					fmt.Printf("%d\t%s\t%s\t%s\tscopes %s\tby %s%s\n", e.Seq, e.Event.Time, e.Event.Type, e.Event.Form, scopes, e.Event.RecordedBy, corr)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func consentStatusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "which consent form version and scopes each participant was under on a date",
+		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(),
+			&cli.StringFlag{Name: "at", Usage: "date, ISO 8601 (default: today)"},
+			&cli.StringFlag{Name: "subject", Usage: "only this subject"},
+		},
+		Action: func(c *cli.Context) error {
+			at := c.String("at")
+			if at == "" {
+				at = time.Now().UTC().Format("2006-01-02")
+			}
+			d, err := consent.ParseDate(at)
+			if err != nil {
+				return usageErr("--at: %v", err)
+			}
+			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+				book, err := reg.Book()
+				if err != nil {
+					return err
+				}
+				subjects := book.Subjects()
+				if s := c.String("subject"); s != "" {
+					subjects = []string{s}
+				}
+				type row struct {
+					Subject   string               `json:"subject"`
+					Scopes    []consent.ScopeState `json:"scopes"`
+					Uncertain []uint64             `json:"uncertain_records,omitempty"`
+				}
+				var out []row
+				for _, s := range subjects {
+					st, unc := book.StatusAt(s, d)
+					r := row{Subject: s, Scopes: []consent.ScopeState{}}
+					for _, sc := range sortedKeys(st) {
+						r.Scopes = append(r.Scopes, st[sc])
+					}
+					for _, u := range unc {
+						r.Uncertain = append(r.Uncertain, u.Seq)
+					}
+					out = append(out, r)
+				}
+				if c.Bool("json") {
+					return printJSON(map[string]any{"at": d.Text, "subjects": out})
+				}
+				for _, r := range out {
+					var parts []string
+					for _, s := range r.Scopes {
+						parts = append(parts, fmt.Sprintf("%s=%s(%s since %s)", s.Scope, s.Status, s.Form, s.Since))
+					}
+					if len(parts) == 0 {
+						parts = []string{"no consent"}
+					}
+					unc := ""
+					if len(r.Uncertain) > 0 {
+						unc = fmt.Sprintf("  [records %v have partial dates that may fall on either side of %s]", r.Uncertain, d.Text)
+					}
+					fmt.Printf("%s\t%s%s\n", r.Subject, strings.Join(parts, " "), unc)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func sortedKeys(st consent.State) []string { return slices.Sorted(maps.Keys(st)) }
+
+func consentCheckCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "prove the local registry equals the logged consent records (detects local edits)",
+		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag()},
+		Action: func(c *cli.Context) error {
+			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+				rep, err := reg.Check(c.Context)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					if err := printJSON(rep); err != nil {
+						return err
+					}
+				} else {
+					status := "OK"
+					if !rep.OK {
+						status = "FAILED"
+					}
+					fmt.Printf("consent registry of trial %s: %d records (%d forms, %d events), %d consent leaves in the log, checkpoint size %d: %s\n",
+						rep.Trial, rep.Records, rep.Forms, rep.Events, rep.ConsentLeaves, rep.TreeSize, status)
+					for _, p := range rep.Problems {
+						fmt.Println("  problem:", p)
+					}
+				}
+				if !rep.OK {
+					return fmt.Errorf("consent registry check: %d problems: %w", len(rep.Problems), errVerification)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func auditFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "dataset", Usage: "NAME[@VERSION] of the ingested dataset", Required: true},
+		&cli.StringFlag{Name: "subject-column", Usage: "subject ID column", Value: "USUBJID"},
+		&cli.StringFlag{Name: "date-column", Usage: "the rows' date column (e.g. AESTDTC)", Required: true},
+		&cli.StringFlag{Name: "scope", Usage: "consent scope the data needs", Value: "main"},
+		&cli.IntFlag{Name: "grace-days", Usage: "re-consent grace period after a new form version is effective", Value: 30},
+		&cli.IntFlag{Name: "max-findings", Usage: "findings to list (0: all; all are counted)"},
+		formatFlag(), nullFlag(),
+	}
+}
+
+func consentAuditCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "audit",
+		Usage:     "join an ingested dataset's rows to the consent history and list rows without valid consent",
+		ArgsUsage: "DATAFILE",
+		Flags:     append([]cli.Flag{logFlag(), trialFlag(), jsonFlag(), &cli.StringFlag{Name: "out", Usage: "also write the audit JSON here (for consent report --audit)"}}, auditFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("audit takes exactly one DATAFILE (the file that was ingested)")
+			}
+			name, version, err := pipeline.ParseDatasetRef(c.String("dataset"))
+			if err != nil {
+				return err
+			}
+			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+				book, err := reg.Book()
+				if err != nil {
+					return err
+				}
+				rec, err := t.Version(name, version)
+				if err != nil {
+					return err
+				}
+				f, err := openSource(c.Context, c, c.Args().First(), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+				if err != nil {
+					return err
+				}
+				res, err := consent.Audit(c.Context, t, book, f, consent.AuditOptions{Dataset: name, Version: rec.Manifest.Version,
+					SubjectColumn: c.String("subject-column"), DateColumn: c.String("date-column"), Scope: c.String("scope"),
+					GraceDays: c.Int("grace-days"), MaxFindings: c.Int("max-findings")})
+				if err != nil {
+					return err
+				}
+				if out := c.String("out"); out != "" {
+					data, _ := json.MarshalIndent(res, "", "  ")
+					if err := workspace.WriteFileAtomic(out, append(data, '\n'), 0o644); err != nil {
+						return err
+					}
+				}
+				if c.Bool("json") {
+					return printJSON(res)
+				}
+				fmt.Printf("%s version %d: %d rows, %d with valid %q consent, %d with partial dates; %d of %d subjects with findings\n",
+					res.Dataset, res.Version, res.Rows, res.Compliant, res.Scope, res.PartialDates, res.Flagged, res.Subjects)
+				for _, k := range consent.FindingKinds {
+					fmt.Printf("  %-17s %d\n", k, res.Counts[k])
+				}
+				for _, fd := range res.Findings {
+					fmt.Printf("  row %d\t%s\t%s\t%s\t%s\n", fd.Row, fd.Subject, fd.Date, fd.Kind, fd.Detail)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func consentReportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "report",
+		Usage: "write the IRB report: timelines, audit findings, inclusion proofs, signed checkpoint",
+		Flags: []cli.Flag{logFlag(), trialFlag(),
+			&cli.StringFlag{Name: "html", Usage: "self-contained HTML report to write"},
+			&cli.StringFlag{Name: "json", Usage: "JSON report to write (what consent verify checks)"},
+			&cli.StringSliceFlag{Name: "audit", Usage: "audit JSON from consent audit --out (repeatable)"},
+			&cli.IntFlag{Name: "html-findings", Usage: "findings listed per audit in the HTML (the JSON has all)", Value: 500},
+		},
+		Action: func(c *cli.Context) error {
+			if c.String("html") == "" && c.String("json") == "" {
+				return usageErr("report needs --html FILE and/or --json FILE")
+			}
+			var audits []*consent.AuditResult
+			for _, path := range c.StringSlice("audit") {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				var a consent.AuditResult
+				if err := json.Unmarshal(data, &a); err != nil || a.Format != consent.AuditFormat {
+					return usageErr("%s: not a consent audit (trialog consent audit --out)", path)
+				}
+				audits = append(audits, &a)
+			}
+			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+				for _, a := range audits {
+					if a.Trial != t.ID {
+						return usageErr("audit of %s is for trial %s, not %s", a.Dataset, a.Trial, t.ID)
+					}
+				}
+				rep, err := consent.MakeReport(c.Context, t, reg, audits, time.Now())
+				if err != nil {
+					return err
+				}
+				if p := c.String("json"); p != "" {
+					data, _ := json.MarshalIndent(rep, "", "  ")
+					if err := workspace.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
+						return err
+					}
+				}
+				if p := c.String("html"); p != "" {
+					var sb strings.Builder
+					if err := consent.WriteHTML(&sb, rep, c.Int("html-findings")); err != nil {
+						return err
+					}
+					if err := workspace.WriteFileAtomic(p, []byte(sb.String()), 0o644); err != nil {
+						return err
+					}
+				}
+				fmt.Printf("consent report of trial %s: %d forms, %d participants, %d audits, against tree size %d\n",
+					t.ID, len(rep.Forms), len(rep.Participants), len(rep.Audits), rep.TreeSize)
+				return nil
+			})
+		},
+	}
+}
+
+func consentVerifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "re-verify every proof of a consent report offline",
+		ArgsUsage: "REPORT.json",
+		Flags: []cli.Flag{jsonFlag(),
+			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("verify takes one REPORT.json")
+			}
+			vkey, err := os.ReadFile(c.String("key"))
+			if err != nil {
+				return err
+			}
+			fh, err := os.Open(c.Args().First())
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			res, err := consent.Verify(fh, strings.TrimSpace(string(vkey)))
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if err := printJSON(res); err != nil {
+					return err
+				}
+			} else {
+				status := "OK"
+				if !res.OK {
+					status = "FAILED"
+				}
+				fmt.Printf("%s: trial %s, %d consent records checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.TreeSize, status)
+				for _, p := range res.Problems {
+					fmt.Println("  problem:", p)
+				}
+			}
+			if !res.OK {
+				return fmt.Errorf("%s: %d records failed, %d problems: %w", c.Args().First(), res.Failed, len(res.Problems), errVerification)
+			}
+			return nil
+		},
+	}
+}
+
+func fileDigest(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
