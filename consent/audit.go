@@ -149,6 +149,8 @@ func Audit(ctx context.Context, t *workspace.Trial, book *Book, f *source.File, 
 // missing) against the subject's consent to scope.
 func (b *Book) Classify(subject, scope, date string, graceDays int) Finding {
 	fd := Finding{Subject: subject, Date: date}
+	d, derr := ParseDate(date)
+	fd.Partial = date != "" && derr == nil && d.Partial()
 	eff := b.Effective(subject)
 	var first *HistoryEntry
 	for i, h := range eff {
@@ -174,12 +176,10 @@ func (b *Book) Classify(subject, scope, date string, graceDays int) Finding {
 		fd.Kind, fd.Detail = Undated, "the row has no "+"date: it cannot be placed in the consent history"
 		return fd
 	}
-	d, err := ParseDate(date)
-	if err != nil {
-		fd.Kind, fd.Detail = BadDate, err.Error()
+	if derr != nil {
+		fd.Kind, fd.Detail = BadDate, derr.Error()
 		return fd
 	}
-	fd.Partial = d.Partial()
 	uncertain := false
 	for _, h := range eff {
 		if _, ok := Compare(h.Date, d); !ok {

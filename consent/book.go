@@ -237,11 +237,22 @@ func (b *Book) StatusAt(subject string, at Date) (st State, uncertain []HistoryE
 		switch {
 		case !ok:
 			uncertain = append(uncertain, h)
-		case c <= 0:
+		case inForce(h, c):
 			b.apply(st, h)
 		}
 	}
 	return st, uncertain
+}
+
+// inForce says whether an event compared c (Compare(event, at)) to a
+// date is in force at it. A consent is in force from its own day on; a
+// withdrawal or decline only after its day (or its exact instant): data
+// of the consent visit and of the withdrawal visit are both covered.
+func inForce(h HistoryEntry, c int) bool {
+	if h.Event.Type == Consented || h.Event.Type == Reconsented {
+		return c <= 0
+	}
+	return c < 0
 }
 
 // statusWith replays a subject's events before at, applying the uncertain
@@ -250,7 +261,7 @@ func (b *Book) statusWith(effective []HistoryEntry, at Date, withUncertain bool)
 	st := State{}
 	for _, h := range effective {
 		c, ok := Compare(h.Date, at)
-		if (ok && c <= 0) || (!ok && withUncertain) {
+		if (ok && inForce(h, c)) || (!ok && withUncertain) {
 			b.apply(st, h)
 		}
 	}
