@@ -160,7 +160,7 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 	appender := newAppender(ctx, t.Log, m.FirstIndex+already, opts.AppendLeaves)
 	dataset := trillian.NewCompactRange(0)
 	var rows uint64
-	_, err = forEachBatch(ctx, f, func(b batch) error {
+	commitChunkOf := func(b batch) error {
 		lb := appender.batch()
 		if err := committer.Fill(lb, b.rec, b.first, opts.Workers); err != nil {
 			appender.recycle(lb)
@@ -183,6 +183,19 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 		}
 		if opts.Progress != nil {
 			opts.Progress(rows)
+		}
+		return nil
+	}
+	_, err = forEachBatch(ctx, f, func(whole batch) error {
+		// Commit in chunks so leaf buffers stay small whatever batch size
+		// the file was written with.
+		for off := int64(0); off < whole.rec.NumRows(); off += commitChunk {
+			part := whole.rec.NewSlice(off, min(off+commitChunk, whole.rec.NumRows()))
+			err := commitChunkOf(batch{rec: part, first: whole.first + uint64(off)})
+			part.Release()
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -257,6 +270,9 @@ func checkLogged(ctx context.Context, log trillian.Log, firstIndex, first uint64
 	return nil
 }
 
+// commitChunk is the number of rows committed (and buffered) at a time.
+const commitChunk = 16384
+
 // appender appends leaves in the background so that committing the next
 // batch overlaps with the log's write and fsync. It groups batches into
 // appends of at least minLeaves and hands their buffers back for reuse.
@@ -274,7 +290,7 @@ type appender struct {
 
 func newAppender(ctx context.Context, log trillian.Log, start uint64, minLeaves int) *appender {
 	a := &appender{ctx: ctx, log: log, minLeaves: minLeaves,
-		work: make(chan []*LeafBatch, 1), free: make(chan *LeafBatch, 8), done: make(chan error, 1), failed: make(chan struct{})}
+		work: make(chan []*LeafBatch, 1), free: make(chan *LeafBatch, 4), done: make(chan error, 1), failed: make(chan struct{})}
 	go a.run(start)
 	return a
 }

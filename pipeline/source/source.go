@@ -72,7 +72,7 @@ type Options struct {
 	NullValues []string
 	// BatchRows is the number of rows per batch (default 16384).
 	BatchRows int
-	// Allocator for Arrow buffers (default a Recycler keeping 128 MiB).
+	// Allocator for Arrow buffers (default a Recycler keeping 32 MiB).
 	Allocator memory.Allocator
 	// Readers opens the formats this package does not read itself
 	// (Dataset-JSON, XPT), keyed by format.
@@ -100,7 +100,7 @@ func Open(ctx context.Context, path string, opts Options) (*File, error) {
 		opts.BatchRows = 16384
 	}
 	if opts.Allocator == nil {
-		opts.Allocator = NewRecycler(128 << 20)
+		opts.Allocator = NewRecycler(32 << 20)
 	}
 	if opts.NullValues == nil {
 		opts.NullValues = []string{"", "NA"}
