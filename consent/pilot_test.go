@@ -221,3 +221,23 @@ func writeScreeningDS(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSDTMBadInput: a consent record with a bad date or subject is one
+// error naming the file, row and column.
+func TestSDTMBadInput(t *testing.T) {
+	_, reg := pilotTrial(t)
+	dir := t.TempDir()
+	for name, c := range map[string]struct{ csv, want string }{
+		"bad date":    {`"01-701-1015",1,"INFORMED CONSENT OBTAINED","2013-12-32"` + "\n", `ds.csv row 0 (01-701-1015) column DSSTDTC: date "2013-12-32"`},
+		"no date":     {`"01-701-1015",1,"INFORMED CONSENT OBTAINED",NA` + "\n", `ds.csv row 0 (01-701-1015) column DSSTDTC: date is missing`},
+		"bad subject": {`"01 701 1015",1,"INFORMED CONSENT OBTAINED","2013-12-01"` + "\n", `ds.csv row 0 column USUBJID: subject "01 701 1015"`},
+	} {
+		path := filepath.Join(dir, "ds.csv")
+		os.WriteFile(path, []byte(`"USUBJID","DSSEQ","DSDECOD","DSSTDTC"`+"\n"+c.csv), 0o644)
+		book, _ := reg.Book()
+		_, err := sdtm.Import(context.Background(), book, path, "", sdtm.Options{Form: "PILOT-ICF@1", RecordedBy: "t"})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+}
