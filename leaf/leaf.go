@@ -131,7 +131,7 @@ func (d *decoder) uvarint(what string) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) { // minimal encodings only: one byte string per leaf
 		d.err = fmt.Errorf("%w: bad %s", ErrMalformed, what)
 		return 0
 	}

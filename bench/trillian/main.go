@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -20,8 +21,11 @@ import (
 	tpb "github.com/google/trillian"
 	"github.com/google/trillian/types"
 
+	"github.com/trialog/trialog/pipeline"
+	"github.com/trialog/trialog/pipeline/source"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/remote"
+	"github.com/trialog/trialog/workspace"
 	"github.com/trialog/trialog/trillian/trilliantest"
 )
 
@@ -36,6 +40,7 @@ func main() {
 		batchSize  = flag.Int("signer-batch", trilliantest.DefaultSignerTuning().BatchSize, "signer --batch_size")
 		ifaceFirst = flag.Bool("interface-first", false, "run the trillian.Log path before the raw one (the second run finds a fuller database)")
 		interval   = flag.Duration("signer-interval", trilliantest.DefaultSignerTuning().SequencerInterval, "signer --sequencer_interval")
+		dataset    = flag.String("dataset", "", "also run `trialog ingest` of this data file (whole pipeline) against the deployment; -leaves is then its row count + 1")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -62,6 +67,22 @@ func main() {
 	}
 
 	suffix := time.Now().Format("150405")
+	var ingestAll time.Duration
+	if *dataset != "" {
+		f, err := source.Open(ctx, *dataset, source.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if ingestAll, *n, err = runPipeline(ctx, d.URL(), "bench-ingest-"+suffix, f); err != nil {
+			log.Fatal(err)
+		}
+		leaves = leaves[:0]
+		for i := 0; i < *n; i++ {
+			l := make([]byte, *size)
+			rand.Read(l)
+			leaves = append(leaves, l)
+		}
+	}
 	var (
 		rawSeq, rawAll, ifaceAll time.Duration
 		order                    = []string{"raw", "trillian.Log"}
@@ -95,6 +116,46 @@ func main() {
 	fmt.Printf("| raw AddSequencedLeaves, acknowledged | %s | %s |\n", rawSeq.Round(time.Millisecond), rate(rawSeq))
 	fmt.Printf("| raw AddSequencedLeaves, integrated by the signer | %s | %s |\n", rawAll.Round(time.Millisecond), rate(rawAll))
 	fmt.Printf("| trillian.Log AppendLeaves (%d per call, integrated and verified) | %s | %s |\n", *appendN, ifaceAll.Round(time.Millisecond), rate(ifaceAll))
+	if ingestAll > 0 {
+		fmt.Printf("| trialog ingest of %s (whole pipeline, run first) | %s | %s |\n", *dataset, ingestAll.Round(time.Millisecond), rate(ingestAll))
+		fmt.Printf("\ningest / raw integrated = %.2f\n", rawAll.Seconds()/ingestAll.Seconds())
+	}
+}
+
+// runPipeline ingests a data file into a new trial on the deployment with
+// the real pipeline (validation, commitments, leaves, appends, manifest,
+// checkpoint), and returns its time and leaf count (rows + manifest).
+func runPipeline(ctx context.Context, url, trial string, f *source.File) (time.Duration, int, error) {
+	dir, err := os.MkdirTemp("", "bench-trillian-state-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	opts := workspace.Options{
+		Backend: url,
+		CreateRemote: func(ctx context.Context, cfg workspace.Config) (int64, error) {
+			l, err := remote.OpenURL(ctx, cfg.Backend, cfg.Trial, true)
+			if err != nil {
+				return 0, err
+			}
+			defer l.Close()
+			return l.TreeID(), nil
+		},
+		Remote: func(ctx context.Context, cfg workspace.Config, writable bool) (trillian.Log, error) {
+			return remote.OpenURL(ctx, cfg.Backend, cfg.Trial, false)
+		},
+	}
+	t, err := workspace.Init(ctx, dir, trial, opts)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer t.Close()
+	start := time.Now()
+	res, err := pipeline.Ingest(ctx, t, f, pipeline.IngestOptions{Dataset: "LB", Operator: "bench"})
+	if err != nil {
+		return 0, 0, err
+	}
+	return time.Since(start), int(res.Root.Size), nil
 }
 
 // runRaw sends precomputed AddSequencedLeaves requests, inFlight at a time,
