@@ -25,8 +25,8 @@ import (
 	"github.com/trialog/trialog/pipeline/source"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/remote"
-	"github.com/trialog/trialog/workspace"
 	"github.com/trialog/trialog/trillian/trilliantest"
+	"github.com/trialog/trialog/workspace"
 )
 
 func main() {
