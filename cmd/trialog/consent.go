@@ -81,7 +81,7 @@ func consentFormAddCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "add",
 		Usage: "register an IRB-approved consent form version (logged as a consent leaf)",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(),
 			&cli.StringFlag{Name: "form", Usage: "FORMID@VERSION, e.g. MAIN-ICF@2.0", Required: true},
 			&cli.StringFlag{Name: "irb-ref", Usage: "IRB approval reference", Required: true},
 			&cli.StringFlag{Name: "irb-approved", Usage: "IRB approval date YYYY-MM-DD", Required: true},
@@ -122,7 +122,7 @@ func consentRecordCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "record",
 		Usage: "log one participant consent event",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(),
 			&cli.StringFlag{Name: "subject", Usage: "subject ID (USUBJID)", Required: true},
 			&cli.StringFlag{Name: "type", Usage: "consented, re-consented, declined, withdrawn or entered-in-error", Required: true},
 			&cli.StringFlag{Name: "form", Usage: "FORMID@VERSION (required but for withdrawals)"},
@@ -152,7 +152,7 @@ func consentImportCommand() *cli.Command {
 		Name:      "import",
 		Usage:     "log consent events from FHIR Consent resources (R4/R5 Bundle or NDJSON) and/or SDTM DS/DM",
 		ArgsUsage: "[FHIR-FILE...]",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(),
 			&cli.StringFlag{Name: "recorded-by", Usage: "who records the imported events (default: the OS user)"},
 			&cli.StringFlag{Name: "ds", Usage: "SDTM DS file: INFORMED CONSENT OBTAINED records"},
 			&cli.StringFlag{Name: "dm", Usage: "SDTM DM file: RFICDTC for subjects DS does not cover"},
@@ -235,7 +235,7 @@ func consentHistoryCommand() *cli.Command {
 		Name:      "history",
 		Usage:     "every consent event of a subject, corrections included",
 		ArgsUsage: "SUBJECT",
-		Flags:     []cli.Flag{logFlag(), trialFlag(), jsonFlag()},
+		Flags:     []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("history takes one SUBJECT")
@@ -277,7 +277,7 @@ func consentStatusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "which consent form version and scopes each participant was under on a date",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(),
 			&cli.StringFlag{Name: "at", Usage: "date, ISO 8601 (default: today)"},
 			&cli.StringFlag{Name: "subject", Usage: "only this subject"},
 		},
@@ -345,7 +345,7 @@ func consentCheckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "prove the local registry equals the logged consent records (detects local edits)",
-		Flags: []cli.Flag{logFlag(), trialFlag(), jsonFlag()},
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
 				rep, err := reg.Check(c.Context)
@@ -393,7 +393,7 @@ func consentAuditCommand() *cli.Command {
 		Name:      "audit",
 		Usage:     "join an ingested dataset's rows to the consent history and list rows without valid consent",
 		ArgsUsage: "DATAFILE",
-		Flags:     append([]cli.Flag{logFlag(), trialFlag(), jsonFlag(), &cli.StringFlag{Name: "out", Usage: "also write the audit JSON here (for consent report --audit)"}}, auditFlags()...),
+		Flags:     append([]cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), &cli.StringFlag{Name: "out", Usage: "also write the audit JSON here (for consent report --audit)"}}, auditFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("audit takes exactly one DATAFILE (the file that was ingested)")
@@ -448,7 +448,7 @@ func consentReportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "report",
 		Usage: "write the IRB report: timelines, audit findings, inclusion proofs, signed checkpoint",
-		Flags: []cli.Flag{logFlag(), trialFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(),
 			&cli.StringFlag{Name: "html", Usage: "self-contained HTML report to write"},
 			&cli.StringFlag{Name: "json", Usage: "JSON report to write (what consent verify checks)"},
 			&cli.StringSliceFlag{Name: "audit", Usage: "audit JSON from consent audit --out (repeatable)"},
