@@ -81,24 +81,24 @@ func (b *Book) Check(r *Record) error {
 		var form *Form
 		if e.Form != "" {
 			if form = b.Form(e.Form); form == nil {
-				return fmt.Errorf("subject %s: form %s is not registered (trialog consent form add)", e.Subject, e.Form)
+				return fmt.Errorf("event: form %s is not registered (trialog consent form add)", e.Form)
 			}
 		}
 		for _, s := range e.Scopes {
 			if form != nil && !slices.Contains(form.Scopes, s) {
-				return fmt.Errorf("subject %s: form %s does not cover scope %q (it covers %v)", e.Subject, e.Form, s, form.Scopes)
+				return fmt.Errorf("event: form %s does not cover scope %q (it covers %v)", e.Form, s, form.Scopes)
 			}
 			if form == nil && !b.knownScope(s) {
-				return fmt.Errorf("subject %s: no registered form covers scope %q", e.Subject, s)
+				return fmt.Errorf("event: no registered form covers scope %q", s)
 			}
 		}
 		if e.Corrects != 0 {
 			c := b.events[e.Corrects]
 			if c == nil {
-				return fmt.Errorf("subject %s: corrects record %d, which is not an earlier consent event", e.Subject, e.Corrects)
+				return fmt.Errorf("event: corrects record %d, which is not an earlier consent event", e.Corrects)
 			}
 			if c.Event.Subject != e.Subject {
-				return fmt.Errorf("subject %s: corrects record %d, an event of another subject", e.Subject, e.Corrects)
+				return fmt.Errorf("event: corrects record %d, an event of another subject", e.Corrects)
 			}
 		}
 	default:

@@ -87,7 +87,7 @@ var (
 // USUBJID 01-701-1015), at most 64 characters.
 func ValidSubject(s string) error {
 	if !validSubject.MatchString(s) {
-		return fmt.Errorf("subject %q: want letters, digits, '.', '_', ':', '/' or '-', at most 64, starting with a letter or digit", s)
+		return fmt.Errorf("subject ID: want letters, digits, '.', '_', ':', '/' or '-', at most 64, starting with a letter or digit")
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func checkDay(what, s string) error {
 		return fmt.Errorf("%s: %v", what, err)
 	}
 	if d.Prec != Day {
-		return fmt.Errorf("%s %q: want a full date YYYY-MM-DD", what, s)
+		return fmt.Errorf("%s: want a full date YYYY-MM-DD", what)
 	}
 	return nil
 }
@@ -163,26 +163,26 @@ func (e *Event) Validate() error {
 		return err
 	}
 	if !slices.Contains(EventTypes, e.Type) {
-		return fmt.Errorf("subject %s: event type %q: want one of %v", e.Subject, e.Type, EventTypes)
+		return fmt.Errorf("event type %q: want one of %v", e.Type, EventTypes)
 	}
 	if e.Form != "" {
 		if _, _, err := ParseRef(e.Form); err != nil {
-			return fmt.Errorf("subject %s: %v", e.Subject, err)
+			return fmt.Errorf("event: %v", err)
 		}
 	} else if e.Type == Consented || e.Type == Reconsented || e.Type == Declined {
-		return fmt.Errorf("subject %s: a %s event needs the form version", e.Subject, e.Type)
+		return fmt.Errorf("event: a %s event needs the form version", e.Type)
 	}
 	if e.Type == EnteredInError && e.Corrects == 0 {
-		return fmt.Errorf("subject %s: an entered-in-error event must name the event it voids", e.Subject)
+		return fmt.Errorf("event: an entered-in-error event must name the event it voids")
 	}
 	if err := checkScopes(e.Scopes); err != nil {
-		return fmt.Errorf("subject %s: %v", e.Subject, err)
+		return fmt.Errorf("event: %v", err)
 	}
 	if _, err := ParseDate(e.Time); err != nil {
-		return fmt.Errorf("subject %s: event time: %v", e.Subject, err)
+		return fmt.Errorf("event time: %v", err)
 	}
 	if e.RecordedBy == "" {
-		return fmt.Errorf("subject %s: who recorded the event is missing", e.Subject)
+		return fmt.Errorf("event: who recorded the event is missing")
 	}
 	return nil
 }

@@ -430,7 +430,7 @@ func subjectOf(ref *reference) (string, error) {
 	}
 	typ, id, ok := strings.Cut(ref.Reference, "/")
 	if !ok || (typ != "Patient" && typ != "ResearchSubject") || strings.Contains(id, "/") {
-		return "", fmt.Errorf("reference %q is not Patient/ID, ResearchSubject/ID or an identifier: unknown subject format", ref.Reference)
+		return "", fmt.Errorf("subject reference is not Patient/ID, ResearchSubject/ID or an identifier: unknown subject format")
 	}
 	if err := consent.ValidSubject(id); err != nil {
 		return "", err

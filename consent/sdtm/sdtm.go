@@ -210,10 +210,10 @@ func event(r row, dateCol string, typ consent.EventType, opts Options) (*consent
 	}
 	date := r.values[dateCol]
 	if date == "" {
-		return nil, fmt.Errorf("%s row %d (%s) column %s: date is missing: %w", r.file, r.n, subject, dateCol, consent.ErrInput)
+		return nil, fmt.Errorf("%s row %d column %s: date is missing: %w", r.file, r.n, dateCol, consent.ErrInput)
 	}
 	if _, err := consent.ParseDate(date); err != nil {
-		return nil, fmt.Errorf("%s row %d (%s) column %s: %v: %w", r.file, r.n, subject, dateCol, err, consent.ErrInput)
+		return nil, fmt.Errorf("%s row %d column %s: %v: %w", r.file, r.n, dateCol, err, consent.ErrInput)
 	}
 	e := &consent.Event{Subject: subject, Type: typ, Time: date, RecordedBy: opts.RecordedBy}
 	if typ != consent.Withdrawn {

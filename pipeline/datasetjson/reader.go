@@ -549,16 +549,20 @@ func unquote(v json.RawMessage) ([]byte, error) {
 
 // describeRaw renders a JSON value for an error message.
 func describeRaw(v json.RawMessage) string {
+	// The kind only, never the value: error messages must not carry cells.
 	switch v[0] {
 	case '[':
 		return "an array"
 	case '{':
 		return "an object"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
 	}
-	if len(v) > 40 {
-		return string(v[:40]) + "..."
-	}
-	return string(v)
+	return "a number"
 }
 
 // parseInteger accepts a JSON number that is an integer, also when written
@@ -615,18 +619,16 @@ func isDecimal(s string) bool {
 
 // describe renders a JSON token for an error message.
 func describe(tok json.Token) string {
+	// The kind only, never the value: error messages must not carry cells.
 	switch v := tok.(type) {
 	case nil:
 		return "null"
 	case string:
-		if len(v) > 40 {
-			v = v[:40] + "..."
-		}
-		return strconv.Quote(v)
-	case json.Number:
-		return string(v)
+		return "a string"
+	case json.Number, float64:
+		return "a number"
 	case bool:
-		return strconv.FormatBool(v)
+		return "a boolean"
 	case json.Delim:
 		switch v {
 		case '[':
@@ -636,5 +638,5 @@ func describe(tok json.Token) string {
 		}
 		return "'" + v.String() + "'"
 	}
-	return fmt.Sprint(tok)
+	return fmt.Sprintf("%T", tok)
 }

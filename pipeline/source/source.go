@@ -18,7 +18,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -198,10 +200,16 @@ type Batches struct {
 // Err wraps the reader's error with the file name.
 func (b *Batches) Err() error {
 	if err := b.RecordReader.Err(); err != nil && err != io.EOF {
-		return fmt.Errorf("%s: %v: %w", b.name, err, ErrInput)
+		return fmt.Errorf("%s: %s: %w", b.name, withoutValues(err.Error()), ErrInput)
 	}
 	return nil
 }
+
+// quoted matches what parsers quote in their errors (strconv: parsing
+// "x"): cell values, which must never reach an error message.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+func withoutValues(msg string) string { return quoted.ReplaceAllString(msg, `"…"`) }
 
 // Close releases the reader and closes the file.
 func (b *Batches) Close() error {
@@ -400,10 +408,19 @@ func (f *File) csvSchema(ctx context.Context) (*arrow.Schema, error) {
 			types[fl.Name] = fl.Type
 		}
 	}
-	needInference := false
-	for _, n := range names {
-		if types[n] == nil {
-			needInference = true
+	// Pinned or hinted types are checked here, value by value, so that a
+	// bad cell is reported by line and column without quoting it (Arrow's
+	// CSV reader would put the value in its error).
+	check := make([]func(string) bool, len(names))
+	for i, n := range names {
+		switch t := types[n]; {
+		case t == nil || t.ID() == arrow.STRING || t.ID() == arrow.LARGE_STRING:
+		case arrow.IsInteger(t.ID()):
+			check[i] = func(v string) bool { _, err := strconv.ParseInt(v, 10, 64); return err == nil }
+		case arrow.IsFloating(t.ID()):
+			check[i] = func(v string) bool { _, err := strconv.ParseFloat(v, 64); return err == nil }
+		case t.ID() == arrow.BOOL:
+			check[i] = func(v string) bool { _, err := strconv.ParseBool(v); return err == nil }
 		}
 	}
 	kinds := make([]columnKind, len(names))
@@ -427,10 +444,13 @@ func (f *File) csvSchema(ctx context.Context) (*arrow.Schema, error) {
 		if len(rec) != len(names) {
 			return nil, fmt.Errorf("%s: line %d (row %d): %d fields, header has %d: %w", f.Name, sc.line, row, len(rec), len(names), ErrInput)
 		}
-		if !needInference {
-			continue
-		}
 		for i, fl := range rec {
+			if check[i] != nil {
+				if v := string(fl.value); !missing(fl.value) && !check[i](v) {
+					return nil, fmt.Errorf("%s: line %d (row %d): column %s: not a valid %s: %w", f.Name, sc.line, row, names[i], types[names[i]], ErrInput)
+				}
+				continue
+			}
 			kinds[i] = kinds[i].widen(fl, missing)
 		}
 	}

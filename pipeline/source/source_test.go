@@ -96,3 +96,17 @@ func FuzzCSV(f *testing.F) {
 		}
 	})
 }
+
+// TestPinnedTypeErrorHidesValue: a cell that does not parse as its pinned
+// type is reported by line and column, never quoted.
+func TestPinnedTypeErrorHidesValue(t *testing.T) {
+	p := writeTemp(t, "x.csv", "A,B\n1,2\n3,SECRET\n")
+	schema := arrow.NewSchema([]arrow.Field{{Name: "A", Type: arrow.PrimitiveTypes.Int64}, {Name: "B", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	_, err := Open(context.Background(), p, Options{Schema: schema})
+	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "column B") || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("error %v", err)
+	}
+	if got := withoutValues(`strconv.ParseInt: parsing "SECRET": invalid syntax`); strings.Contains(got, "SECRET") {
+		t.Fatalf("withoutValues kept the value: %s", got)
+	}
+}
