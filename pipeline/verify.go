@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -285,7 +287,6 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 			return err
 		}
 	}
-	var leafBuf, commits, cell []byte
 	rowIdx := fr.Schema().FieldIndices(ColRow)[0]
 	leafIdx := fr.Schema().FieldIndices(ColLeafIndex)[0]
 	for b := 0; b < fr.NumRecords(); b++ {
@@ -312,96 +313,60 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		if meta.Selection == SelectionRows {
 			proofs = rec.Column(fr.Schema().FieldIndices(ColProof)[0]).(*array.List)
 		}
-		for i := 0; i < int(rec.NumRows()); i++ {
+		n := int(rec.NumRows())
+		work := make([]rowCheck, n)
+		// In order: row indices, and where each row's data-file copy is.
+		var retained []arrow.Record
+		for i := 0; i < n; i++ {
 			v.rep.Rows++
-			row, li := rowCol.Value(i), leafCol.Value(i)
-			p := RowProblem{Row: row, LeafIndex: li}
-			var reasons []string
-			if li != m.FirstIndex+row {
-				reasons = append(reasons, fmt.Sprintf("leaf index %d is not row %d's (%d)", li, row, m.FirstIndex+row))
+			w := &work[i]
+			w.row, w.li = rowCol.Value(i), leafCol.Value(i)
+			if w.li != m.FirstIndex+w.row {
+				w.reasons = append(w.reasons, fmt.Sprintf("leaf index %d is not row %d's (%d)", w.li, w.row, m.FirstIndex+w.row))
 			}
-			if row >= m.Rows {
-				reasons = append(reasons, fmt.Sprintf("row %d is beyond the dataset's %d rows (inserted)", row, m.Rows))
+			if w.row >= m.Rows {
+				w.reasons = append(w.reasons, fmt.Sprintf("row %d is beyond the dataset's %d rows (inserted)", w.row, m.Rows))
 			}
-			order = append(order, row)
-			// Commitments, name order; then each disclosed cell against its own.
-			commits = commits[:0]
-			for j := range v.names {
-				commits = append(commits, rec.Column(v.commitCol[j]).(*array.FixedSizeBinary).Value(i)...)
-			}
-			var dataRec arrow.Record
-			var dataRow int
-			var dataEncs []canonical.CellEncoder
-			var keyed [][]byte // keyed mode: the matching data row's cells
+			order = append(order, w.row)
 			switch {
 			case v.keyed != nil:
 				if r := v.keyed.assign[len(order)-1]; r != nil {
-					keyed = r.cells
+					w.keyed = r.cells
 				} else {
-					reasons = append(reasons, "no row with this key in the data file (missing)")
+					w.reasons = append(w.reasons, "no row with this key in the data file (missing)")
 				}
 			case v.data != nil:
-				dataRec, dataRow, dataEncs, err = v.data.seek(row)
+				w.dataRec, w.dataRow, w.dataEncs, err = v.data.seek(w.row)
 				if err != nil {
+					rec.Release()
 					return err
 				}
-				if dataRec == nil && row < m.Rows {
-					reasons = append(reasons, "row missing from the data file")
+				if w.dataRec == nil && w.row < m.Rows {
+					w.reasons = append(w.reasons, "row missing from the data file")
+				}
+				if w.dataRec != nil && (len(retained) == 0 || retained[len(retained)-1] != w.dataRec) {
+					w.dataRec.Retain() // valid past the cursor's next batch
+					retained = append(retained, w.dataRec)
 				}
 			}
-			for j, name := range v.names {
-				if v.saltCol[j] < 0 {
-					continue // redacted
-				}
-				salt := rec.Column(v.saltCol[j]).(*array.FixedSizeBinary).Value(i)
-				want := commits[j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize]
-				differs := false
-				if encs[j] != nil {
-					if cell, err = encs[j](cell[:0], i); err != nil {
-						differs = true
-					} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
-						differs = true
-					}
-				}
-				if dataRec != nil && dataEncs[j] != nil {
-					if cell, err = dataEncs[j](cell[:0], dataRow); err != nil {
-						differs = true
-					} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
-						differs = true
-					}
-				}
-				if keyed != nil && keyed[j] != nil {
-					if c := leaf.Commit(salt, keyed[j]); !bytes.Equal(c[:], want) {
-						differs = true
-					}
-				}
-				if differs {
-					p.Columns = append(p.Columns, name)
-				}
+		}
+		// In parallel: the hashing (commitments, leaves, proofs).
+		parallel(n, func(lo, hi int) { v.checkRows(rec, encs, proofs, work[lo:hi], lo) })
+		// In order: the range fold and the report.
+		for i := range work {
+			w := &work[i]
+			if rangeCheck != nil {
+				rangeCheck.Append(w.leafHash)
 			}
-			leafBuf = v.encoder.Append(leafBuf[:0], row, commits)
-			lh := trillian.LeafHash(leafBuf)
-			if rangeCheck != nil && meta.Selection == SelectionRange {
-				rangeCheck.Append(lh)
+			if len(w.columns) > 0 {
+				w.reasons = append(w.reasons, "cell values differ from their commitments")
 			}
-			if proofs != nil {
-				start, end := proofs.ValueOffsets(i)
-				hashes := proofs.ListValues().(*array.FixedSizeBinary)
-				var proof [][]byte
-				for k := start; k < end; k++ {
-					proof = append(proof, hashes.Value(int(k)))
-				}
-				if err := trillian.VerifyInclusion(li, v.cp.Size, lh, proof, v.cp.Hash); err != nil {
-					reasons = append(reasons, "not in the checkpointed tree: inclusion proof fails")
-				}
+			if len(w.reasons) > 0 {
+				v.badRow(RowProblem{Row: w.row, LeafIndex: w.li, Columns: w.columns, Reason: strings.Join(w.reasons, "; ")})
 			}
-			if len(p.Columns) > 0 {
-				reasons = append(reasons, "cell values differ from their commitments")
-			}
-			if len(reasons) > 0 {
-				p.Reason = strings.Join(reasons, "; ")
-				v.badRow(p)
-			}
+		}
+		for _, r := range retained {
+			r.Release()
 		}
 		rec.Release()
 	}
@@ -427,6 +392,96 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		}
 	}
 	return nil
+}
+
+// rowCheck is one package row on its way through verification.
+type rowCheck struct {
+	row, li  uint64
+	reasons  []string
+	columns  []string // columns whose cells differ from their commitments
+	leafHash []byte
+	dataRec  arrow.Record // positional data copy, if any
+	dataRow  int
+	dataEncs []canonical.CellEncoder
+	keyed    [][]byte // keyed data copy's cells, if any
+}
+
+// checkRows does the hashing for rows [first, first+len(work)) of a
+// package batch: each disclosed cell (and the data copy's) against its
+// commitment, the leaf rebuilt from the commitments, its inclusion proof.
+// It only reads shared state, so batches of rows run concurrently.
+func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, proofs *array.List, work []rowCheck, first int) {
+	var leafBuf, commits, cell []byte
+	var err error
+	for k := range work {
+		w, i := &work[k], first+k
+		commits = commits[:0]
+		for j := range v.names {
+			commits = append(commits, rec.Column(v.commitCol[j]).(*array.FixedSizeBinary).Value(i)...)
+		}
+		for j, name := range v.names {
+			if v.saltCol[j] < 0 {
+				continue // redacted
+			}
+			salt := rec.Column(v.saltCol[j]).(*array.FixedSizeBinary).Value(i)
+			want := commits[j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize]
+			differs := false
+			if encs[j] != nil {
+				if cell, err = encs[j](cell[:0], i); err != nil {
+					differs = true
+				} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
+					differs = true
+				}
+			}
+			if w.dataRec != nil && w.dataEncs[j] != nil {
+				if cell, err = w.dataEncs[j](cell[:0], w.dataRow); err != nil {
+					differs = true
+				} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
+					differs = true
+				}
+			}
+			if w.keyed != nil && w.keyed[j] != nil {
+				if c := leaf.Commit(salt, w.keyed[j]); !bytes.Equal(c[:], want) {
+					differs = true
+				}
+			}
+			if differs {
+				w.columns = append(w.columns, name)
+			}
+		}
+		leafBuf = v.encoder.Append(leafBuf[:0], w.row, commits)
+		w.leafHash = trillian.LeafHash(leafBuf)
+		if proofs != nil {
+			start, end := proofs.ValueOffsets(i)
+			hashes := proofs.ListValues().(*array.FixedSizeBinary)
+			var proof [][]byte
+			for p := start; p < end; p++ {
+				proof = append(proof, hashes.Value(int(p)))
+			}
+			if err := trillian.VerifyInclusion(w.li, v.cp.Size, w.leafHash, proof, v.cp.Hash); err != nil {
+				w.reasons = append(w.reasons, "not in the checkpointed tree: inclusion proof fails")
+			}
+		}
+	}
+}
+
+// parallel runs fn over [0, n) split into one contiguous part per CPU.
+func parallel(n int, fn func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if n < 2048 || workers < 2 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += per {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			fn(lo, hi)
+		}(lo, min(lo+per, n))
+	}
+	wg.Wait()
 }
 
 // planKeyed reads the package's key columns and row indices and matches
