@@ -14,11 +14,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/trialog/trialog/pipeline/internal/rowbatch"
 )
 
 type framing int
@@ -33,21 +34,19 @@ const (
 // record returned by Record is released by the next call to Next, so callers
 // that keep it must Retain it.
 type Reader struct {
-	refs    atomic.Int64
-	name    string
-	cfg     config
-	framing framing
-	dec     *json.Decoder
-	closer  io.Closer // decompressor, if any
-	meta    Metadata
-	schema  *arrow.Schema
-	kinds   []kind
-	row     []json.RawMessage // reused row buffer
-	rows    int64             // rows read so far
-	rb      *array.RecordBuilder
-	cur     arrow.Record
-	err     error
-	done    bool
+	rowbatch.Batcher // Schema, Next, Record, Err, Retain, Release
+	name             string
+	cfg              rowbatch.Config
+	framing          framing
+	dec              *json.Decoder
+	closer           io.Closer // decompressor, if any
+	meta             Metadata
+	schema           *arrow.Schema
+	kinds            []kind
+	row              []json.RawMessage    // reused row buffer
+	rows             int64                // rows read so far
+	rb               *array.RecordBuilder // the Batcher's
+	noRows           bool                 // a .json object without "rows"
 }
 
 var _ array.RecordReader = (*Reader)(nil)
@@ -149,9 +148,7 @@ func NewReaderFor(r io.Reader, name string, opts ...Option) (*Reader, error) {
 func newReader(r io.Reader, name string, f framing, opts []Option) *Reader {
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
-	x := &Reader{name: name, cfg: newConfig(opts), framing: f, dec: dec}
-	x.refs.Store(1)
-	return x
+	return &Reader{name: name, cfg: rowbatch.NewConfig(opts), framing: f, dec: dec}
 }
 
 // start builds the schema and the builders once the metadata is known.
@@ -168,7 +165,12 @@ func (x *Reader) start() (*Reader, error) {
 	for i, c := range x.meta.Columns {
 		x.kinds[i] = kindOf(c.DataType)
 	}
-	x.rb = array.NewRecordBuilder(x.cfg.mem, s)
+	x.Batcher.Init(s, x.cfg, x.nextRow, func() {
+		if x.closer != nil {
+			x.closer.Close()
+			x.closer = nil
+		}
+	})
 	return x, nil
 }
 
@@ -243,7 +245,7 @@ func (x *Reader) readJSONHead() error {
 	if x.meta.Columns == nil {
 		return x.malformed(`no "columns"`)
 	}
-	x.done = true
+	x.noRows = true
 	return x.finishJSON(true)
 }
 
@@ -330,68 +332,13 @@ func (x *Reader) readNDJSONHead() error {
 	return nil
 }
 
-// Schema returns the Arrow schema built from "columns".
-func (x *Reader) Schema() *arrow.Schema { return x.schema }
-
-// Record returns the current batch; it is valid until the next call to Next
-// or Release.
-func (x *Reader) Record() arrow.Record { return x.cur }
-
-// Err returns the error that stopped Next, or nil at a clean end of input.
-func (x *Reader) Err() error { return x.err }
-
-// Retain increments the reference count.
-func (x *Reader) Retain() { x.refs.Add(1) }
-
-// Release decrements the reference count; at zero it frees the builder and
-// the current batch and closes the decompressor.
-func (x *Reader) Release() {
-	if x.refs.Add(-1) != 0 {
-		return
+// nextRow appends the next row to the builders; false at the end.
+func (x *Reader) nextRow(rb *array.RecordBuilder) (bool, error) {
+	if x.noRows {
+		return false, nil
 	}
-	if x.cur != nil {
-		x.cur.Release()
-		x.cur = nil
-	}
-	if x.rb != nil {
-		x.rb.Release()
-		x.rb = nil
-	}
-	if x.closer != nil {
-		x.closer.Close()
-		x.closer = nil
-	}
-}
-
-// Next decodes up to the batch size of rows into a new record. It returns
-// false at the end of the data or on error (see Err); the rows of a batch
-// that hit an error are not delivered.
-func (x *Reader) Next() bool {
-	if x.cur != nil {
-		x.cur.Release()
-		x.cur = nil
-	}
-	if x.done || x.err != nil || x.rb == nil {
-		return false
-	}
-	n := 0
-	for n < x.cfg.batchSize {
-		ok, err := x.readRow()
-		if err != nil {
-			x.err = err
-			return false
-		}
-		if !ok {
-			x.done = true
-			break
-		}
-		n++
-	}
-	if n == 0 {
-		return false
-	}
-	x.cur = x.rb.NewRecord()
-	return true
+	x.rb = rb
+	return x.readRow()
 }
 
 // readRow appends the next row to the builders; false means the end.

@@ -8,11 +8,11 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/trialog/trialog/pipeline/internal/rowbatch"
 )
 
 const recLen = 80 // every XPORT header record is 80 bytes (TS-140)
@@ -44,20 +44,16 @@ type Variable struct {
 // alive at a time: the record returned by Record is released by the next call
 // to Next, so callers that keep it must Retain it.
 type Reader struct {
-	refs   atomic.Int64
-	name   string
-	cfg    config
-	br     *bufio.Reader
-	off    int64 // absolute offset of the next unread byte
-	vars   []Variable
-	schema *arrow.Schema
-	obsLen int
-	obs    []byte
-	nobs   int64 // observations read so far
-	rb     *array.RecordBuilder
-	cur    arrow.Record
-	err    error
-	done   bool
+	rowbatch.Batcher // Schema, Next, Record, Err, Retain, Release
+	name             string
+	br               *bufio.Reader
+	off              int64 // absolute offset of the next unread byte
+	vars             []Variable
+	schema           *arrow.Schema
+	obsLen           int
+	obs              []byte
+	nobs             int64                // observations read so far
+	rb               *array.RecordBuilder // the Batcher's
 }
 
 var _ array.RecordReader = (*Reader)(nil)
@@ -66,16 +62,11 @@ var _ array.RecordReader = (*Reader)(nil)
 // positioned at the first observation. name is the file name used in error
 // messages.
 func NewReader(r io.Reader, name string, opts ...Option) (*Reader, error) {
-	cfg := config{mem: memory.DefaultAllocator, batchSize: DefaultBatchSize}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	x := &Reader{name: name, cfg: cfg, br: bufio.NewReaderSize(r, 64<<10)}
-	x.refs.Store(1)
+	x := &Reader{name: name, br: bufio.NewReaderSize(r, 64<<10)}
 	if err := x.readHeaders(); err != nil {
 		return nil, err
 	}
-	x.rb = array.NewRecordBuilder(cfg.mem, x.schema)
+	x.Batcher.Init(x.schema, rowbatch.NewConfig(opts), x.nextRow, nil)
 	return x, nil
 }
 
@@ -290,65 +281,14 @@ func (v Variable) field() arrow.Field {
 	return arrow.Field{Name: v.Name, Type: typ, Nullable: true, Metadata: arrow.NewMetadata(keys, vals)}
 }
 
-// Schema returns the Arrow schema of the member.
-func (x *Reader) Schema() *arrow.Schema { return x.schema }
-
-// Record returns the current batch; it is valid until the next call to Next
-// or Release.
-func (x *Reader) Record() arrow.Record { return x.cur }
-
-// Err returns the error that stopped Next, or nil at a clean end of input.
-func (x *Reader) Err() error { return x.err }
-
-// Retain increments the reference count.
-func (x *Reader) Retain() { x.refs.Add(1) }
-
-// Release decrements the reference count and frees the builder and the
-// current batch when it reaches zero.
-func (x *Reader) Release() {
-	if x.refs.Add(-1) != 0 {
-		return
-	}
-	if x.cur != nil {
-		x.cur.Release()
-		x.cur = nil
-	}
-	if x.rb != nil {
-		x.rb.Release()
-		x.rb = nil
-	}
-}
-
-// Next decodes up to the batch size of observations into a new record. It
-// returns false at the end of the data or on error (see Err); the rows of a
-// batch that hit an error are not delivered.
-func (x *Reader) Next() bool {
-	if x.cur != nil {
-		x.cur.Release()
-		x.cur = nil
-	}
-	if x.done || x.err != nil || x.rb == nil {
-		return false
-	}
-	n := 0
-	for n < x.cfg.batchSize {
-		ok, err := x.readObs()
-		if err != nil {
-			x.err = err
-			return false
-		}
-		if !ok {
-			x.done = true
-			break
-		}
+// nextRow appends the next observation to the builders; false at the end.
+func (x *Reader) nextRow(rb *array.RecordBuilder) (bool, error) {
+	x.rb = rb
+	ok, err := x.readObs()
+	if ok {
 		x.appendObs()
-		n++
 	}
-	if n == 0 {
-		return false
-	}
-	x.cur = x.rb.NewRecord()
-	return true
+	return ok, err
 }
 
 // readObs reads the next observation into x.obs. It returns false at the end

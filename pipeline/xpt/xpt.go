@@ -40,6 +40,8 @@ import (
 	"errors"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/trialog/trialog/pipeline/internal/rowbatch"
 )
 
 // ErrMalformed is wrapped by every error caused by the content of the input
@@ -47,34 +49,17 @@ import (
 // the underlying reader. Check it with errors.Is.
 var ErrMalformed = errors.New("malformed input")
 
-// DefaultBatchSize is the number of observations per record batch unless
+// DefaultBatchSize is the number of rows per record batch unless
 // WithBatchSize says otherwise.
-const DefaultBatchSize = 8192
-
-type config struct {
-	mem       memory.Allocator
-	batchSize int
-}
+const DefaultBatchSize = rowbatch.DefaultBatchSize
 
 // Option configures a Reader.
-type Option func(*config)
+type Option = rowbatch.Option
 
 // WithAllocator sets the allocator of the record batches
 // (default memory.DefaultAllocator).
-func WithAllocator(mem memory.Allocator) Option {
-	return func(c *config) {
-		if mem != nil {
-			c.mem = mem
-		}
-	}
-}
+func WithAllocator(mem memory.Allocator) Option { return rowbatch.WithAllocator(mem) }
 
 // WithBatchSize sets the maximum number of rows per record batch
 // (default DefaultBatchSize). Values below 1 are ignored.
-func WithBatchSize(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.batchSize = n
-		}
-	}
-}
+func WithBatchSize(n int) Option { return rowbatch.WithBatchSize(n) }
