@@ -200,7 +200,7 @@ type Batches struct {
 // Err wraps the reader's error with the file name.
 func (b *Batches) Err() error {
 	if err := b.RecordReader.Err(); err != nil && err != io.EOF {
-		return fmt.Errorf("%s: %s: %w", b.name, withoutValues(err.Error()), ErrInput)
+		return inputError(b.name, err)
 	}
 	return nil
 }
@@ -210,6 +210,17 @@ func (b *Batches) Err() error {
 var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
 func withoutValues(msg string) string { return quoted.ReplaceAllString(msg, `"…"`) }
+
+// inputError makes a reader's error one line that starts with the file
+// name (once), carries no cell value and wraps ErrInput.
+func inputError(name string, err error) error {
+	msg := withoutValues(err.Error())
+	msg = strings.TrimSuffix(msg, ": malformed input") // the readers' sentinel; ErrInput says it
+	if !strings.HasPrefix(msg, name+":") {
+		msg = name + ": " + msg
+	}
+	return fmt.Errorf("%s: %w", msg, ErrInput)
+}
 
 // Close releases the reader and closes the file.
 func (b *Batches) Close() error {
@@ -233,7 +244,7 @@ func (f *File) Batches(ctx context.Context) (*Batches, error) {
 		if errors.Is(err, ErrInput) || errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrInput)
+		return nil, inputError(f.Name, err)
 	}
 	b.closers = append(b.closers, fh)
 	b.name = f.Name
