@@ -167,7 +167,9 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 			return err
 		}
 		for _, h := range lb.Hashes {
-			if err := dataset.Append(h, nil); err != nil {
+			// A compact range keeps the hash it is given (until merged),
+			// and lb's buffers are reused: hand it a copy.
+			if err := dataset.Append(bytes.Clone(h), nil); err != nil {
 				return err
 			}
 		}
