@@ -226,6 +226,13 @@ func (r *Registry) Append(ctx context.Context, recs []*Record) ([]*Record, error
 	if len(recs) == 0 {
 		return nil, nil
 	}
+	// A dataset ingest that was interrupted owns the leaves after its
+	// start: appending consent leaves there would make it unresumable.
+	if p, err := r.t.Pending(); err != nil {
+		return nil, err
+	} else if p != nil {
+		return nil, fmt.Errorf("an ingest of dataset %s is unfinished; rerun it before logging consent records: %w", p.Manifest.Dataset, ErrInput)
+	}
 	book, err := r.Book()
 	if err != nil {
 		return nil, err

@@ -92,6 +92,12 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, fmt.Errorf("trial %s: an ingest of dataset %s from %s (sha256 %s) was interrupted; rerun it with that file to finish it first: %w",
 				t.ID, m.Dataset, m.Source.Name, m.Source.SHA256[:12], workspace.ErrUsage)
 		}
+		// Same bytes must also be read the same way, or the rest of the
+		// rows would not be what the manifest describes.
+		if got := schemaOf(f); !slices.Equal(got, m.Schema) || string(f.Format) != m.Source.Format || !slices.Equal(f.NullValues(), pending.NullValues) {
+			return nil, fmt.Errorf("%s: the interrupted ingest read this file as %s with columns %v and missing tokens %q; rerun with the same --format, --schema and --null: %w",
+				f.Name, m.Source.Format, m.Schema, pending.NullValues, workspace.ErrUsage)
+		}
 	} else {
 		versions, err := t.Versions(opts.Dataset)
 		if err != nil {
@@ -120,9 +126,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			CreatedAt:  opts.Now().UTC().Format(time.RFC3339),
 			Operator:   operator(opts.Operator),
 		}
-		for _, fl := range f.Schema().Fields() {
-			m.Schema = append(m.Schema, leaf.Column{Name: fl.Name, Type: fl.Type.String()})
-		}
+		m.Schema = schemaOf(f)
 		// Validate everything before the first leaf is written.
 		committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
 		if err != nil {
@@ -135,7 +139,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		if opts.Total != nil {
 			opts.Total(rows)
 		}
-		if err := t.SavePending(&workspace.Pending{Manifest: m}); err != nil {
+		if err := t.SavePending(&workspace.Pending{Manifest: m, NullValues: f.NullValues()}); err != nil {
 			return nil, err
 		}
 	}
@@ -372,6 +376,15 @@ func (a *appender) close() error {
 		return err
 	}
 	return ferr
+}
+
+// schemaOf is the manifest schema of a file: names and Arrow types.
+func schemaOf(f *source.File) []leaf.Column {
+	var cols []leaf.Column
+	for _, fl := range f.Schema().Fields() {
+		cols = append(cols, leaf.Column{Name: fl.Name, Type: fl.Type.String()})
+	}
+	return cols
 }
 
 func operator(name string) string {

@@ -415,7 +415,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 	// put the pending record back and drop the catalog entry.
 	ex := pilotFile(t, "ex.csv")
 	res = ingest(t, tr, ex, "EX")
-	if err := tr.SavePending(&workspace.Pending{Manifest: res.Record.Manifest}); err != nil {
+	if err := tr.SavePending(&workspace.Pending{Manifest: res.Record.Manifest, NullValues: []string{"", "NA"}}); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, "trials", "CDISCPILOT01", "datasets", "EX", "v1.json"))

@@ -345,27 +345,18 @@ rows:
 }
 
 // conditionCells are the canonical cells a --where value stands for: the
-// text itself, and the number it spells if it is one.
+// text itself, and the number it spells exactly if it is one ("63" matches
+// the number 63 and 63.0; "1-2" or "2014-01" are text only).
 func conditionCells(v string) [][]byte {
 	text, err := canonical.AppendText(nil, v)
 	if err != nil {
 		return nil
 	}
 	out := [][]byte{text}
-	var f float64
-	if _, err := fmt.Sscanf(v, "%g", &f); err == nil && isNumeric(v) {
-		out = append(out, canonical.AppendFloat64(nil, f))
+	if num, ok := canonical.ParseNumber(v); ok {
+		out = append(out, num)
 	}
 	return out
-}
-
-func isNumeric(s string) bool {
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789.-+eE", c) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 func (w *packageWriter) addBatch(b batch) error {

@@ -106,10 +106,21 @@ func Verify(ctx context.Context, pkgPath string, opts VerifyOptions) (*Report, e
 	if !v.checkHeader() {
 		return rep, nil
 	}
-	if err := v.rows(ctx, fr); err != nil {
+	if err := v.safeRows(ctx, fr); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// safeRows runs the row checks, turning a panic from malformed Arrow data
+// in a crafted package into an error rather than a crash.
+func (v *verifier) safeRows(ctx context.Context, fr *ipc.FileReader) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %w: malformed Arrow data (%v)", v.rep.Package, ErrPackage, r)
+		}
+	}()
+	return v.rows(ctx, fr)
 }
 
 type verifier struct {
@@ -174,6 +185,14 @@ func (v *verifier) checkHeader() bool {
 		rep.fail("manifest columns: %v", err)
 		return false
 	}
+	seenField := map[string]bool{}
+	for _, f := range v.schema.Fields() {
+		if seenField[f.Name] {
+			rep.fail("column %s appears more than once", f.Name)
+			return false
+		}
+		seenField[f.Name] = true
+	}
 	find := func(name string) int {
 		if idx := v.schema.FieldIndices(name); len(idx) == 1 {
 			return idx[0]
@@ -190,6 +209,7 @@ func (v *verifier) checkHeader() bool {
 			ok = false
 		case redacted && (value >= 0 || salt >= 0):
 			rep.fail("column %s: declared redacted but its value or salt is present", name)
+			ok = false
 		case !redacted && (salt < 0 || !arrow.TypeEqual(v.schema.Field(salt).Type, saltArrowType)):
 			rep.fail("column %s: salt column missing or of the wrong type", name)
 			ok = false
@@ -472,16 +492,30 @@ func parallel(n int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		crashed any
+	)
 	per := (n + workers - 1) / workers
 	for lo := 0; lo < n; lo += per {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					crashed = r
+					mu.Unlock()
+				}
+			}()
 			fn(lo, hi)
 		}(lo, min(lo+per, n))
 	}
 	wg.Wait()
+	if crashed != nil {
+		panic(crashed) // re-raised in the caller's goroutine, where it is recovered
+	}
 }
 
 // planKeyed reads the package's key columns and row indices and matches
@@ -569,7 +603,7 @@ func (v *verifier) checkOrder(order []uint64) {
 			break
 		}
 	}
-	if inOrder && uint64(len(order)) == countRanges(v.expected) && (len(order) == 0 || inRanges(v.expected, order[len(order)-1])) {
+	if inOrder && uint64(len(order)) == countRanges(v.expected) && allInRanges(v.expected, order) {
 		return
 	}
 	seen := make(map[uint64]bool, len(order))
@@ -611,6 +645,16 @@ func (v *verifier) checkOrder(order []uint64) {
 			r = end
 		}
 	}
+}
+
+// allInRanges reports whether every row is one the statement lists.
+func allInRanges(rs [][2]uint64, rows []uint64) bool {
+	for _, r := range rows {
+		if !inRanges(rs, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // longestIncreasing returns the positions (among candidates) of a longest

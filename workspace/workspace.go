@@ -376,6 +376,9 @@ func (t *Trial) SaveRecord(r *Record) error {
 // resumed ingest produces exactly the leaves the first attempt would have.
 type Pending struct {
 	Manifest leaf.Manifest `json:"manifest"`
+	// NullValues are the CSV missing tokens the first run read with: a
+	// resumed run must read the file exactly the same way.
+	NullValues []string `json:"null_values,omitempty"`
 }
 
 func (t *Trial) pendingPath() string { return filepath.Join(t.Dir, "pending.json") }

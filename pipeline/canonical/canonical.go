@@ -27,6 +27,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -186,12 +187,20 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 	case *array.Time32:
 		unit := a.DataType().(*arrow.Time32Type).Unit
 		return nullable(a, func(dst []byte, i int) ([]byte, error) {
-			return AppendText(dst, timeOfDay(int64(a.Value(i))*int64(unit.Multiplier())))
+			t, err := timeOfDay(int64(a.Value(i)) * int64(unit.Multiplier()))
+			if err != nil {
+				return dst, err
+			}
+			return AppendText(dst, t)
 		}), nil
 	case *array.Time64:
 		unit := a.DataType().(*arrow.Time64Type).Unit
 		return nullable(a, func(dst []byte, i int) ([]byte, error) {
-			return AppendText(dst, timeOfDay(int64(a.Value(i))*int64(unit.Multiplier())))
+			t, err := timeOfDay(int64(a.Value(i)) * int64(unit.Multiplier()))
+			if err != nil {
+				return dst, err
+			}
+			return AppendText(dst, t)
 		}), nil
 	case *array.Duration:
 		// A duration is a number of seconds, by exact value.
@@ -204,9 +213,14 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, arr.DataType())
 }
 
-func timeOfDay(nanos int64) string {
-	return time.Unix(0, nanos).UTC().Format("15:04:05.999999999")
+func timeOfDay(nanos int64) (string, error) {
+	if nanos < 0 || nanos >= 24*int64(time.Hour) {
+		return "", errTimeOfDay
+	}
+	return time.Unix(0, nanos).UTC().Format("15:04:05.999999999"), nil
 }
+
+var errTimeOfDay = errors.New("time of day out of range")
 
 func nullable(a arrow.Array, enc CellEncoder) CellEncoder {
 	if a.NullN() == 0 {
@@ -398,4 +412,36 @@ func Validate(arr arrow.Array) (int, error) {
 		return Validate(a.Storage())
 	}
 	return 0, nil
+}
+
+// ParseNumber returns the number cell of a decimal literal such as "63",
+// "-8.55" or "1e-5", exactly (no float rounding), and false when s is not
+// entirely such a literal. It is how typed-in values (prove --where) are
+// compared with number cells.
+func ParseNumber(s string) ([]byte, bool) {
+	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
+	e := int64(0)
+	if hasExp {
+		var err error
+		if e, err = strconv.ParseInt(exp, 10, 32); err != nil {
+			return nil, false
+		}
+	}
+	negative := strings.HasPrefix(mant, "-")
+	mant = strings.TrimPrefix(strings.TrimPrefix(mant, "-"), "+")
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	if digits == "" {
+		return nil, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+	}
+	unscaled, _ := new(big.Int).SetString(digits, 10)
+	if negative {
+		unscaled.Neg(unscaled)
+	}
+	return AppendDecimal(nil, unscaled, int32(int64(len(frac))-e)), true
 }

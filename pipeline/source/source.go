@@ -145,6 +145,15 @@ func Open(ctx context.Context, path string, opts Options) (*File, error) {
 // Schema is the file's Arrow schema.
 func (f *File) Schema() *arrow.Schema { return f.schema }
 
+// NullValues are the missing-value tokens a CSV is read with (nil for
+// other formats).
+func (f *File) NullValues() []string {
+	if f.Format != CSV {
+		return nil
+	}
+	return f.opts.NullValues
+}
+
 func detect(path string) (Format, error) {
 	fh, err := os.Open(path)
 	if err != nil {

@@ -123,6 +123,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if l.data, err = os.OpenFile(filepath.Join(dir, "leaves.dat"), flags, 0o600); err == nil {
 		l.index, err = os.OpenFile(filepath.Join(dir, "leaves.idx"), flags, 0o600)
 	}
+	if err == nil && !opts.ReadOnly {
+		err = syncDir(dir) // the leaf files' directory entries are durable too
+	}
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -514,6 +517,15 @@ func (l *Log) proof(nodes proof.Nodes, size uint64, what string) ([][]byte, erro
 		return nil, fmt.Errorf("%s: %s: %w", l.path, what, err)
 	}
 	return nodes.Rehash(hashes, trillian.HashChildren)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // hashLeaves computes leaf hashes before the write transaction opens, so

@@ -1,0 +1,113 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/trialog/trialog/pipeline"
+	"github.com/trialog/trialog/pipeline/canonical"
+	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/workspace"
+)
+
+// TestSubstitutedRowsCaught: a subject package whose rows were swapped
+// for authentic rows of another subject's package (same dataset, same
+// checkpoint) no longer matches the rows its signed statement lists.
+func TestSubstitutedRowsCaught(t *testing.T) {
+	tr, _ := newTrial(t)
+	ae := pilotFile(t, "ae.csv")
+	ingest(t, tr, ae, "AE")
+	a := readTable(t, prove(t, tr, ae, pipeline.ProveOptions{Dataset: "AE", Rows: [][2]uint64{{0, 2}, {10, 11}}}))
+	b := readTable(t, prove(t, tr, ae, pipeline.ProveOptions{Dataset: "AE", Rows: [][2]uint64{{5, 7}}}))
+	// A's metadata and row 10, with B's rows 5 and 6 instead of A's 0 and 1.
+	for i := range a.cols {
+		part, err := array.Concatenate([]arrow.Array{array.NewSlice(b.cols[i], 0, 2), array.NewSlice(a.cols[i], 2, 3)}, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.cols[i] = part
+	}
+	rep := verify(t, tr, a.write(t), nil)
+	if rep.OK || !strings.Contains(badRowsString(rep), "not among the rows") || !strings.Contains(badRowsString(rep), "missing") {
+		t.Fatalf("substituted rows not caught:\n%s", badRowsString(rep))
+	}
+}
+
+// TestDuplicateAndMistypedColumnsCaught: columns added twice (invisible to
+// name lookups) and a mistyped salt of a redacted column are reported,
+// never accepted and never a crash.
+func TestDuplicateAndMistypedColumnsCaught(t *testing.T) {
+	tr, _ := newTrial(t)
+	dm := pilotFile(t, "dm.csv")
+	ingest(t, tr, dm, "DM")
+	pkg := prove(t, tr, dm, pipeline.ProveOptions{Dataset: "DM", Redact: []string{"SEX"}})
+	addColumn := func(tb *table, name string, arr arrow.Array) {
+		md := tb.schema.Metadata()
+		tb.schema = arrow.NewSchema(append(tb.schema.Fields(), arrow.Field{Name: name, Type: arr.DataType(), Nullable: true}), &md)
+		tb.cols = append(tb.cols, arr)
+	}
+	text := func(n int, v string) arrow.Array {
+		sb := array.NewStringBuilder(memory.DefaultAllocator)
+		for i := 0; i < n; i++ {
+			sb.Append(v)
+		}
+		return sb.NewArray()
+	}
+	tb := readTable(t, pkg)
+	n := tb.cols[0].Len()
+	addColumn(tb, "SEX", text(n, "F"))
+	addColumn(tb, "SEX", text(n, "F"))
+	if rep := verify(t, tr, tb.write(t), nil); rep.OK || !strings.Contains(badRowsString(rep), "more than once") {
+		t.Errorf("duplicated SEX columns accepted:\n%s", badRowsString(rep))
+	}
+	tb = readTable(t, pkg)
+	addColumn(tb, pipeline.SaltColumn("SEX"), text(n, "not a salt"))
+	if rep := verify(t, tr, tb.write(t), nil); rep.OK {
+		t.Errorf("mistyped salt of a redacted column accepted")
+	}
+}
+
+// TestWhereNumbersExact: a typed-in number matches by exact value, and
+// text that merely starts like a number is text.
+func TestWhereNumbersExact(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"63", "\x0263", true}, {"63.0", "\x0263", true}, {"-8.55", "\x02-855e-2", true}, {"1e-5", "\x021e-5", true},
+		{"1234567890123456", "\x021234567890123456", true}, {"1-2", "", false}, {"2014-01", "", false}, {"1.2.3", "", false}, {"", "", false}, {"e5", "", false},
+	} {
+		got, ok := canonical.ParseNumber(c.in)
+		if ok != c.ok || (ok && string(got) != c.want) {
+			t.Errorf("ParseNumber(%q) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// TestResumeNeedsSameReading: an interrupted ingest resumed with other
+// missing-value tokens is refused rather than committing rows differently.
+func TestResumeNeedsSameReading(t *testing.T) {
+	ctx := context.Background()
+	tr, _ := newTrial(t)
+	cm := pilotFile(t, "cm.csv")
+	real := tr.Log
+	tr.Log = &failingLog{Log: real, n: 1}
+	if _, err := pipeline.Ingest(ctx, tr, openFile(t, cm, source.Options{BatchRows: 500}), pipeline.IngestOptions{Dataset: "CM", AppendLeaves: 1000}); err == nil {
+		t.Fatal("simulated crash did not fail the ingest")
+	}
+	tr.Log = real
+	_, err := pipeline.Ingest(ctx, tr, openFile(t, cm, source.Options{NullValues: []string{""}}), pipeline.IngestOptions{Dataset: "CM"})
+	if !errors.Is(err, workspace.ErrUsage) || !strings.Contains(err.Error(), "--null") {
+		t.Fatalf("resume with other null tokens: %v", err)
+	}
+	if _, err := pipeline.Ingest(ctx, tr, openFile(t, cm, source.Options{}), pipeline.IngestOptions{Dataset: "CM"}); err != nil {
+		t.Fatalf("resume with the same reading: %v", err)
+	}
+}
