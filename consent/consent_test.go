@@ -475,3 +475,33 @@ func TestReportVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestNoConsentDuringPendingIngest: while a dataset ingest is unfinished,
+// consent records are refused (their leaves would land inside the range
+// the ingest resumes into), and accepted again once it is finished.
+func TestNoConsentDuringPendingIngest(t *testing.T) {
+	fx := newFixture(t)
+	ctx := context.Background()
+	rec, err := fx.t.Version("AE", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.t.SavePending(&workspace.Pending{Manifest: rec.Manifest}); err != nil {
+		t.Fatal(err)
+	}
+	form := consent.Form{ID: "SUB-ICF", Version: "1.0", IRBRef: "IRB-2014-050", IRBApproved: "2014-05-20", Effective: "2014-06-01",
+		DocumentSHA256: strings.Repeat("3c", 32), Scopes: []string{"sub-study"}}
+	before, _ := fx.t.Log.LatestRoot(ctx)
+	if _, err := fx.reg.AddForm(ctx, form); !errors.Is(err, consent.ErrInput) || !strings.Contains(err.Error(), "unfinished") {
+		t.Fatalf("consent append during a pending ingest: %v", err)
+	}
+	if after, _ := fx.t.Log.LatestRoot(ctx); after.Size != before.Size {
+		t.Fatalf("a refused append wrote %d leaves", after.Size-before.Size)
+	}
+	if err := fx.t.ClearPending(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.reg.AddForm(ctx, form); err != nil {
+		t.Fatalf("after the ingest finished: %v", err)
+	}
+}
