@@ -86,7 +86,48 @@ func demoCommand() *cli.Command {
 					return fmt.Errorf("demo package did not verify: %w", errVerification)
 				}
 			}
-			fmt.Printf("\nTry it yourself:\n  trialog verify --key %s %s\n", vkey, filepath.Join(dir, "dm-"+subject+".arrow"))
+			// A sponsor's copy of DM with one edited cell, checked against a
+			// detached package: the report names the row and the column.
+			dmPath := filepath.Join(c.String("data"), "dm.csv")
+			raw, err := os.ReadFile(dmPath)
+			if err != nil {
+				return err
+			}
+			edited := filepath.Join(dir, "dm-sponsor-copy.csv")
+			if err := os.WriteFile(edited, []byte(strings.Replace(string(raw), `"01-701-1023","1023","2012-08-05"`, `"01-701-1023","1023","2012-08-06"`, 1)), 0o644); err != nil {
+				return err
+			}
+			f, err := source.Open(ctx, dmPath, source.Options{})
+			if err != nil {
+				return err
+			}
+			proof := filepath.Join(dir, "dm.proof.arrow")
+			if _, err := pipeline.Prove(ctx, t, f, proof, pipeline.ProveOptions{Dataset: "DM", Detached: true}); err != nil {
+				return err
+			}
+			rec, err := t.Version("DM", 0)
+			if err != nil {
+				return err
+			}
+			copyFile, err := source.Open(ctx, edited, source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+			if err != nil {
+				return err
+			}
+			key, err := os.ReadFile(vkey)
+			if err != nil {
+				return err
+			}
+			rep, err := pipeline.Verify(ctx, proof, pipeline.VerifyOptions{VerifierKey: strings.TrimSpace(string(key)), Data: copyFile})
+			if err != nil {
+				return err
+			}
+			fmt.Printf("== verify a sponsor's copy of DM with one edited date against a detached package (expected to fail):\n")
+			printReport(rep)
+			if rep.OK || rep.BadRowCount != 1 {
+				return fmt.Errorf("demo: the edited copy was not caught")
+			}
+			fmt.Printf("\nTry it yourself:\n  go run ./cmd/trialog verify --key %s %s\n  go run ./cmd/trialog verify --key %s %s %s\n",
+				vkey, filepath.Join(dir, "dm-"+subject+".arrow"), vkey, proof, edited)
 			return nil
 		},
 	}
