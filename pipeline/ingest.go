@@ -304,6 +304,12 @@ func newAppender(ctx context.Context, log trillian.Log, start uint64, minLeaves 
 func (a *appender) run(start uint64) {
 	var err error
 	var leaves, hashes [][]byte
+	// A log with a separate signer gets each group as soon as it is ready
+	// and is settled (integration waited for, tree verified) every few
+	// groups and at the end, so sending overlaps with integrating.
+	pipelined, _ := a.log.(trillian.PipelinedAppender)
+	const settleEvery = 4
+	unsettled := 0
 	for group := range a.work {
 		if err == nil {
 			leaves, hashes = leaves[:0], hashes[:0]
@@ -311,7 +317,17 @@ func (a *appender) run(start uint64) {
 				leaves = append(leaves, lb.Leaves...)
 				hashes = append(hashes, lb.Hashes...)
 			}
-			if _, err = trillian.Append(a.ctx, a.log, start, leaves, hashes); err == nil {
+			if pipelined != nil {
+				if err = pipelined.Send(a.ctx, start, leaves); err == nil {
+					if unsettled++; unsettled == settleEvery {
+						_, err = pipelined.Settle(a.ctx)
+						unsettled = 0
+					}
+				}
+			} else {
+				_, err = trillian.Append(a.ctx, a.log, start, leaves, hashes)
+			}
+			if err == nil {
 				start += uint64(len(leaves))
 			} else {
 				close(a.failed)
@@ -320,6 +336,9 @@ func (a *appender) run(start uint64) {
 		for _, lb := range group {
 			a.recycle(lb)
 		}
+	}
+	if err == nil && pipelined != nil && unsettled > 0 {
+		_, err = pipelined.Settle(a.ctx)
 	}
 	a.done <- err
 }

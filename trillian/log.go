@@ -102,6 +102,17 @@ type HashedAppender interface {
 	AppendHashedLeaves(ctx context.Context, start uint64, leaves, hashes [][]byte) (Root, error)
 }
 
+// PipelinedAppender is an optional fast path of a remote log, whose
+// appends wait for a separate signer: Send hands over a contiguous batch
+// (at the tree size, or where the previous unsettled Send ended) and
+// returns once it is durable but before it is integrated; Settle waits for
+// everything sent, verifies the tree and returns its root. Overlapping the
+// next Send with the previous batch's integration keeps the server busy.
+type PipelinedAppender interface {
+	Send(ctx context.Context, start uint64, leaves [][]byte) error
+	Settle(ctx context.Context) (Root, error)
+}
+
 // Append appends leaves through the HashedAppender fast path when the log
 // has one.
 func Append(ctx context.Context, log Log, start uint64, leaves, hashes [][]byte) (Root, error) {

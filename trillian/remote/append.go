@@ -54,47 +54,94 @@ var rangeFactory = &compact.RangeFactory{Hash: trillian.Hasher.HashChildren}
 // unsequenced index wait for the gap to be filled; an append of different
 // leaves at those indices fails with ErrConflict.
 func (l *Log) AppendLeaves(ctx context.Context, start uint64, leaves [][]byte) (trillian.Root, error) {
+	if err := l.Send(ctx, start, leaves); err != nil {
+		return trillian.Root{}, err
+	}
+	return l.Settle(ctx)
+}
+
+// unsettled is what Send has sequenced and Settle has not yet verified.
+type unsettled struct {
+	active bool
+	old    trillian.Root // the verified root before the first Send
+	end    uint64        // one past the last leaf sent
+	hashes [][]byte      // leaf hashes of [old.Size, end)
+}
+
+// Send sequences leaves at start without waiting for the signer
+// (trillian.PipelinedAppender): start must be the verified tree size, or
+// the end of the previous Send when one is unsettled. The leaves are
+// durable in Trillian's database when Send returns; Settle waits for their
+// integration and verifies the tree. Sending the next batch while the
+// signer integrates the previous one keeps the request pipeline full.
+func (l *Log) Send(ctx context.Context, start uint64, leaves [][]byte) error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	l.mu.Lock()
 	closed := l.closed
 	l.mu.Unlock()
 	if closed {
-		return trillian.Root{}, l.errorf("append to a closed log")
+		return l.errorf("append to a closed log")
 	}
 	if err := l.c.acquireWriter(l); err != nil {
-		return trillian.Root{}, err
+		return err
 	}
-	old, err := l.LatestRoot(ctx)
-	if err != nil {
-		return trillian.Root{}, err
-	}
-	// Appending anywhere but at the verified size would leave a gap (which
-	// Trillian v1.8.0 accepts, and then never integrates past) or collide
-	// with integrated leaves.
-	if start != old.Size {
-		return trillian.Root{}, l.errorf("append %d leaves at %d, tree size is %d: %w", len(leaves), start, old.Size, trillian.ErrWrongIndex)
+	if !l.pending.active {
+		old, err := l.LatestRoot(ctx)
+		if err != nil {
+			return err
+		}
+		// Appending anywhere but at the verified size would leave a gap
+		// (which Trillian v1.8.0 accepts, and then never integrates past)
+		// or collide with integrated leaves.
+		if start != old.Size {
+			return l.errorf("append %d leaves at %d, tree size is %d: %w", len(leaves), start, old.Size, trillian.ErrWrongIndex)
+		}
+		l.pending = unsettled{active: true, old: old, end: old.Size}
+	} else if start != l.pending.end {
+		return l.errorf("append %d leaves at %d, unsettled appends end at %d: %w", len(leaves), start, l.pending.end, trillian.ErrWrongIndex)
 	}
 	if len(leaves) == 0 {
-		return old, nil
+		return nil
 	}
-	end := start + uint64(len(leaves))
 	hashes := make([][]byte, len(leaves))
 	for i, leaf := range leaves {
 		hashes[i] = trillian.LeafHash(leaf)
 	}
 	if err := l.sequence(ctx, start, leaves, hashes); err != nil {
-		return trillian.Root{}, err
+		// Start over from the verified size: batches that did go in are
+		// recognised as done when the same leaves are sent again.
+		l.pending = unsettled{}
+		return err
 	}
-	latest, err := l.waitIntegrated(ctx, start, end)
+	l.pending.hashes = append(l.pending.hashes, hashes...)
+	l.pending.end = start + uint64(len(leaves))
+	return nil
+}
+
+// Settle waits until the signer has integrated everything sent, verifies
+// that the tree is the old verified tree followed by exactly those leaves,
+// and returns its root.
+func (l *Log) Settle(ctx context.Context) (trillian.Root, error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	p := l.pending
+	l.pending = unsettled{}
+	if !p.active {
+		return l.LatestRoot(ctx)
+	}
+	if p.end == p.old.Size {
+		return p.old, nil
+	}
+	latest, err := l.waitIntegrated(ctx, p.old.Size, p.end)
 	if err != nil {
 		return trillian.Root{}, err
 	}
-	rootHash, err := l.verifyAppend(ctx, old, end, hashes, latest)
+	rootHash, err := l.verifyAppend(ctx, p.old, p.end, p.hashes, latest)
 	if err != nil {
 		return trillian.Root{}, err
 	}
-	return trillian.Root{Size: end, Hash: rootHash}, nil
+	return trillian.Root{Size: p.end, Hash: rootHash}, nil
 }
 
 type span struct{ lo, hi int } // leaves[lo:hi]

@@ -28,8 +28,9 @@ type Log struct {
 	trialID    string
 	ownsClient bool
 
-	writeMu sync.Mutex     // serialises AppendLeaves
+	writeMu sync.Mutex     // serialises Send, Settle and AppendLeaves
 	compact *compact.Range // [0, size) after our last append, or nil
+	pending unsettled      // sent but not yet settled, under writeMu
 
 	rootMu sync.Mutex // serialises root fetches so each is checked against the last
 	mu     sync.Mutex // guards the fields below

@@ -356,3 +356,43 @@ func TestTreeMapping(t *testing.T) {
 		t.Errorf("second writer: %v, want ErrWriterBusy", err)
 	}
 }
+
+// TestSendSettle: batches sent back to back without waiting, then settled
+// once, give the embedded log's tree; a Send that does not continue the
+// unsettled ones is refused.
+func TestSendSettle(t *testing.T) {
+	d := deployment(t)
+	ctx := context.Background()
+	r := createTree(t, dial(t, d, WithBatchLeaves(64)))
+	e := openEmbedded(t)
+	appendBoth(t, ctx, r, e, 0, leaves(0, 10, 50))
+	var all [][]byte
+	start := uint64(10)
+	for _, n := range []int{300, 1, 257} {
+		batch := leaves(int(start), n, 80)
+		if err := r.Send(ctx, start, batch); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, batch...)
+		start += uint64(n)
+	}
+	if err := r.Send(ctx, 10, leaves(10, 5, 80)); !errors.Is(err, trillian.ErrWrongIndex) {
+		t.Errorf("send behind the unsettled end: %v, want ErrWrongIndex", err)
+	}
+	root, err := r.Settle(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := e.AppendLeaves(ctx, 10, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.Size != want.Size || !bytes.Equal(root.Hash, want.Hash) {
+		t.Fatalf("settled root %d %x, embedded %d %x", root.Size, root.Hash, want.Size, want.Hash)
+	}
+	sameLatest(t, ctx, r, e)
+	// Settling with nothing sent returns the current root.
+	if again, err := r.Settle(ctx); err != nil || again.Size != root.Size {
+		t.Errorf("empty settle: %v %v", again, err)
+	}
+}
