@@ -78,13 +78,6 @@ func NewCommitter(secret []byte, trial, dataset string, version uint64, name str
 	return &Committer{Columns: cols, salter: salter, encoder: enc, name: name}, nil
 }
 
-// Salt returns the salt of a cell (column j in name order).
-func (c *Committer) Salt(row uint64, j int) []byte {
-	s := make([]byte, leaf.SaltSize)
-	c.salter.Salt(s, row, j)
-	return s
-}
-
 // RowEncoder is the leaf encoder of this dataset version.
 func (c *Committer) RowEncoder() *leaf.RowEncoder { return c.encoder }
 

@@ -165,20 +165,6 @@ func (v *RangeVerifier) Verify(root []byte) error {
 	return nil
 }
 
-// RangeRoot computes the RFC 6962 root of a list of leaf hashes taken as a
-// tree of their own.
-func RangeRoot(leafHashes [][]byte) []byte {
-	r := rangeFactory.NewEmptyRange(0)
-	for _, h := range leafHashes {
-		_ = r.Append(h, nil) // Append only fails on a wrong factory.
-	}
-	if r.End() == 0 {
-		return Hasher.EmptyRoot()
-	}
-	root, _ := r.GetRootHash(nil)
-	return root
-}
-
 // NewCompactRange returns an empty compact range at begin using the tree
 // hasher, for callers that fold leaf hashes incrementally.
 func NewCompactRange(begin uint64) *compact.Range { return rangeFactory.NewEmptyRange(begin) }

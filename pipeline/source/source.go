@@ -76,13 +76,10 @@ type Options struct {
 	BatchRows int
 	// Allocator for Arrow buffers (default a Recycler keeping 32 MiB).
 	Allocator memory.Allocator
-	// Readers opens the formats this package does not read itself
-	// (Dataset-JSON, XPT), keyed by format.
-	Readers map[Format]ReaderFunc
 }
 
-// ReaderFunc opens one pass over a file in a format this package does not
-// read itself.
+// ReaderFunc opens one pass over a file in a format read by its own
+// package (Dataset-JSON, XPT).
 type ReaderFunc func(r io.Reader, name string, opts Options) (array.RecordReader, error)
 
 // File is an opened input file whose schema is known.
@@ -297,10 +294,7 @@ func (f *File) open(ctx context.Context, fh *os.File) (*Batches, error) {
 		}
 		return &Batches{RecordReader: rr, closers: []io.Closer{pf}}, nil
 	default:
-		open, ok := f.opts.Readers[f.Format]
-		if !ok {
-			open, ok = clinicalReaders[f.Format]
-		}
+		open, ok := clinicalReaders[f.Format]
 		if !ok {
 			return nil, fmt.Errorf("%s: format %s is not available in this build: %w", f.Name, f.Format, ErrInput)
 		}
