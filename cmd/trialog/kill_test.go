@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,25 @@ import (
 	"github.com/trialog/trialog/trillian/trilliantest"
 )
 
+// buildAndGenerate builds the trialog binary and bench/genlb into a temp
+// dir and writes an LB-like Arrow IPC file of rows rows.
+func buildAndGenerate(t *testing.T, rows, batch int) (dir, bin, data string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "trialog")
+	gen := filepath.Join(dir, "genlb")
+	for _, b := range [][2]string{{bin, "."}, {gen, "../../bench/genlb"}} {
+		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
+		}
+	}
+	data = filepath.Join(dir, "lb.arrow")
+	if out, err := exec.Command(gen, "-rows", fmt.Sprint(rows), "-batch", fmt.Sprint(batch), "-out", data).CombinedOutput(); err != nil {
+		t.Fatalf("genlb: %v\n%s", err, out)
+	}
+	return dir, bin, data
+}
+
 // TestKilledIngestResumes kills `trialog ingest` (SIGKILL, no cleanup) in
 // the middle of a multi-append ingest, reruns it, and checks that every row
 // is in the log exactly once and the whole dataset verifies.
@@ -21,19 +41,8 @@ func TestKilledIngestResumes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "trialog")
-	gen := filepath.Join(dir, "genlb")
-	for _, b := range [][2]string{{bin, "."}, {gen, "../../bench/genlb"}} {
-		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
-		}
-	}
 	const rows = 400000
-	data := filepath.Join(dir, "lb.arrow")
-	if out, err := exec.Command(gen, "-rows", "400000", "-batch", "8192", "-out", data).CombinedOutput(); err != nil {
-		t.Fatalf("genlb: %v\n%s", err, out)
-	}
+	dir, bin, data := buildAndGenerate(t, rows, 8192)
 	log := filepath.Join(dir, "log")
 	env := append(os.Environ(), "TRIALOG_LOG="+log, "TRIALOG_TRIAL=BENCH")
 	run := func(args ...string) (*exec.Cmd, error) {
@@ -99,19 +108,8 @@ func TestKilledIngestResumesOnTrillian(t *testing.T) {
 		t.Skip("builds binaries")
 	}
 	d := trilliantest.StartT(t, trilliantest.Options{})
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "trialog")
-	gen := filepath.Join(dir, "genlb")
-	for _, b := range [][2]string{{bin, "."}, {gen, "../../bench/genlb"}} {
-		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
-		}
-	}
 	const rows = 60000
-	data := filepath.Join(dir, "lb.arrow")
-	if out, err := exec.Command(gen, "-rows", "60000", "-batch", "4096", "-out", data).CombinedOutput(); err != nil {
-		t.Fatalf("genlb: %v\n%s", err, out)
-	}
+	dir, bin, data := buildAndGenerate(t, rows, 4096)
 	state := filepath.Join(dir, "state")
 	logArgs := []string{"--log", d.URL(), "--state", state, "--trial", "KILLED"}
 	if out, err := exec.Command(bin, append([]string{"init"}, logArgs...)...).CombinedOutput(); err != nil {

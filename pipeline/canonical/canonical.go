@@ -186,22 +186,10 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 		}), nil
 	case *array.Time32:
 		unit := a.DataType().(*arrow.Time32Type).Unit
-		return nullable(a, func(dst []byte, i int) ([]byte, error) {
-			t, err := timeOfDay(int64(a.Value(i)) * int64(unit.Multiplier()))
-			if err != nil {
-				return dst, err
-			}
-			return AppendText(dst, t)
-		}), nil
+		return timeEncoder(a, func(i int) int64 { return int64(a.Value(i)) * int64(unit.Multiplier()) }), nil
 	case *array.Time64:
 		unit := a.DataType().(*arrow.Time64Type).Unit
-		return nullable(a, func(dst []byte, i int) ([]byte, error) {
-			t, err := timeOfDay(int64(a.Value(i)) * int64(unit.Multiplier()))
-			if err != nil {
-				return dst, err
-			}
-			return AppendText(dst, t)
-		}), nil
+		return timeEncoder(a, func(i int) int64 { return int64(a.Value(i)) * int64(unit.Multiplier()) }), nil
 	case *array.Duration:
 		// A duration is a number of seconds, by exact value.
 		unit := a.DataType().(*arrow.DurationType).Unit
@@ -211,6 +199,17 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 		}), nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, arr.DataType())
+}
+
+// timeEncoder encodes a time-of-day column given each cell in nanoseconds.
+func timeEncoder(a arrow.Array, nanos func(int) int64) CellEncoder {
+	return nullable(a, func(dst []byte, i int) ([]byte, error) {
+		t, err := timeOfDay(nanos(i))
+		if err != nil {
+			return dst, err
+		}
+		return AppendText(dst, t)
+	})
 }
 
 func timeOfDay(nanos int64) (string, error) {
