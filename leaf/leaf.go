@@ -4,10 +4,11 @@
 //
 // Every leaf starts with a kind byte and a format version byte, so a row can
 // never be read as a manifest or a consent event, and a later format can sit
-// beside this one in the same tree. No leaf carries a raw cell value: rows
-// carry per-cell commitments SHA-256(0x43 || salt || cell), where each salt
-// is 16 secret-derived bytes, so a disclosed package can withhold a cell and
-// the low-entropy value behind its commitment (SEX=F) cannot be guessed.
+// beside this one in the same tree. No leaf carries a raw cell value: a row
+// leaf carries a salted hash of the whole row and a digest of its per-cell
+// commitments SHA-256(0x43 || salt || cell), where each salt is 16
+// secret-derived bytes, so a disclosed package can withhold a cell and the
+// low-entropy value behind its commitment (SEX=F) cannot be guessed.
 package leaf
 
 import (
@@ -31,7 +32,8 @@ const (
 	KindConsent  Kind = 0x03
 )
 
-// FormatV1 is the second byte of every leaf of this specification.
+// FormatV1 is the format byte of manifest and consent leaves (row leaves
+// are FormatRowV2).
 const FormatV1 = 0x01
 
 // SaltSize and CommitmentSize are the byte sizes of a cell salt and a cell

@@ -1,66 +1,140 @@
 package leaf
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"slices"
 )
 
+// FormatRowV2 is the format byte of row leaves (docs/commitments.md). Row
+// leaf v1, which carried every column name and commitment (~620 bytes for
+// 16 columns), was replaced before release by this 100-byte form.
+const FormatRowV2 = 0x02
+
+// Domain-separation tags of the hashes inside a row leaf.
+const (
+	rowHashTag = 0x52 // 'R': SHA-256(0x52 || salts || lp(cell)...)
+	cellsTag   = 0x44 // 'D': SHA-256(0x44 || commitment...)
+)
+
+// contextLabel starts the input of a row leaf's context hash.
+const contextLabel = "trialog/row-context/v2"
+
 // Row is a decoded row leaf: one dataset row as the log holds it.
 type Row struct {
-	Trial       string
-	Dataset     string
-	Version     uint64
-	Index       uint64 // row index within the dataset version, from 0
-	Columns     []string
-	Commitments [][CommitmentSize]byte // one per column, same order
+	Context [sha256.Size]byte // binds trial, dataset, version and column names
+	Index   uint64            // row index within the dataset version, from 0
+	RowHash [sha256.Size]byte // the row's salts and canonical cells
+	Cells   [sha256.Size]byte // the row's cell commitments
+}
+
+// RowContext returns the context hash of a dataset version's row leaves:
+// SHA-256("trialog/row-context/v2" || 0x00 || lp(trial) || lp(dataset) ||
+// uvarint(version) || uvarint(n) || lp(name)...), the names in bytewise
+// order. It is computed once per dataset version, so a row leaf binds all
+// of that without repeating it.
+func RowContext(trial, dataset string, version uint64, columns []string) ([sha256.Size]byte, error) {
+	if !slices.IsSorted(columns) {
+		return [sha256.Size]byte{}, fmt.Errorf("row leaf columns must be in name order")
+	}
+	for i := 1; i < len(columns); i++ {
+		if columns[i] == columns[i-1] {
+			return [sha256.Size]byte{}, fmt.Errorf("duplicate column %q", columns[i])
+		}
+	}
+	msg := append([]byte(contextLabel), 0)
+	msg = AppendString(msg, trial)
+	msg = AppendString(msg, dataset)
+	msg = binary.AppendUvarint(msg, version)
+	msg = binary.AppendUvarint(msg, uint64(len(columns)))
+	for _, c := range columns {
+		msg = AppendString(msg, c)
+	}
+	return sha256.Sum256(msg), nil
 }
 
 // RowEncoder builds row leaves of one dataset version. The columns are
 // given in name order (bytewise), which is what makes a table commit the
 // same whatever order its columns arrive in.
 //
-// Row leaf v1: 0x01 0x01 lp(trial) lp(dataset) uvarint(version)
-// uvarint(row) uvarint(ncols) lp(name)... commitment(32)...
+// Row leaf v2: 0x01 0x02 context(32) uvarint(row) row_hash(32) cells(32).
 type RowEncoder struct {
-	prefix  []byte // kind, format, trial, dataset, version
-	columns []byte // uvarint(ncols) lp(name)...
-	ncols   int
+	prefix []byte // kind, format, context
+	ncols  int
 }
 
-// NewRowEncoder prepares the constant parts of a dataset version's leaves.
+// NewRowEncoder prepares the constant part of a dataset version's leaves.
 func NewRowEncoder(trial, dataset string, version uint64, columns []string) (*RowEncoder, error) {
-	if !slices.IsSorted(columns) {
-		return nil, fmt.Errorf("row leaf columns must be in name order")
+	ctx, err := RowContext(trial, dataset, version, columns)
+	if err != nil {
+		return nil, err
 	}
-	for i := 1; i < len(columns); i++ {
-		if columns[i] == columns[i-1] {
-			return nil, fmt.Errorf("duplicate column %q", columns[i])
-		}
-	}
-	e := &RowEncoder{ncols: len(columns)}
-	e.prefix = []byte{byte(KindRow), FormatV1}
-	e.prefix = AppendString(e.prefix, trial)
-	e.prefix = AppendString(e.prefix, dataset)
-	e.prefix = binary.AppendUvarint(e.prefix, version)
-	e.columns = binary.AppendUvarint(nil, uint64(len(columns)))
-	for _, c := range columns {
-		e.columns = AppendString(e.columns, c)
-	}
-	return e, nil
+	return &RowEncoder{prefix: append([]byte{byte(KindRow), FormatRowV2}, ctx[:]...), ncols: len(columns)}, nil
 }
 
-// Append appends the leaf of row index with the given commitments, which
-// must be len(columns)*32 bytes in column order.
-func (e *RowEncoder) Append(dst []byte, index uint64, commitments []byte) []byte {
-	if len(commitments) != e.ncols*CommitmentSize {
-		panic(fmt.Sprintf("leaf: %d commitment bytes for %d columns", len(commitments), e.ncols))
-	}
+// Columns is the number of columns of the dataset version.
+func (e *RowEncoder) Columns() int { return e.ncols }
+
+// Append appends the leaf of row index with its row hash and cells digest
+// (RowDigest).
+func (e *RowEncoder) Append(dst []byte, index uint64, rowHash, cells *[sha256.Size]byte) []byte {
 	dst = append(dst, e.prefix...)
 	dst = binary.AppendUvarint(dst, index)
-	dst = append(dst, e.columns...)
-	return append(dst, commitments...)
+	dst = append(dst, rowHash[:]...)
+	return append(dst, cells[:]...)
 }
+
+// RowDigest computes the two hashes a row leaf carries, with buffers that
+// are reused from row to row:
+//
+//	row_hash = SHA-256(0x52 || salt_0 || ... || salt_n-1 || lp(cell_0) || ... || lp(cell_n-1))
+//	cells    = SHA-256(0x44 || commitment_0 || ... || commitment_n-1)
+//
+// The row hash lets a verifier who holds a whole row check it with one
+// hash over the row instead of one per cell; the cells digest binds the
+// per-cell commitments, which is what lets a row be disclosed with cells
+// withheld. Use: Start, then Cell or Commitment once per column in name
+// order, then Sums. The zero value is ready to use.
+type RowDigest struct {
+	row   []byte // 0x52 || salts || lp(cell)...
+	cells []byte // 0x44 || commitments
+}
+
+// Start begins a row whose salts (n*16 bytes, name order) are given; salts
+// may be nil when only the cells digest is wanted.
+func (d *RowDigest) Start(salts []byte) {
+	d.row = append(append(d.row[:0], rowHashTag), salts...)
+	d.cells = append(d.cells[:0], cellsTag)
+}
+
+// Cell adds the next cell: its canonical bytes go into the row hash and its
+// commitment, under salt, into the cells digest. It returns the
+// commitment, which is valid until the next Start.
+func (d *RowDigest) Cell(salt, cell []byte) []byte {
+	d.RowCell(cell)
+	c := Commit(salt, cell)
+	d.cells = append(d.cells, c[:]...)
+	return d.cells[len(d.cells)-CommitmentSize:]
+}
+
+// RowCell adds the next cell to the row hash only.
+func (d *RowDigest) RowCell(cell []byte) {
+	d.row = binary.AppendUvarint(d.row, uint64(len(cell)))
+	d.row = append(d.row, cell...)
+}
+
+// Commitment adds the next commitment to the cells digest only.
+func (d *RowDigest) Commitment(c []byte) { d.cells = append(d.cells, c...) }
+
+// Commitments are the commitments added since Start, in order.
+func (d *RowDigest) Commitments() []byte { return d.cells[1:] }
+
+// RowHash returns the row hash of what was added since Start.
+func (d *RowDigest) RowHash() [sha256.Size]byte { return sha256.Sum256(d.row) }
+
+// CellsHash returns the cells digest of what was added since Start.
+func (d *RowDigest) CellsHash() [sha256.Size]byte { return sha256.Sum256(d.cells) }
 
 // ParseRow decodes a row leaf.
 func ParseRow(b []byte) (Row, error) {
@@ -68,28 +142,15 @@ func ParseRow(b []byte) (Row, error) {
 	if err != nil {
 		return Row{}, err
 	}
-	if kind != KindRow || format != FormatV1 {
-		return Row{}, fmt.Errorf("%w: kind %#x format %#x is not a v1 row", ErrMalformed, kind, format)
+	if kind != KindRow || format != FormatRowV2 {
+		return Row{}, fmt.Errorf("%w: kind %#x format %#x is not a v2 row", ErrMalformed, kind, format)
 	}
 	d := &decoder{b: b[2:]}
-	r := Row{
-		Trial:   d.string("trial"),
-		Dataset: d.string("dataset"),
-		Version: d.uvarint("version"),
-		Index:   d.uvarint("row index"),
-	}
-	n := d.uvarint("column count")
-	if d.err == nil && n > uint64(len(d.b)) {
-		return Row{}, fmt.Errorf("%w: %d columns in %d bytes", ErrMalformed, n, len(d.b))
-	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		r.Columns = append(r.Columns, d.string("column name"))
-	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		if c := d.bytes(CommitmentSize, "commitment"); d.err == nil {
-			r.Commitments = append(r.Commitments, [CommitmentSize]byte(c))
-		}
-	}
+	var r Row
+	copy(r.Context[:], d.bytes(sha256.Size, "context"))
+	r.Index = d.uvarint("row index")
+	copy(r.RowHash[:], d.bytes(sha256.Size, "row hash"))
+	copy(r.Cells[:], d.bytes(sha256.Size, "cells digest"))
 	if d.err != nil {
 		return Row{}, d.err
 	}

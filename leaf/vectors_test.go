@@ -2,6 +2,7 @@ package leaf_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -61,7 +62,12 @@ type RowLeafVector struct {
 	Version     uint64   `json:"version"`
 	Row         uint64   `json:"row"`
 	Columns     []string `json:"columns"`
+	Context     string   `json:"context_hex"`
+	Salts       []string `json:"salts_hex"`
+	Cells       []string `json:"cells_hex"`
 	Commitments []string `json:"commitments_hex"`
+	RowHash     string   `json:"row_hash_hex"`
+	CellsDigest string   `json:"cells_digest_hex"`
 	Leaf        string   `json:"leaf_hex"`
 	LeafHash    string   `json:"leaf_hash_hex"`
 }
@@ -70,7 +76,7 @@ func h(b []byte) string { return hex.EncodeToString(b) }
 
 func build(t *testing.T) Vectors {
 	var v Vectors
-	v.Spec = "trialog canonical encoding v1, commitments v1, leaves v1"
+	v.Spec = "trialog canonical encoding v1; salts and cell commitments v1; row leaf v2; manifest leaf v1"
 	text := func(s string) []byte { b, _ := canonical.AppendText(nil, s); return b }
 	for _, c := range []struct {
 		typ, val string
@@ -114,20 +120,30 @@ func build(t *testing.T) Vectors {
 	// Row 0 of a three-column DM: AGE 63, SEX F, USUBJID 01-701-1015.
 	cols := []string{"AGE", "SEX", "USUBJID"}
 	cells := [][]byte{canonical.AppendInt(nil, 63), text("F"), text("01-701-1015")}
-	var commits []byte
+	rowSalts := make([]byte, 3*leaf.SaltSize)
+	s.Salts(rowSalts, 0, 1)
+	var d leaf.RowDigest
+	d.Start(rowSalts)
 	for j, cell := range cells {
 		s.Salt(salt, 0, j)
 		c := leaf.Commit(salt, cell)
-		commits = append(commits, c[:]...)
+		if got := d.Cell(salt, cell); !bytes.Equal(got, c[:]) {
+			t.Fatal("RowDigest.Cell disagrees with Commit")
+		}
 		v.Commitments = append(v.Commitments, CommitVector{h(salt), h(cell), h(c[:])})
+		v.RowLeaf.Salts = append(v.RowLeaf.Salts, h(salt))
+		v.RowLeaf.Cells = append(v.RowLeaf.Cells, h(cell))
 		v.RowLeaf.Commitments = append(v.RowLeaf.Commitments, h(c[:]))
 	}
 	enc, err := leaf.NewRowEncoder("CDISCPILOT01", "DM", 1, cols)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := enc.Append(nil, 0, commits)
+	ctx, _ := leaf.RowContext("CDISCPILOT01", "DM", 1, cols)
+	rowHash, cellsDigest := d.RowHash(), d.CellsHash()
+	l := enc.Append(nil, 0, &rowHash, &cellsDigest)
 	v.RowLeaf.Trial, v.RowLeaf.Dataset, v.RowLeaf.Version, v.RowLeaf.Row, v.RowLeaf.Columns = "CDISCPILOT01", "DM", 1, 0, cols
+	v.RowLeaf.Context, v.RowLeaf.RowHash, v.RowLeaf.CellsDigest = h(ctx[:]), h(rowHash[:]), h(cellsDigest[:])
 	v.RowLeaf.Leaf, v.RowLeaf.LeafHash = h(l), h(trillian.LeafHash(l))
 	ml, err := leaf.ManifestLeaf(&leaf.Manifest{Format: leaf.ManifestFormat, Trial: "CDISCPILOT01", Dataset: "DM", Version: 1,
 		Source: leaf.Source{Name: "dm.csv", Format: "csv", Bytes: 81006, SHA256: "00"}, Schema: []leaf.Column{{Name: "USUBJID", Type: "utf8"}, {Name: "AGE", Type: "int64"}, {Name: "SEX", Type: "utf8"}},
@@ -145,7 +161,7 @@ func TestVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	path := "../testdata/vectors/v1.json"
+	path := "../testdata/vectors/v2.json"
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -156,14 +172,14 @@ func TestVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("test vectors changed: the v1 encodings are frozen (run with -update only for a new spec version)")
+		t.Fatalf("test vectors changed: the published encodings are frozen (run with -update only for a new spec version)")
 	}
 	// Round trip of the vector leaf.
 	var v Vectors
 	json.Unmarshal(want, &v)
 	raw, _ := hex.DecodeString(v.RowLeaf.Leaf)
 	row, err := leaf.ParseRow(raw)
-	if err != nil || row.Index != 0 || len(row.Columns) != 3 || row.Columns[2] != "USUBJID" {
+	if err != nil || row.Index != 0 || h(row.Context[:]) != v.RowLeaf.Context || h(row.RowHash[:]) != v.RowLeaf.RowHash || h(row.Cells[:]) != v.RowLeaf.CellsDigest {
 		t.Fatalf("parse row leaf: %+v %v", row, err)
 	}
 }
@@ -185,7 +201,7 @@ func TestSaltsAgree(t *testing.T) {
 }
 
 func TestParseRowRejectsGarbage(t *testing.T) {
-	for _, b := range [][]byte{nil, {1}, {1, 1, 200}, {2, 1, '{'}, {1, 1, 1, 'T', 1, 'D', 1, 0, 5}} {
+	for _, b := range [][]byte{nil, {1}, {1, 2, 200}, {2, 1, '{'}, {1, 1, 1, 'T', 1, 'D', 1, 0, 5}, append([]byte{1, 2}, make([]byte, 32+1+64-1)...)} {
 		if _, err := leaf.ParseRow(b); err == nil {
 			t.Errorf("%x parsed", b)
 		}
@@ -195,26 +211,21 @@ func TestParseRowRejectsGarbage(t *testing.T) {
 // FuzzParseRow: any bytes either fail to parse or parse to a row whose
 // re-encoding is exactly those bytes (one encoding per row).
 func FuzzParseRow(f *testing.F) {
-	raw, _ := os.ReadFile("../testdata/vectors/v1.json")
+	raw, _ := os.ReadFile("../testdata/vectors/v2.json")
 	var v Vectors
 	json.Unmarshal(raw, &v)
 	seed, _ := hex.DecodeString(v.RowLeaf.Leaf)
 	f.Add(seed)
-	f.Add([]byte{1, 1})
+	f.Add([]byte{1, 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		row, err := leaf.ParseRow(b)
 		if err != nil {
 			return
 		}
-		enc, err := leaf.NewRowEncoder(row.Trial, row.Dataset, row.Version, row.Columns)
-		if err != nil {
-			return // unsorted or duplicate names: parseable but never written
-		}
-		var commits []byte
-		for _, c := range row.Commitments {
-			commits = append(commits, c[:]...)
-		}
-		if got := enc.Append(nil, row.Index, commits); !bytes.Equal(got, b) {
+		got := append([]byte{byte(leaf.KindRow), leaf.FormatRowV2}, row.Context[:]...)
+		got = binary.AppendUvarint(got, row.Index)
+		got = append(append(got, row.RowHash[:]...), row.Cells[:]...)
+		if !bytes.Equal(got, b) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", got, b)
 		}
 	})

@@ -12,13 +12,14 @@ import (
 	"github.com/trialog/trialog/trillian"
 )
 
-// Package format v1 (docs/package-format.md): one Arrow IPC file that any
+// Package format v2 (docs/package-format.md): one Arrow IPC file that any
 // Arrow tool opens as a table.
 const (
-	PackageVersion = "1"
+	PackageVersion = "2"
 
 	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
 	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
+	ColRowHash   = ReservedPrefix + "_row_hash"   // fixed_size_binary(32): the row leaf's row hash
 	ColProof     = ReservedPrefix + "_proof"      // list<fixed_size_binary(32)>: inclusion proof (rows selection)
 	saltPrefix   = ReservedPrefix + "_salt."      // fixed_size_binary(16) per column whose salt is disclosed
 	commitPrefix = ReservedPrefix + "_commit."    // fixed_size_binary(32) per column, always

@@ -121,7 +121,8 @@ func TestTamperMatrix(t *testing.T) {
 	ingest(t, tr, aePath, "AE")
 	full := prove(t, tr, aePath, pipeline.ProveOptions{Dataset: "AE"})
 	rows := prove(t, tr, aePath, pipeline.ProveOptions{Dataset: "AE", Rows: [][2]uint64{{10, 20}, {500, 501}}})
-	for _, pkg := range []string{full, rows} {
+	redacted := prove(t, tr, aePath, pipeline.ProveOptions{Dataset: "AE", Redact: []string{"AETERM"}})
+	for _, pkg := range []string{full, rows, redacted} {
 		if rep := verify(t, tr, pkg, nil); !rep.OK {
 			t.Fatalf("untampered package fails:\n%s", badRowsString(rep))
 		}
@@ -163,6 +164,12 @@ func TestTamperMatrix(t *testing.T) {
 		{"commitment column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, pipeline.CommitColumn("AESEV")) }, -1, "", "AESEV"},
 		{"salt flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.SaltColumn("AEDECOD"), 9) }, 9, "AEDECOD", "differ"},
 		{"commitment flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.CommitColumn("AEDECOD"), 9) }, 9, "AEDECOD", "differ"},
+		{"row hash flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.ColRowHash, 9) }, 9, "", "row hash altered"},
+		{"row hash column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, pipeline.ColRowHash) }, -1, "", pipeline.ColRowHash},
+		{"cell edited (redacted package)", redacted, func(t *testing.T, tb *table) { tb.setCell(t, "AESEV", 4, "SEVERE") }, 4, "AESEV", "differ"},
+		{"salt flipped (redacted package)", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.SaltColumn("AEDECOD"), 6) }, 6, "AEDECOD", "differ"},
+		{"redacted commitment flipped", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.CommitColumn("AETERM"), 6) }, -1, "", "tree"},
+		{"row hash flipped (redacted package)", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.ColRowHash, 6) }, -1, "", "tree"},
 		{"range proof hash flipped", full, func(t *testing.T, tb *table) {
 			tb.setMeta(t, "trialog.range_proof", func(s string) string { return flipJSONHash(t, s, "left") })
 		}, -1, "", "tree"},

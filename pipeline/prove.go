@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -266,6 +267,7 @@ func (w *packageWriter) start(file *os.File) error {
 	fields := []arrow.Field{
 		{Name: ColRow, Type: arrow.PrimitiveTypes.Uint64},
 		{Name: ColLeafIndex, Type: arrow.PrimitiveTypes.Uint64},
+		{Name: ColRowHash, Type: commitArrowType},
 	}
 	for _, fl := range w.schema.Fields() {
 		if w.disclosed(fl.Name) {
@@ -383,20 +385,28 @@ func (w *packageWriter) addBatch(b batch) error {
 		return err
 	}
 	ncols := len(w.committer.Columns.Sorted)
-	// Commitments of the selected rows, name order, and their leaf hashes.
+	// Commitments and row hashes of the selected rows, name order, and
+	// their leaves.
 	commits := make([][]byte, len(positions))
-	var scratch, leafBuf []byte
+	rowHashes := make([][sha256.Size]byte, len(positions))
+	leaves := make([][]byte, len(positions))
+	var (
+		scratch []byte
+		digest  leaf.RowDigest
+	)
 	salts := w.committer.SaltsOf(nil, b.first, n)
 	rowSalts := ncols * leaf.SaltSize
 	for k, i := range positions {
 		row := b.first + uint64(i)
-		commits[k], scratch, err = w.committer.CommitRow(make([]byte, 0, ncols*leaf.CommitmentSize), encs, i, row, salts[i*rowSalts:(i+1)*rowSalts], scratch)
+		scratch, err = w.committer.CommitRow(&digest, encs, i, row, salts[i*rowSalts:(i+1)*rowSalts], scratch)
 		if err != nil {
 			return err
 		}
-		leafBuf = w.committer.RowEncoder().Append(leafBuf[:0], row, commits[k])
+		commits[k] = slices.Clone(digest.Commitments())
+		rowHashes[k] = digest.RowHash()
+		leaves[k] = w.committer.AppendLeaf(nil, row, &digest)
 		if w.rangeCheck != nil {
-			w.rangeCheck.Append(trillian.LeafHash(leafBuf))
+			w.rangeCheck.Append(trillian.LeafHash(leaves[k]))
 		}
 	}
 	if sel != nil && len(sel) == 0 {
@@ -412,9 +422,11 @@ func (w *packageWriter) addBatch(b batch) error {
 	}
 	rowB := rb.Field(0).(*array.Uint64Builder)
 	leafB := rb.Field(1).(*array.Uint64Builder)
-	for _, i := range positions {
+	hashB := rb.Field(2).(*array.FixedSizeBinaryBuilder)
+	for k, i := range positions {
 		rowB.Append(b.first + uint64(i))
 		leafB.Append(first + b.first + uint64(i))
+		hashB.Append(rowHashes[k][:])
 	}
 	// Per data column: value (taken), salt, commitment.
 	var indices arrow.Array
@@ -432,7 +444,7 @@ func (w *packageWriter) addBatch(b batch) error {
 		sortedPos[name] = j
 	}
 	var columns []arrow.Array
-	field := 2
+	field := 3
 	for srcIdx, fl := range w.schema.Fields() {
 		j := sortedPos[fl.Name]
 		if w.disclosed(fl.Name) {
@@ -469,8 +481,7 @@ func (w *packageWriter) addBatch(b batch) error {
 			if err != nil {
 				return err
 			}
-			leafBuf = w.committer.RowEncoder().Append(leafBuf[:0], b.first+uint64(i), commits[k])
-			if err := trillian.VerifyInclusion(index, w.size, trillian.LeafHash(leafBuf), proof, w.root); err != nil {
+			if err := trillian.VerifyInclusion(index, w.size, trillian.LeafHash(leaves[k]), proof, w.root); err != nil {
 				return fmt.Errorf("self-check: row %d does not match leaf %d in the log: %w", b.first+uint64(i), index, err)
 			}
 			lb.Append(true)

@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -111,18 +112,26 @@ func (c *Committer) Check(rec arrow.Record, first uint64) error {
 	return nil
 }
 
-// CommitRow appends the commitments of batch row i (dataset row index row)
-// to dst, in name order; salts are the row's salts (SaltsOf).
-func (c *Committer) CommitRow(dst []byte, encs []canonical.CellEncoder, i int, row uint64, salts, scratch []byte) ([]byte, []byte, error) {
+// CommitRow adds batch row i (dataset row index row) to d, which it
+// starts: each cell's canonical bytes and commitment, in name order; salts
+// are the row's salts (SaltsOf). d then gives the row's commitments, row
+// hash and cells digest.
+func (c *Committer) CommitRow(d *leaf.RowDigest, encs []canonical.CellEncoder, i int, row uint64, salts, scratch []byte) ([]byte, error) {
+	d.Start(salts)
 	for j, enc := range encs {
 		var err error
 		if scratch, err = enc(scratch[:0], i); err != nil {
-			return dst, scratch, c.cellError(row, c.Columns.Sorted[j], err)
+			return scratch, c.cellError(row, c.Columns.Sorted[j], err)
 		}
-		cm := leaf.Commit(salts[j*leaf.SaltSize:(j+1)*leaf.SaltSize], scratch)
-		dst = append(dst, cm[:]...)
+		d.Cell(salts[j*leaf.SaltSize:(j+1)*leaf.SaltSize], scratch)
 	}
-	return dst, scratch, nil
+	return scratch, nil
+}
+
+// AppendLeaf appends the leaf of the row d holds (CommitRow).
+func (c *Committer) AppendLeaf(dst []byte, row uint64, d *leaf.RowDigest) []byte {
+	rowHash, cells := d.RowHash(), d.CellsHash()
+	return c.encoder.Append(dst, row, &rowHash, &cells)
 }
 
 // SaltsOf returns the salts of rows [first, first+rows), row after row.
@@ -132,6 +141,10 @@ func (c *Committer) SaltsOf(dst []byte, first uint64, rows int) []byte {
 	c.salter.Salts(dst, first, rows)
 	return dst
 }
+
+// leafSize bounds a row leaf v2 with its RFC 6962 prefix byte: prefix,
+// kind, format, context, uvarint row index, row hash, cells digest.
+const leafSize = 1 + 2 + 32 + binary.MaxVarintLen64 + 32 + 32
 
 // LeafBatch holds the leaves and leaf hashes of consecutive rows in
 // buffers that are reused from batch to batch, so a long ingest does not
@@ -175,25 +188,28 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		wg.Add(1)
 		go func(w, lo, hi int) {
 			defer wg.Done()
-			var commits, scratch []byte
+			var (
+				digest  leaf.RowDigest
+				scratch []byte
+			)
 			rowSalts := len(encs) * leaf.SaltSize
 			salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
 			lb.salts[w] = salts
 			slab := lb.slabs[w][:0]
-			if need := (hi - lo) * (80 + len(encs)*(leaf.CommitmentSize+12)); cap(slab) < need {
+			if need := (hi - lo) * leafSize; cap(slab) < need {
 				slab = make([]byte, 0, need)
 			}
 			for i := lo; i < hi; i++ {
 				row := first + uint64(i)
 				var err error
-				commits, scratch, err = c.CommitRow(commits[:0], encs, i, row, salts[(i-lo)*rowSalts:(i-lo+1)*rowSalts], scratch)
+				scratch, err = c.CommitRow(&digest, encs, i, row, salts[(i-lo)*rowSalts:(i-lo+1)*rowSalts], scratch)
 				if err != nil {
 					errs[w] = err
 					return
 				}
 				start := len(slab)
 				slab = append(slab, 0x00) // RFC 6962 leaf prefix: hash in place
-				slab = c.encoder.Append(slab, row, commits)
+				slab = c.AppendLeaf(slab, row, &digest)
 				lb.Leaves[i] = slab[start+1 : len(slab) : len(slab)]
 				h := sha256.Sum256(slab[start:])
 				hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]

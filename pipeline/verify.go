@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -82,34 +83,49 @@ func Verify(ctx context.Context, pkgPath string, opts VerifyOptions) (*Report, e
 	if opts.MaxReportedRows == 0 {
 		opts.MaxReportedRows = 1000
 	}
+	rep, fast, err := verifyOnce(ctx, pkgPath, opts, false)
+	if err != nil || rep.OK || !fast {
+		return rep, err
+	}
+	// The fast pass checked whole rows by their row hash, which says that
+	// a row differs but not which commitment of it was altered. Failure is
+	// the rare case: check again cell by cell, which names every column.
+	rep, _, err = verifyOnce(ctx, pkgPath, opts, true)
+	return rep, err
+}
+
+// verifyOnce is one verification pass. Unless exhaustive, rows whose
+// every column is disclosed are checked by their row hash, and cell by
+// cell only if that differs; fast reports whether that happened.
+func verifyOnce(ctx context.Context, pkgPath string, opts VerifyOptions, exhaustive bool) (rep *Report, fast bool, err error) {
 	fh, err := os.Open(pkgPath)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer fh.Close()
 	fr, err := ipc.NewFileReader(fh, ipc.WithAllocator(source.NewRecycler(256<<20)))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", pkgPath, ErrPackage, err)
+		return nil, false, fmt.Errorf("%s: %w: %v", pkgPath, ErrPackage, err)
 	}
 	defer fr.Close()
 	meta, err := parsePackageMeta(fr.Schema().Metadata())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", pkgPath, err)
+		return nil, false, fmt.Errorf("%s: %w", pkgPath, err)
 	}
 	m := meta.Manifest
-	rep := &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
+	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
 		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys}
 	if opts.Data != nil {
 		rep.Data = opts.Data.Name
 	}
-	v := &verifier{rep: rep, meta: meta, opts: opts, schema: fr.Schema()}
+	v := &verifier{rep: rep, meta: meta, opts: opts, schema: fr.Schema(), exhaustive: exhaustive}
 	if !v.checkHeader() {
-		return rep, nil
+		return rep, false, nil
 	}
 	if err := v.safeRows(ctx, fr); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return rep, nil
+	return rep, v.full && !exhaustive, nil
 }
 
 // safeRows runs the row checks, turning a panic from malformed Arrow data
@@ -133,9 +149,13 @@ type verifier struct {
 	encoder *leaf.RowEncoder
 	// per column in name order: package field indices (-1 when absent)
 	valueCol, saltCol, commitCol []int
-	data                         *dataCursor
-	keyed                        *keyedData
-	expected                     [][2]uint64 // rows the signed statement lists
+	rowHashCol                   int
+	// full: no column is redacted, so a row's cells can be checked
+	// together by its row hash; exhaustive: check every cell anyway.
+	full, exhaustive bool
+	data             *dataCursor
+	keyed            *keyedData
+	expected         [][2]uint64 // rows the signed statement lists
 }
 
 // checkHeader verifies the checkpoint, the manifest and the package
@@ -225,7 +245,7 @@ func (v *verifier) checkHeader() bool {
 	}
 	for _, f := range v.schema.Fields() {
 		switch {
-		case f.Name == ColRow || f.Name == ColLeafIndex || f.Name == ColProof:
+		case f.Name == ColRow || f.Name == ColLeafIndex || f.Name == ColRowHash || f.Name == ColProof:
 		case strings.HasPrefix(f.Name, saltPrefix) || strings.HasPrefix(f.Name, commitPrefix):
 			base := strings.TrimPrefix(strings.TrimPrefix(f.Name, saltPrefix), commitPrefix)
 			if !slices.Contains(v.names, base) {
@@ -241,6 +261,11 @@ func (v *verifier) checkHeader() bool {
 			ok = false
 		}
 	}
+	if v.rowHashCol = find(ColRowHash); v.rowHashCol < 0 || !arrow.TypeEqual(v.schema.Field(v.rowHashCol).Type, commitArrowType) {
+		rep.fail("column %s missing or of the wrong type", ColRowHash)
+		ok = false
+	}
+	v.full = len(meta.Redacted) == 0
 	if meta.Selection == SelectionRows {
 		if idx := find(ColProof); idx < 0 || !arrow.TypeEqual(v.schema.Field(idx).Type, proofArrowType) {
 			rep.fail("column %s missing", ColProof)
@@ -427,49 +452,50 @@ type rowCheck struct {
 }
 
 // checkRows does the hashing for rows [first, first+len(work)) of a
-// package batch: each disclosed cell (and the data copy's) against its
-// commitment, the leaf rebuilt from the commitments, its inclusion proof.
-// It only reads shared state, so batches of rows run concurrently.
+// package batch: each copy of the row's cells (the package's values, the
+// data file's) against the row hash or the commitments, the leaf rebuilt
+// from the row hash and the commitments, its inclusion proof. It only
+// reads shared state, so batches of rows run concurrently.
 func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, proofs *array.List, work []rowCheck, first int) {
-	var leafBuf, commits, cell []byte
-	var err error
+	rc := rowCells{
+		rowHashes: rec.Column(v.rowHashCol).(*array.FixedSizeBinary),
+		commits:   make([]*array.FixedSizeBinary, len(v.names)),
+		salts:     make([]*array.FixedSizeBinary, len(v.names)),
+		cells:     make([][]byte, len(v.names)),
+		present:   make([]bool, len(v.names)),
+		failed:    make([]bool, len(v.names)),
+		bad:       make([]bool, len(v.names)),
+	}
+	for j := range v.names {
+		rc.commits[j] = rec.Column(v.commitCol[j]).(*array.FixedSizeBinary)
+		if v.saltCol[j] >= 0 {
+			rc.salts[j] = rec.Column(v.saltCol[j]).(*array.FixedSizeBinary)
+		}
+	}
+	var leafBuf []byte
 	for k := range work {
 		w, i := &work[k], first+k
-		commits = commits[:0]
-		for j := range v.names {
-			commits = append(commits, rec.Column(v.commitCol[j]).(*array.FixedSizeBinary).Value(i)...)
+		clear(rc.bad)
+		rowHashDiffers := false
+		for src := range cellSources {
+			if v.loadCells(&rc, src, w, encs, i) {
+				rowHashDiffers = v.checkCells(&rc, i) || rowHashDiffers
+			}
 		}
 		for j, name := range v.names {
-			if v.saltCol[j] < 0 {
-				continue // redacted
-			}
-			salt := rec.Column(v.saltCol[j]).(*array.FixedSizeBinary).Value(i)
-			want := commits[j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize]
-			differs := false
-			if encs[j] != nil {
-				if cell, err = encs[j](cell[:0], i); err != nil {
-					differs = true
-				} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
-					differs = true
-				}
-			}
-			if w.dataRec != nil && w.dataEncs[j] != nil {
-				if cell, err = w.dataEncs[j](cell[:0], w.dataRow); err != nil {
-					differs = true
-				} else if c := leaf.Commit(salt, cell); !bytes.Equal(c[:], want) {
-					differs = true
-				}
-			}
-			if w.keyed != nil && w.keyed[j] != nil {
-				if c := leaf.Commit(salt, w.keyed[j]); !bytes.Equal(c[:], want) {
-					differs = true
-				}
-			}
-			if differs {
+			if rc.bad[j] {
 				w.columns = append(w.columns, name)
 			}
 		}
-		leafBuf = v.encoder.Append(leafBuf[:0], w.row, commits)
+		if rowHashDiffers && len(w.columns) == 0 {
+			w.reasons = append(w.reasons, "row hash differs from the row's cells (row hash altered)")
+		}
+		rc.digest.Start(nil)
+		for j := range v.names {
+			rc.digest.Commitment(rc.commits[j].Value(i))
+		}
+		rowHash, cells := [sha256.Size]byte(rc.rowHashes.Value(i)), rc.digest.CellsHash()
+		leafBuf = v.encoder.Append(leafBuf[:0], w.row, &rowHash, &cells)
 		w.leafHash = trillian.LeafHash(leafBuf)
 		if proofs != nil {
 			start, end := proofs.ValueOffsets(i)
@@ -483,6 +509,112 @@ func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, pro
 			}
 		}
 	}
+}
+
+// The copies of a row's cells a verifier may hold.
+const (
+	fromPackage = iota // the package's values (attached)
+	fromData           // the data file's row at the same index (detached)
+	fromKeyed          // the data file's row with the same natural key
+	cellSources
+)
+
+// rowCells is checkRows' per-worker state: one package batch's columns and
+// one copy of one row's cells, with buffers reused from row to row.
+type rowCells struct {
+	rowHashes      *array.FixedSizeBinary
+	commits, salts []*array.FixedSizeBinary // per column; salts nil when redacted
+	cells          [][]byte                 // per column: canonical cell
+	present        []bool                   // per column: this copy has the cell
+	failed         []bool                   // per column: the cell has no canonical form
+	bad            []bool                   // per column: differs in some copy
+	all            bool                     // every column present and encoded
+	buf, saltBuf   []byte
+	digest         leaf.RowDigest
+}
+
+// loadCells reads copy src of package row i (row w) into rc; false when
+// that copy does not exist.
+func (v *verifier) loadCells(rc *rowCells, src int, w *rowCheck, encs []canonical.CellEncoder, i int) bool {
+	switch {
+	case src == fromPackage && v.valueColumns():
+	case src == fromData && w.dataRec != nil:
+	case src == fromKeyed && w.keyed != nil:
+	default:
+		return false
+	}
+	rc.buf, rc.all = rc.buf[:0], true
+	ends := make([]int, 0, 32)
+	for j := range v.names {
+		start := len(rc.buf)
+		var err error
+		present := true
+		switch {
+		case src == fromPackage && encs[j] != nil:
+			rc.buf, err = encs[j](rc.buf, i)
+		case src == fromData && w.dataEncs[j] != nil:
+			rc.buf, err = w.dataEncs[j](rc.buf, w.dataRow)
+		case src == fromKeyed && w.keyed[j] != nil:
+			rc.buf = append(rc.buf, w.keyed[j]...)
+		default:
+			present = false
+		}
+		rc.present[j], rc.failed[j] = present, err != nil
+		if err != nil {
+			rc.buf = rc.buf[:start]
+		}
+		rc.all = rc.all && present && err == nil
+		ends = append(ends, len(rc.buf))
+	}
+	start := 0
+	for j, end := range ends { // slices taken once buf has stopped moving
+		rc.cells[j] = rc.buf[start:end:end]
+		start = end
+	}
+	return true
+}
+
+// valueColumns reports whether the package carries values at all.
+func (v *verifier) valueColumns() bool {
+	for _, c := range v.valueCol {
+		if c >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCells checks the copy of package row i in rc, marking the columns
+// that differ in rc.bad. A whole row (nothing redacted) is checked with
+// one hash, its row hash; cell by cell only if that differs, to say
+// which column. It reports whether the row hash differs from the cells.
+func (v *verifier) checkCells(rc *rowCells, i int) (rowHashDiffers bool) {
+	whole := v.full && rc.all
+	if whole {
+		rc.saltBuf = rc.saltBuf[:0]
+		for j := range v.names {
+			rc.saltBuf = append(rc.saltBuf, rc.salts[j].Value(i)...)
+		}
+		rc.digest.Start(rc.saltBuf)
+		for j := range v.names {
+			rc.digest.RowCell(rc.cells[j])
+		}
+		rowHash := rc.digest.RowHash()
+		if rowHashDiffers = !bytes.Equal(rowHash[:], rc.rowHashes.Value(i)); !rowHashDiffers && !v.exhaustive {
+			return false
+		}
+	}
+	for j := range v.names {
+		if rc.salts[j] == nil || !rc.present[j] {
+			continue
+		}
+		if rc.failed[j] {
+			rc.bad[j] = true
+		} else if c := leaf.Commit(rc.salts[j].Value(i), rc.cells[j]); !bytes.Equal(c[:], rc.commits[j].Value(i)) {
+			rc.bad[j] = true
+		}
+	}
+	return rowHashDiffers
 }
 
 // parallel runs fn over [0, n) split into one contiguous part per CPU.
