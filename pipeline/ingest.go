@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/trialog/trialog/leaf"
@@ -77,11 +78,31 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, fmt.Errorf("%s: key column %s is not in the file: %w", f.Name, k, source.ErrInput)
 		}
 	}
-	digest, err := fileSHA256(ctx, f.Path)
+	checker := &Committer{Columns: cols, name: f.Name} // Check needs no secret
+	pending, err := t.Pending()
 	if err != nil {
 		return nil, err
 	}
-	pending, err := t.Pending()
+	// The file's SHA-256 and (for a new ingest) the validation pass each
+	// read the whole file on one core: run them side by side.
+	var checking sync.WaitGroup
+	defer checking.Wait() // not reading f past return, even on an early error
+	checkCtx, cancelCheck := context.WithCancel(ctx)
+	defer cancelCheck()
+	type checked struct {
+		rows uint64
+		err  error
+	}
+	validation := make(chan checked, 1)
+	if pending == nil {
+		checking.Add(1)
+		go func() {
+			defer checking.Done()
+			rows, err := forEachBatch(checkCtx, f, func(b batch) error { return checker.Check(b.rec, b.first) })
+			validation <- checked{rows, err}
+		}()
+	}
+	digest, err := fileSHA256(ctx, f.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -127,17 +148,13 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			Operator:   operator(opts.Operator),
 		}
 		m.Schema = schemaOf(f)
-		// Validate everything before the first leaf is written.
-		committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := forEachBatch(ctx, f, func(b batch) error { return committer.Check(b.rec, b.first) })
-		if err != nil {
-			return nil, err
+		// Everything is validated before the first leaf is written.
+		v := <-validation
+		if v.err != nil {
+			return nil, v.err
 		}
 		if opts.Total != nil {
-			opts.Total(rows)
+			opts.Total(v.rows)
 		}
 		if err := t.SavePending(&workspace.Pending{Manifest: m, NullValues: f.NullValues()}); err != nil {
 			return nil, err
@@ -170,13 +187,15 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 			appender.recycle(lb)
 			return err
 		}
-		for _, h := range lb.Hashes {
-			// A compact range keeps the hash it is given (until merged),
-			// and lb's buffers are reused: hand it a copy.
-			if err := dataset.Append(bytes.Clone(h), nil); err != nil {
-				return err
-			}
+		if err := dataset.AppendRange(lb.Range, nil); err != nil {
+			return err
 		}
+		// A compact range keeps the hashes it is given (until merged), and
+		// lb's buffers are reused: keep copies of its O(log n) hashes.
+		for i, h := range dataset.Hashes() {
+			dataset.Hashes()[i] = bytes.Clone(h)
+		}
+		lb.Range = nil
 		if err := checkLogged(ctx, t.Log, m.FirstIndex, b.first, lb.Leaves, already); err != nil {
 			return err
 		}
@@ -192,19 +211,7 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 		}
 		return nil
 	}
-	_, err = forEachBatch(ctx, f, func(whole batch) error {
-		// Commit in chunks so leaf buffers stay small whatever batch size
-		// the file was written with.
-		for off := int64(0); off < whole.rec.NumRows(); off += commitChunk {
-			part := whole.rec.NewSlice(off, min(off+commitChunk, whole.rec.NumRows()))
-			err := commitChunkOf(batch{rec: part, first: whole.first + uint64(off)})
-			part.Release()
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	_, err = forEachBatchAhead(ctx, f, chunked(commitChunk, commitChunkOf))
 	if cerr := appender.close(); cerr != nil {
 		err = cerr // the append's own error explains a failed add
 	}
@@ -276,7 +283,8 @@ func checkLogged(ctx context.Context, log trillian.Log, firstIndex, first uint64
 	return nil
 }
 
-// commitChunk is the number of rows committed (and buffered) at a time.
+// commitChunk is the number of rows committed (and buffered) at a time,
+// and the most rows in one record batch of a package.
 const commitChunk = 16384
 
 // appender appends leaves in the background so that committing the next

@@ -204,7 +204,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.start(tmp); err != nil {
 		return nil, err
 	}
-	rows, err := forEachBatch(ctx, f, w.addBatch)
+	rows, err := forEachBatch(ctx, f, chunked(commitChunk, w.addBatch))
 	if err != nil {
 		return nil, err
 	}

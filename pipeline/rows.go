@@ -6,17 +6,19 @@ package pipeline
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline/canonical"
 	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/trillian"
 )
 
 // ReservedPrefix starts the names of the columns trialog adds to packages;
@@ -153,72 +155,110 @@ type LeafBatch struct {
 	First  uint64   // dataset row index of Leaves[0]
 	Leaves [][]byte // leaf values
 	Hashes [][]byte // their RFC 6962 leaf hashes
-	slabs  [][]byte // per worker: 0x00 || leaf, back to back
+	// Range is the compact range of Hashes at dataset row indices
+	// [First, First+len(Hashes)): the workers fold it, so the dataset's
+	// range root costs the ingest's one thread only a merge per batch. It
+	// may hold slices of Hashes.
+	Range  *compact.Range
+	slab   []byte   // per row, leafSize bytes: 0x00 || leaf
 	salts  [][]byte // per worker
 	hashes []byte
 }
 
+// fillPart is the number of rows a Fill worker takes at a time: small
+// enough that the workers finish together even when another goroutine
+// (the log append) takes a core for a while.
+const fillPart = 1024
+
 // Fill computes the leaves and leaf hashes of every row of a batch whose
-// first row has dataset row index first, spreading rows over workers.
+// first row has dataset row index first, spreading rows over workers, and
+// folds the leaf hashes into lb.Range.
 func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers int) error {
 	encs, err := c.Encoders(rec)
 	if err != nil {
 		return err
 	}
 	n := int(rec.NumRows())
-	if workers < 1 || n < 1024 {
-		workers = 1
-	}
+	nparts := (n + fillPart - 1) / fillPart
+	workers = max(1, min(workers, nparts))
 	lb.First = first
 	lb.Leaves = slices.Grow(lb.Leaves[:0], n)[:n]
 	lb.Hashes = slices.Grow(lb.Hashes[:0], n)[:n]
 	lb.hashes = slices.Grow(lb.hashes[:0], n*leaf.CommitmentSize)[:n*leaf.CommitmentSize]
-	for len(lb.slabs) < workers {
-		lb.slabs = append(lb.slabs, nil)
+	// Row i's leaf, after its RFC 6962 0x00 prefix (so it is hashed in
+	// place), lives at slab[i*leafSize:]: rows fill in any order.
+	lb.slab = slices.Grow(lb.slab[:0], n*leafSize)[:n*leafSize]
+	for len(lb.salts) < workers {
 		lb.salts = append(lb.salts, nil)
 	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	per := (n + workers - 1) / workers
+	type rowError struct {
+		row int
+		err error
+	}
+	errs := make([]rowError, workers) // per worker: its first failure
+	ranges := make([]*compact.Range, nparts)
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
 	for w := 0; w < workers; w++ {
-		lo, hi := w*per, min((w+1)*per, n)
-		if lo >= hi {
-			continue
-		}
 		wg.Add(1)
-		go func(w, lo, hi int) {
+		go func(w int) {
 			defer wg.Done()
 			var (
 				digest  leaf.RowDigest
 				scratch []byte
 			)
 			rowSalts := len(encs) * leaf.SaltSize
-			salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
-			lb.salts[w] = salts
-			slab := lb.slabs[w][:0]
-			if need := (hi - lo) * leafSize; cap(slab) < need {
-				slab = make([]byte, 0, need)
-			}
-			for i := lo; i < hi; i++ {
-				row := first + uint64(i)
-				var err error
-				scratch, err = c.CommitRow(&digest, encs, i, row, salts[(i-lo)*rowSalts:(i-lo+1)*rowSalts], scratch)
-				if err != nil {
-					errs[w] = err
+			for {
+				part := int(next.Add(1) - 1)
+				if part >= nparts {
 					return
 				}
-				start := len(slab)
-				slab = append(slab, 0x00) // RFC 6962 leaf prefix: hash in place
-				slab = c.AppendLeaf(slab, row, &digest)
-				lb.Leaves[i] = slab[start+1 : len(slab) : len(slab)]
-				h := sha256.Sum256(slab[start:])
-				hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
-				copy(hs, h[:])
-				lb.Hashes[i] = hs
+				lo, hi := part*fillPart, min((part+1)*fillPart, n)
+				salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
+				lb.salts[w] = salts
+				r := trillian.NewCompactRange(first + uint64(lo))
+				for i := lo; i < hi; i++ {
+					row := first + uint64(i)
+					var err error
+					scratch, err = c.CommitRow(&digest, encs, i, row, salts[(i-lo)*rowSalts:(i-lo+1)*rowSalts], scratch)
+					if err != nil {
+						errs[w] = rowError{i, err}
+						return
+					}
+					slot := lb.slab[i*leafSize : i*leafSize : (i+1)*leafSize]
+					slot = c.AppendLeaf(append(slot, 0x00), row, &digest)
+					lb.Leaves[i] = slot[1:len(slot):len(slot)]
+					hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
+					h := sha256.Sum256(slot)
+					copy(hs, h[:])
+					lb.Hashes[i] = hs
+					if err := r.Append(hs, nil); err != nil {
+						errs[w] = rowError{i, err}
+						return
+					}
+				}
+				ranges[part] = r
 			}
-			lb.slabs[w] = slab
-		}(w, lo, hi)
+		}(w)
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	// One error line, the first bad row's, however the rows were shared.
+	var firstErr *rowError
+	for w := range errs {
+		if e := &errs[w]; e.err != nil && (firstErr == nil || e.row < firstErr.row) {
+			firstErr = e
+		}
+	}
+	if firstErr != nil {
+		return firstErr.err
+	}
+	lb.Range = ranges[0]
+	for _, r := range ranges[1:] {
+		if err := lb.Range.AppendRange(r, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }

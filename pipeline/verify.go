@@ -334,14 +334,19 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	}
 	rowIdx := fr.Schema().FieldIndices(ColRow)[0]
 	leafIdx := fr.Schema().FieldIndices(ColLeafIndex)[0]
-	for b := 0; b < fr.NumRecords(); b++ {
+	records, stopReading := readAhead(fr)
+	defer stopReading()
+	var folded uint64 // rows folded into rangeCheck
+	for next := range records {
 		if err := ctx.Err(); err != nil {
+			next.rec.Release()
 			return err
 		}
-		rec, err := fr.RecordAt(b)
-		if err != nil {
-			return fmt.Errorf("%s: batch %d: %w: %v", v.rep.Package, b, ErrPackage, err)
+		if next.err != nil {
+			return fmt.Errorf("%s: batch %d: %w: %v", v.rep.Package, next.index, ErrPackage, next.err)
 		}
+		rec := next.rec
+		var err error
 		rowCol := rec.Column(rowIdx).(*array.Uint64)
 		leafCol := rec.Column(leafIdx).(*array.Uint64)
 		encs := make([]canonical.CellEncoder, len(v.names))
@@ -395,14 +400,30 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 				}
 			}
 		}
-		// In parallel: the hashing (commitments, leaves, proofs).
-		parallel(n, func(lo, hi int) { v.checkRows(rec, encs, proofs, work[lo:hi], lo) })
-		// In order: the range fold and the report.
+		// In parallel: the hashing (row hashes, commitments, leaves,
+		// proofs) and the range fold of each part.
+		segments := make([]*trillian.RangeSegment, parts(n))
+		parallel(n, func(part, lo, hi int) {
+			v.checkRows(rec, encs, proofs, work[lo:hi], lo)
+			if rangeCheck != nil {
+				seg := rangeCheck.NewSegment(folded + uint64(lo))
+				for i := range work[lo:hi] {
+					if seg.Append(work[lo+i].leafHash) != nil {
+						break // cannot happen: runs start at their offset
+					}
+				}
+				segments[part] = seg
+			}
+		})
+		// In order: the range fold's merge and the report.
+		if rangeCheck != nil {
+			for _, seg := range segments {
+				rangeCheck.AppendSegment(seg)
+			}
+			folded += uint64(n)
+		}
 		for i := range work {
 			w := &work[i]
-			if rangeCheck != nil {
-				rangeCheck.Append(w.leafHash)
-			}
 			if len(w.columns) > 0 {
 				w.reasons = append(w.reasons, "cell values differ from their commitments")
 			}
@@ -617,11 +638,22 @@ func (v *verifier) checkCells(rc *rowCells, i int) (rowHashDiffers bool) {
 	return rowHashDiffers
 }
 
-// parallel runs fn over [0, n) split into one contiguous part per CPU.
-func parallel(n int, fn func(lo, hi int)) {
+// parts is the number of parts parallel splits n items into.
+func parts(n int) int {
 	workers := runtime.GOMAXPROCS(0)
 	if n < 2048 || workers < 2 {
-		fn(0, n)
+		return 1
+	}
+	per := (n + workers - 1) / workers
+	return (n + per - 1) / per
+}
+
+// parallel runs fn over [0, n) split into parts(n) contiguous parts, one
+// per CPU; part numbers the parts in order.
+func parallel(n int, fn func(part, lo, hi int)) {
+	k := parts(n)
+	if k == 1 {
+		fn(0, 0, n)
 		return
 	}
 	var (
@@ -629,10 +661,10 @@ func parallel(n int, fn func(lo, hi int)) {
 		mu      sync.Mutex
 		crashed any
 	)
-	per := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += per {
+	per := (n + k - 1) / k
+	for part := 0; part*per < n; part++ {
 		wg.Add(1)
-		go func(lo, hi int) {
+		go func(part, lo, hi int) {
 			defer wg.Done()
 			defer func() {
 				if r := recover(); r != nil {
@@ -641,13 +673,63 @@ func parallel(n int, fn func(lo, hi int)) {
 					mu.Unlock()
 				}
 			}()
-			fn(lo, hi)
-		}(lo, min(lo+per, n))
+			fn(part, lo, hi)
+		}(part, part*per, min((part+1)*per, n))
 	}
 	wg.Wait()
 	if crashed != nil {
 		panic(crashed) // re-raised in the caller's goroutine, where it is recovered
 	}
+}
+
+// readResult is one record batch of a package, or why it could not be read.
+type readResult struct {
+	rec   arrow.Record
+	index int
+	err   error
+}
+
+// readAhead reads a package's record batches in order on another
+// goroutine, one batch ahead of the consumer, so reading overlaps hashing.
+// A panic of the Arrow reader on a crafted file becomes an error. Call
+// stop when done: it ends the reader and releases unconsumed batches.
+func readAhead(fr *ipc.FileReader) (<-chan readResult, func()) {
+	out := make(chan readResult, 1)
+	quit := make(chan struct{})
+	go func() {
+		defer close(out)
+		for b := 0; b < fr.NumRecords(); b++ {
+			rec, err := recordAt(fr, b)
+			select {
+			case out <- readResult{rec, b, err}:
+			case <-quit:
+				if rec != nil {
+					rec.Release()
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out, func() {
+		close(quit)
+		for r := range out {
+			if r.rec != nil {
+				r.rec.Release()
+			}
+		}
+	}
+}
+
+func recordAt(fr *ipc.FileReader, b int) (rec arrow.Record, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			rec, err = nil, fmt.Errorf("malformed Arrow data (%v)", r)
+		}
+	}()
+	return fr.RecordAt(b)
 }
 
 // planKeyed reads the package's key columns and row indices and matches

@@ -131,6 +131,46 @@ func (v *RangeVerifier) Append(leafHash []byte) {
 	v.err = v.local.Append(leafHash, nil)
 }
 
+// RangeSegment folds a contiguous run of the range's leaf hashes on its
+// own, so that runs can be hashed on several goroutines and merged in order
+// (AppendSegment): merging costs O(log n) hashes, the fold itself one per
+// leaf for each of the two trees it builds.
+type RangeSegment struct {
+	tree, local *compact.Range
+}
+
+// NewSegment starts a run whose first leaf is the range's leaf number
+// offset (0 for the range's first). It only reads v, so it may be called
+// from any goroutine.
+func (v *RangeVerifier) NewSegment(offset uint64) *RangeSegment {
+	return &RangeSegment{tree: rangeFactory.NewEmptyRange(v.proof.Begin + offset), local: rangeFactory.NewEmptyRange(offset)}
+}
+
+// Append adds the hash of the run's next leaf.
+func (s *RangeSegment) Append(leafHash []byte) error {
+	if err := s.tree.Append(leafHash, nil); err != nil {
+		return err
+	}
+	return s.local.Append(leafHash, nil)
+}
+
+// AppendSegment merges the next run, which must start where the leaves
+// appended so far end.
+func (v *RangeVerifier) AppendSegment(s *RangeSegment) {
+	if v.err != nil {
+		return
+	}
+	if n := s.tree.End() - s.tree.Begin(); v.tree.End()+n > v.proof.End {
+		v.err = fmt.Errorf("range proof: more than %d leaves", v.proof.End-v.proof.Begin)
+		return
+	}
+	if err := v.tree.AppendRange(s.tree, nil); err != nil {
+		v.err = err
+		return
+	}
+	v.err = v.local.AppendRange(s.local, nil)
+}
+
 // RangeRoot returns the RFC 6962 root of the appended leaves alone, as if
 // they formed a tree of their own (the dataset range root of a manifest).
 func (v *RangeVerifier) RangeRoot() ([]byte, error) {
