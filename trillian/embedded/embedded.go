@@ -304,6 +304,7 @@ func (l *Log) AppendHashedLeaves(ctx context.Context, start uint64, leaves, hash
 	if err != nil {
 		return trillian.Root{}, fmt.Errorf("%s: append %d leaves at %d: %w", l.path, len(leaves), start, err)
 	}
+	l.releaseMapped()
 	return root, nil
 }
 
