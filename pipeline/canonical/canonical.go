@@ -140,11 +140,11 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 			return AppendDecimal(dst, a.Value(i).BigInt(), scale), nil
 		}), nil
 	case *array.String:
-		return textEncoder(a, a.Value), nil
+		return textEncoder(a, a.Value, allValidUTF8(a.ValueBytes(), a.ValueOffsets())), nil
 	case *array.LargeString:
-		return textEncoder(a, a.Value), nil
+		return textEncoder(a, a.Value, allValidUTF8(a.ValueBytes(), a.ValueOffsets())), nil
 	case *array.StringView:
-		return textEncoder(a, a.Value), nil
+		return textEncoder(a, a.Value, false), nil
 	case *array.Binary:
 		return bytesEncoder(a, a.Value), nil
 	case *array.LargeBinary:
@@ -241,8 +241,36 @@ func unsigned(a arrow.Array, value func(int) uint64) CellEncoder {
 	return nullable(a, func(dst []byte, i int) ([]byte, error) { return AppendUint(dst, false, value(i)), nil })
 }
 
-func textEncoder(a arrow.Array, value func(int) string) CellEncoder {
+// textEncoder encodes text cells; valid says every value is known to be
+// UTF-8 already (allValidUTF8), so no cell needs checking again.
+func textEncoder(a arrow.Array, value func(int) string, valid bool) CellEncoder {
+	if valid {
+		return nullable(a, func(dst []byte, i int) ([]byte, error) {
+			if v := value(i); v != "" {
+				return append(append(dst, TagText), v...), nil
+			}
+			return append(dst, TagNull), nil
+		})
+	}
 	return nullable(a, func(dst []byte, i int) ([]byte, error) { return AppendText(dst, value(i)) })
+}
+
+// allValidUTF8 reports whether every value of a string array with these
+// value bytes and offsets is valid UTF-8, in one pass over the bytes
+// rather than one call per value: the bytes are valid UTF-8 as a whole and
+// no value starts inside a multi-byte character. False means "check each
+// value" (which then finds the bad row), not that one is bad.
+func allValidUTF8[O int32 | int64](data []byte, offsets []O) bool {
+	if len(offsets) == 0 || !utf8.Valid(data) {
+		return false
+	}
+	base := offsets[0]
+	for _, o := range offsets[1:] {
+		if at := int(o - base); at < len(data) && data[at]&0xC0 == 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func bytesEncoder(a arrow.Array, value func(int) []byte) CellEncoder {
@@ -392,8 +420,14 @@ func Validate(arr arrow.Array) (int, error) {
 	}
 	switch a := arr.(type) {
 	case *array.String:
+		if allValidUTF8(a.ValueBytes(), a.ValueOffsets()) {
+			return 0, nil
+		}
 		return check(a.Len(), a.Value)
 	case *array.LargeString:
+		if allValidUTF8(a.ValueBytes(), a.ValueOffsets()) {
+			return 0, nil
+		}
 		return check(a.Len(), a.Value)
 	case *array.StringView:
 		return check(a.Len(), a.Value)

@@ -133,3 +133,48 @@ func mustDate(s string) (t time.Time) {
 	}
 	return t
 }
+
+// TestTextWholeBufferCheck: the one-pass UTF-8 check of a string column
+// must agree with checking every value on its own, including a character
+// split across two values (valid bytes as a whole, invalid values) and
+// sliced arrays.
+func TestTextWholeBufferCheck(t *testing.T) {
+	cases := [][]string{
+		{"F", "M", "", "Müller"},
+		{"ab\xc3", "\xa9cd"}, // "é" split across two values
+		{"ok", "bad\xff", "ok"},
+		{"\xe2\x82", "\xac"}, // "€" split
+		{"", "", "ü"},
+	}
+	for ci, values := range cases {
+		b := array.NewStringBuilder(memory.DefaultAllocator)
+		for _, v := range values {
+			b.Append(v)
+		}
+		whole := b.NewStringArray()
+		for lo := 0; lo < len(values); lo++ {
+			arr := array.NewSlice(whole, int64(lo), int64(len(values))).(*array.String)
+			enc, err := Encoder(arr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			firstBad := -1
+			for i := 0; i < arr.Len(); i++ {
+				want, wantErr := AppendText(nil, arr.Value(i))
+				got, gotErr := enc(nil, i)
+				if string(got) != string(want) || (gotErr == nil) != (wantErr == nil) {
+					t.Errorf("case %d slice %d row %d: got %x %v, want %x %v", ci, lo, i, got, gotErr, want, wantErr)
+				}
+				if wantErr != nil && firstBad < 0 {
+					firstBad = i
+				}
+			}
+			row, err := Validate(arr)
+			if (err != nil) != (firstBad >= 0) || (err != nil && row != firstBad) {
+				t.Errorf("case %d slice %d: Validate = %d, %v; first bad row %d", ci, lo, row, err, firstBad)
+			}
+			arr.Release()
+		}
+		whole.Release()
+	}
+}
