@@ -326,7 +326,9 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	if v.data != nil {
 		defer v.data.close()
 	}
-	var order []uint64 // row index at each package position
+	// Row index at each package position (sized for the common case, a
+	// package of the whole version; the manifest's count is authenticated).
+	order := make([]uint64, 0, min(m.Rows, 1<<24))
 	if v.keyed != nil {
 		if err := v.planKeyed(fr); err != nil {
 			return err
