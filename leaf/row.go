@@ -121,6 +121,10 @@ func (d *RowDigest) Cell(salt, cell []byte) []byte {
 	return d.cells[len(d.cells)-CommitmentSize:]
 }
 
+// Sum appends SHA-256(msg) to dst, with the digest's reused hash state
+// (for other hashes of the same row, such as its leaf hash).
+func (d *RowDigest) Sum(dst, msg []byte) []byte { return d.sum(dst, msg) }
+
 // sum appends SHA-256(msg) to dst.
 func (d *RowDigest) sum(dst, msg []byte) []byte {
 	if d.h == nil {

@@ -4,7 +4,6 @@
 package pipeline
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -231,8 +230,7 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 					slot = c.AppendLeaf(append(slot, 0x00), row, &digest)
 					lb.Leaves[i] = slot[1:len(slot):len(slot)]
 					hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
-					h := sha256.Sum256(slot)
-					copy(hs, h[:])
+					digest.Sum(hs[:0], slot)
 					lb.Hashes[i] = hs
 					if err := r.Append(hs, nil); err != nil {
 						errs[w] = rowError{i, err}

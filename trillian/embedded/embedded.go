@@ -314,6 +314,10 @@ type tileWriter struct {
 	tx    *bolt.Tx
 	tiles map[tileKey][]byte
 	err   error
+	// The last tile visited: consecutive nodes of an append mostly fall
+	// in the same tile, so most visits skip the map.
+	lastKey  tileKey
+	lastTile []byte
 }
 
 type tileKey struct {
@@ -340,6 +344,10 @@ func (w *tileWriter) visit(id compact.NodeID, hash []byte) {
 		return
 	}
 	key, slot := locate(id)
+	if w.lastTile != nil && key == w.lastKey {
+		copy(w.lastTile[slot*trillian.HashSize:], hash)
+		return
+	}
 	tile, ok := w.tiles[key]
 	if !ok {
 		tile = make([]byte, tileBytes)
@@ -350,6 +358,7 @@ func (w *tileWriter) visit(id compact.NodeID, hash []byte) {
 		}
 		w.tiles[key] = tile
 	}
+	w.lastKey, w.lastTile = key, tile
 	copy(tile[slot*trillian.HashSize:], hash)
 }
 
