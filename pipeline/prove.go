@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -386,48 +387,72 @@ func (w *packageWriter) addBatch(b batch) error {
 	}
 	ncols := len(w.committer.Columns.Sorted)
 	// Commitments and row hashes of the selected rows, name order, and
-	// their leaves.
+	// their leaves, on every core; in range mode also the range fold.
 	commits := make([][]byte, len(positions))
 	rowHashes := make([][sha256.Size]byte, len(positions))
 	leaves := make([][]byte, len(positions))
-	var (
-		scratch []byte
-		digest  leaf.RowDigest
-	)
 	salts := w.committer.SaltsOf(nil, b.first, n)
 	rowSalts := ncols * leaf.SaltSize
-	for k, i := range positions {
-		row := b.first + uint64(i)
-		scratch, err = w.committer.CommitRow(&digest, encs, i, row, salts[i*rowSalts:(i+1)*rowSalts], scratch)
+	segments := make([]*trillian.RangeSegment, parts(len(positions)))
+	failures := make([]error, len(segments))
+	parallel(len(positions), func(part, lo, hi int) {
+		var (
+			scratch []byte
+			digest  leaf.RowDigest
+			seg     *trillian.RangeSegment
+		)
+		if w.rangeCheck != nil {
+			seg = w.rangeCheck.NewSegment(w.written + uint64(lo))
+		}
+		for k := lo; k < hi; k++ {
+			i := positions[k]
+			row := b.first + uint64(i)
+			var err error
+			if scratch, err = w.committer.CommitRow(&digest, encs, i, row, salts[i*rowSalts:(i+1)*rowSalts], scratch); err != nil {
+				failures[part] = err
+				return
+			}
+			commits[k] = slices.Clone(digest.Commitments())
+			rowHashes[k] = digest.RowHash()
+			leaves[k] = w.committer.AppendLeaf(nil, row, &digest)
+			if seg != nil {
+				if err := seg.Append(trillian.LeafHash(leaves[k])); err != nil {
+					failures[part] = err
+					return
+				}
+			}
+		}
+		segments[part] = seg
+	})
+	for _, err := range failures { // the first part's error is the first row's
 		if err != nil {
 			return err
 		}
-		commits[k] = slices.Clone(digest.Commitments())
-		rowHashes[k] = digest.RowHash()
-		leaves[k] = w.committer.AppendLeaf(nil, row, &digest)
-		if w.rangeCheck != nil {
-			w.rangeCheck.Append(trillian.LeafHash(leaves[k]))
+	}
+	if w.rangeCheck != nil {
+		for _, seg := range segments {
+			w.rangeCheck.AppendSegment(seg)
 		}
 	}
 	if sel != nil && len(sel) == 0 {
 		return nil
 	}
-	rb := array.NewRecordBuilder(w.mem, w.out)
-	defer rb.Release()
 	first := w.meta.Manifest.FirstIndex
-	for fi, fl := range w.out.Fields() {
-		if !strings.HasPrefix(fl.Name, ReservedPrefix) {
-			rb.Field(fi).AppendNulls(len(positions)) // placeholder: replaced by the taken column
+	arrays := make([]arrow.Array, 0, len(w.out.Fields())) // in w.out's field order
+	defer func() {
+		for _, a := range arrays {
+			a.Release()
 		}
+	}()
+	var rowIdx, leafIdx []byte
+	for _, i := range positions {
+		rowIdx = binary.LittleEndian.AppendUint64(rowIdx, b.first+uint64(i))
+		leafIdx = binary.LittleEndian.AppendUint64(leafIdx, first+b.first+uint64(i))
 	}
-	rowB := rb.Field(0).(*array.Uint64Builder)
-	leafB := rb.Field(1).(*array.Uint64Builder)
-	hashB := rb.Field(2).(*array.FixedSizeBinaryBuilder)
-	for k, i := range positions {
-		rowB.Append(b.first + uint64(i))
-		leafB.Append(first + b.first + uint64(i))
-		hashB.Append(rowHashes[k][:])
-	}
+	arrays = append(arrays,
+		columnOf(arrow.PrimitiveTypes.Uint64, len(positions), rowIdx),
+		columnOf(arrow.PrimitiveTypes.Uint64, len(positions), leafIdx),
+		fixedSizeColumn(commitArrowType, len(positions), func(k int) []byte { return rowHashes[k][:] }))
 	// Per data column: value (taken), salt, commitment.
 	var indices arrow.Array
 	if sel != nil {
@@ -443,8 +468,6 @@ func (w *packageWriter) addBatch(b batch) error {
 	for j, name := range w.committer.Columns.Sorted {
 		sortedPos[name] = j
 	}
-	var columns []arrow.Array
-	field := 3
 	for srcIdx, fl := range w.schema.Fields() {
 		j := sortedPos[fl.Name]
 		if w.disclosed(fl.Name) {
@@ -457,23 +480,20 @@ func (w *packageWriter) addBatch(b batch) error {
 				} else {
 					col.Retain()
 				}
-				columns = append(columns, col)
-				field++
+				arrays = append(arrays, col)
 			}
-			sb := rb.Field(field).(*array.FixedSizeBinaryBuilder)
-			for _, i := range positions {
-				sb.Append(salts[i*rowSalts+j*leaf.SaltSize : i*rowSalts+(j+1)*leaf.SaltSize])
-			}
-			field++
+			arrays = append(arrays, fixedSizeColumn(saltArrowType, len(positions), func(k int) []byte {
+				i := positions[k]
+				return salts[i*rowSalts+j*leaf.SaltSize : i*rowSalts+(j+1)*leaf.SaltSize]
+			}))
 		}
-		cb := rb.Field(field).(*array.FixedSizeBinaryBuilder)
-		for k := range positions {
-			cb.Append(commits[k][j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize])
-		}
-		field++
+		arrays = append(arrays, fixedSizeColumn(commitArrowType, len(positions), func(k int) []byte {
+			return commits[k][j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize]
+		}))
 	}
 	if w.meta.Selection == SelectionRows {
-		lb := rb.Field(field).(*array.ListBuilder)
+		lb := array.NewListBuilder(w.mem, proofArrowType.Elem())
+		defer lb.Release()
 		hb := lb.ValueBuilder().(*array.FixedSizeBinaryBuilder)
 		for k, i := range positions {
 			index := first + b.first + uint64(i)
@@ -489,28 +509,32 @@ func (w *packageWriter) addBatch(b batch) error {
 				hb.Append(h)
 			}
 		}
-	}
-	built := rb.NewRecord()
-	defer built.Release()
-	// Splice the taken value columns into the built record.
-	arrays := make([]arrow.Array, 0, len(w.out.Fields()))
-	vi := 0
-	for fi, fl := range w.out.Fields() {
-		if !strings.HasPrefix(fl.Name, ReservedPrefix) {
-			arrays = append(arrays, columns[vi])
-			vi++
-			continue
-		}
-		arrays = append(arrays, built.Column(fi))
+		arrays = append(arrays, lb.NewArray())
 	}
 	out := array.NewRecord(w.out, arrays, int64(len(positions)))
 	defer out.Release()
-	for _, c := range columns {
-		c.Release()
-	}
 	w.written += uint64(len(positions))
 	if err := w.writer.Write(out); err != nil {
 		return errors.Join(fmt.Errorf("write package"), err)
 	}
 	return nil
+}
+
+// columnOf wraps n values of a fixed-width type, already laid out in data,
+// as a column without nulls.
+func columnOf(typ arrow.DataType, n int, data []byte) arrow.Array {
+	d := array.NewData(typ, n, []*memory.Buffer{nil, memory.NewBufferBytes(data)}, nil, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+// fixedSizeColumn builds a fixed_size_binary column of n values without
+// nulls, value k being value(k): one copy per value into one buffer,
+// instead of a builder's per-value bookkeeping.
+func fixedSizeColumn(typ *arrow.FixedSizeBinaryType, n int, value func(k int) []byte) arrow.Array {
+	data := make([]byte, n*typ.ByteWidth)
+	for k := 0; k < n; k++ {
+		copy(data[k*typ.ByteWidth:(k+1)*typ.ByteWidth], value(k))
+	}
+	return columnOf(typ, n, data)
 }

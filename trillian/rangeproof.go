@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -108,7 +109,9 @@ func NewRangeVerifier(p RangeProof) (*RangeVerifier, error) {
 			return nil, fmt.Errorf("range proof: hash of %d bytes, want %d", len(h), HashSize)
 		}
 	}
-	tree, err := rangeFactory.NewRange(0, p.Begin, p.Left)
+	// A compact range appends into the slice it is given: hand it a copy,
+	// or two verifiers of one proof would write over each other's hashes.
+	tree, err := rangeFactory.NewRange(0, p.Begin, slices.Clone(p.Left))
 	if err != nil {
 		return nil, fmt.Errorf("range proof: left boundary: %w", err)
 	}
