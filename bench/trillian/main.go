@@ -33,7 +33,7 @@ import (
 func main() {
 	var (
 		n          = flag.Int("leaves", 200_000, "leaves per run")
-		size       = flag.Int("leaf-bytes", 600, "bytes per leaf")
+		size       = flag.Int("leaf-bytes", 100, "bytes per leaf (a row leaf v2 is 100)")
 		appendN    = flag.Int("append", 32768, "leaves per AppendLeaves call (the pipeline's default)")
 		batch      = flag.Int("batch", remote.DefaultBatchLeaves, "leaves per AddSequencedLeaves request")
 		inFlight   = flag.Int("in-flight", 4, "concurrent AddSequencedLeaves requests")
