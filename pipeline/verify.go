@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -468,6 +469,7 @@ type rowCheck struct {
 	reasons  []string
 	columns  []string // columns whose cells differ from their commitments
 	leafHash []byte
+	hash     [sha256.Size]byte // leafHash's storage
 	dataRec  arrow.Record // positional data copy, if any
 	dataRow  int
 	dataEncs []canonical.CellEncoder
@@ -518,8 +520,8 @@ func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, pro
 			rc.digest.Commitment(rc.commits[j].Value(i))
 		}
 		rowHash, cells := [sha256.Size]byte(rc.rowHashes.Value(i)), rc.digest.CellsHash()
-		leafBuf = v.encoder.Append(leafBuf[:0], w.row, &rowHash, &cells)
-		w.leafHash = trillian.LeafHash(leafBuf)
+		leafBuf = v.encoder.Append(append(leafBuf[:0], 0x00), w.row, &rowHash, &cells) // RFC 6962 leaf prefix
+		w.leafHash = rc.digest.Sum(w.hash[:0], leafBuf)
 		if proofs != nil {
 			start, end := proofs.ValueOffsets(i)
 			hashes := proofs.ListValues().(*array.FixedSizeBinary)
@@ -640,18 +642,21 @@ func (v *verifier) checkCells(rc *rowCells, i int) (rowHashDiffers bool) {
 	return rowHashDiffers
 }
 
+// partSize is the number of items parallel hands a worker at a time:
+// small enough that the workers finish together even when another
+// goroutine (reading the next batch) takes a core for a while.
+const partSize = 1024
+
 // parts is the number of parts parallel splits n items into.
 func parts(n int) int {
-	workers := runtime.GOMAXPROCS(0)
-	if n < 2048 || workers < 2 {
+	if runtime.GOMAXPROCS(0) < 2 || n < 2*partSize {
 		return 1
 	}
-	per := (n + workers - 1) / workers
-	return (n + per - 1) / per
+	return (n + partSize - 1) / partSize
 }
 
-// parallel runs fn over [0, n) split into parts(n) contiguous parts, one
-// per CPU; part numbers the parts in order.
+// parallel runs fn over [0, n) split into parts(n) contiguous parts of
+// partSize items, numbered in order, which GOMAXPROCS workers take in turn.
 func parallel(n int, fn func(part, lo, hi int)) {
 	k := parts(n)
 	if k == 1 {
@@ -660,13 +665,13 @@ func parallel(n int, fn func(part, lo, hi int)) {
 	}
 	var (
 		wg      sync.WaitGroup
+		next    atomic.Int64
 		mu      sync.Mutex
 		crashed any
 	)
-	per := (n + k - 1) / k
-	for part := 0; part*per < n; part++ {
+	for range min(k, runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
-		go func(part, lo, hi int) {
+		go func() {
 			defer wg.Done()
 			defer func() {
 				if r := recover(); r != nil {
@@ -675,8 +680,14 @@ func parallel(n int, fn func(part, lo, hi int)) {
 					mu.Unlock()
 				}
 			}()
-			fn(part, lo, hi)
-		}(part, part*per, min((part+1)*per, n))
+			for {
+				part := int(next.Add(1) - 1)
+				if part >= k {
+					return
+				}
+				fn(part, part*partSize, min((part+1)*partSize, n))
+			}
+		}()
 	}
 	wg.Wait()
 	if crashed != nil {
