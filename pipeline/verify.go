@@ -470,7 +470,7 @@ type rowCheck struct {
 	columns  []string // columns whose cells differ from their commitments
 	leafHash []byte
 	hash     [sha256.Size]byte // leafHash's storage
-	dataRec  arrow.Record // positional data copy, if any
+	dataRec  arrow.Record      // positional data copy, if any
 	dataRow  int
 	dataEncs []canonical.CellEncoder
 	keyed    [][]byte // keyed data copy's cells, if any
