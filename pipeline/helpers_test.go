@@ -13,7 +13,9 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
+	"github.com/trialog/trialog/pipeline/canonical"
 	"github.com/trialog/trialog/pipeline/source"
 	"github.com/trialog/trialog/workspace"
 )
@@ -202,6 +204,61 @@ func (tb *table) flipBytes(t *testing.T, col string, row int) {
 			v[0] ^= 0xff
 		}
 		b.Append(v)
+	}
+	tb.cols[c] = b.NewArray()
+}
+
+// setCommitted edits a text cell and its commitment together (the salt is
+// in the package), as an attacker who knows the format would.
+func (tb *table) setCommitted(t *testing.T, col string, row int, value string) {
+	t.Helper()
+	tb.setCell(t, col, row, value)
+	salt := tb.cols[tb.col(t, pipeline.SaltColumn(col))].(*array.FixedSizeBinary).Value(row)
+	cell, err := canonical.AppendText(nil, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := leaf.Commit(salt, cell)
+	ci := tb.col(t, pipeline.CommitColumn(col))
+	arr := tb.cols[ci].(*array.FixedSizeBinary)
+	b := array.NewFixedSizeBinaryBuilder(memory.DefaultAllocator, arr.DataType().(*arrow.FixedSizeBinaryType))
+	for i := 0; i < arr.Len(); i++ {
+		if i == row {
+			b.Append(c[:])
+		} else {
+			b.Append(arr.Value(i))
+		}
+	}
+	tb.cols[ci] = b.NewArray()
+}
+
+// retype casts a column to another Arrow type (same canonical values).
+func (tb *table) retype(t *testing.T, col string, to arrow.DataType) {
+	t.Helper()
+	c := tb.col(t, col)
+	out, err := compute.CastArray(context.Background(), tb.cols[c], compute.SafeCastOptions(to))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.cols[c] = out
+	fields := tb.schema.Fields()
+	fields[c].Type = to
+	md := tb.schema.Metadata()
+	tb.schema = arrow.NewSchema(fields, &md)
+}
+
+// setNull makes one cell of a uint64 column null.
+func (tb *table) setNull(t *testing.T, col string, row int) {
+	t.Helper()
+	c := tb.col(t, col)
+	arr := tb.cols[c].(*array.Uint64)
+	b := array.NewUint64Builder(memory.DefaultAllocator)
+	for i := 0; i < arr.Len(); i++ {
+		if i == row {
+			b.AppendNull()
+		} else {
+			b.Append(arr.Value(i))
+		}
 	}
 	tb.cols[c] = b.NewArray()
 }

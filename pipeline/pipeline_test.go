@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/apache/arrow/go/v17/arrow"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,7 +165,10 @@ func TestTamperMatrix(t *testing.T) {
 		{"commitment column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, pipeline.CommitColumn("AESEV")) }, -1, "", "AESEV"},
 		{"salt flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.SaltColumn("AEDECOD"), 9) }, 9, "AEDECOD", "differ"},
 		{"commitment flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.CommitColumn("AEDECOD"), 9) }, 9, "AEDECOD", "differ"},
-		{"row hash flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.ColRowHash, 9) }, 9, "", "row hash altered"},
+		{"row hash flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.ColRowHash, 9) }, 9, "", "row hash was altered"},
+		{"value column retyped", full, func(t *testing.T, tb *table) { tb.retype(t, "AESEQ", arrow.PrimitiveTypes.Float64) }, -1, "", "when ingested"},
+		{"null in a trialog column", full, func(t *testing.T, tb *table) { tb.setNull(t, pipeline.ColLeafIndex, 3) }, -1, "", "has nulls"},
+		{"cell and its commitment edited together", full, func(t *testing.T, tb *table) { tb.setCommitted(t, "AETERM", 7, "HEADACHE") }, 7, "", "a cell together with its commitment"},
 		{"row hash column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, pipeline.ColRowHash) }, -1, "", pipeline.ColRowHash},
 		{"cell edited (redacted package)", redacted, func(t *testing.T, tb *table) { tb.setCell(t, "AESEV", 4, "SEVERE") }, 4, "AESEV", "differ"},
 		{"salt flipped (redacted package)", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.SaltColumn("AEDECOD"), 6) }, 6, "AEDECOD", "differ"},

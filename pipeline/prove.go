@@ -102,6 +102,10 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, fmt.Errorf("%s is not the file ingested as %s version %d (%s, sha256 %s…): %w",
 			f.Name, m.Dataset, m.Version, m.Source.Name, m.Source.SHA256[:12], source.ErrInput)
 	}
+	if got := schemaOf(f); !slices.Equal(got, m.Schema) {
+		return nil, fmt.Errorf("%s: read with columns %v, but ingested as %v: use the --format, --schema and --null of the ingest: %w",
+			f.Name, got, m.Schema, workspace.ErrUsage)
+	}
 	cols, err := ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		return nil, err
@@ -472,13 +476,9 @@ func (w *packageWriter) addBatch(b batch) error {
 		j := sortedPos[fl.Name]
 		if w.disclosed(fl.Name) {
 			if w.carriesValues(fl.Name) {
-				col := b.rec.Column(srcIdx)
-				if indices != nil {
-					if col, err = compute.TakeArray(w.ctx, col, indices); err != nil {
-						return err
-					}
-				} else {
-					col.Retain()
+				col, err := takeColumn(w.ctx, w.mem, b.rec.Column(srcIdx), indices)
+				if err != nil {
+					return fmt.Errorf("column %s: %w", fl.Name, err)
 				}
 				arrays = append(arrays, col)
 			}
@@ -518,6 +518,40 @@ func (w *packageWriter) addBatch(b batch) error {
 		return errors.Join(fmt.Errorf("write package"), err)
 	}
 	return nil
+}
+
+// takeColumn returns the rows of col at indices (every row when indices is
+// nil). A dictionary column is rebuilt with only the entries those rows
+// use: its dictionary may hold values of rows the package does not disclose
+// (or of no row at all), which must not travel with it.
+func takeColumn(ctx context.Context, mem memory.Allocator, col, indices arrow.Array) (arrow.Array, error) {
+	dict, ok := col.(*array.Dictionary)
+	if !ok {
+		if indices == nil {
+			col.Retain()
+			return col, nil
+		}
+		return compute.TakeArray(ctx, col, indices)
+	}
+	idx := dict.Indices()
+	if indices != nil {
+		var err error
+		if idx, err = compute.TakeArray(ctx, idx, indices); err != nil {
+			return nil, err
+		}
+		defer idx.Release()
+	}
+	values, err := compute.TakeArray(ctx, dict.Dictionary(), idx) // plain, null where idx is
+	if err != nil {
+		return nil, err
+	}
+	defer values.Release()
+	b := array.NewDictionaryBuilder(mem, dict.DataType().(*arrow.DictionaryType))
+	defer b.Release()
+	if err := b.AppendArray(values); err != nil {
+		return nil, err
+	}
+	return b.NewArray(), nil
 }
 
 // columnOf wraps n values of a fixed-width type, already laid out in data,

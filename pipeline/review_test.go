@@ -1,13 +1,17 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/trialog/trialog/pipeline"
@@ -109,5 +113,108 @@ func TestResumeNeedsSameReading(t *testing.T) {
 	}
 	if _, err := pipeline.Ingest(ctx, tr, openFile(t, cm, source.Options{}), pipeline.IngestOptions{Dataset: "CM"}); err != nil {
 		t.Fatalf("resume with the same reading: %v", err)
+	}
+}
+
+// writeArrowFile writes one record batch as an Arrow IPC file.
+func writeArrowFile(t *testing.T, path string, schema *arrow.Schema, cols []arrow.Array, n int) {
+	t.Helper()
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	w, err := ipc.NewFileWriter(fh, ipc.WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := array.NewRecord(schema, cols, int64(n))
+	defer rec.Release()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCraftedStringOffsets: an Arrow file whose string offsets go
+// backwards (Arrow checks only the last one) is an input error for ingest
+// and a reported problem for verify, positional or keyed, never a crash.
+func TestCraftedStringOffsets(t *testing.T) {
+	dir := t.TempDir()
+	kb := array.NewInt64Builder(memory.DefaultAllocator)
+	kb.AppendValues([]int64{1, 2, 3}, nil)
+	offsets := arrow.Int32Traits.CastToBytes([]int32{0, -5, 3, 3})
+	sd := array.NewData(arrow.BinaryTypes.String, 3, []*memory.Buffer{nil, memory.NewBufferBytes(offsets), memory.NewBufferBytes([]byte("abc"))}, nil, 0, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "K", Type: arrow.PrimitiveTypes.Int64}, {Name: "S", Type: arrow.BinaryTypes.String}}, nil)
+	crafted := filepath.Join(dir, "crafted.arrow")
+	writeArrowFile(t, crafted, schema, []arrow.Array{kb.NewArray(), array.MakeFromData(sd)}, 3)
+
+	tr, _ := newTrial(t)
+	if _, err := pipeline.Ingest(context.Background(), tr, openFile(t, crafted, source.Options{}), pipeline.IngestOptions{Dataset: "X"}); !errors.Is(err, source.ErrInput) {
+		t.Fatalf("ingest of crafted offsets: %v, want an input error", err)
+	}
+	for _, keys := range [][]string{nil, {"K"}} {
+		csvPath := filepath.Join(dir, "k.csv")
+		if err := os.WriteFile(csvPath, []byte("K,S\n1,abc\n2,def\n3,ghi\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tr, _ := newTrial(t)
+		if _, err := pipeline.Ingest(context.Background(), tr, openFile(t, csvPath, source.Options{}), pipeline.IngestOptions{Dataset: "K", Keys: keys}); err != nil {
+			t.Fatal(err)
+		}
+		pkg := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "K", Detached: true})
+		rep, err := pipeline.Verify(context.Background(), pkg, pipeline.VerifyOptions{VerifierKey: tr.VerifierKey, Data: openFile(t, crafted, source.Options{})})
+		if err == nil && rep.OK {
+			t.Fatalf("keys %v: crafted data file verified", keys)
+		}
+		if err != nil && !strings.Contains(err.Error(), "crafted.arrow") {
+			t.Fatalf("keys %v: error does not name the data file: %v", keys, err)
+		}
+	}
+}
+
+// TestDictionaryNotLeaked: a package of some rows of a dictionary-encoded
+// column carries only the entries those rows use, not the values of the
+// other rows (or entries no row uses), and still verifies.
+func TestDictionaryNotLeaked(t *testing.T) {
+	tr, _ := newTrial(t)
+	dir := t.TempDir()
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	vb := array.NewStringBuilder(memory.DefaultAllocator)
+	vb.AppendValues([]string{"alice-SECRET", "bob-SECRET", "carol-SECRET", "nobody-SECRET"}, nil)
+	xb := array.NewInt32Builder(memory.DefaultAllocator)
+	xb.AppendValues([]int32{0, 1, 2}, nil)
+	subj := array.NewDictionaryArray(dt, xb.NewArray(), vb.NewArray())
+	ib := array.NewInt64Builder(memory.DefaultAllocator)
+	ib.AppendValues([]int64{1, 2, 3}, nil)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "ID", Type: arrow.PrimitiveTypes.Int64}, {Name: "SUBJ", Type: dt}}, nil)
+	path := filepath.Join(dir, "d.arrow")
+	writeArrowFile(t, path, schema, []arrow.Array{ib.NewArray(), subj}, 3)
+	ingest(t, tr, path, "D")
+	for _, opts := range []pipeline.ProveOptions{
+		{Dataset: "D", Rows: [][2]uint64{{1, 2}}},
+		{Dataset: "D"},
+	} {
+		pkg := prove(t, tr, path, opts)
+		if rep := verify(t, tr, pkg, nil); !rep.OK {
+			t.Fatalf("%+v: package fails:\n%s", opts, badRowsString(rep))
+		}
+		raw, err := os.ReadFile(pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{"alice-SECRET", "carol-SECRET", "nobody-SECRET"} {
+			if opts.Rows == nil && secret != "nobody-SECRET" {
+				continue // the whole dataset discloses every row's value
+			}
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%+v: package carries %s", opts, secret)
+			}
+		}
+		if !bytes.Contains(raw, []byte("bob-SECRET")) {
+			t.Errorf("%+v: package lacks the disclosed value", opts)
+		}
 	}
 }

@@ -134,6 +134,10 @@ func verifyOnce(ctx context.Context, pkgPath string, opts VerifyOptions, exhaust
 func (v *verifier) safeRows(ctx context.Context, fr *ipc.FileReader) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if v.opts.Data != nil { // the data file is read in the same loop
+				err = fmt.Errorf("%s or %s: %w: malformed Arrow data (%v)", v.rep.Package, v.opts.Data.Name, ErrPackage, r)
+				return
+			}
 			err = fmt.Errorf("%s: %w: malformed Arrow data (%v)", v.rep.Package, ErrPackage, r)
 		}
 	}()
@@ -240,12 +244,21 @@ func (v *verifier) checkHeader() bool {
 		if value >= 0 && meta.Mode == ModeDetached && !slices.Contains(m.Keys, name) {
 			rep.fail("column %s: a detached package carries values", name)
 		}
+		if value >= 0 {
+			// The values must reach the recipient as they were ingested:
+			// equal canonical cells would hide e.g. int64 turned float64.
+			if i := slices.IndexFunc(m.Schema, func(c leaf.Column) bool { return c.Name == name }); i >= 0 && v.schema.Field(value).Type.String() != m.Schema[i].Type {
+				rep.fail("column %s: type %s in the package, %s when ingested", name, v.schema.Field(value).Type, m.Schema[i].Type)
+			}
+		}
 		v.valueCol = append(v.valueCol, value)
 		v.saltCol = append(v.saltCol, salt)
 		v.commitCol = append(v.commitCol, commit)
 	}
 	for _, f := range v.schema.Fields() {
 		switch {
+		case f.Name == ColProof && meta.Selection != SelectionRows:
+			rep.fail("column %s in a package with a range proof", ColProof)
 		case f.Name == ColRow || f.Name == ColLeafIndex || f.Name == ColRowHash || f.Name == ColProof:
 		case strings.HasPrefix(f.Name, saltPrefix) || strings.HasPrefix(f.Name, commitPrefix):
 			base := strings.TrimPrefix(strings.TrimPrefix(f.Name, saltPrefix), commitPrefix)
@@ -342,7 +355,9 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	var folded uint64 // rows folded into rangeCheck
 	for next := range records {
 		if err := ctx.Err(); err != nil {
-			next.rec.Release()
+			if next.rec != nil {
+				next.rec.Release()
+			}
 			return err
 		}
 		if next.err != nil {
@@ -350,6 +365,11 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		}
 		rec := next.rec
 		var err error
+		if name := v.nullInReserved(rec); name != "" {
+			v.rep.fail("column %s has nulls: every trialog column has a value in every row", name)
+			rec.Release()
+			return nil
+		}
 		rowCol := rec.Column(rowIdx).(*array.Uint64)
 		leafCol := rec.Column(leafIdx).(*array.Uint64)
 		encs := make([]canonical.CellEncoder, len(v.names))
@@ -391,6 +411,9 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 			case v.data != nil:
 				w.dataRec, w.dataRow, w.dataEncs, err = v.data.seek(w.row)
 				if err != nil {
+					for _, r := range retained {
+						r.Release()
+					}
 					rec.Release()
 					return err
 				}
@@ -443,7 +466,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	if meta.Selection == SelectionRange {
 		if err := rangeCheck.Verify(v.cp.Hash); err != nil {
 			if v.rep.BadRowCount == 0 {
-				v.rep.fail("the rows do not hash to the checkpointed tree (a commitment, row index or proof hash was altered): %v", err)
+				v.rep.fail("the rows do not hash to the checkpointed tree (a row hash, commitment, row index or proof hash was altered): %v", err)
 			} else {
 				v.rep.fail("the rows do not hash to the checkpointed tree: %v", err)
 			}
@@ -461,6 +484,17 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		}
 	}
 	return nil
+}
+
+// nullInReserved names a trialog column of rec with a null, if any: the
+// checks read those columns' values without looking at validity.
+func (v *verifier) nullInReserved(rec arrow.Record) string {
+	for i, f := range rec.Schema().Fields() {
+		if strings.HasPrefix(f.Name, ReservedPrefix) && rec.Column(i).NullN() > 0 {
+			return f.Name
+		}
+	}
+	return ""
 }
 
 // rowCheck is one package row on its way through verification.
@@ -513,7 +547,7 @@ func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, pro
 			}
 		}
 		if rowHashDiffers && len(w.columns) == 0 {
-			w.reasons = append(w.reasons, "row hash differs from the row's cells (row hash altered)")
+			w.reasons = append(w.reasons, "row hash differs from the row's cells (the row hash was altered, or a cell together with its commitment)")
 		}
 		rc.digest.Start(nil)
 		for j := range v.names {

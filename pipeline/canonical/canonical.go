@@ -51,6 +51,11 @@ var ErrUnsupported = errors.New("unsupported column type")
 // ErrInvalidText is wrapped when a text cell is not valid UTF-8.
 var ErrInvalidText = errors.New("text is not valid UTF-8")
 
+// ErrBadOffsets is returned for a string column whose offsets go backwards
+// or past its values: Arrow checks only the last offset when it reads a
+// file, and reading such a value would crash.
+var ErrBadOffsets = errors.New("malformed Arrow string column (offsets out of order or out of range)")
+
 // CellEncoder appends the canonical bytes of cell i of one array.
 type CellEncoder func(dst []byte, i int) ([]byte, error)
 
@@ -140,9 +145,9 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 			return AppendDecimal(dst, a.Value(i).BigInt(), scale), nil
 		}), nil
 	case *array.String:
-		return textEncoder(a, a.Value, allValidUTF8(a.ValueBytes(), a.ValueOffsets())), nil
+		return textColumn(a, a.ValueOffsets(), a.Value)
 	case *array.LargeString:
-		return textEncoder(a, a.Value, allValidUTF8(a.ValueBytes(), a.ValueOffsets())), nil
+		return textColumn(a, a.ValueOffsets(), a.Value)
 	case *array.StringView:
 		return textEncoder(a, a.Value, false), nil
 	case *array.Binary:
@@ -253,6 +258,36 @@ func textEncoder(a arrow.Array, value func(int) string, valid bool) CellEncoder 
 		})
 	}
 	return nullable(a, func(dst []byte, i int) ([]byte, error) { return AppendText(dst, value(i)) })
+}
+
+// textColumn is the cell encoder of a string column, after checking its
+// offsets (checkOffsets) and, in one pass, its UTF-8 (allValidUTF8).
+func textColumn[O int32 | int64](a arrow.Array, offsets []O, value func(int) string) (CellEncoder, error) {
+	values := valuesBuffer(a)
+	if _, err := checkOffsets(offsets, len(values)); err != nil {
+		return nil, err
+	}
+	valid := len(offsets) > 0 && allValidUTF8(values[offsets[0]:offsets[len(offsets)-1]], offsets)
+	return textEncoder(a, value, valid), nil
+}
+
+// valuesBuffer is the values buffer of a string array (nil if absent).
+func valuesBuffer(a arrow.Array) []byte {
+	if bufs := a.Data().Buffers(); len(bufs) > 2 && bufs[2] != nil {
+		return bufs[2].Bytes()
+	}
+	return nil
+}
+
+// checkOffsets checks that a string array's offsets never decrease and
+// stay within its values buffer; it returns the row of the first bad one.
+func checkOffsets[O int32 | int64](offsets []O, valuesLen int) (int, error) {
+	for i, o := range offsets {
+		if o < 0 || int64(o) > int64(valuesLen) || (i > 0 && o < offsets[i-1]) {
+			return max(i-1, 0), ErrBadOffsets
+		}
+	}
+	return 0, nil
 }
 
 // allValidUTF8 reports whether every value of a string array with these
@@ -420,11 +455,17 @@ func Validate(arr arrow.Array) (int, error) {
 	}
 	switch a := arr.(type) {
 	case *array.String:
+		if row, err := checkOffsets(a.ValueOffsets(), len(valuesBuffer(a))); err != nil {
+			return row, err
+		}
 		if allValidUTF8(a.ValueBytes(), a.ValueOffsets()) {
 			return 0, nil
 		}
 		return check(a.Len(), a.Value)
 	case *array.LargeString:
+		if row, err := checkOffsets(a.ValueOffsets(), len(valuesBuffer(a))); err != nil {
+			return row, err
+		}
 		if allValidUTF8(a.ValueBytes(), a.ValueOffsets()) {
 			return 0, nil
 		}
