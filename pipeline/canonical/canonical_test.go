@@ -178,3 +178,21 @@ func TestTextWholeBufferCheck(t *testing.T) {
 		whole.Release()
 	}
 }
+
+// TestFloat64IntegerFastPath: whole float64 values take the integer path,
+// which must give exactly the cells of the general float path.
+func TestFloat64IntegerFastPath(t *testing.T) {
+	values := []float64{1, -1, 63, 1200, -5, 1e14, 999999999999999, -999999999999999, 123456789012345, 1 << 40, 100000}
+	for i := 0; i < 20000; i++ {
+		v := float64(int64(i*i*7919) % 999999999999999)
+		values = append(values, v, -v, v*10, math.Trunc(v/3))
+	}
+	for _, v := range values {
+		if v == 0 || math.Abs(v) >= 1e15 {
+			continue
+		}
+		if got, want := AppendFloat64(nil, v), appendFloat(nil, v, 14, 64); string(got) != string(want) {
+			t.Fatalf("%v: fast path %q, float path %q", v, got, want)
+		}
+	}
+}
