@@ -350,6 +350,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	}
 	rowIdx := fr.Schema().FieldIndices(ColRow)[0]
 	leafIdx := fr.Schema().FieldIndices(ColLeafIndex)[0]
+	var work []rowCheck
 	records, stopReading := readAhead(fr)
 	defer stopReading()
 	var folded uint64 // rows folded into rangeCheck
@@ -387,7 +388,10 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 			proofs = rec.Column(fr.Schema().FieldIndices(ColProof)[0]).(*array.List)
 		}
 		n := int(rec.NumRows())
-		work := make([]rowCheck, n)
+		// Reused from batch to batch: fresh pages for every batch cost
+		// more than the rows' checks (the range fold keeps copies).
+		work = slices.Grow(work[:0], n)[:n]
+		clear(work)
 		// In order: row indices, and where each row's data-file copy is.
 		var retained []arrow.Record
 		for i := 0; i < n; i++ {

@@ -158,7 +158,8 @@ func (s *RangeSegment) Append(leafHash []byte) error {
 }
 
 // AppendSegment merges the next run, which must start where the leaves
-// appended so far end.
+// appended so far end. It keeps copies of the hashes it retains (O(log n)),
+// so the leaf hashes given to the run may be reused afterwards.
 func (v *RangeVerifier) AppendSegment(s *RangeSegment) {
 	if v.err != nil {
 		return
@@ -171,7 +172,14 @@ func (v *RangeVerifier) AppendSegment(s *RangeSegment) {
 		v.err = err
 		return
 	}
-	v.err = v.local.AppendRange(s.local, nil)
+	if v.err = v.local.AppendRange(s.local, nil); v.err != nil {
+		return
+	}
+	for _, r := range []*compact.Range{v.tree, v.local} {
+		for i, h := range r.Hashes() {
+			r.Hashes()[i] = bytes.Clone(h)
+		}
+	}
 }
 
 // RangeRoot returns the RFC 6962 root of the appended leaves alone, as if
