@@ -201,10 +201,30 @@ type Batches struct {
 	array.RecordReader
 	closers []io.Closer
 	name    string
+	crashed bool // the reader panicked on malformed input
+}
+
+// Next advances to the next batch. Arrow's readers panic on some crafted
+// files instead of returning an error; that ends the pass with an input
+// error (Err) rather than a crash. The panic's text is not kept: it could
+// quote bytes of the file.
+func (b *Batches) Next() (ok bool) {
+	if b.crashed {
+		return false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			b.crashed, ok = true, false
+		}
+	}()
+	return b.RecordReader.Next()
 }
 
 // Err wraps the reader's error with the file name.
 func (b *Batches) Err() error {
+	if b.crashed {
+		return inputError(b.name, errors.New("malformed file: the reader failed on its structure"))
+	}
 	if err := b.RecordReader.Err(); err != nil && err != io.EOF {
 		return inputError(b.name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 )
 
 func writeTemp(t testing.TB, name, content string) string {
@@ -108,5 +109,27 @@ func TestPinnedTypeErrorHidesValue(t *testing.T) {
 	}
 	if got := withoutValues(`strconv.ParseInt: parsing "SECRET": invalid syntax`); strings.Contains(got, "SECRET") {
 		t.Fatalf("withoutValues kept the value: %s", got)
+	}
+}
+
+// panickyReader stands for an Arrow reader that panics on a crafted file.
+type panickyReader struct{ array.RecordReader }
+
+func (panickyReader) Next() bool            { panic("index out of range [-5]: secret-bytes") }
+func (panickyReader) Err() error            { return nil }
+func (panickyReader) Release()              {}
+func (panickyReader) Retain()               {}
+func (panickyReader) Schema() *arrow.Schema { return arrow.NewSchema(nil, nil) }
+
+// TestReaderPanicIsInputError: a reader's panic ends the pass with one
+// input error naming the file and quoting nothing of it.
+func TestReaderPanicIsInputError(t *testing.T) {
+	b := &Batches{RecordReader: panickyReader{}, name: "crafted.arrow"}
+	if b.Next() || b.Next() {
+		t.Fatal("Next after a panic")
+	}
+	err := b.Err()
+	if !errors.Is(err, ErrInput) || !strings.HasPrefix(err.Error(), "crafted.arrow: ") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("got %v", err)
 	}
 }
