@@ -102,6 +102,7 @@ type RowDigest struct {
 	cells []byte    // 0x44 || commitments
 	msg   []byte    // one commitment's input
 	h     hash.Hash // reused: a fifth cheaper per short message than sha256.Sum256
+	out   [sha256.Size]byte
 }
 
 // Start begins a row whose salts (n*16 bytes, name order) are given; salts
@@ -148,15 +149,15 @@ func (d *RowDigest) Commitment(c []byte) { d.cells = append(d.cells, c...) }
 func (d *RowDigest) Commitments() []byte { return d.cells[1:] }
 
 // RowHash returns the row hash of what was added since Start.
-func (d *RowDigest) RowHash() (h [sha256.Size]byte) {
-	d.sum(h[:0], d.row)
-	return h
+func (d *RowDigest) RowHash() [sha256.Size]byte {
+	d.sum(d.out[:0], d.row) // into d.out: a local array would escape to the heap
+	return d.out
 }
 
 // CellsHash returns the cells digest of what was added since Start.
-func (d *RowDigest) CellsHash() (h [sha256.Size]byte) {
-	d.sum(h[:0], d.cells)
-	return h
+func (d *RowDigest) CellsHash() [sha256.Size]byte {
+	d.sum(d.out[:0], d.cells)
+	return d.out
 }
 
 // ParseRow decodes a row leaf.
