@@ -399,7 +399,7 @@ func (w *packageWriter) addBatch(b batch) error {
 	rowSalts := ncols * leaf.SaltSize
 	segments := make([]*trillian.RangeSegment, parts(len(positions)))
 	failures := make([]error, len(segments))
-	parallel(len(positions), func(part, lo, hi int) {
+	parallel(len(positions), 0, func(_, part, lo, hi int) {
 		var (
 			scratch []byte
 			digest  leaf.RowDigest

@@ -6,10 +6,9 @@ package pipeline
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/transparency-dev/merkle/compact"
@@ -158,16 +157,12 @@ type LeafBatch struct {
 	// [First, First+len(Hashes)): the workers fold it, so the dataset's
 	// range root costs the ingest's one thread only a merge per batch. It
 	// may hold slices of Hashes.
-	Range  *compact.Range
-	slab   []byte   // per row, leafSize bytes: 0x00 || leaf
-	salts  [][]byte // per worker
-	hashes []byte
+	Range   *compact.Range
+	slab    []byte            // per row, leafSize bytes: 0x00 || leaf
+	salts   [][]byte          // per worker
+	digests []*leaf.RowDigest // per worker
+	hashes  []byte
 }
-
-// fillPart is the number of rows a Fill worker takes at a time: small
-// enough that the workers finish together even when another goroutine
-// (the log append) takes a core for a while.
-const fillPart = 1024
 
 // Fill computes the leaves and leaf hashes of every row of a batch whose
 // first row has dataset row index first, spreading rows over workers, and
@@ -178,8 +173,9 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		return err
 	}
 	n := int(rec.NumRows())
-	nparts := (n + fillPart - 1) / fillPart
-	workers = max(1, min(workers, nparts))
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	lb.First = first
 	lb.Leaves = slices.Grow(lb.Leaves[:0], n)[:n]
 	lb.Hashes = slices.Grow(lb.Hashes[:0], n)[:n]
@@ -189,68 +185,39 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 	lb.slab = slices.Grow(lb.slab[:0], n*leafSize)[:n*leafSize]
 	for len(lb.salts) < workers {
 		lb.salts = append(lb.salts, nil)
+		lb.digests = append(lb.digests, &leaf.RowDigest{})
 	}
-	type rowError struct {
-		row int
-		err error
-	}
-	errs := make([]rowError, workers) // per worker: its first failure
-	ranges := make([]*compact.Range, nparts)
-	var (
-		wg   sync.WaitGroup
-		next atomic.Int64
-	)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			var (
-				digest  leaf.RowDigest
-				scratch []byte
-			)
-			rowSalts := len(encs) * leaf.SaltSize
-			for {
-				part := int(next.Add(1) - 1)
-				if part >= nparts {
-					return
-				}
-				lo, hi := part*fillPart, min((part+1)*fillPart, n)
-				salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
-				lb.salts[w] = salts
-				r := trillian.NewCompactRange(first + uint64(lo))
-				for i := lo; i < hi; i++ {
-					row := first + uint64(i)
-					var err error
-					scratch, err = c.CommitRow(&digest, encs, i, row, salts[(i-lo)*rowSalts:(i-lo+1)*rowSalts], scratch)
-					if err != nil {
-						errs[w] = rowError{i, err}
-						return
-					}
-					slot := lb.slab[i*leafSize : i*leafSize : (i+1)*leafSize]
-					slot = c.AppendLeaf(append(slot, 0x00), row, &digest)
-					lb.Leaves[i] = slot[1:len(slot):len(slot)]
-					hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
-					digest.Sum(hs[:0], slot)
-					lb.Hashes[i] = hs
-					if err := r.Append(hs, nil); err != nil {
-						errs[w] = rowError{i, err}
-						return
-					}
-				}
-				ranges[part] = r
+	ranges := make([]*compact.Range, parts(n))
+	failures := make([]error, len(ranges))
+	rowSalts := len(encs) * leaf.SaltSize
+	parallel(n, workers, func(w, part, lo, hi int) {
+		digest, scratch := lb.digests[w], []byte(nil)
+		salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
+		lb.salts[w] = salts
+		r := trillian.NewCompactRange(first + uint64(lo))
+		for i := lo; i < hi; i++ {
+			row := first + uint64(i)
+			var err error
+			if scratch, err = c.CommitRow(digest, encs, i, row, salts[(i-lo)*rowSalts:(i-lo+1)*rowSalts], scratch); err != nil {
+				failures[part] = err
+				return
 			}
-		}(w)
-	}
-	wg.Wait()
-	// One error line, the first bad row's, however the rows were shared.
-	var firstErr *rowError
-	for w := range errs {
-		if e := &errs[w]; e.err != nil && (firstErr == nil || e.row < firstErr.row) {
-			firstErr = e
+			slot := lb.slab[i*leafSize : i*leafSize : (i+1)*leafSize]
+			slot = c.AppendLeaf(append(slot, 0x00), row, digest)
+			lb.Leaves[i] = slot[1:len(slot):len(slot)]
+			hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
+			lb.Hashes[i] = digest.Sum(hs[:0], slot)
+			if err := r.Append(hs, nil); err != nil {
+				failures[part] = err
+				return
+			}
 		}
-	}
-	if firstErr != nil {
-		return firstErr.err
+		ranges[part] = r
+	})
+	for _, err := range failures { // in part order: the first bad row's error
+		if err != nil {
+			return err
+		}
 	}
 	lb.Range = ranges[0]
 	for _, r := range ranges[1:] {

@@ -7,11 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -433,7 +430,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		// In parallel: the hashing (row hashes, commitments, leaves,
 		// proofs) and the range fold of each part.
 		segments := make([]*trillian.RangeSegment, parts(n))
-		parallel(n, func(part, lo, hi int) {
+		parallel(n, 0, func(_, part, lo, hi int) {
 			v.checkRows(rec, encs, proofs, work[lo:hi], lo)
 			if rangeCheck != nil {
 				seg := rangeCheck.NewSegment(folded + uint64(lo))
@@ -678,59 +675,6 @@ func (v *verifier) checkCells(rc *rowCells, i int) (rowHashDiffers bool) {
 		}
 	}
 	return rowHashDiffers
-}
-
-// partSize is the number of items parallel hands a worker at a time:
-// small enough that the workers finish together even when another
-// goroutine (reading the next batch) takes a core for a while.
-const partSize = 1024
-
-// parts is the number of parts parallel splits n items into.
-func parts(n int) int {
-	if runtime.GOMAXPROCS(0) < 2 || n < 2*partSize {
-		return 1
-	}
-	return (n + partSize - 1) / partSize
-}
-
-// parallel runs fn over [0, n) split into parts(n) contiguous parts of
-// partSize items, numbered in order, which GOMAXPROCS workers take in turn.
-func parallel(n int, fn func(part, lo, hi int)) {
-	k := parts(n)
-	if k == 1 {
-		fn(0, 0, n)
-		return
-	}
-	var (
-		wg      sync.WaitGroup
-		next    atomic.Int64
-		mu      sync.Mutex
-		crashed any
-	)
-	for range min(k, runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					mu.Lock()
-					crashed = r
-					mu.Unlock()
-				}
-			}()
-			for {
-				part := int(next.Add(1) - 1)
-				if part >= k {
-					return
-				}
-				fn(part, part*partSize, min((part+1)*partSize, n))
-			}
-		}()
-	}
-	wg.Wait()
-	if crashed != nil {
-		panic(crashed) // re-raised in the caller's goroutine, where it is recovered
-	}
 }
 
 // readResult is one record batch of a package, or why it could not be read.
