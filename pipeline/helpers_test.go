@@ -195,15 +195,23 @@ func (tb *table) setCell(t *testing.T, col string, row int, value string) {
 // flipBytes flips the first byte of a fixed-size binary cell.
 func (tb *table) flipBytes(t *testing.T, col string, row int) {
 	t.Helper()
+	v := append([]byte(nil), tb.cols[tb.col(t, col)].(*array.FixedSizeBinary).Value(row)...)
+	v[0] ^= 0xff
+	tb.setFixed(t, col, row, v)
+}
+
+// setFixed rebuilds a fixed_size_binary column with row's value set to v.
+func (tb *table) setFixed(t *testing.T, col string, row int, v []byte) {
+	t.Helper()
 	c := tb.col(t, col)
 	arr := tb.cols[c].(*array.FixedSizeBinary)
 	b := array.NewFixedSizeBinaryBuilder(memory.DefaultAllocator, arr.DataType().(*arrow.FixedSizeBinaryType))
 	for i := 0; i < arr.Len(); i++ {
-		v := append([]byte(nil), arr.Value(i)...)
 		if i == row {
-			v[0] ^= 0xff
+			b.Append(v)
+		} else {
+			b.Append(arr.Value(i))
 		}
-		b.Append(v)
 	}
 	tb.cols[c] = b.NewArray()
 }
@@ -219,17 +227,7 @@ func (tb *table) setCommitted(t *testing.T, col string, row int, value string) {
 		t.Fatal(err)
 	}
 	c := leaf.Commit(salt, cell)
-	ci := tb.col(t, pipeline.CommitColumn(col))
-	arr := tb.cols[ci].(*array.FixedSizeBinary)
-	b := array.NewFixedSizeBinaryBuilder(memory.DefaultAllocator, arr.DataType().(*arrow.FixedSizeBinaryType))
-	for i := 0; i < arr.Len(); i++ {
-		if i == row {
-			b.Append(c[:])
-		} else {
-			b.Append(arr.Value(i))
-		}
-	}
-	tb.cols[ci] = b.NewArray()
+	tb.setFixed(t, pipeline.CommitColumn(col), row, c[:])
 }
 
 // retype casts a column to another Arrow type (same canonical values).
@@ -250,27 +248,23 @@ func (tb *table) retype(t *testing.T, col string, to arrow.DataType) {
 // setNull makes one cell of a uint64 column null.
 func (tb *table) setNull(t *testing.T, col string, row int) {
 	t.Helper()
-	c := tb.col(t, col)
-	arr := tb.cols[c].(*array.Uint64)
-	b := array.NewUint64Builder(memory.DefaultAllocator)
-	for i := 0; i < arr.Len(); i++ {
-		if i == row {
-			b.AppendNull()
-		} else {
-			b.Append(arr.Value(i))
-		}
-	}
-	tb.cols[c] = b.NewArray()
+	tb.editUint(t, col, row, func(b *array.Uint64Builder) { b.AppendNull() })
 }
 
 func (tb *table) setUint(t *testing.T, col string, row int, v uint64) {
+	t.Helper()
+	tb.editUint(t, col, row, func(b *array.Uint64Builder) { b.Append(v) })
+}
+
+// editUint rebuilds a uint64 column with row's cell written by set.
+func (tb *table) editUint(t *testing.T, col string, row int, set func(*array.Uint64Builder)) {
 	t.Helper()
 	c := tb.col(t, col)
 	arr := tb.cols[c].(*array.Uint64)
 	b := array.NewUint64Builder(memory.DefaultAllocator)
 	for i := 0; i < arr.Len(); i++ {
 		if i == row {
-			b.Append(v)
+			set(b)
 		} else {
 			b.Append(arr.Value(i))
 		}
