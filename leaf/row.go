@@ -62,7 +62,6 @@ func RowContext(trial, dataset string, version uint64, columns []string) ([sha25
 // Row leaf v2: 0x01 0x02 context(32) uvarint(row) row_hash(32) cells(32).
 type RowEncoder struct {
 	prefix []byte // kind, format, context
-	ncols  int
 }
 
 // NewRowEncoder prepares the constant part of a dataset version's leaves.
@@ -71,11 +70,8 @@ func NewRowEncoder(trial, dataset string, version uint64, columns []string) (*Ro
 	if err != nil {
 		return nil, err
 	}
-	return &RowEncoder{prefix: append([]byte{byte(KindRow), FormatRowV2}, ctx[:]...), ncols: len(columns)}, nil
+	return &RowEncoder{prefix: append([]byte{byte(KindRow), FormatRowV2}, ctx[:]...)}, nil
 }
-
-// Columns is the number of columns of the dataset version.
-func (e *RowEncoder) Columns() int { return e.ncols }
 
 // Append appends the leaf of row index with its row hash and cells digest
 // (RowDigest).
