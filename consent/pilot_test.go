@@ -10,21 +10,16 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/sdtm"
+	"github.com/trialog/trialog/internal/shareddata"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/pipeline/source"
 	"github.com/trialog/trialog/workspace"
 )
 
-// pilotCSV is the real CDISC pilot data beside the repository.
-const pilotCSV = "../../shared/data/cdiscpilot01/csv"
-
+// pilotFile is a CSV domain of the real CDISC pilot study.
 func pilotFile(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join(pilotCSV, name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("real pilot data missing (%v): tests need ../shared/data beside the repository", err)
-	}
-	return p
+	return shareddata.Path(t, filepath.Join("cdiscpilot01", "csv", name))
 }
 
 type pilotAudit struct {

@@ -7,14 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/internal/shareddata"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/pipeline/source"
 	"github.com/trialog/trialog/workspace"
 )
 
-const (
-	pilotXPT = "../../shared/data/cdiscpilot01/xpt"
-	msgDir   = "../../shared/data/datasetjson-msg"
+var (
+	pilotXPT = filepath.Join(shareddata.Dir(), "cdiscpilot01", "xpt")
+	msgDir   = filepath.Join(shareddata.Dir(), "datasetjson-msg")
 )
 
 func ingestKeyed(t *testing.T, tr *workspace.Trial, path, dataset, define string) {
@@ -65,7 +66,7 @@ func TestDatasetJSONFormatsAgree(t *testing.T) {
 // IBM-float numbers that the CSV writes as decimal text.
 func TestPilotXPTAgainstCSV(t *testing.T) {
 	tr, _ := newTrial(t)
-	define := filepath.Join(pilotXPT, "define.xml")
+	define := shareddata.Path(t, "cdiscpilot01/xpt/define.xml")
 	type want struct {
 		extraColumns string // "" for none
 		badRows      uint64
@@ -85,10 +86,10 @@ func TestPilotXPTAgainstCSV(t *testing.T) {
 	}
 	for d, w := range cases {
 		dataset := strings.ToUpper(d)
-		xptPath := filepath.Join(pilotXPT, d+".xpt")
+		xptPath := shareddata.Path(t, "cdiscpilot01/xpt/"+d+".xpt")
 		ingestKeyed(t, tr, xptPath, dataset, define)
 		pkg := prove(t, tr, xptPath, pipeline.ProveOptions{Dataset: dataset, Detached: true})
-		rep := verifyCopy(t, tr, pkg, filepath.Join(pilotCSV, d+".csv"))
+		rep := verifyCopy(t, tr, pkg, pilotFile(t, d+".csv"))
 		report := badRowsString(rep)
 		var wantProblems []string
 		if w.extraColumns != "" {

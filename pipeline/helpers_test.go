@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/internal/shareddata"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/pipeline/canonical"
@@ -20,16 +21,10 @@ import (
 	"github.com/trialog/trialog/workspace"
 )
 
-// pilotCSV is the real CDISC pilot data beside the repository.
-const pilotCSV = "../../shared/data/cdiscpilot01/csv"
-
+// pilotFile is a CSV domain of the real CDISC pilot study.
 func pilotFile(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join(pilotCSV, name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("real pilot data missing (%v): tests need ../shared/data beside the repository", err)
-	}
-	return p
+	return shareddata.Path(t, filepath.Join("cdiscpilot01", "csv", name))
 }
 
 func newTrial(t *testing.T) (*workspace.Trial, string) {
