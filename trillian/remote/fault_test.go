@@ -71,38 +71,22 @@ func ensureRunning(t *testing.T) {
 // end with exactly the embedded log's tree.
 func TestLogServerRestartMidAppend(t *testing.T) {
 	d := deployment(t)
-	ensureRunning(t)
-	ctx := context.Background()
-	var (
-		restarted  sync.WaitGroup
-		restartErr error
-		fired      atomic.Bool
-	)
-	c := dial(t, d, faultOptions(func() {
-		fired.Store(true)
-		d.StopLogServer()
-		restarted.Add(1)
-		go func() {
-			defer restarted.Done()
-			time.Sleep(time.Second)
-			restartErr = d.StartLogServer(ctx)
-		}()
-	})...)
-	r := createTree(t, c)
-	e := openEmbedded(t)
-	appendBoth(t, ctx, r, e, 0, leaves(0, 100, 200))
-	appendBoth(t, ctx, r, e, 100, leaves(100, faultTotal, 200))
-	restarted.Wait()
-	if !fired.Load() || restartErr != nil {
-		t.Fatalf("log server restart: fired %v, %v", fired.Load(), restartErr)
-	}
-	sameLatest(t, ctx, r, e)
+	restartMidAppend(t, "log server", d.StopLogServer, d.StartLogServer, time.Second)
 }
 
 // TestSignerRestartMidAppend kills the signer after the third batch and
 // starts it again two seconds later: sequencing goes on, integration waits
 // for the new signer, and the tree must end like the embedded one.
 func TestSignerRestartMidAppend(t *testing.T) {
+	d := deployment(t)
+	restartMidAppend(t, "signer", d.StopSigner, d.StartSigner, 2*time.Second)
+}
+
+// restartMidAppend stops one server right after the third batch of an
+// append was acknowledged, starts it again after a delay, and checks that
+// the append goes through and ends with exactly the embedded log's tree.
+func restartMidAppend(t *testing.T, what string, stop func(), start func(context.Context) error, delay time.Duration) {
+	t.Helper()
 	d := deployment(t)
 	ensureRunning(t)
 	ctx := context.Background()
@@ -113,12 +97,12 @@ func TestSignerRestartMidAppend(t *testing.T) {
 	)
 	c := dial(t, d, faultOptions(func() {
 		fired.Store(true)
-		d.StopSigner()
+		stop()
 		restarted.Add(1)
 		go func() {
 			defer restarted.Done()
-			time.Sleep(2 * time.Second)
-			restartErr = d.StartSigner(ctx)
+			time.Sleep(delay)
+			restartErr = start(ctx)
 		}()
 	})...)
 	r := createTree(t, c)
@@ -127,7 +111,7 @@ func TestSignerRestartMidAppend(t *testing.T) {
 	appendBoth(t, ctx, r, e, 100, leaves(100, faultTotal, 200))
 	restarted.Wait()
 	if !fired.Load() || restartErr != nil {
-		t.Fatalf("signer restart: fired %v, %v", fired.Load(), restartErr)
+		t.Fatalf("%s restart: fired %v, %v", what, fired.Load(), restartErr)
 	}
 	sameLatest(t, ctx, r, e)
 }
