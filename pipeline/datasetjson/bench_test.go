@@ -1,7 +1,9 @@
 package datasetjson_test
 
 import (
-	"bytes"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/trialog/trialog/internal/testutil"
+	"io"
 	"path/filepath"
 	"testing"
 
@@ -12,25 +14,8 @@ import (
 // .dsjc) and rows/s for the largest domain of the MSG sample in each framing.
 func BenchmarkDatasetJSONRead(b *testing.B) {
 	for _, name := range []string{"lb.json", "lb.ndjson", "lb.dsjc"} {
-		data := readFile(b, filepath.Join(msgDir, name))
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			rows := 0
-			for b.Loop() {
-				r, err := datasetjson.NewReaderFor(bytes.NewReader(data), name)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for r.Next() {
-					rows += int(r.Record().NumRows())
-				}
-				if r.Err() != nil {
-					b.Fatal(r.Err())
-				}
-				r.Release()
-			}
-			b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+		testutil.BenchmarkRead(b, name, readFile(b, filepath.Join(msgDir, name)), func(r io.Reader) (array.RecordReader, error) {
+			return datasetjson.NewReaderFor(r, name)
 		})
 	}
 }

@@ -3,7 +3,7 @@ package datasetjson_test
 import (
 	"bytes"
 	"errors"
-	"flag"
+	"github.com/trialog/trialog/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,22 +14,8 @@ import (
 	"github.com/trialog/trialog/pipeline/datasetjson"
 )
 
-// TestMain caps the minimization of interesting fuzz inputs unless
-// -test.fuzzminimizetime is given: Go minimizes every input that finds new
-// coverage with a minimizer quadratic in the input size and a 60 s default
-// budget, which would stall a short "-fuzztime=10s" run on the first 8 KB
-// real seed.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.fuzzminimizetime" })
-	if !set {
-		if err := flag.Set("test.fuzzminimizetime", "1000x"); err != nil {
-			panic(err)
-		}
-	}
-	os.Exit(m.Run())
-}
+// TestMain caps fuzz-input minimization (see testutil).
+func TestMain(m *testing.M) { os.Exit(testutil.MainCappingMinimization(m)) }
 
 func addSeeds(f *testing.F, pattern string, extra ...string) {
 	paths, _ := filepath.Glob(filepath.Join("../../testdata/datasetjson", pattern))

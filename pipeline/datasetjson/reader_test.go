@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"errors"
 	"fmt"
+	"github.com/trialog/trialog/internal/testutil"
 	"io"
 	"path/filepath"
 	"strings"
@@ -296,13 +297,9 @@ func TestMemoryDoesNotGrowWithRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	total, peak := 0, 0
-	for r.Next() {
-		total += int(r.Record().NumRows())
-		peak = max(peak, mem.CurrentAlloc())
-	}
-	if r.Err() != nil || total != rows {
-		t.Fatalf("%d rows, %v", total, r.Err())
+	total, peak, err := testutil.ReadAll(r, mem)
+	if err != nil || total != rows {
+		t.Fatalf("%d rows, %v", total, err)
 	}
 	if peak > 256<<10 {
 		t.Errorf("peak Arrow memory %d bytes for 1000-row batches", peak)

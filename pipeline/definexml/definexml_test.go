@@ -3,8 +3,8 @@ package definexml_test
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/trialog/trialog/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -246,21 +246,8 @@ func TestIOErrorIsNotMalformed(t *testing.T) {
 	}
 }
 
-// TestMain caps the minimization of interesting fuzz inputs unless
-// -test.fuzzminimizetime is given: Go's minimizer is quadratic in the input
-// size with a 60 s default budget, which would stall a short
-// "-fuzztime=10s" run on the first 20 KB define seed.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.fuzzminimizetime" })
-	if !set {
-		if err := flag.Set("test.fuzzminimizetime", "1000x"); err != nil {
-			panic(err)
-		}
-	}
-	os.Exit(m.Run())
-}
+// TestMain caps fuzz-input minimization (see testutil).
+func TestMain(m *testing.M) { os.Exit(testutil.MainCappingMinimization(m)) }
 
 // FuzzDefineXML checks that any input either fails with ErrMalformed or
 // yields datasets whose keys name columns and whose schemas build.

@@ -3,7 +3,7 @@ package xpt_test
 import (
 	"bytes"
 	"errors"
-	"flag"
+	"github.com/trialog/trialog/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,23 +13,8 @@ import (
 	"github.com/trialog/trialog/pipeline/xpt"
 )
 
-// TestMain caps the minimization of interesting fuzz inputs unless
-// -test.fuzzminimizetime is given. Go minimizes every input that finds new
-// coverage, with a minimizer that is quadratic in the input size and a
-// default budget of 60 s; even the smallest real XPT file (about 1 KB of
-// headers) would then stall a short "go test -fuzz=FuzzXPT -fuzztime=10s"
-// run in its first minimization.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.fuzzminimizetime" })
-	if !set {
-		if err := flag.Set("test.fuzzminimizetime", "1000x"); err != nil {
-			panic(err)
-		}
-	}
-	os.Exit(m.Run())
-}
+// TestMain caps fuzz-input minimization (see testutil).
+func TestMain(m *testing.M) { os.Exit(testutil.MainCappingMinimization(m)) }
 
 // FuzzXPT checks that any input yields either an error wrapping ErrMalformed
 // or a stream of batches that match the schema, without panics or leaks.
