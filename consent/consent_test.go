@@ -432,8 +432,8 @@ func TestCrashBetweenLogAndRegistry(t *testing.T) {
 	}
 	// A crash before the append leaves nothing behind.
 	fx.reg.SetAfterAppend(nil)
-	if _, err := os.Stat(filepath.Join(fx.t.Dir, consent.PendingFile)); !os.IsNotExist(err) {
-		t.Errorf("pending file left: %v", err)
+	if j, err := fx.t.Journal(); j != nil || err != nil {
+		t.Errorf("write journal left: %+v, %v", j, err)
 	}
 }
 
@@ -487,7 +487,7 @@ func TestNoConsentDuringPendingIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fx.t.SavePending(&workspace.Pending{Manifest: rec.Manifest}); err != nil {
+	if _, err := fx.t.Begin(ctx, workspace.KindDataset, "ingest of dataset AE", &workspace.Pending{Manifest: rec.Manifest}); err != nil {
 		t.Fatal(err)
 	}
 	form := consent.Form{ID: "SUB-ICF", Version: "1.0", IRBRef: "IRB-2014-050", IRBApproved: "2014-05-20", Effective: "2014-06-01",
@@ -499,7 +499,7 @@ func TestNoConsentDuringPendingIngest(t *testing.T) {
 	if after, _ := fx.t.Log.LatestRoot(ctx); after.Size != before.Size {
 		t.Fatalf("a refused append wrote %d leaves", after.Size-before.Size)
 	}
-	if err := fx.t.ClearPending(); err != nil {
+	if err := fx.t.Abandon(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fx.reg.AddForm(ctx, form); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
@@ -96,7 +97,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, err
 	}
 	m := &rec.Manifest
-	digest, err := fileSHA256(ctx, f.Path)
+	digest, err := durable.FileSHA256(ctx, f.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -229,13 +230,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.writer.Close(); err != nil {
 		return nil, err
 	}
-	if err := tmp.Sync(); err != nil {
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := durable.Commit(tmp, out, 0o600); err != nil {
 		return nil, err
 	}
 	return &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"slices"
@@ -17,6 +14,7 @@ import (
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/fhir"
 	"github.com/trialog/trialog/consent/sdtm"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
@@ -101,7 +99,7 @@ func consentFormAddCommand() *cli.Command {
 				if digest != "" {
 					return usageErr("give --document or --sha256, not both")
 				}
-				if digest, err = fileDigest(doc); err != nil {
+				if digest, err = durable.FileSHA256(c.Context, doc); err != nil {
 					return err
 				}
 			}
@@ -423,7 +421,7 @@ func consentAuditCommand() *cli.Command {
 				}
 				if out := c.String("out"); out != "" {
 					data, _ := json.MarshalIndent(res, "", "  ")
-					if err := workspace.WriteFileAtomic(out, append(data, '\n'), 0o644); err != nil {
+					if err := durable.WriteFile(out, append(data, '\n'), 0o644); err != nil {
 						return err
 					}
 				}
@@ -482,7 +480,7 @@ func consentReportCommand() *cli.Command {
 				}
 				if p := c.String("json"); p != "" {
 					data, _ := json.MarshalIndent(rep, "", "  ")
-					if err := workspace.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
+					if err := durable.WriteFile(p, append(data, '\n'), 0o644); err != nil {
 						return err
 					}
 				}
@@ -491,7 +489,7 @@ func consentReportCommand() *cli.Command {
 					if err := consent.WriteHTML(&sb, rep, c.Int("html-findings")); err != nil {
 						return err
 					}
-					if err := workspace.WriteFileAtomic(p, []byte(sb.String()), 0o644); err != nil {
+					if err := durable.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
 						return err
 					}
 				}
@@ -548,17 +546,4 @@ func consentVerifyCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-func fileDigest(path string) (string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -43,6 +43,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/trillian"
 )
 
@@ -124,7 +125,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		l.index, err = os.OpenFile(filepath.Join(dir, "leaves.idx"), flags, 0o600)
 	}
 	if err == nil && !opts.ReadOnly {
-		err = syncDir(dir) // the leaf files' directory entries are durable too
+		err = durable.SyncDir(dir) // the leaf files' directory entries are durable too
 	}
 	if err != nil {
 		l.Close()
@@ -527,15 +528,6 @@ func (l *Log) proof(nodes proof.Nodes, size uint64, what string) ([][]byte, erro
 		return nil, fmt.Errorf("%s: %s: %w", l.path, what, err)
 	}
 	return nodes.Rehash(hashes, trillian.HashChildren)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // hashLeaves computes leaf hashes before the write transaction opens, so
