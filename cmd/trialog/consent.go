@@ -513,7 +513,7 @@ func consentVerifyCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usageErr("verify takes one REPORT.json")
 			}
-			vkey, err := os.ReadFile(c.String("key"))
+			vkey, err := readVerifierKey(c.String("key"))
 			if err != nil {
 				return err
 			}
@@ -522,7 +522,7 @@ func consentVerifyCommand() *cli.Command {
 				return err
 			}
 			defer fh.Close()
-			res, err := consent.Verify(fh, strings.TrimSpace(string(vkey)))
+			res, err := consent.Verify(fh, vkey)
 			if err != nil {
 				return err
 			}
