@@ -240,8 +240,8 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 	}
 	manifestIndex := m.FirstIndex + rows
 	if already == rows+1 {
-		logged, err := t.Log.Leaves(ctx, manifestIndex, 1)
-		if err != nil {
+		var logged [][]byte
+		if logged, err = t.Log.Leaves(ctx, manifestIndex, 1); err != nil {
 			return nil, err
 		}
 		if !bytes.Equal(logged[0], manifestLeaf) {

@@ -42,6 +42,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/trillian"
@@ -110,7 +111,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		// pages touched count towards resident memory.
 		InitialMmapSize: 1 << 36,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
 	if err != nil {
