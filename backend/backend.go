@@ -39,7 +39,7 @@ func Resolve(log, stateDir string) (Location, error) {
 		return Location{Dir: log}, nil
 	}
 	if _, err := remote.ParseURL(log); err != nil {
-		return Location{}, fmt.Errorf("--log %s: %v: %w", log, err, workspace.ErrUsage)
+		return Location{}, fmt.Errorf("log %s: %v: %w", log, err, workspace.ErrUsage)
 	}
 	if stateDir == "" {
 		home, err := os.UserHomeDir()

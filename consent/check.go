@@ -171,7 +171,7 @@ func (r *Registry) Check(ctx context.Context) (*CheckReport, error) {
 			}
 			rep.ConsentLeaves++
 			if _, ok := byIndex[idx]; !ok {
-				h, herr := ParseLeafHeader(l)
+				h, herr := leaf.ParseConsentLeaf(l)
 				if herr != nil {
 					rep.fail("leaf %d is a malformed consent leaf: %v", idx, herr)
 				} else {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/fhir"
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/readers"
@@ -331,7 +332,7 @@ func TestLeafRevealsNothing(t *testing.T) {
 				t.Errorf("leaf %d (record %d) contains %q", r.LeafIndex, r.Seq, s)
 			}
 		}
-		h, err := consent.ParseLeafHeader(l[0])
+		h, err := leaf.ParseConsentLeaf(l[0])
 		if err != nil || h.Seq != r.Seq || h.Trial != "TEST01" {
 			t.Errorf("leaf %d header %+v, %v", r.LeafIndex, h, err)
 		}

@@ -115,12 +115,12 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	}
 	for _, r := range opts.Redact {
 		if !slices.Contains(cols.Sorted, r) {
-			return nil, fmt.Errorf("--redact %s: dataset %s has no such column: %w", r, m.Dataset, workspace.ErrUsage)
+			return nil, fmt.Errorf("cannot redact column %s: dataset %s has no such column: %w", r, m.Dataset, workspace.ErrUsage)
 		}
 	}
 	for _, w := range opts.Where {
 		if !slices.Contains(cols.Sorted, w.Column) {
-			return nil, fmt.Errorf("--where %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
+			return nil, fmt.Errorf("cannot select rows by column %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
 		}
 	}
 	signed, err := t.LatestCheckpoint()
