@@ -12,8 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/consent/fhir"
-	"github.com/trialog/trialog/consent/sdtm"
+	"github.com/trialog/trialog/consent/imports"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
@@ -172,51 +171,14 @@ func consentImportCommand() *cli.Command {
 				by = "trialog-import"
 			}
 			return withRegistry(c, true, func(t *workspace.Trial, reg *consent.Registry) error {
-				book, err := reg.Book()
+				res, err := imports.Run(c.Context, reg, imports.Options{FHIR: c.Args().Slice(), DS: c.String("ds"), DM: c.String("dm"),
+					Form: c.String("form"), WithdrawalDecods: splitList(c.String("ds-withdrawal")), RecordedBy: by})
 				if err != nil {
 					return err
 				}
-				book = book.Scratch()
-				var events []*consent.Event
-				var notes []string
-				for _, path := range c.Args().Slice() {
-					fh, err := os.Open(path)
-					if err != nil {
-						return err
-					}
-					raw, err := fhir.Parse(path, fh)
-					fh.Close()
-					if err != nil {
-						return err
-					}
-					res, err := fhir.Import(book, path, raw, fhir.Options{RecordedBy: by})
-					if err != nil {
-						return err
-					}
-					events = append(events, res.Events...)
-					for _, s := range res.Skipped {
-						notes = append(notes, path+": skipped "+s)
-					}
-				}
-				var sres *sdtm.Result
-				if c.String("ds") != "" || c.String("dm") != "" {
-					sres, err = sdtm.Import(c.Context, book, c.String("ds"), c.String("dm"), sdtm.Options{Form: c.String("form"), RecordedBy: by, WithdrawalDecods: splitList(c.String("ds-withdrawal"))})
-					if err != nil {
-						return err
-					}
-					events = append(events, sres.Events...)
-					notes = append(notes, sres.Notes...)
-				}
-				recs := make([]*consent.Record, len(events))
-				for i, e := range events {
-					recs[i] = &consent.Record{Event: e}
-				}
-				recs, err = reg.Append(c.Context, recs)
-				if err != nil {
-					return err
-				}
+				recs, notes := res.Records, res.Notes
 				if c.Bool("json") {
-					return printJSON(map[string]any{"logged": len(recs), "records": recs, "notes": notes, "sdtm": sres})
+					return printJSON(map[string]any{"logged": len(recs), "records": recs, "notes": notes, "sdtm": res.SDTM})
 				}
 				fmt.Printf("%d consent events logged\n", len(recs))
 				for _, n := range notes {

@@ -31,8 +31,8 @@ var floors = map[string]int{
 	// 5: the CRO's state; 6: its writers; 7: wiring.
 	"workspace": 5,
 	"pipeline":  6, "consent": 6, "consent/fhir": 7, "consent/sdtm": 7,
-	"backend": 7,
-	"cmd/trialog": 8,
+	"backend": 7, "consent/imports": 8,
+	"cmd/trialog": 9,
 }
 
 func TestImportsGoDown(t *testing.T) {
