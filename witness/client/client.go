@@ -57,7 +57,9 @@ type StatusError struct {
 	Body string
 }
 
-func (e *StatusError) Error() string { return fmt.Sprintf("witness answered HTTP %d: %s", e.Code, e.Body) }
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("witness answered HTTP %d: %s", e.Code, e.Body)
+}
 
 // maxResponse bounds what is read from a witness: a few signature lines.
 const maxResponse = 64 << 10
