@@ -10,9 +10,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/leaf"
-	"github.com/trialog/trialog/pipeline/canonical"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
 )
 

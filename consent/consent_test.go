@@ -17,7 +17,8 @@ import (
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/fhir"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -53,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	src, err := source.Open(ctx, filepath.Join(fixtures, "ae.csv"), source.Options{})
+	src, err := readers.Open(ctx, filepath.Join(fixtures, "ae.csv"), source.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func (fx *fixture) book(t *testing.T) *consent.Book {
 func (fx *fixture) audit(t *testing.T, scope string) *consent.AuditResult {
 	t.Helper()
 	ctx := context.Background()
-	f, err := source.Open(ctx, filepath.Join(fixtures, "ae.csv"), source.Options{})
+	f, err := readers.Open(ctx, filepath.Join(fixtures, "ae.csv"), source.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/leaf"
-	"github.com/trialog/trialog/pipeline/canonical"
 )
 
 // Record types: the third byte of a consent leaf.

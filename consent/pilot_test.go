@@ -12,7 +12,8 @@ import (
 	"github.com/trialog/trialog/consent/sdtm"
 	"github.com/trialog/trialog/internal/shareddata"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -44,7 +45,7 @@ func pilotTrial(t *testing.T) (*workspace.Trial, *consent.Registry) {
 		t.Fatal(err)
 	}
 	for _, a := range pilotAudits {
-		f, err := source.Open(ctx, pilotFile(t, a.file), source.Options{})
+		f, err := readers.Open(ctx, pilotFile(t, a.file), source.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +90,7 @@ func auditPilot(t *testing.T, tr *workspace.Trial, reg *consent.Registry) map[st
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := source.Open(ctx, pilotFile(t, a.file), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+		f, err := readers.Open(ctx, pilotFile(t, a.file), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -107,7 +107,7 @@ func (s *Salter) Salt(dst []byte, row uint64, col int) {
 }
 
 // Commit returns SHA-256(0x43 || salt || cell), the commitment to one
-// canonical cell encoding (see pipeline/canonical).
+// canonical cell encoding (see canonical).
 func Commit(salt, cell []byte) [CommitmentSize]byte {
 	var buf [128]byte
 	msg := append(buf[:0], commitTag)

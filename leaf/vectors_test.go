@@ -10,8 +10,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/leaf"
-	"github.com/trialog/trialog/pipeline/canonical"
 	"github.com/trialog/trialog/trillian"
 )
 

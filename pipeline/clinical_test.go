@@ -7,9 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/shareddata"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/definexml"
+	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -20,7 +23,7 @@ var (
 
 func ingestKeyed(t *testing.T, tr *workspace.Trial, path, dataset, define string) {
 	t.Helper()
-	keys, err := pipeline.DefineKeys(define, dataset)
+	keys, err := definexml.KeysFromFile(define, dataset)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,13 +32,13 @@ func ingestKeyed(t *testing.T, tr *workspace.Trial, path, dataset, define string
 	}
 }
 
-func verifyCopy(t *testing.T, tr *workspace.Trial, pkg, data string) *pipeline.Report {
+func verifyCopy(t *testing.T, tr *workspace.Trial, pkg, data string) *verify.Report {
 	t.Helper()
-	m, err := pipeline.PackageManifest(pkg)
+	m, err := disclosure.ReadManifest(pkg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return verify(t, tr, pkg, openFile(t, data, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
+	return verifyPackage(t, tr, pkg, openFile(t, data, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
 }
 
 // TestDatasetJSONFormatsAgree: for every domain of the MSG sample, ingest
@@ -151,7 +154,7 @@ func TestResortedCopyVerifies(t *testing.T) {
 	// The detached package carries the key values and nothing else.
 	tb := readTable(t, pkg)
 	for _, f := range tb.schema.Fields() {
-		if !strings.HasPrefix(f.Name, pipeline.ReservedPrefix) && f.Name != "USUBJID" && f.Name != "AESEQ" {
+		if !strings.HasPrefix(f.Name, disclosure.ReservedPrefix) && f.Name != "USUBJID" && f.Name != "AESEQ" {
 			t.Errorf("detached package carries values of %s", f.Name)
 		}
 	}

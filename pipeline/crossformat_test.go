@@ -15,8 +15,9 @@ import (
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
 )
 
 // copies writes the table of a CSV as Arrow IPC file, IPC stream, Parquet,
@@ -113,7 +114,7 @@ func TestCrossFormatIdentity(t *testing.T) {
 		res := ingest(t, tr, csvPath, dataset)
 		pkg := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: dataset, Detached: true})
 		for kind, path := range copies(t, csvPath) {
-			rep := verify(t, tr, pkg, openFile(t, path, source.Options{}))
+			rep := verifyPackage(t, tr, pkg, openFile(t, path, source.Options{}))
 			if !rep.OK || rep.Rows != res.Record.Manifest.Rows {
 				t.Errorf("%s %s copy: ok=%v rows=%d\n%s", domain, kind, rep.OK, rep.Rows, badRowsString(rep))
 			}
@@ -147,11 +148,11 @@ func TestDetachedReportsEditedCells(t *testing.T) {
 	lines[201] = strings.Replace(lines[201], `,"WHITE",`, `,"ASIAN",`, 1) // row 200: RACE
 	edited := filepath.Join(t.TempDir(), "dm-copy.csv")
 	os.WriteFile(edited, []byte(strings.Join(lines, "")), 0o644)
-	m, err := pipeline.PackageManifest(pkg)
+	m, err := disclosure.ReadManifest(pkg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := verify(t, tr, pkg, openFile(t, edited, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
+	rep := verifyPackage(t, tr, pkg, openFile(t, edited, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
 	if rep.OK || rep.BadRowCount != 2 {
 		t.Fatalf("want 2 bad rows:\n%s", badRowsString(rep))
 	}
@@ -166,7 +167,7 @@ func TestDetachedReportsEditedCells(t *testing.T) {
 	lines = strings.SplitAfter(string(raw), "\n")
 	extra := filepath.Join(t.TempDir(), "dm-extra.csv")
 	os.WriteFile(extra, []byte(strings.Join(lines, "")+lines[1]), 0o644)
-	rep = verify(t, tr, pkg, openFile(t, extra, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
+	rep = verifyPackage(t, tr, pkg, openFile(t, extra, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
 	if rep.OK || !strings.Contains(badRowsString(rep), "1 rows more") {
 		t.Fatalf("extra row not reported:\n%s", badRowsString(rep))
 	}

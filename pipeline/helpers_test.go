@@ -13,11 +13,14 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/shareddata"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/canonical"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
+	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -40,7 +43,7 @@ func newTrial(t *testing.T) (*workspace.Trial, string) {
 
 func openFile(t *testing.T, path string, opts source.Options) *source.File {
 	t.Helper()
-	f, err := source.Open(context.Background(), path, opts)
+	f, err := readers.Open(context.Background(), path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +68,9 @@ func prove(t *testing.T, tr *workspace.Trial, path string, opts pipeline.ProveOp
 	return out
 }
 
-func verify(t *testing.T, tr *workspace.Trial, pkg string, data *source.File) *pipeline.Report {
+func verifyPackage(t *testing.T, tr *workspace.Trial, pkg string, data *source.File) *verify.Report {
 	t.Helper()
-	rep, err := pipeline.Verify(context.Background(), pkg, pipeline.VerifyOptions{VerifierKey: tr.VerifierKey, Data: data})
+	rep, err := verify.Package(context.Background(), pkg, verify.Options{VerifierKey: tr.VerifierKey, Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,13 +219,13 @@ func (tb *table) setFixed(t *testing.T, col string, row int, v []byte) {
 func (tb *table) setCommitted(t *testing.T, col string, row int, value string) {
 	t.Helper()
 	tb.setCell(t, col, row, value)
-	salt := tb.cols[tb.col(t, pipeline.SaltColumn(col))].(*array.FixedSizeBinary).Value(row)
+	salt := tb.cols[tb.col(t, disclosure.SaltColumn(col))].(*array.FixedSizeBinary).Value(row)
 	cell, err := canonical.AppendText(nil, value)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := leaf.Commit(salt, cell)
-	tb.setFixed(t, pipeline.CommitColumn(col), row, c[:])
+	tb.setFixed(t, disclosure.CommitColumn(col), row, c[:])
 }
 
 // retype casts a column to another Arrow type (same canonical values).
@@ -312,7 +315,7 @@ func (tb *table) meta(t *testing.T, key string) string {
 	return md.Values()[i]
 }
 
-func badRowsString(rep *pipeline.Report) string {
+func badRowsString(rep *verify.Report) string {
 	var b strings.Builder
 	for _, p := range rep.Problems {
 		b.WriteString("problem: " + p + "\n")

@@ -15,8 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/leaf"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/workspace"
 )
@@ -69,7 +70,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	if opts.AppendLeaves <= 0 {
 		opts.AppendLeaves = 32768
 	}
-	cols, err := ColumnsOf(f.Name, f.Schema())
+	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		checking.Add(1)
 		go func() {
 			defer checking.Done()
-			rows, err := forEachBatch(checkCtx, f, func(b batch) error { return checker.Check(b.rec, b.first) })
+			rows, err := source.ForEachBatch(checkCtx, f, func(b source.Batch) error { return checker.Check(b.Rec, b.First) })
 			validation <- checked{rows, err}
 		}()
 	}
@@ -163,7 +164,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	return appendDataset(ctx, t, f, cols, m, opts)
 }
 
-func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
+func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols disclosure.Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
 	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
 	if err != nil {
 		return nil, err
@@ -181,9 +182,9 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 	appender := newAppender(ctx, t.Log, m.FirstIndex+already, opts.AppendLeaves)
 	dataset := trillian.NewCompactRange(0)
 	var rows uint64
-	commitChunkOf := func(b batch) error {
+	commitChunkOf := func(b source.Batch) error {
 		lb := appender.batch()
-		if err := committer.Fill(lb, b.rec, b.first, opts.Workers); err != nil {
+		if err := committer.Fill(lb, b.Rec, b.First, opts.Workers); err != nil {
 			appender.recycle(lb)
 			return err
 		}
@@ -196,11 +197,11 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 			dataset.Hashes()[i] = bytes.Clone(h)
 		}
 		lb.Range = nil
-		if err := checkLogged(ctx, t.Log, m.FirstIndex, b.first, lb.Leaves, already); err != nil {
+		if err := checkLogged(ctx, t.Log, m.FirstIndex, b.First, lb.Leaves, already); err != nil {
 			return err
 		}
-		rows = b.first + uint64(len(lb.Leaves))
-		if skip := min(uint64(len(lb.Leaves)), already-min(already, b.first)); skip > 0 {
+		rows = b.First + uint64(len(lb.Leaves))
+		if skip := min(uint64(len(lb.Leaves)), already-min(already, b.First)); skip > 0 {
 			lb.Leaves, lb.Hashes = lb.Leaves[skip:], lb.Hashes[skip:]
 		}
 		if err := appender.add(lb); err != nil {
@@ -211,7 +212,7 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 		}
 		return nil
 	}
-	_, err = forEachBatchAhead(ctx, f, chunked(commitChunk, commitChunkOf))
+	_, err = source.ForEachBatchAhead(ctx, f, source.Chunked(commitChunk, commitChunkOf))
 	if cerr := appender.close(); cerr != nil {
 		err = cerr // the append's own error explains a failed add
 	}

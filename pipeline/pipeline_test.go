@@ -5,17 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/apache/arrow/go/v17/arrow"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -86,7 +90,7 @@ func TestSubjectPackageRedacted(t *testing.T) {
 	ingest(t, tr, pilotFile(t, "ae.csv"), "AE")
 	pkg := prove(t, tr, pilotFile(t, "dm.csv"), pipeline.ProveOptions{Dataset: "DM",
 		Where: []pipeline.Condition{{Column: "USUBJID", Value: "01-701-1015"}}, Redact: []string{"BRTHDTC"}})
-	rep := verify(t, tr, pkg, nil)
+	rep := verifyPackage(t, tr, pkg, nil)
 	if !rep.OK || rep.Rows != 1 {
 		t.Fatalf("DM subject package: ok=%v rows=%d\n%s", rep.OK, rep.Rows, badRowsString(rep))
 	}
@@ -98,16 +102,16 @@ func TestSubjectPackageRedacted(t *testing.T) {
 		t.Error("disclosed USUBJID missing from the package")
 	}
 	tb := readTable(t, pkg)
-	if len(tb.schema.FieldIndices("BRTHDTC")) != 0 || len(tb.schema.FieldIndices(pipeline.SaltColumn("BRTHDTC"))) != 0 {
+	if len(tb.schema.FieldIndices("BRTHDTC")) != 0 || len(tb.schema.FieldIndices(disclosure.SaltColumn("BRTHDTC"))) != 0 {
 		t.Error("redacted column or its salt present")
 	}
 	pkg = prove(t, tr, pilotFile(t, "ae.csv"), pipeline.ProveOptions{Dataset: "AE", Where: []pipeline.Condition{{Column: "USUBJID", Value: "01-701-1015"}}})
-	if rep := verify(t, tr, pkg, nil); !rep.OK || rep.Rows != 3 {
+	if rep := verifyPackage(t, tr, pkg, nil); !rep.OK || rep.Rows != 3 {
 		t.Fatalf("AE subject package: ok=%v rows=%d\n%s", rep.OK, rep.Rows, badRowsString(rep))
 	}
 	// A numeric --where matches numbers by value, rows by index.
 	pkg = prove(t, tr, pilotFile(t, "dm.csv"), pipeline.ProveOptions{Dataset: "DM", Where: []pipeline.Condition{{Column: "AGE", Value: "63.0"}}, Rows: [][2]uint64{{0, 100}}})
-	if rep := verify(t, tr, pkg, nil); !rep.OK || rep.Rows == 0 {
+	if rep := verifyPackage(t, tr, pkg, nil); !rep.OK || rep.Rows == 0 {
 		t.Fatalf("AGE=63 package: ok=%v rows=%d", rep.OK, rep.Rows)
 	}
 }
@@ -124,7 +128,7 @@ func TestTamperMatrix(t *testing.T) {
 	rows := prove(t, tr, aePath, pipeline.ProveOptions{Dataset: "AE", Rows: [][2]uint64{{10, 20}, {500, 501}}})
 	redacted := prove(t, tr, aePath, pipeline.ProveOptions{Dataset: "AE", Redact: []string{"AETERM"}})
 	for _, pkg := range []string{full, rows, redacted} {
-		if rep := verify(t, tr, pkg, nil); !rep.OK {
+		if rep := verifyPackage(t, tr, pkg, nil); !rep.OK {
 			t.Fatalf("untampered package fails:\n%s", badRowsString(rep))
 		}
 	}
@@ -157,33 +161,33 @@ func TestTamperMatrix(t *testing.T) {
 		{"row moved", full, func(t *testing.T, tb *table) { tb.take(t, move(seq(1191), 100, 5)) }, 100, "", "moved"},
 		{"row inserted", full, func(t *testing.T, tb *table) {
 			tb.take(t, append(seq(1191), 0))
-			tb.setUint(t, pipeline.ColRow, 1191, 1191)
-			tb.setUint(t, pipeline.ColLeafIndex, 1191, 307+1191)
+			tb.setUint(t, disclosure.ColRow, 1191, 1191)
+			tb.setUint(t, disclosure.ColLeafIndex, 1191, 307+1191)
 		}, 1191, "", "beyond"},
 		{"column renamed", full, func(t *testing.T, tb *table) { tb.rename(t, "AETERM", "AETERM2") }, -1, "", "AETERM"},
 		{"column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, "AESEV") }, -1, "", "AESEV"},
-		{"commitment column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, pipeline.CommitColumn("AESEV")) }, -1, "", "AESEV"},
-		{"salt flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.SaltColumn("AEDECOD"), 9) }, 9, "AEDECOD", "differ"},
-		{"commitment flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.CommitColumn("AEDECOD"), 9) }, 9, "AEDECOD", "differ"},
-		{"row hash flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.ColRowHash, 9) }, 9, "", "row hash was altered"},
+		{"commitment column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, disclosure.CommitColumn("AESEV")) }, -1, "", "AESEV"},
+		{"salt flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, disclosure.SaltColumn("AEDECOD"), 9) }, 9, "AEDECOD", "differ"},
+		{"commitment flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, disclosure.CommitColumn("AEDECOD"), 9) }, 9, "AEDECOD", "differ"},
+		{"row hash flipped", full, func(t *testing.T, tb *table) { tb.flipBytes(t, disclosure.ColRowHash, 9) }, 9, "", "row hash was altered"},
 		{"value column retyped", full, func(t *testing.T, tb *table) { tb.retype(t, "AESEQ", arrow.PrimitiveTypes.Float64) }, -1, "", "when ingested"},
-		{"null in a trialog column", full, func(t *testing.T, tb *table) { tb.setNull(t, pipeline.ColLeafIndex, 3) }, -1, "", "has nulls"},
+		{"null in a trialog column", full, func(t *testing.T, tb *table) { tb.setNull(t, disclosure.ColLeafIndex, 3) }, -1, "", "has nulls"},
 		{"cell and its commitment edited together", full, func(t *testing.T, tb *table) { tb.setCommitted(t, "AETERM", 7, "HEADACHE") }, 7, "", "a cell together with its commitment"},
-		{"row hash column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, pipeline.ColRowHash) }, -1, "", pipeline.ColRowHash},
+		{"row hash column dropped", full, func(t *testing.T, tb *table) { tb.drop(t, disclosure.ColRowHash) }, -1, "", disclosure.ColRowHash},
 		{"cell edited (redacted package)", redacted, func(t *testing.T, tb *table) { tb.setCell(t, "AESEV", 4, "SEVERE") }, 4, "AESEV", "differ"},
-		{"salt flipped (redacted package)", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.SaltColumn("AEDECOD"), 6) }, 6, "AEDECOD", "differ"},
-		{"redacted commitment flipped", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.CommitColumn("AETERM"), 6) }, -1, "", "tree"},
-		{"row hash flipped (redacted package)", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, pipeline.ColRowHash, 6) }, -1, "", "tree"},
+		{"salt flipped (redacted package)", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, disclosure.SaltColumn("AEDECOD"), 6) }, 6, "AEDECOD", "differ"},
+		{"redacted commitment flipped", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, disclosure.CommitColumn("AETERM"), 6) }, -1, "", "tree"},
+		{"row hash flipped (redacted package)", redacted, func(t *testing.T, tb *table) { tb.flipBytes(t, disclosure.ColRowHash, 6) }, -1, "", "tree"},
 		{"range proof hash flipped", full, func(t *testing.T, tb *table) {
 			tb.setMeta(t, "trialog.range_proof", func(s string) string { return flipJSONHash(t, s, "left") })
 		}, -1, "", "tree"},
 		{"inclusion proof hash flipped", rows, func(t *testing.T, tb *table) {
 			tb.setMeta(t, "trialog.manifest_proof", func(s string) string { return flipFirstHash(t, s) })
 		}, -1, "", "manifest"},
-		{"wrong leaf index", full, func(t *testing.T, tb *table) { tb.setUint(t, pipeline.ColLeafIndex, 12, 5) }, 12, "", "leaf index"},
+		{"wrong leaf index", full, func(t *testing.T, tb *table) { tb.setUint(t, disclosure.ColLeafIndex, 12, 5) }, 12, "", "leaf index"},
 		{"wrong leaf index (rows package)", rows, func(t *testing.T, tb *table) {
-			tb.setUint(t, pipeline.ColLeafIndex, 0, 307+11)
-			tb.setUint(t, pipeline.ColRow, 0, 11)
+			tb.setUint(t, disclosure.ColLeafIndex, 0, 307+11)
+			tb.setUint(t, disclosure.ColRow, 0, 11)
 		}, -1, "", ""},
 		{"checkpoint signed by another key", full, func(t *testing.T, tb *table) {
 			tb.setMeta(t, "trialog.checkpoint", func(string) string {
@@ -199,7 +203,7 @@ func TestTamperMatrix(t *testing.T) {
 		}, -1, "", "rolled back"},
 		{"disclosed column passed off as redacted", full, func(t *testing.T, tb *table) {
 			tb.drop(t, "AESEV")
-			tb.drop(t, pipeline.SaltColumn("AESEV"))
+			tb.drop(t, disclosure.SaltColumn("AESEV"))
 			tb.setMeta(t, "trialog.redacted", func(string) string { return `["AESEV"]` })
 		}, -1, "", "withheld"},
 		{"statement signed by another key", rows, func(t *testing.T, tb *table) {
@@ -221,7 +225,7 @@ func TestTamperMatrix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := readTable(t, tc.pkg)
 			tc.edit(t, tb)
-			rep := verify(t, tr, tb.write(t), nil)
+			rep := verifyPackage(t, tr, tb.write(t), nil)
 			report := badRowsString(rep)
 			if rep.OK {
 				t.Fatalf("tampering not detected")
@@ -246,7 +250,7 @@ func TestTamperMatrix(t *testing.T) {
 		})
 	}
 	// A sponsor expecting version 2 is told the package proves version 1.
-	rep, err := pipeline.Verify(ctx, full, pipeline.VerifyOptions{VerifierKey: tr.VerifierKey, Dataset: "AE", Version: 2})
+	rep, err := verify.Package(ctx, full, verify.Options{VerifierKey: tr.VerifierKey, Dataset: "AE", Version: 2})
 	if err != nil || rep.OK || !strings.Contains(badRowsString(rep), "expected version 2") {
 		t.Errorf("package from another version accepted: %v\n%s", err, badRowsString(rep))
 	}
@@ -342,7 +346,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 	for name, content := range cases {
 		path := filepath.Join(dir, name)
 		os.WriteFile(path, []byte(content), 0o644)
-		f, err := source.Open(ctx, path, source.Options{})
+		f, err := readers.Open(ctx, path, source.Options{})
 		if err == nil {
 			_, err = pipeline.Ingest(ctx, tr, f, pipeline.IngestOptions{Dataset: "DM"})
 		}
@@ -369,7 +373,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := source.Open(ctx, pilotFile(t, "dm.csv"), source.Options{Schema: schema}); !errors.Is(err, source.ErrInput) || !strings.Contains(err.Error(), "unexpected") {
+	if _, err := readers.Open(ctx, pilotFile(t, "dm.csv"), source.Options{Schema: schema}); !errors.Is(err, source.ErrInput) || !strings.Contains(err.Error(), "unexpected") {
 		t.Errorf("pinned schema mismatch: %v", err)
 	}
 }
@@ -418,7 +422,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 	if res.ResumedFrom != 2000 || res.Record.Manifest.Rows != 7510 || res.Root.Size != 307+7510+1 {
 		t.Fatalf("resumed ingest: from %d rows %d size %d", res.ResumedFrom, res.Record.Manifest.Rows, res.Root.Size)
 	}
-	if rep := verify(t, tr, prove(t, tr, cm, pipeline.ProveOptions{Dataset: "CM"}), nil); !rep.OK {
+	if rep := verifyPackage(t, tr, prove(t, tr, cm, pipeline.ProveOptions{Dataset: "CM"}), nil); !rep.OK {
 		t.Fatalf("resumed dataset does not verify:\n%s", badRowsString(rep))
 	}
 

@@ -17,9 +17,11 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
-	"github.com/trialog/trialog/pipeline/canonical"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/workspace"
@@ -106,7 +108,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, fmt.Errorf("%s: read with columns %v, but ingested as %v: use the --format, --schema and --null of the ingest: %w",
 			f.Name, got, m.Schema, workspace.ErrUsage)
 	}
-	cols, err := ColumnsOf(f.Name, f.Schema())
+	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		return nil, err
 	}
@@ -142,19 +144,19 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := trillian.VerifyInclusion(rec.ManifestIndex, cp.Size, trillian.LeafHash(manifestLeaf), manifestProof, cp.Hash); err != nil {
 		return nil, fmt.Errorf("the log does not hold manifest %s version %d at %d: %w", m.Dataset, m.Version, rec.ManifestIndex, err)
 	}
-	meta := &PackageMeta{
-		Mode: ModeAttached, Selection: SelectionRows, ManifestLeaf: manifestLeaf, Manifest: m,
+	meta := &disclosure.Meta{
+		Mode: disclosure.ModeAttached, Selection: disclosure.SelectionRows, ManifestLeaf: manifestLeaf, Manifest: m,
 		ManifestIndex: rec.ManifestIndex, ManifestProof: manifestProof, Checkpoint: signed, Redacted: opts.Redact,
 	}
 	if meta.Redacted == nil {
 		meta.Redacted = []string{}
 	}
 	if opts.Detached {
-		meta.Mode = ModeDetached
+		meta.Mode = disclosure.ModeDetached
 	}
 	var rangeCheck *trillian.RangeVerifier
 	if len(opts.Rows) == 0 && len(opts.Where) == 0 {
-		meta.Selection = SelectionRange
+		meta.Selection = disclosure.SelectionRange
 		if m.Rows == 0 {
 			return nil, fmt.Errorf("%s version %d has no rows to prove: %w", m.Dataset, m.Version, workspace.ErrUsage)
 		}
@@ -177,14 +179,14 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	}
 	// Which rows: all, or those the options select (a first pass, so the
 	// signed statement can name them before the file is written).
-	if meta.Selection == SelectionRange {
+	if meta.Selection == disclosure.SelectionRange {
 		w.rows = [][2]uint64{{0, m.Rows}}
 	} else {
 		var selected []uint64
-		if _, err := forEachBatch(ctx, f, func(b batch) error {
+		if _, err := source.ForEachBatch(ctx, f, func(b source.Batch) error {
 			pos, err := w.selected(b)
 			for _, i := range pos {
-				selected = append(selected, b.first+uint64(i))
+				selected = append(selected, b.First+uint64(i))
 			}
 			return err
 		}); err != nil {
@@ -193,9 +195,9 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		if len(selected) == 0 {
 			return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, ErrNoRows)
 		}
-		w.rows = rangesOf(selected)
+		w.rows = disclosure.RangesOf(selected)
 	}
-	st := Statement{Origin: cp.Origin, Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
+	st := disclosure.Statement{Origin: cp.Origin, Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
 		TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
 	if meta.Statement, err = t.SignStatement(st.Text()); err != nil {
 		return nil, err
@@ -209,7 +211,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.start(tmp); err != nil {
 		return nil, err
 	}
-	rows, err := forEachBatch(ctx, f, chunked(commitChunk, w.addBatch))
+	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch))
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +223,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, fmt.Errorf("self-check of the range proof failed: %w", err)
 		}
 	}
-	if w.written != countRanges(w.rows) {
+	if w.written != disclosure.CountRanges(w.rows) {
 		return nil, fmt.Errorf("%s changed while the package was written", f.Name)
 	}
 	if err := w.writer.Close(); err != nil {
@@ -243,7 +245,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 type packageWriter struct {
 	ctx        context.Context
 	log        trillian.Log
-	meta       *PackageMeta
+	meta       *disclosure.Meta
 	committer  *Committer
 	schema     *arrow.Schema
 	opts       ProveOptions
@@ -270,23 +272,23 @@ func (w *packageWriter) carriesValues(name string) bool {
 
 func (w *packageWriter) start(file *os.File) error {
 	fields := []arrow.Field{
-		{Name: ColRow, Type: arrow.PrimitiveTypes.Uint64},
-		{Name: ColLeafIndex, Type: arrow.PrimitiveTypes.Uint64},
-		{Name: ColRowHash, Type: commitArrowType},
+		{Name: disclosure.ColRow, Type: arrow.PrimitiveTypes.Uint64},
+		{Name: disclosure.ColLeafIndex, Type: arrow.PrimitiveTypes.Uint64},
+		{Name: disclosure.ColRowHash, Type: disclosure.CommitType},
 	}
 	for _, fl := range w.schema.Fields() {
 		if w.disclosed(fl.Name) {
 			if w.carriesValues(fl.Name) {
 				fields = append(fields, arrow.Field{Name: fl.Name, Type: fl.Type, Nullable: true, Metadata: fl.Metadata})
 			}
-			fields = append(fields, arrow.Field{Name: SaltColumn(fl.Name), Type: saltArrowType})
+			fields = append(fields, arrow.Field{Name: disclosure.SaltColumn(fl.Name), Type: disclosure.SaltType})
 		}
-		fields = append(fields, arrow.Field{Name: CommitColumn(fl.Name), Type: commitArrowType})
+		fields = append(fields, arrow.Field{Name: disclosure.CommitColumn(fl.Name), Type: disclosure.CommitType})
 	}
-	if w.meta.Selection == SelectionRows {
-		fields = append(fields, arrow.Field{Name: ColProof, Type: proofArrowType})
+	if w.meta.Selection == disclosure.SelectionRows {
+		fields = append(fields, arrow.Field{Name: disclosure.ColProof, Type: disclosure.ProofType})
 	}
-	md, err := w.meta.metadata()
+	md, err := w.meta.Metadata()
 	if err != nil {
 		return err
 	}
@@ -296,9 +298,9 @@ func (w *packageWriter) start(file *os.File) error {
 }
 
 // selected returns the batch rows (positions) that the options select.
-func (w *packageWriter) selected(b batch) ([]int, error) {
-	n := int(b.rec.NumRows())
-	if w.meta.Selection == SelectionRange {
+func (w *packageWriter) selected(b source.Batch) ([]int, error) {
+	n := int(b.Rec.NumRows())
+	if w.meta.Selection == disclosure.SelectionRange {
 		return nil, nil // all
 	}
 	var conds map[int][][]byte // source column index → accepted canonical cells
@@ -311,7 +313,7 @@ func (w *packageWriter) selected(b batch) ([]int, error) {
 	}
 	encs := map[int]canonical.CellEncoder{}
 	for idx := range conds {
-		enc, err := canonical.Encoder(b.rec.Column(idx))
+		enc, err := canonical.Encoder(b.Rec.Column(idx))
 		if err != nil {
 			return nil, err
 		}
@@ -321,7 +323,7 @@ func (w *packageWriter) selected(b batch) ([]int, error) {
 	var buf []byte
 rows:
 	for i := 0; i < n; i++ {
-		row := b.first + uint64(i)
+		row := b.First + uint64(i)
 		if len(w.opts.Rows) > 0 {
 			in := false
 			for _, r := range w.opts.Rows {
@@ -366,13 +368,13 @@ func conditionCells(v string) [][]byte {
 	return out
 }
 
-func (w *packageWriter) addBatch(b batch) error {
-	n := int(b.rec.NumRows())
+func (w *packageWriter) addBatch(b source.Batch) error {
+	n := int(b.Rec.NumRows())
 	var sel []int // nil: every row
-	if w.meta.Selection == SelectionRows {
+	if w.meta.Selection == disclosure.SelectionRows {
 		sel = []int{}
 		for i := 0; i < n; i++ {
-			if inRanges(w.rows, b.first+uint64(i)) {
+			if disclosure.InRanges(w.rows, b.First+uint64(i)) {
 				sel = append(sel, i)
 			}
 		}
@@ -385,7 +387,7 @@ func (w *packageWriter) addBatch(b batch) error {
 		}
 	}
 	var err error
-	encs, err := w.committer.Encoders(b.rec)
+	encs, err := w.committer.Encoders(b.Rec)
 	if err != nil {
 		return err
 	}
@@ -395,11 +397,11 @@ func (w *packageWriter) addBatch(b batch) error {
 	commits := make([][]byte, len(positions))
 	rowHashes := make([][sha256.Size]byte, len(positions))
 	leaves := make([][]byte, len(positions))
-	salts := w.committer.SaltsOf(nil, b.first, n)
+	salts := w.committer.SaltsOf(nil, b.First, n)
 	rowSalts := ncols * leaf.SaltSize
-	segments := make([]*trillian.RangeSegment, parts(len(positions)))
+	segments := make([]*trillian.RangeSegment, parallel.Parts(len(positions)))
 	failures := make([]error, len(segments))
-	parallel(len(positions), 0, func(_, part, lo, hi int) {
+	parallel.Run(len(positions), 0, func(_, part, lo, hi int) {
 		var (
 			scratch []byte
 			digest  leaf.RowDigest
@@ -410,7 +412,7 @@ func (w *packageWriter) addBatch(b batch) error {
 		}
 		for k := lo; k < hi; k++ {
 			i := positions[k]
-			row := b.first + uint64(i)
+			row := b.First + uint64(i)
 			var err error
 			if scratch, err = w.committer.CommitRow(&digest, encs, i, row, salts[i*rowSalts:(i+1)*rowSalts], scratch); err != nil {
 				failures[part] = err
@@ -450,13 +452,13 @@ func (w *packageWriter) addBatch(b batch) error {
 	}()
 	var rowIdx, leafIdx []byte
 	for _, i := range positions {
-		rowIdx = binary.LittleEndian.AppendUint64(rowIdx, b.first+uint64(i))
-		leafIdx = binary.LittleEndian.AppendUint64(leafIdx, first+b.first+uint64(i))
+		rowIdx = binary.LittleEndian.AppendUint64(rowIdx, b.First+uint64(i))
+		leafIdx = binary.LittleEndian.AppendUint64(leafIdx, first+b.First+uint64(i))
 	}
 	arrays = append(arrays,
 		columnOf(arrow.PrimitiveTypes.Uint64, len(positions), rowIdx),
 		columnOf(arrow.PrimitiveTypes.Uint64, len(positions), leafIdx),
-		fixedSizeColumn(commitArrowType, len(positions), func(k int) []byte { return rowHashes[k][:] }))
+		fixedSizeColumn(disclosure.CommitType, len(positions), func(k int) []byte { return rowHashes[k][:] }))
 	// Per data column: value (taken), salt, commitment.
 	var indices arrow.Array
 	if sel != nil {
@@ -476,33 +478,33 @@ func (w *packageWriter) addBatch(b batch) error {
 		j := sortedPos[fl.Name]
 		if w.disclosed(fl.Name) {
 			if w.carriesValues(fl.Name) {
-				col, err := takeColumn(w.ctx, w.mem, b.rec.Column(srcIdx), indices)
+				col, err := takeColumn(w.ctx, w.mem, b.Rec.Column(srcIdx), indices)
 				if err != nil {
 					return fmt.Errorf("column %s: %w", fl.Name, err)
 				}
 				arrays = append(arrays, col)
 			}
-			arrays = append(arrays, fixedSizeColumn(saltArrowType, len(positions), func(k int) []byte {
+			arrays = append(arrays, fixedSizeColumn(disclosure.SaltType, len(positions), func(k int) []byte {
 				i := positions[k]
 				return salts[i*rowSalts+j*leaf.SaltSize : i*rowSalts+(j+1)*leaf.SaltSize]
 			}))
 		}
-		arrays = append(arrays, fixedSizeColumn(commitArrowType, len(positions), func(k int) []byte {
+		arrays = append(arrays, fixedSizeColumn(disclosure.CommitType, len(positions), func(k int) []byte {
 			return commits[k][j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize]
 		}))
 	}
-	if w.meta.Selection == SelectionRows {
-		lb := array.NewListBuilder(w.mem, proofArrowType.Elem())
+	if w.meta.Selection == disclosure.SelectionRows {
+		lb := array.NewListBuilder(w.mem, disclosure.ProofType.Elem())
 		defer lb.Release()
 		hb := lb.ValueBuilder().(*array.FixedSizeBinaryBuilder)
 		for k, i := range positions {
-			index := first + b.first + uint64(i)
+			index := first + b.First + uint64(i)
 			proof, err := w.log.InclusionProof(w.ctx, index, w.size)
 			if err != nil {
 				return err
 			}
 			if err := trillian.VerifyInclusion(index, w.size, trillian.LeafHash(leaves[k]), proof, w.root); err != nil {
-				return fmt.Errorf("self-check: row %d does not match leaf %d in the log: %w", b.first+uint64(i), index, err)
+				return fmt.Errorf("self-check: row %d does not match leaf %d in the log: %w", b.First+uint64(i), index, err)
 			}
 			lb.Append(true)
 			for _, h := range proof {

@@ -15,9 +15,11 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/canonical"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -38,7 +40,7 @@ func TestSubstitutedRowsCaught(t *testing.T) {
 		}
 		a.cols[i] = part
 	}
-	rep := verify(t, tr, a.write(t), nil)
+	rep := verifyPackage(t, tr, a.write(t), nil)
 	if rep.OK || !strings.Contains(badRowsString(rep), "not among the rows") || !strings.Contains(badRowsString(rep), "missing") {
 		t.Fatalf("substituted rows not caught:\n%s", badRowsString(rep))
 	}
@@ -68,12 +70,12 @@ func TestDuplicateAndMistypedColumnsCaught(t *testing.T) {
 	n := tb.cols[0].Len()
 	addColumn(tb, "SEX", text(n, "F"))
 	addColumn(tb, "SEX", text(n, "F"))
-	if rep := verify(t, tr, tb.write(t), nil); rep.OK || !strings.Contains(badRowsString(rep), "more than once") {
+	if rep := verifyPackage(t, tr, tb.write(t), nil); rep.OK || !strings.Contains(badRowsString(rep), "more than once") {
 		t.Errorf("duplicated SEX columns accepted:\n%s", badRowsString(rep))
 	}
 	tb = readTable(t, pkg)
-	addColumn(tb, pipeline.SaltColumn("SEX"), text(n, "not a salt"))
-	if rep := verify(t, tr, tb.write(t), nil); rep.OK {
+	addColumn(tb, disclosure.SaltColumn("SEX"), text(n, "not a salt"))
+	if rep := verifyPackage(t, tr, tb.write(t), nil); rep.OK {
 		t.Errorf("mistyped salt of a redacted column accepted")
 	}
 }
@@ -166,7 +168,7 @@ func TestCraftedStringOffsets(t *testing.T) {
 			t.Fatal(err)
 		}
 		pkg := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "K", Detached: true})
-		rep, err := pipeline.Verify(context.Background(), pkg, pipeline.VerifyOptions{VerifierKey: tr.VerifierKey, Data: openFile(t, crafted, source.Options{})})
+		rep, err := verify.Package(context.Background(), pkg, verify.Options{VerifierKey: tr.VerifierKey, Data: openFile(t, crafted, source.Options{})})
 		if err == nil && rep.OK {
 			t.Fatalf("keys %v: crafted data file verified", keys)
 		}
@@ -199,7 +201,7 @@ func TestDictionaryNotLeaked(t *testing.T) {
 		{Dataset: "D"},
 	} {
 		pkg := prove(t, tr, path, opts)
-		if rep := verify(t, tr, pkg, nil); !rep.OK {
+		if rep := verifyPackage(t, tr, pkg, nil); !rep.OK {
 			t.Fatalf("%+v: package fails:\n%s", opts, badRowsString(rep))
 		}
 		raw, err := os.ReadFile(pkg)
@@ -243,12 +245,12 @@ func TestLargeTableParallelChecks(t *testing.T) {
 	ingest(t, tr, small, "S")
 	ingest(t, tr, path, "LB")
 	pkg := prove(t, tr, path, pipeline.ProveOptions{Dataset: "LB"})
-	if rep := verify(t, tr, pkg, nil); !rep.OK || rep.Rows != rows {
+	if rep := verifyPackage(t, tr, pkg, nil); !rep.OK || rep.Rows != rows {
 		t.Fatalf("untampered: %d rows checked\n%s", rep.Rows, badRowsString(rep))
 	}
 	tb := readTable(t, pkg)
 	tb.setCell(t, "LBTESTCD", 33333, "GLUC")
-	rep := verify(t, tr, tb.write(t), nil)
+	rep := verifyPackage(t, tr, tb.write(t), nil)
 	if rep.OK || rep.BadRowCount != 1 || rep.BadRows[0].Row != 33333 || strings.Join(rep.BadRows[0].Columns, ",") != "LBTESTCD" {
 		t.Fatalf("edited row 33333 LBTESTCD:\n%s", badRowsString(rep))
 	}

@@ -8,58 +8,21 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
-	"github.com/trialog/trialog/pipeline/canonical"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
 )
 
-// ReservedPrefix starts the names of the columns trialog adds to packages;
-// datasets may not use it.
-const ReservedPrefix = "_trialog"
-
-// Columns is a dataset's column set in the two orders that matter: the
-// source order (for people and packages) and name order (for leaves).
-type Columns struct {
-	Sorted []string // names in bytewise order: leaf order
-	// SourceIndex[j] is the schema field index of Sorted[j].
-	SourceIndex []int
-}
-
-// ColumnsOf checks a schema's names and types and orders them.
-func ColumnsOf(name string, schema *arrow.Schema) (Columns, error) {
-	var c Columns
-	seen := map[string]bool{}
-	for i, f := range schema.Fields() {
-		switch {
-		case f.Name == "":
-			return c, fmt.Errorf("%s: column %d has no name: %w", name, i+1, source.ErrInput)
-		case seen[f.Name]:
-			return c, fmt.Errorf("%s: duplicate column %q: %w", name, f.Name, source.ErrInput)
-		case strings.HasPrefix(f.Name, ReservedPrefix):
-			return c, fmt.Errorf("%s: column %q uses the reserved prefix %s: %w", name, f.Name, ReservedPrefix, source.ErrInput)
-		}
-		if err := canonical.Supported(f.Type); err != nil {
-			return c, fmt.Errorf("%s: column %q: %v: %w", name, f.Name, err, source.ErrInput)
-		}
-		seen[f.Name] = true
-		c.Sorted = append(c.Sorted, f.Name)
-	}
-	slices.Sort(c.Sorted)
-	for _, n := range c.Sorted {
-		c.SourceIndex = append(c.SourceIndex, schema.FieldIndices(n)[0])
-	}
-	return c, nil
-}
-
 // Committer computes the leaves of one dataset version.
 type Committer struct {
-	Columns Columns
+	Columns disclosure.Columns
 	salter  *leaf.Salter
 	encoder *leaf.RowEncoder
 	name    string
@@ -67,7 +30,7 @@ type Committer struct {
 
 // NewCommitter prepares the leaves of a dataset version read from the file
 // called name with the given columns.
-func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols Columns) (*Committer, error) {
+func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols disclosure.Columns) (*Committer, error) {
 	salter, err := leaf.NewSalter(secret, trial, dataset, version, len(cols.Sorted))
 	if err != nil {
 		return nil, err
@@ -187,10 +150,10 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		lb.salts = append(lb.salts, nil)
 		lb.digests = append(lb.digests, &leaf.RowDigest{})
 	}
-	ranges := make([]*compact.Range, parts(n))
+	ranges := make([]*compact.Range, parallel.Parts(n))
 	failures := make([]error, len(ranges))
 	rowSalts := len(encs) * leaf.SaltSize
-	parallel(n, workers, func(w, part, lo, hi int) {
+	parallel.Run(n, workers, func(w, part, lo, hi int) {
 		digest, scratch := lb.digests[w], []byte(nil)
 		salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
 		lb.salts[w] = salts

@@ -27,7 +27,8 @@ import (
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
 )
 
 func main() {
@@ -65,7 +66,7 @@ func measure(ctx context.Context, path string) error {
 		return err
 	}
 	start := time.Now()
-	f, err := source.Open(ctx, path, source.Options{})
+	f, err := readers.Open(ctx, path, source.Options{})
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func generate(ctx context.Context, msg, dir string, want int) ([]string, error) 
 		return nil, err
 	}
 	// CSV, Parquet, IPC from the generated XPT's batches.
-	f, err := source.Open(ctx, xptPath, source.Options{})
+	f, err := readers.Open(ctx, xptPath, source.Options{})
 	if err != nil {
 		return nil, err
 	}

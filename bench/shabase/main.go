@@ -17,9 +17,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/canonical"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
 )
 
 func main() {
@@ -29,11 +30,11 @@ func main() {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	f, err := source.Open(ctx, flag.Arg(0), source.Options{})
+	f, err := readers.Open(ctx, flag.Arg(0), source.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cols, err := pipeline.ColumnsOf(f.Name, f.Schema())
+	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		log.Fatal(err)
 	}

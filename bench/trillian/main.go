@@ -23,7 +23,8 @@ import (
 	"github.com/google/trillian/types"
 
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/remote"
 	"github.com/trialog/trialog/trillian/trilliantest"
@@ -74,7 +75,7 @@ func main() {
 		// The raw and trillian.Log runs then send as many leaves as the
 		// dataset has rows (+1 manifest); the ingest runs last, so it does
 		// not get the fresh database the first run gets.
-		if data, err = source.Open(ctx, *dataset, source.Options{}); err != nil {
+		if data, err = readers.Open(ctx, *dataset, source.Options{}); err != nil {
 			log.Fatal(err)
 		}
 		b, err := data.Batches(ctx)

@@ -12,10 +12,13 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/definexml"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -110,7 +113,7 @@ func ingestCommand() *cli.Command {
 				iopts.Now = func() time.Time { return *at }
 			}
 			if d := c.String("define"); d != "" && len(iopts.Keys) == 0 {
-				if iopts.Keys, err = pipeline.DefineKeys(d, dataset); err != nil {
+				if iopts.Keys, err = definexml.KeysFromFile(d, dataset); err != nil {
 					return err
 				}
 			}
@@ -258,14 +261,14 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := pipeline.VerifyOptions{VerifierKey: strings.TrimSpace(string(vkey)), MaxReportedRows: c.Int("max-rows")}
+			opts := verify.Options{VerifierKey: strings.TrimSpace(string(vkey)), MaxReportedRows: c.Int("max-rows")}
 			if d := c.String("dataset"); d != "" {
 				if opts.Dataset, opts.Version, err = pipeline.ParseDatasetRef(d); err != nil {
 					return err
 				}
 			}
 			if c.NArg() == 2 {
-				m, err := pipeline.PackageManifest(c.Args().First())
+				m, err := disclosure.ReadManifest(c.Args().First())
 				if err != nil {
 					return err
 				}
@@ -273,7 +276,7 @@ func verifyCommand() *cli.Command {
 					return err
 				}
 			}
-			rep, err := pipeline.Verify(c.Context, c.Args().First(), opts)
+			rep, err := verify.Package(c.Context, c.Args().First(), opts)
 			if err != nil {
 				return err
 			}
@@ -292,7 +295,7 @@ func verifyCommand() *cli.Command {
 	}
 }
 
-func printReport(rep *pipeline.Report) {
+func printReport(rep *verify.Report) {
 	status := "OK"
 	if !rep.OK {
 		status = "FAILED"

@@ -12,7 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/remote"
 	"github.com/trialog/trialog/workspace"
@@ -110,7 +111,7 @@ func openSource(ctx context.Context, c *cli.Context, path string, opts source.Op
 	if c.IsSet("null") || opts.NullValues == nil {
 		opts.NullValues = strings.Split(c.String("null"), ",")
 	}
-	return source.Open(ctx, path, opts)
+	return readers.Open(ctx, path, opts)
 }
 
 func printJSON(v any) error {

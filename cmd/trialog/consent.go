@@ -18,7 +18,7 @@ import (
 	"github.com/trialog/trialog/consent/fhir"
 	"github.com/trialog/trialog/consent/sdtm"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
 )
 

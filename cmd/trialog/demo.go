@@ -9,7 +9,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
+	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -45,7 +47,7 @@ func demoCommand() *cli.Command {
 			type ds struct{ name, file string }
 			sets := []ds{{"DM", "dm.csv"}, {"AE", "ae.csv"}}
 			for _, d := range sets {
-				f, err := source.Open(ctx, filepath.Join(c.String("data"), d.file), source.Options{})
+				f, err := readers.Open(ctx, filepath.Join(c.String("data"), d.file), source.Options{})
 				if err != nil {
 					return err
 				}
@@ -58,7 +60,7 @@ func demoCommand() *cli.Command {
 			}
 			subject := c.String("subject")
 			for _, d := range sets {
-				f, err := source.Open(ctx, filepath.Join(c.String("data"), d.file), source.Options{})
+				f, err := readers.Open(ctx, filepath.Join(c.String("data"), d.file), source.Options{})
 				if err != nil {
 					return err
 				}
@@ -76,7 +78,7 @@ func demoCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				rep, err := pipeline.Verify(ctx, out, pipeline.VerifyOptions{VerifierKey: strings.TrimSpace(string(key))})
+				rep, err := verify.Package(ctx, out, verify.Options{VerifierKey: strings.TrimSpace(string(key))})
 				if err != nil {
 					return err
 				}
@@ -97,7 +99,7 @@ func demoCommand() *cli.Command {
 			if err := os.WriteFile(edited, []byte(strings.Replace(string(raw), `"01-701-1023","1023","2012-08-05"`, `"01-701-1023","1023","2012-08-06"`, 1)), 0o644); err != nil {
 				return err
 			}
-			f, err := source.Open(ctx, dmPath, source.Options{})
+			f, err := readers.Open(ctx, dmPath, source.Options{})
 			if err != nil {
 				return err
 			}
@@ -109,7 +111,7 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			copyFile, err := source.Open(ctx, edited, source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+			copyFile, err := readers.Open(ctx, edited, source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
 			if err != nil {
 				return err
 			}
@@ -117,7 +119,7 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := pipeline.Verify(ctx, proof, pipeline.VerifyOptions{VerifierKey: strings.TrimSpace(string(key)), Data: copyFile})
+			rep, err := verify.Package(ctx, proof, verify.Options{VerifierKey: strings.TrimSpace(string(key)), Data: copyFile})
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
 )
 

@@ -11,9 +11,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/pipeline/canonical"
-	"github.com/trialog/trialog/pipeline/source"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/source/readers"
 )
 
 // ConsentDecod is the DS term of an informed consent.
@@ -51,7 +52,7 @@ type row struct {
 
 // readRows reads the named columns of every row as text (missing: "").
 func readRows(ctx context.Context, path string, cols []string, optional map[string]bool) ([]row, error) {
-	f, err := source.Open(ctx, path, source.Options{})
+	f, err := readers.Open(ctx, path, source.Options{})
 	if err != nil {
 		return nil, err
 	}

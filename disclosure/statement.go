@@ -1,4 +1,4 @@
-package pipeline
+package disclosure
 
 import (
 	"fmt"
@@ -35,10 +35,10 @@ func (s Statement) Text() string {
 		redacted = strings.Join(r, ",")
 	}
 	return fmt.Sprintf("%s\n%s\ndataset %s\nversion %d\nmode %s\nselection %s\ntree-size %d\nredacted %s\nrows %s\n",
-		s.Origin, statementFormat, s.Dataset, s.Version, s.Mode, s.Selection, s.TreeSize, redacted, formatRanges(s.Rows))
+		s.Origin, statementFormat, s.Dataset, s.Version, s.Mode, s.Selection, s.TreeSize, redacted, FormatRanges(s.Rows))
 }
 
-func parseStatement(text string) (Statement, error) {
+func ParseStatement(text string) (Statement, error) {
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 	if len(lines) != 9 || lines[1] != statementFormat {
 		return Statement{}, fmt.Errorf("not a %s", statementFormat)
@@ -63,14 +63,14 @@ func parseStatement(text string) (Statement, error) {
 	if r := fields["redacted"]; r != "-" {
 		s.Redacted = strings.Split(r, ",")
 	}
-	if s.Rows, err = parseRanges(fields["rows"]); err != nil {
+	if s.Rows, err = ParseRanges(fields["rows"]); err != nil {
 		return Statement{}, err
 	}
 	return s, nil
 }
 
-// formatRanges writes half-open ranges as inclusive "a-b,c" text.
-func formatRanges(rs [][2]uint64) string {
+// FormatRanges writes half-open ranges as inclusive "a-b,c" text.
+func FormatRanges(rs [][2]uint64) string {
 	var parts []string
 	for _, r := range rs {
 		if r[1] == r[0]+1 {
@@ -85,7 +85,7 @@ func formatRanges(rs [][2]uint64) string {
 	return strings.Join(parts, ",")
 }
 
-func parseRanges(s string) ([][2]uint64, error) {
+func ParseRanges(s string) ([][2]uint64, error) {
 	if s == "-" {
 		return nil, nil
 	}
@@ -110,8 +110,8 @@ func parseRanges(s string) ([][2]uint64, error) {
 	return out, nil
 }
 
-// rangesOf compresses ascending row indices into half-open ranges.
-func rangesOf(rows []uint64) [][2]uint64 {
+// RangesOf compresses ascending row indices into half-open ranges.
+func RangesOf(rows []uint64) [][2]uint64 {
 	var out [][2]uint64
 	for _, r := range rows {
 		if n := len(out); n > 0 && out[n-1][1] == r {
@@ -123,13 +123,13 @@ func rangesOf(rows []uint64) [][2]uint64 {
 	return out
 }
 
-// inRanges reports whether row is in the ascending ranges.
-func inRanges(rs [][2]uint64, row uint64) bool {
+// InRanges reports whether row is in the ascending ranges.
+func InRanges(rs [][2]uint64, row uint64) bool {
 	i := sort.Search(len(rs), func(i int) bool { return rs[i][1] > row })
 	return i < len(rs) && rs[i][0] <= row
 }
 
-func countRanges(rs [][2]uint64) uint64 {
+func CountRanges(rs [][2]uint64) uint64 {
 	var n uint64
 	for _, r := range rs {
 		n += r[1] - r[0]

@@ -9,7 +9,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/trialog/trialog/pipeline/xpt"
+	"github.com/trialog/trialog/source/xpt"
 )
 
 func arrowTypeEqual(a, b arrow.DataType) bool { return arrow.TypeEqual(a, b) }

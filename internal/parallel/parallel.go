@@ -1,4 +1,6 @@
-package pipeline
+// Package parallel shares the rows of a batch among worker goroutines in
+// fixed-size parts, the one worker pool of ingest, prove and verify.
+package parallel
 
 import (
 	"runtime"
@@ -6,26 +8,26 @@ import (
 	"sync/atomic"
 )
 
-// partSize is the number of items parallel hands a worker at a time: small
+// PartSize is the number of items Run hands a worker at a time: small
 // enough that the workers finish together even when another goroutine
 // (reading the next batch, appending to the log) takes a core for a while.
-const partSize = 1024
+const PartSize = 1024
 
-// parts is the number of parts parallel splits n items into.
-func parts(n int) int { return max(1, (n+partSize-1)/partSize) }
+// Parts is the number of parts Run splits n items into.
+func Parts(n int) int { return max(1, (n+PartSize-1)/PartSize) }
 
-// parallel runs fn over [0, n) split into parts(n) contiguous parts of
-// partSize items, numbered in order, which workers (GOMAXPROCS if not
+// Run runs fn over [0, n) split into Parts(n) contiguous parts of
+// PartSize items, numbered in order, which workers (GOMAXPROCS if not
 // positive) take in turn; worker numbers the goroutine, for per-worker
 // buffers. A panic in fn is re-raised in the caller's goroutine.
-func parallel(n, workers int, fn func(worker, part, lo, hi int)) {
-	k := parts(n)
+func Run(n, workers int, fn func(worker, part, lo, hi int)) {
+	k := Parts(n)
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	if workers = min(workers, k); workers == 1 {
 		for part := range k {
-			fn(0, part, part*partSize, min((part+1)*partSize, n))
+			fn(0, part, part*PartSize, min((part+1)*PartSize, n))
 		}
 		return
 	}
@@ -51,7 +53,7 @@ func parallel(n, workers int, fn func(worker, part, lo, hi int)) {
 				if part >= k {
 					return
 				}
-				fn(w, part, part*partSize, min((part+1)*partSize, n))
+				fn(w, part, part*PartSize, min((part+1)*PartSize, n))
 			}
 		}()
 	}

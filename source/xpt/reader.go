@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 
-	"github.com/trialog/trialog/pipeline/internal/rowbatch"
+	"github.com/trialog/trialog/source/internal/rowbatch"
 )
 
 const recLen = 80 // every XPORT header record is 80 bytes (TS-140)

@@ -1,4 +1,4 @@
-package pipeline
+package disclosure
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"github.com/trialog/trialog/leaf"
 )
 
-// PackageManifest reads the manifest a package claims, without verifying
+// ReadManifest reads the manifest a package claims, without verifying
 // anything: enough to know how to read the recipient's data file.
-func PackageManifest(path string) (*leaf.Manifest, error) {
+func ReadManifest(path string) (*leaf.Manifest, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -22,7 +22,7 @@ func PackageManifest(path string) (*leaf.Manifest, error) {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrPackage, err)
 	}
 	defer fr.Close()
-	meta, err := parsePackageMeta(fr.Schema().Metadata())
+	meta, err := ParseMeta(fr.Schema().Metadata())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/trialog/trialog/pipeline/datasetjson"
-	"github.com/trialog/trialog/pipeline/definexml"
+	"github.com/trialog/trialog/source/datasetjson"
+	"github.com/trialog/trialog/source/definexml"
 )
 
 const (

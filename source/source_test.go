@@ -70,7 +70,7 @@ func FuzzCSV(f *testing.F) {
 	f.Add("A,B\n1,2\n3\n")
 	f.Add("A\n\"unterminated\n")
 	f.Add("A,A\n1,2\n")
-	raw, _ := os.ReadFile("../../testdata/cdiscpilot01/dm.csv")
+	raw, _ := os.ReadFile("../testdata/cdiscpilot01/dm.csv")
 	f.Add(string(raw[:min(len(raw), 2000)]))
 	f.Fuzz(func(t *testing.T, content string) {
 		p := writeTemp(t, "fuzz.csv", content)

@@ -41,7 +41,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/trialog/trialog/pipeline/internal/rowbatch"
+	"github.com/trialog/trialog/source/internal/rowbatch"
 )
 
 // ErrMalformed is wrapped by every error caused by the content of the input

@@ -1,22 +1,20 @@
-package pipeline
+package source
 
 import (
 	"context"
 
 	"github.com/apache/arrow/go/v17/arrow"
-
-	"github.com/trialog/trialog/pipeline/source"
 )
 
-// batch is one record batch and the dataset row index of its first row.
-type batch struct {
-	rec   arrow.Record
-	first uint64
+// Batch is one record batch and the dataset row index of its first row.
+type Batch struct {
+	Rec   arrow.Record
+	First uint64
 }
 
-// forEachBatch makes one pass over a file, calling fn for each non-empty
+// ForEachBatch makes one pass over a file, calling fn for each non-empty
 // batch in order, and returns the number of rows read.
-func forEachBatch(ctx context.Context, f *source.File, fn func(batch) error) (uint64, error) {
+func ForEachBatch(ctx context.Context, f *File, fn func(Batch) error) (uint64, error) {
 	b, err := f.Batches(ctx)
 	if err != nil {
 		return 0, err
@@ -31,7 +29,7 @@ func forEachBatch(ctx context.Context, f *source.File, fn func(batch) error) (ui
 		if rec.NumRows() == 0 {
 			continue
 		}
-		if err := fn(batch{rec: rec, first: rows}); err != nil {
+		if err := fn(Batch{Rec: rec, First: rows}); err != nil {
 			return rows, err
 		}
 		rows += uint64(rec.NumRows())
@@ -42,16 +40,16 @@ func forEachBatch(ctx context.Context, f *source.File, fn func(batch) error) (ui
 	return rows, nil
 }
 
-// forEachBatchAhead is forEachBatch with the file read one batch ahead on
+// ForEachBatchAhead is ForEachBatch with the file read one batch ahead on
 // another goroutine, so that reading and decoding the next batch overlaps
 // fn's work on this one.
-func forEachBatchAhead(ctx context.Context, f *source.File, fn func(batch) error) (uint64, error) {
+func ForEachBatchAhead(ctx context.Context, f *File, fn func(Batch) error) (uint64, error) {
 	b, err := f.Batches(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer b.Close()
-	ahead := make(chan batch, 1)
+	ahead := make(chan Batch, 1)
 	stop := make(chan struct{})
 	var readErr error // written before ahead is closed
 	go func() {
@@ -67,7 +65,7 @@ func forEachBatchAhead(ctx context.Context, f *source.File, fn func(batch) error
 			}
 			rec.Retain() // valid past the reader's next batch
 			select {
-			case ahead <- batch{rec: rec, first: rows}:
+			case ahead <- Batch{Rec: rec, First: rows}:
 			case <-stop:
 				rec.Release()
 				return
@@ -81,12 +79,12 @@ func forEachBatchAhead(ctx context.Context, f *source.File, fn func(batch) error
 	for next := range ahead {
 		if fnErr == nil {
 			if fnErr = fn(next); fnErr == nil {
-				rows = next.first + uint64(next.rec.NumRows())
+				rows = next.First + uint64(next.Rec.NumRows())
 			} else {
 				close(stop)
 			}
 		}
-		next.rec.Release()
+		next.Rec.Release()
 	}
 	if fnErr != nil {
 		return rows, fnErr
@@ -94,18 +92,18 @@ func forEachBatchAhead(ctx context.Context, f *source.File, fn func(batch) error
 	return rows, readErr
 }
 
-// chunked adapts fn to take batches of at most rows rows, slicing bigger
+// Chunked adapts fn to take batches of at most rows rows, slicing bigger
 // ones: buffers and package record batches then stay small whatever batch
 // size the file was written with.
-func chunked(rows int64, fn func(batch) error) func(batch) error {
-	return func(whole batch) error {
-		n := whole.rec.NumRows()
+func Chunked(rows int64, fn func(Batch) error) func(Batch) error {
+	return func(whole Batch) error {
+		n := whole.Rec.NumRows()
 		if n <= rows {
 			return fn(whole)
 		}
 		for off := int64(0); off < n; off += rows {
-			part := whole.rec.NewSlice(off, min(off+rows, n))
-			err := fn(batch{rec: part, first: whole.first + uint64(off)})
+			part := whole.Rec.NewSlice(off, min(off+rows, n))
+			err := fn(Batch{Rec: part, First: whole.First + uint64(off)})
 			part.Release()
 			if err != nil {
 				return err

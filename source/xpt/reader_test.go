@@ -18,7 +18,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/trialog/trialog/pipeline/xpt"
+	"github.com/trialog/trialog/source/xpt"
 )
 
 const (

@@ -11,7 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/trialog/trialog/pipeline/datasetjson"
+	"github.com/trialog/trialog/source/datasetjson"
 )
 
 // TestMain caps fuzz-input minimization (see testutil).

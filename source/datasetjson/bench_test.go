@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/trialog/trialog/pipeline/datasetjson"
+	"github.com/trialog/trialog/source/datasetjson"
 )
 
 // BenchmarkDatasetJSONRead reports MB/s of file bytes (compressed bytes for

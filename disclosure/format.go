@@ -1,4 +1,10 @@
-package pipeline
+// Package disclosure is the disclosure package format (docs/package-format.md):
+// one Arrow IPC file that any Arrow tool opens as a table, whose schema
+// metadata carries the manifest leaf, the checkpoint, the proofs and the
+// CRO's signed statement of what the package holds. It is shared by the
+// writer (pipeline.Prove) and the offline verifier (verify): both read the
+// format from here and nowhere else.
+package disclosure
 
 import (
 	"encoding/base64"
@@ -15,14 +21,14 @@ import (
 // Package format v2 (docs/package-format.md): one Arrow IPC file that any
 // Arrow tool opens as a table.
 const (
-	PackageVersion = "2"
+	Version = "2"
 
 	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
 	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
 	ColRowHash   = ReservedPrefix + "_row_hash"   // fixed_size_binary(32): the row leaf's row hash
 	ColProof     = ReservedPrefix + "_proof"      // list<fixed_size_binary(32)>: inclusion proof (rows selection)
-	saltPrefix   = ReservedPrefix + "_salt."      // fixed_size_binary(16) per column whose salt is disclosed
-	commitPrefix = ReservedPrefix + "_commit."    // fixed_size_binary(32) per column, always
+	SaltPrefix   = ReservedPrefix + "_salt."      // fixed_size_binary(16) per column whose salt is disclosed
+	CommitPrefix = ReservedPrefix + "_commit."    // fixed_size_binary(32) per column, always
 
 	metaVersion       = "trialog.package"
 	metaMode          = "trialog.mode"
@@ -37,8 +43,8 @@ const (
 )
 
 // SaltColumn and CommitColumn name the package columns of a data column.
-func SaltColumn(name string) string   { return saltPrefix + name }
-func CommitColumn(name string) string { return commitPrefix + name }
+func SaltColumn(name string) string   { return SaltPrefix + name }
+func CommitColumn(name string) string { return CommitPrefix + name }
 
 // Package modes and selections.
 const (
@@ -49,13 +55,13 @@ const (
 )
 
 var (
-	saltArrowType   = &arrow.FixedSizeBinaryType{ByteWidth: leaf.SaltSize}
-	commitArrowType = &arrow.FixedSizeBinaryType{ByteWidth: leaf.CommitmentSize}
-	proofArrowType  = arrow.ListOf(&arrow.FixedSizeBinaryType{ByteWidth: trillian.HashSize})
+	SaltType   = &arrow.FixedSizeBinaryType{ByteWidth: leaf.SaltSize}
+	CommitType = &arrow.FixedSizeBinaryType{ByteWidth: leaf.CommitmentSize}
+	ProofType  = arrow.ListOf(&arrow.FixedSizeBinaryType{ByteWidth: trillian.HashSize})
 )
 
-// PackageMeta is what a package's schema metadata holds.
-type PackageMeta struct {
+// Meta is what a package's schema metadata holds.
+type Meta struct {
 	Mode          string
 	Selection     string
 	ManifestLeaf  []byte
@@ -69,7 +75,7 @@ type PackageMeta struct {
 	Statement []byte
 }
 
-func (p *PackageMeta) metadata() (arrow.Metadata, error) {
+func (p *Meta) Metadata() (arrow.Metadata, error) {
 	proof, err := json.Marshal(p.ManifestProof)
 	if err != nil {
 		return arrow.Metadata{}, err
@@ -79,7 +85,7 @@ func (p *PackageMeta) metadata() (arrow.Metadata, error) {
 		return arrow.Metadata{}, err
 	}
 	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement}
-	vals := []string{PackageVersion, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
+	vals := []string{Version, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
 		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement)}
 	if p.RangeProof != nil {
 		rp, err := json.Marshal(p.RangeProof)
@@ -95,7 +101,7 @@ func (p *PackageMeta) metadata() (arrow.Metadata, error) {
 // ErrPackage is wrapped for packages that cannot be read at all.
 var ErrPackage = fmt.Errorf("not a valid trialog package")
 
-func parsePackageMeta(md arrow.Metadata) (*PackageMeta, error) {
+func ParseMeta(md arrow.Metadata) (*Meta, error) {
 	get := func(k string) (string, error) {
 		i := md.FindKey(k)
 		if i < 0 {
@@ -107,10 +113,10 @@ func parsePackageMeta(md arrow.Metadata) (*PackageMeta, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v != PackageVersion {
-		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q", ErrPackage, v, PackageVersion)
+	if v != Version {
+		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q", ErrPackage, v, Version)
 	}
-	p := &PackageMeta{}
+	p := &Meta{}
 	if p.Mode, err = get(metaMode); err != nil {
 		return nil, err
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/trialog/trialog/pipeline/datasetjson"
-	"github.com/trialog/trialog/pipeline/xpt"
+	"github.com/trialog/trialog/source/datasetjson"
+	"github.com/trialog/trialog/source/xpt"
 )
 
 const msgDir = "../../../shared/data/datasetjson-msg"

@@ -19,7 +19,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 
-	"github.com/trialog/trialog/pipeline/internal/rowbatch"
+	"github.com/trialog/trialog/source/internal/rowbatch"
 )
 
 type framing int

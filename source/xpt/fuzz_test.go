@@ -10,7 +10,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/trialog/trialog/pipeline/xpt"
+	"github.com/trialog/trialog/source/xpt"
 )
 
 // TestMain caps fuzz-input minimization (see testutil).

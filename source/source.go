@@ -28,11 +28,6 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/csv"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
-	"github.com/apache/arrow/go/v17/parquet/file"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
-
-	"github.com/trialog/trialog/pipeline/datasetjson"
-	"github.com/trialog/trialog/pipeline/xpt"
 )
 
 // Format names a supported file format.
@@ -76,11 +71,18 @@ type Options struct {
 	BatchRows int
 	// Allocator for Arrow buffers (default a Recycler keeping 32 MiB).
 	Allocator memory.Allocator
+	// Readers open the formats this package does not read itself
+	// (Parquet, Dataset-JSON, XPT). They plug in here rather than being
+	// imported so that a consumer of opened Files, such as the offline
+	// verifier, links no reader it does not use: Arrow's Parquet reader
+	// alone pulls in gRPC. source/readers.Open fills in every format.
+	Readers map[Format]ReaderFunc
 }
 
 // ReaderFunc opens one pass over a file in a format read by its own
-// package (Dataset-JSON, XPT).
-type ReaderFunc func(r io.Reader, name string, opts Options) (array.RecordReader, error)
+// package (Parquet, Dataset-JSON, XPT). The file is positioned at its
+// start; it is closed by the caller after the reader's closers.
+type ReaderFunc func(ctx context.Context, fh *os.File, name string, opts Options) (array.RecordReader, []io.Closer, error)
 
 // File is an opened input file whose schema is known.
 type File struct {
@@ -297,49 +299,17 @@ func (f *File) open(ctx context.Context, fh *os.File) (*Batches, error) {
 			return nil, err
 		}
 		return &Batches{RecordReader: r}, nil
-	case Parquet:
-		pf, err := file.NewParquetReader(fh)
-		if err != nil {
-			return nil, err
-		}
-		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(f.opts.BatchRows)}, mem)
-		if err != nil {
-			pf.Close()
-			return nil, err
-		}
-		rr, err := fr.GetRecordReader(ctx, nil, nil)
-		if err != nil {
-			pf.Close()
-			return nil, err
-		}
-		return &Batches{RecordReader: rr, closers: []io.Closer{pf}}, nil
 	default:
-		open, ok := clinicalReaders[f.Format]
+		open, ok := f.opts.Readers[f.Format]
 		if !ok {
-			return nil, fmt.Errorf("%s: format %s is not available in this build: %w", f.Name, f.Format, ErrInput)
+			return nil, fmt.Errorf("%s: format %s is not available here (open files with source/readers.Open): %w", f.Name, f.Format, ErrInput)
 		}
-		rr, err := open(bufio.NewReaderSize(fh, 1<<20), f.Name, f.opts)
+		rr, closers, err := open(ctx, fh, f.Name, f.opts)
 		if err != nil {
 			return nil, err
 		}
-		return &Batches{RecordReader: rr}, nil
+		return &Batches{RecordReader: rr, closers: closers}, nil
 	}
-}
-
-// clinicalReaders open the CDISC exchange formats with their own packages.
-var clinicalReaders = map[Format]ReaderFunc{
-	XPT: func(r io.Reader, name string, o Options) (array.RecordReader, error) {
-		return xpt.NewReader(r, name, xpt.WithAllocator(o.Allocator), xpt.WithBatchSize(o.BatchRows))
-	},
-	DatasetJSON: func(r io.Reader, name string, o Options) (array.RecordReader, error) {
-		return datasetjson.NewReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
-	},
-	NDJSON: func(r io.Reader, name string, o Options) (array.RecordReader, error) {
-		return datasetjson.NewNDJSONReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
-	},
-	DSJC: func(r io.Reader, name string, o Options) (array.RecordReader, error) {
-		return datasetjson.NewCompressedReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
-	},
 }
 
 // fileRecords adapts Arrow's random-access IPC file reader to a stream.

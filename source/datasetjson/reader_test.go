@@ -15,7 +15,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/trialog/trialog/pipeline/datasetjson"
+	"github.com/trialog/trialog/source/datasetjson"
 )
 
 // readBytes reads data with the framing chosen by name's extension.
