@@ -106,6 +106,18 @@ func (s *Store) logDir(v note.Verifier) string {
 // forked or rolled back. Only one verifier process should use a trust
 // directory at a time: Accept takes a lock on the log's entry.
 func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource) (*Decision, error) {
+	return s.decide(ctx, verifierKey, signed, proofs, true)
+}
+
+// Check is Accept without recording anything: it tells whether the
+// checkpoint forks or rolls back what was accepted before. A verifier
+// uses it for a checkpoint that fails other checks (a missed witness
+// quorum), which must not become what it remembers.
+func (s *Store) Check(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource) (*Decision, error) {
+	return s.decide(ctx, verifierKey, signed, proofs, false)
+}
+
+func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource, write bool) (*Decision, error) {
 	v, err := note.NewVerifier(strings.TrimSpace(verifierKey))
 	if err != nil {
 		return nil, fmt.Errorf("verifier key: %w", err)
@@ -125,6 +137,9 @@ func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, p
 	defer unlock()
 	stored, err := os.ReadFile(filepath.Join(dir, "latest"))
 	if errors.Is(err, os.ErrNotExist) {
+		if !write {
+			return &Decision{Outcome: "first"}, nil
+		}
 		if err := atomicfile.WriteFile(filepath.Join(dir, "vkey"), []byte(strings.TrimSpace(verifierKey)+"\n"), 0o644); err != nil {
 			return nil, err
 		}
@@ -164,6 +179,9 @@ func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, p
 		if err := proof.VerifyConsistency(trillian.Hasher, old.Size, cp.Size, p, old.Hash, cp.Hash); err != nil {
 			return nil, fork("fork", "tree %d is not an extension of the stored tree %d: %v", cp.Size, old.Size, err)
 		}
+		if !write {
+			return &Decision{Outcome: "extended", StoredSize: old.Size}, nil
+		}
 		if err := s.record(dir, cp, signed, true); err != nil {
 			return nil, err
 		}
@@ -176,8 +194,10 @@ func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, p
 		if err := proof.VerifyConsistency(trillian.Hasher, cp.Size, old.Size, p, cp.Hash, old.Hash); err != nil {
 			return nil, fork("rollback", "tree %d is not a prefix of the stored tree %d: %v", cp.Size, old.Size, err)
 		}
-		if err := s.record(dir, cp, signed, false); err != nil {
-			return nil, err
+		if write {
+			if err := s.record(dir, cp, signed, false); err != nil {
+				return nil, err
+			}
 		}
 		return &Decision{Outcome: "older", StoredSize: old.Size}, nil
 	}

@@ -22,8 +22,8 @@ import (
 //     key): a package whose checkpoint does not meet it fails too;
 //   - the verifier's memory (Options.Trust): a checkpoint that forks or
 //     rolls back what this verifier accepted before fails, with both
-//     checkpoints as evidence. It runs only when the witness checks
-//     passed, so a checkpoint without its quorum is never remembered.
+//     checkpoints as evidence. A checkpoint is remembered only when the
+//     witness checks passed; otherwise it is only checked.
 func (v *verifier) checkWitnessing(ctx context.Context) {
 	rep, meta := v.rep, v.meta
 	lv, err := note.NewVerifier(strings.TrimSpace(v.opts.VerifierKey))
@@ -61,7 +61,7 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 			ok = false
 		}
 	}
-	if v.opts.Trust == nil || !ok {
+	if v.opts.Trust == nil {
 		return
 	}
 	proofs := func(ctx context.Context, a, b uint64) ([][]byte, error) {
@@ -75,7 +75,11 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 		}
 		return nil, fmt.Errorf("%w: the package carries none from size %d (a log URL can supply it)", trust.ErrNoProof, a)
 	}
-	d, err := v.opts.Trust.Accept(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
+	decide := v.opts.Trust.Accept
+	if !ok {
+		decide = v.opts.Trust.Check
+	}
+	d, err := decide(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
 	var fork *trust.ForkError
 	switch {
 	case errors.As(err, &fork):

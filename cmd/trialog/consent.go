@@ -60,7 +60,11 @@ func withRegistry(c *cli.Context, writable bool, fn func(t *workspace.Trial, reg
 		return err
 	}
 	defer reg.Close()
-	return fn(t, reg)
+	if err := fn(t, reg); err != nil || !writable {
+		return err
+	}
+	_, err = witnessAfterWrite(c, t)
+	return err
 }
 
 func printRecords(c *cli.Context, recs []*consent.Record) error {
