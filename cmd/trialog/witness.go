@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -316,4 +317,54 @@ func sanitizeName(s string) string {
 		return "witness"
 	}
 	return b.String()
+}
+
+// consentWitnessFlags are verify's witness flags without --trust: a
+// consent report carries no consistency proofs yet, so a verifier's
+// memory could accept only checkpoints it saw before.
+func consentWitnessFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range verifyWitnessFlags() {
+		if f.Names()[0] != "trust" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// checkConsentWitnesses checks the witness quorum of a consent report's
+// (cosigned) checkpoint; nil when no policy was given.
+func checkConsentWitnesses(c *cli.Context, path, vkey string) (*witness.Report, error) {
+	p, _, err := witnessOptions(c)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep struct {
+		Checkpoint string `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return nil, usageErr("%s: %v", path, err)
+	}
+	lv, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, usageErr("--key: %v", err)
+	}
+	wr, err := witness.Check(lv, []byte(rep.Checkpoint), p)
+	if err != nil {
+		// The consent verifier already reported a bad checkpoint.
+		return &witness.Report{Quorum: p.Quorum, Missing: names(p)}, nil
+	}
+	return wr, nil
+}
+
+func names(p *witness.Policy) []string {
+	var out []string
+	for _, w := range p.Witnesses {
+		out = append(out, w.Name)
+	}
+	return out
 }

@@ -305,6 +305,29 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	if strings.Count(out, `"CM"`) != 1 {
 		t.Errorf("datasets after the interrupted witnessing:\n%s", out)
 	}
+
+	// Consent events are witnessed too, and the IRB's report carries the
+	// cosigned checkpoint: consent verify demands the quorum.
+	mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "MAIN-ICF@1.0", "--irb-ref", "IRB-1",
+		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("ab", 32), "--scopes", "main")
+	report := filepath.Join(dir, "consent.json")
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report)
+	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], report)
+	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") {
+		t.Errorf("consent verify with witnesses:\n%s", out)
+	}
+	// A report whose checkpoint lost its cosignatures fails the quorum.
+	data, _ := os.ReadFile(report)
+	var raw map[string]any
+	json.Unmarshal(data, &raw)
+	cp := raw["checkpoint"].(string)
+	raw["checkpoint"] = cp[:strings.Index(cp, "\n\n")+2] + strings.SplitAfter(cp[strings.Index(cp, "\n\n")+2:], "\n")[0]
+	stripped, _ := json.Marshal(raw)
+	os.WriteFile(report, stripped, 0o644)
+	out = mustRun(t, 1, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], report)
+	if !strings.Contains(out, "witness quorum not met") {
+		t.Errorf("consent verify of a report without cosignatures:\n%s", out)
+	}
 }
 
 // TestWitnessForkTrillian is the fork test with fork A on a live Trillian
