@@ -215,3 +215,49 @@ func stripCosigs(t *testing.T, signed []byte) []byte {
 	lines := strings.SplitAfter(string(signed[i+2:]), "\n")
 	return append(signed[:i+2:i+2], lines[0]...)
 }
+
+// BenchmarkSubmitThreeWitnesses is the cost of witnessing one checkpoint:
+// one add-checkpoint round trip to each of three local litewitness
+// processes, in parallel (consistency proof from the embedded log, each
+// witness's SQLite write and ssh-agent signature, merging and checking
+// the cosignatures). It is paid once per checkpoint, never per row.
+func BenchmarkSubmitThreeWitnesses(b *testing.B) {
+	ctx := context.Background()
+	ws := witnesstest.StartT(b, "a.example/w", "b.example/w", "c.example/w")
+	skey, vkey, _ := checkpoint.GenerateKey(checkpoint.Origin("BENCH"))
+	var pws []*witness.Witness
+	for i, w := range ws {
+		if err := w.AddLog(ctx, checkpoint.Origin("BENCH"), vkey); err != nil {
+			b.Fatal(err)
+		}
+		pw, _ := witness.NewWitness(fmt.Sprintf("w%d", i), w.Key, w.URL)
+		pws = append(pws, pw)
+	}
+	policy, _ := witness.NewPolicy(pws, 0)
+	l, err := embedded.Open(ctx, b.TempDir(), embedded.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	tl := &testLog{log: l, skey: skey}
+	s := tl.submitter(policy, vkey)
+	sizes := map[string]uint64{}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		root, _ := l.LatestRoot(ctx)
+		root, err := l.AppendLeaves(ctx, root.Size, [][]byte{fmt.Appendf(nil, "leaf %d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cp, _ := checkpoint.Sign(skey, root)
+		b.StartTimer()
+		out, err := s.Submit(ctx, cp, root.Size, sizes)
+		if err != nil || !out.Report.OK() {
+			b.Fatalf("%v %v", err, out.Report)
+		}
+		for _, r := range out.Results {
+			sizes[r.Witness] = r.Size
+		}
+	}
+}
