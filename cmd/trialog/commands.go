@@ -438,12 +438,16 @@ func datasetsCommand() *cli.Command {
 				}
 				all = append(all, vs...)
 			}
-			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": t.ID, "datasets": all})
+			wit, err := recordWitnesses(t, all)
+			if err != nil {
+				return err
 			}
-			for _, r := range all {
+			if c.Bool("json") {
+				return printJSON(map[string]any{"trial": t.ID, "datasets": wit})
+			}
+			for _, r := range wit {
 				m := r.Manifest
-				fmt.Printf("%s@%d\t%d rows\tleaves %d–%d\t%s\t%s\n", m.Dataset, m.Version, m.Rows, m.FirstIndex, r.ManifestIndex, m.Source.Name, m.CreatedAt)
+				fmt.Printf("%s@%d\t%d rows\tleaves %d–%d\t%s\t%s%s\n", m.Dataset, m.Version, m.Rows, m.FirstIndex, r.ManifestIndex, m.Source.Name, m.CreatedAt, r.witnessSummary())
 			}
 			return nil
 		},

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trust"
 	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/witness"
@@ -367,4 +368,59 @@ func names(p *witness.Policy) []string {
 		out = append(out, w.Name)
 	}
 	return out
+}
+
+// witnessedRecord is a catalog record with the witnesses' cosignatures of
+// the checkpoint signed right after it (as far as witnessing got: the
+// stored checkpoint of that size), for trialog datasets.
+type witnessedRecord struct {
+	*workspace.Record
+	Witnesses *witness.Report `json:"witnesses,omitempty"`
+}
+
+func (r witnessedRecord) witnessSummary() string {
+	if r.Witnesses == nil {
+		return ""
+	}
+	var parts []string
+	for _, v := range r.Witnesses.Valid {
+		parts = append(parts, v.Witness+" "+v.Time.Format(time.RFC3339))
+	}
+	s := fmt.Sprintf("\twitnesses %d/%d (quorum %d)", len(r.Witnesses.Valid), len(r.Witnesses.Valid)+len(r.Witnesses.Missing)+len(r.Witnesses.Invalid), r.Witnesses.Quorum)
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, ", ")
+	}
+	return s
+}
+
+// recordWitnesses pairs each record with the cosignatures of its
+// checkpoint under the trial's current witness policy (none: nil).
+func recordWitnesses(t *workspace.Trial, recs []*workspace.Record) ([]witnessedRecord, error) {
+	out := make([]witnessedRecord, len(recs))
+	p, err := t.WitnessPolicy()
+	if err != nil {
+		return nil, err
+	}
+	lv, err := note.NewVerifier(t.VerifierKey)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range recs {
+		out[i].Record = r
+		if p == nil {
+			continue
+		}
+		signed := []byte(r.Checkpoint)
+		if cp, err := checkpoint.Open(t.VerifierKey, signed); err == nil {
+			if stored, err := t.CheckpointAt(cp.Size); err == nil && stored != nil {
+				if scp, err := checkpoint.Open(t.VerifierKey, stored); err == nil && string(scp.Hash) == string(cp.Hash) {
+					signed = stored
+				}
+			}
+		}
+		if rep, err := witness.Check(lv, signed, p); err == nil {
+			out[i].Witnesses = rep
+		}
+	}
+	return out, nil
 }

@@ -305,6 +305,20 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	if strings.Count(out, `"CM"`) != 1 {
 		t.Errorf("datasets after the interrupted witnessing:\n%s", out)
 	}
+	// Each checkpoint's independent times: the witnesses' cosignatures.
+	out = mustRun(t, 0, "datasets", "--log", log, "--trial", forkTrial)
+	found := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "CM@1") {
+			found = true
+			if !strings.Contains(line, "witnesses 3/3 (quorum 2): sponsor 20") {
+				t.Errorf("datasets does not show the cosignature times: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("datasets lists no CM@1:\n%s", out)
+	}
 
 	// Consent events are witnessed too, and the IRB's report carries the
 	// cosigned checkpoint: consent verify demands the quorum.
