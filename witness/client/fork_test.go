@@ -194,6 +194,12 @@ func TestForkRefusedByRealWitnesses(t *testing.T) {
 			}
 		}
 	}
+	// The same checkpoint offered again (a re-signed checkpoint of an
+	// unchanged tree: old size = new size, empty proof) is cosigned again.
+	outSame, err := forkA.submitter(policy, vkey).Submit(ctx, cpA, nA, map[string]uint64{"sponsor": nA, "irb": nA, "notary": nA})
+	if err != nil || !outSame.Report.OK() || len(outSame.Report.Valid) != 3 {
+		t.Fatalf("same checkpoint again: %v %+v", err, outSame)
+	}
 	// Fork A grows: the witnesses cosign with a proof from nA.
 	forkA2, nA2 := forkA.append(t, ctx, "fork-a", 3)
 	outA2, err := forkA.submitter(policy, vkey).Submit(ctx, forkA2, nA2, map[string]uint64{})

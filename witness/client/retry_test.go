@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,11 +34,14 @@ func TestRetryAndConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
+	var mu sync.Mutex
 	var gotOld []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		first, _, _ := strings.Cut(string(body), "\n")
+		mu.Lock()
 		gotOld = append(gotOld, first)
+		mu.Unlock()
 		switch calls.Add(1) {
 		case 1, 2:
 			http.Error(w, "busy", http.StatusServiceUnavailable)
@@ -82,7 +86,10 @@ func TestRetryAndConflict(t *testing.T) {
 	if !out.Report.OK() || !out.Results[0].Cosigned || out.Results[0].Size != 9 {
 		t.Fatalf("outcome %+v %v", out.Results, out.Report)
 	}
-	if got := strings.Join(gotOld, ","); got != "old 1,old 1,old 1,old 3" {
+	mu.Lock()
+	got := strings.Join(gotOld, ",")
+	mu.Unlock()
+	if got != "old 1,old 1,old 1,old 3" {
 		t.Errorf("requests %s", got)
 	}
 	if got := strings.Join(proved, ","); got != "1-9,1-9,1-9,3-9" {
