@@ -152,6 +152,9 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if meta.Redacted == nil {
 		meta.Redacted = []string{}
 	}
+	if err := addWitnessing(ctx, t, meta, cp.Size); err != nil {
+		return nil, err
+	}
 	if opts.Detached {
 		meta.Mode = disclosure.ModeDetached
 	}

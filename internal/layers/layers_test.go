@@ -19,15 +19,16 @@ const module = "github.com/trialog/trialog/"
 var floors = map[string]int{
 	// 0: foundations that know nothing of trialog's formats.
 	"internal/durable": 0, "internal/parallel": 0, "internal/shareddata": 0, "internal/testutil": 0,
-	"source/internal/rowbatch": 0, "trillian/trilliantest": 0,
+	"source/internal/rowbatch": 0, "trillian/trilliantest": 0, "witness/witnesstest": 0,
 	// 1: specifications: the log and its proofs, canonical cells, readers.
 	"trillian": 1, "canonical": 1, "source": 1, "source/xpt": 1, "source/datasetjson": 1,
 	// 2: formats built on them.
 	"trillian/checkpoint": 2, "leaf": 2, "source/definexml": 2, "source/readers": 2, "trillian/embedded": 2, "trillian/remote": 2,
-	"trillian/trilliantest/prebuild": 2,
+	"trillian/trilliantest/prebuild": 2, "witness/witnesstest/prebuild": 2,
+	"witness": 2, // witness policies and cosignatures (C2SP tlog-cosignature)
 	// 3: the package format; the sponsor's verifier.
-	"disclosure": 3,
-	"verify":     4,
+	"disclosure": 3, "trust": 3, "witness/client": 3,
+	"verify": 4,
 	// 5: the CRO's state; 6: its writers; 7: wiring.
 	"workspace": 5,
 	"pipeline":  6, "consent": 6, "consent/fhir": 7, "consent/sdtm": 7,
