@@ -15,13 +15,13 @@ import (
 // the salts and leaves a verifier derives from it, and the 3-byte leaf
 // tags the package lists.
 type DerivedVectors struct {
-	Spec    string `json:"spec"`
-	Secret  string `json:"secret_hex"`
-	Trial   string `json:"trial"`
-	Dataset string `json:"dataset"`
-	Version uint64 `json:"version"`
+	Spec    string   `json:"spec"`
+	Secret  string   `json:"secret_hex"`
+	Trial   string   `json:"trial"`
+	Dataset string   `json:"dataset"`
+	Version uint64   `json:"version"`
 	Columns []string `json:"columns"`
-	SaltKey string `json:"salt_key_hex"`
+	SaltKey string   `json:"salt_key_hex"`
 	Rows    []struct {
 		Row      uint64   `json:"row"`
 		Cells    []string `json:"cells_hex"`
