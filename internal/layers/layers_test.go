@@ -26,8 +26,9 @@ var floors = map[string]int{
 	"trillian/checkpoint": 2, "leaf": 2, "source/definexml": 2, "source/readers": 2, "trillian/embedded": 2, "trillian/remote": 2,
 	"trillian/trilliantest/prebuild": 2,
 	// 3: the package format; the sponsor's verifier.
-	"disclosure": 3,
-	"verify":     4,
+	"disclosure": 3, "tlogtiles": 3,
+	"monitor": 4,
+	"verify":  4,
 	// 5: the CRO's state; 6: its writers; 7: wiring.
 	"workspace": 5,
 	"pipeline":  6, "consent": 6, "consent/fhir": 7, "consent/sdtm": 7,
