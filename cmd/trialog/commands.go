@@ -329,8 +329,14 @@ func consistencyCommand() *cli.Command {
 		Name:      "consistency",
 		Usage:     "prove that the tree of checkpoint NEW extends the tree of checkpoint OLD",
 		ArgsUsage: "OLD NEW",
-		Flags:     []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
+		Flags:     []cli.Flag{optional(logFlag()), stateFlag(), optional(trialFlag()), jsonFlag(), logURLFlag(false), &cli.StringFlag{Name: "key", Usage: "with --log-url: the trial's verifier key file"}},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("log-url") {
+				return consistencyFromURL(c)
+			}
+			if !c.IsSet("log") || !c.IsSet("trial") {
+				return usageErr("consistency needs --log and --trial, or --log-url and --key")
+			}
 			if c.NArg() != 2 {
 				return usageErr("consistency takes two checkpoint files, OLD NEW")
 			}

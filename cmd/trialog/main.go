@@ -88,6 +88,9 @@ func newApp() *cli.App {
 			datasetsCommand(),
 			demoCommand(),
 			consentCommand(),
+			publishCommand(),
+			serveCommand(),
+			monitorCommand(),
 		},
 	}
 }
