@@ -253,6 +253,7 @@ func verifyCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
 			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
+			logURLFlag(false),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
@@ -281,15 +282,28 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			var pub *publishedCheck
+			if c.IsSet("log-url") && rep.TreeSize > 0 {
+				if pub, err = checkPublished(c, vkey, rep.TreeSize, rep.RootHash); err != nil {
+					return err
+				}
+			}
 			if c.Bool("json") {
-				if err := printJSON(rep); err != nil {
+				if err := printJSON(struct {
+					*verify.Report
+					Published *publishedCheck `json:"published_log,omitempty"`
+				}{rep, pub}); err != nil {
 					return err
 				}
 			} else {
 				printReport(rep)
+				printPublished(pub)
 			}
 			if !rep.OK {
 				return fmt.Errorf("%s: %d bad rows, %d problems: %w", rep.Package, rep.BadRowCount, len(rep.Problems), errVerification)
+			}
+			if pub != nil && !pub.Consistent {
+				return fmt.Errorf("%s: %s: %w", rep.Package, pub.Problem, errVerification)
 			}
 			return nil
 		},

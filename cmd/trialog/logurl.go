@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -76,4 +77,60 @@ func optional(f cli.Flag) cli.Flag {
 		return &c
 	}
 	return f
+}
+
+// publishedCheck is what `verify --log-url` adds to a report: the package's
+// checkpoint is a prefix of the log's latest published checkpoint.
+type publishedCheck struct {
+	LogURL     string `json:"log_url"`
+	Size       uint64 `json:"published_size"`
+	Checkpoint string `json:"published_checkpoint"`
+	Consistent bool   `json:"consistent"`
+	Problem    string `json:"problem,omitempty"`
+}
+
+// checkPublished proves from the published tiles that the tree of the
+// package's checkpoint (size, hex root) is a prefix of the latest
+// published checkpoint. A fetch failure is an operational error; a log
+// that does not extend the package's tree is reported in the result.
+func checkPublished(c *cli.Context, vkey string, size uint64, rootHex string) (*publishedCheck, error) {
+	root, err := hex.DecodeString(rootHex)
+	if err != nil {
+		return nil, fmt.Errorf("package root hash: %v", err)
+	}
+	r, err := tlogtiles.OpenReader(c.String("log-url"))
+	if err != nil {
+		return nil, err
+	}
+	cp, signed, err := tlogtiles.Checkpoint(c.Context, r, vkey)
+	if errors.Is(err, checkpoint.ErrBadCheckpoint) {
+		return &publishedCheck{LogURL: c.String("log-url"), Checkpoint: string(signed), Problem: err.Error()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &publishedCheck{LogURL: c.String("log-url"), Size: cp.Size, Checkpoint: string(signed)}
+	_, err = tlogtiles.ConsistencyProof(c.Context, r, trillian.Root{Size: size, Hash: root}, cp.Root)
+	switch {
+	case err == nil:
+		res.Consistent = true
+	case errors.Is(err, trillian.ErrRollback):
+		res.Problem = fmt.Sprintf("the published log (tree %d) does not cover the package's tree %d (not yet published, or rolled back)", cp.Size, size)
+	case errors.Is(err, trillian.ErrFork):
+		res.Problem = "the package's tree is not a prefix of the published log (a fork): " + err.Error()
+	default:
+		return nil, err
+	}
+	return res, nil
+}
+
+func printPublished(p *publishedCheck) {
+	if p == nil {
+		return
+	}
+	if p.Consistent {
+		fmt.Printf("  published log %s: tree %d extends the package's checkpoint\n", p.LogURL, p.Size)
+		return
+	}
+	fmt.Printf("  published log %s: %s\n", p.LogURL, p.Problem)
 }

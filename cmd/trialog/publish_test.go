@@ -149,6 +149,14 @@ func TestPublishServeMonitor(t *testing.T) {
 		}
 		return nil
 	})
+	// verify --log-url: a package's checkpoint is a prefix of the published log.
+	pkg := filepath.Join(party, "dm.arrow")
+	mustRun(t, 0, "prove", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	for _, loc := range []string{url, pub} {
+		if out := mustRun(t, 0, "verify", "--key", vkey, "--log-url", loc, pkg); !strings.Contains(out, "extends the package's checkpoint") {
+			t.Errorf("verify --log-url %s: %s", loc, out)
+		}
+	}
 	for _, p := range []string{"secret", "checkpoint.key", "trial.json", "../CDISCPILOT01/secret", "tree/tree.db", "public/checkpoint"} {
 		if code, _ := httpGet(t, url+p); code != 404 {
 			t.Errorf("GET %s: %d", p, code)
@@ -221,6 +229,15 @@ func TestPublishServeMonitor(t *testing.T) {
 			t.Errorf("monitor of %s altered: exit %d\n%s%s", victim, code, out, errOut)
 		}
 	}
+	// A package from a tree the log has not published yet does not verify
+	// against it.
+	mustRun(t, 0, "consent", "record", "--subject", "01-701-1023", "--type", "consented", "--form", "MAIN-ICF@1.0",
+		"--time", "2014-01-02T09:00:00Z", "--recorded-by", "site 701")
+	newer := filepath.Join(party, "dm-newer.arrow")
+	mustRun(t, 0, "prove", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", newer, filepath.Join(pilot, "dm.csv"))
+	if code, out, _ := trialog(t, "verify", "--key", vkey, "--log-url", pub, "--json", newer); code != 1 || !strings.Contains(out, "does not cover") {
+		t.Errorf("verify of an unpublished tree: exit %d %s", code, out)
+	}
 }
 
 // TestMonitorCatchesFork: a copy of a log with the same key and another
@@ -252,6 +269,14 @@ func TestMonitorCatchesFork(t *testing.T) {
 	after, _ := os.ReadFile(filepath.Join(state, "state.json"))
 	if !bytes.Equal(before, after) {
 		t.Error("the monitor's state changed on a fork")
+	}
+	// A package from fork B verifies on its own, but not against fork A's
+	// published log.
+	pkg := filepath.Join(dir, "sv.arrow")
+	mustRun(t, 0, "prove", "--log", b, "--trial", "T1", "--dataset", "SV", "--out", pkg, filepath.Join(pilot, "sv.csv"))
+	mustRun(t, 0, "verify", "--key", vkey, pkg)
+	if code, out, _ := trialog(t, "verify", "--key", vkey, "--log-url", pa, pkg); code != 1 || !strings.Contains(out, "published log") {
+		t.Errorf("fork B package against fork A's log: exit %d %s", code, out)
 	}
 	// Publishing fork B over fork A's directory is refused too.
 	if code, _, errOut := trialog(t, "publish", "--log", b, "--trial", "T1", pa); code != 1 {
