@@ -14,14 +14,23 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 )
 
-// Package format v2 (docs/package-format.md): one Arrow IPC file that any
-// Arrow tool opens as a table.
+// ReservedPrefix starts the names of the columns trialog adds to
+// packages; datasets may not use it (commit.ColumnsOf refuses them).
+const ReservedPrefix = commit.ReservedPrefix
+
+// Package format v3 (docs/package-format.md): one Arrow IPC file that any
+// Arrow tool opens as a table. v3 added the witness policy and the
+// consistency proofs (docs/witnessing.md); a v2 package is read as one
+// with neither.
 const (
-	Version = "2"
+	Version = "3"
+	// VersionV2 is the previous version, still read.
+	VersionV2 = "2"
 
 	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
 	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
@@ -40,6 +49,8 @@ const (
 	metaRangeProof    = "trialog.range_proof"
 	metaRedacted      = "trialog.redacted"
 	metaStatement     = "trialog.statement"
+	metaPolicy        = "trialog.witness_policy"
+	metaConsistency   = "trialog.consistency"
 )
 
 // SaltColumn and CommitColumn name the package columns of a data column.
@@ -73,6 +84,33 @@ type Meta struct {
 	Redacted      []string
 	// Statement is the CRO's signed note on what the package holds.
 	Statement []byte
+	// WitnessPolicy is the trial's witness policy that applied when the
+	// package was made, as a note signed by the trial key (empty: none).
+	// Checkpoint then carries the witnesses' cosignatures as extra
+	// signature lines (c2sp.org/tlog-cosignature).
+	WitnessPolicy []byte
+	// Consistency holds RFC 6962 consistency proofs from earlier
+	// published tree sizes to the checkpoint's, so a verifier that
+	// remembers an earlier checkpoint (trialog verify --trust) can check
+	// this one extends it without asking the log.
+	Consistency []ConsistencyProof
+}
+
+// ConsistencyProof is a consistency proof from tree size From to the
+// package checkpoint's size.
+type ConsistencyProof struct {
+	From  uint64   `json:"from"`
+	Proof [][]byte `json:"proof"`
+}
+
+// ConsistencyFrom returns the carried proof from size from, if any.
+func (p *Meta) ConsistencyFrom(from uint64) ([][]byte, bool) {
+	for _, c := range p.Consistency {
+		if c.From == from {
+			return c.Proof, true
+		}
+	}
+	return nil, false
 }
 
 func (p *Meta) Metadata() (arrow.Metadata, error) {
@@ -84,9 +122,18 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
-	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement}
+	consistency := p.Consistency
+	if consistency == nil {
+		consistency = []ConsistencyProof{}
+	}
+	cons, err := json.Marshal(consistency)
+	if err != nil {
+		return arrow.Metadata{}, err
+	}
+	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement, metaPolicy, metaConsistency}
 	vals := []string{Version, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
-		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement)}
+		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement),
+		string(p.WitnessPolicy), string(cons)}
 	if p.RangeProof != nil {
 		rp, err := json.Marshal(p.RangeProof)
 		if err != nil {
@@ -113,8 +160,8 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v != Version {
-		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q", ErrPackage, v, Version)
+	if v != Version && v != VersionV2 {
+		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q and %q", ErrPackage, v, Version, VersionV2)
 	}
 	p := &Meta{}
 	if p.Mode, err = get(metaMode); err != nil {
@@ -162,6 +209,25 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		return nil, err
 	}
 	p.Statement = []byte(s)
+	if v != VersionV2 {
+		if s, err = get(metaPolicy); err != nil {
+			return nil, err
+		}
+		p.WitnessPolicy = []byte(s)
+		if s, err = get(metaConsistency); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(s), &p.Consistency); err != nil {
+			return nil, fmt.Errorf("%w: consistency proofs: %v", ErrPackage, err)
+		}
+		for _, c := range p.Consistency {
+			for _, h := range c.Proof {
+				if len(h) != trillian.HashSize {
+					return nil, fmt.Errorf("%w: consistency proof from %d: hash of %d bytes", ErrPackage, c.From, len(h))
+				}
+			}
+		}
+	}
 	if p.Selection == SelectionRange {
 		if s, err = get(metaRangeProof); err != nil {
 			return nil, err

@@ -11,6 +11,8 @@ import (
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/trust"
+	"github.com/trialog/trialog/witness"
 )
 
 // Options configure an offline verification.
@@ -28,6 +30,15 @@ type Options struct {
 	// MaxReportedRows bounds the rows listed in the report (default 1000);
 	// every bad row is still counted.
 	MaxReportedRows int
+	// Witnesses, if set, is the verifier's own witness policy: the
+	// checkpoint must carry its quorum of cosignatures (docs/witnessing.md).
+	Witnesses *witness.Policy
+	// Trust, if set, is the verifier's memory of the log: the checkpoint
+	// must not fork or roll back what it accepted before.
+	Trust *trust.Store
+	// Proofs supplies consistency proofs the package does not carry (a
+	// log URL client plugs in here); nil: the package's only.
+	Proofs trust.ProofSource
 }
 
 // Report is the outcome of Verify. OK is true only if every check passed.
@@ -49,7 +60,14 @@ type Report struct {
 	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
 	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
 	Redacted    []string     `json:"redacted,omitempty"`
-	keys        []string
+	// Witnesses is the quorum check of Options.Witnesses, PackagePolicy
+	// that of the policy the package states; Trust what the trust store
+	// decided, ForkEvidence both checkpoints when it refused.
+	Witnesses     *witness.Report `json:"witnesses,omitempty"`
+	PackagePolicy *witness.Report `json:"package_witness_policy,omitempty"`
+	Trust         *trust.Decision `json:"trust,omitempty"`
+	ForkEvidence  string          `json:"fork_evidence,omitempty"`
+	keys          []string
 }
 
 // RowProblem is one row that failed, with the columns that differ.
@@ -112,6 +130,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	if !v.checkHeader() {
 		return rep, false, nil
 	}
+	v.checkWitnessing(ctx)
 	if err := v.safeRows(ctx, fr); err != nil {
 		return nil, false, err
 	}

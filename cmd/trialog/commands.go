@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,6 +126,17 @@ func ingestCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			ws, werr := witnessAfterWrite(c, t)
+			if ws != nil {
+				// The record and the output carry the checkpoint as cosigned.
+				res.Record.Checkpoint = string(ws.Checkpoint)
+				if err := t.SaveRecord(res.Record); err != nil {
+					return err
+				}
+			}
+			if werr != nil && !errors.Is(werr, errNotWitnessed) {
+				return werr
+			}
 			m := res.Record.Manifest
 			out := map[string]any{
 				"trial": m.Trial, "dataset": m.Dataset, "version": m.Version, "rows": m.Rows,
@@ -133,8 +145,14 @@ func ingestCommand() *cli.Command {
 				"range_root": m.RangeRoot, "checkpoint": res.Record.Checkpoint,
 				"resumed_rows": res.ResumedFrom,
 			}
+			if ws != nil {
+				out["witnesses"] = ws.JSON()
+			}
 			if c.Bool("json") {
-				return printJSON(out)
+				if err := printJSON(out); err != nil {
+					return err
+				}
+				return werr
 			}
 			resumed := ""
 			if res.ResumedFrom > 0 {
@@ -142,7 +160,7 @@ func ingestCommand() *cli.Command {
 			}
 			fmt.Printf("%s version %d: %d rows at leaves %d–%d, manifest at %d%s\ntree size %d, root %x\n",
 				m.Dataset, m.Version, m.Rows, m.FirstIndex, m.FirstIndex+m.Rows, res.Record.ManifestIndex, resumed, res.Root.Size, res.Root.Hash)
-			return nil
+			return werr
 		},
 	}
 }
@@ -166,11 +184,23 @@ func checkpointCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			ws, werr := witnessAfterWrite(c, t)
+			if werr != nil && !errors.Is(werr, errNotWitnessed) {
+				return werr
+			}
+			out := map[string]any{"trial": t.ID, "tree_size": root.Size, "root_hash": hex.EncodeToString(root.Hash), "checkpoint": string(signed)}
+			if ws != nil {
+				signed = ws.Checkpoint
+				out["checkpoint"], out["witnesses"] = string(signed), ws.JSON()
+			}
 			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": t.ID, "tree_size": root.Size, "root_hash": hex.EncodeToString(root.Hash), "checkpoint": string(signed)})
+				if err := printJSON(out); err != nil {
+					return err
+				}
+				return werr
 			}
 			fmt.Print(string(signed))
-			return nil
+			return werr
 		},
 	}
 }
@@ -249,12 +279,12 @@ func verifyCommand() *cli.Command {
 		Name:      "verify",
 		Usage:     "check a package (and a data file) offline against the trial's public key",
 		ArgsUsage: "PACKAGE [DATAFILE]",
-		Flags: []cli.Flag{jsonFlag(), formatFlag(), nullFlag(),
+		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
 			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
 			logURLFlag(false),
-		},
+		}, verifyWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return usageErr("verify takes PACKAGE [DATAFILE]")
@@ -264,6 +294,9 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows")}
+			if err := applyWitnessOptions(c, &opts); err != nil {
+				return err
+			}
 			if d := c.String("dataset"); d != "" {
 				if opts.Dataset, opts.Version, err = pipeline.ParseDatasetRef(d); err != nil {
 					return err
@@ -320,6 +353,7 @@ func printReport(rep *verify.Report) {
 	if len(rep.Redacted) > 0 {
 		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
 	}
+	printWitnessReport(rep)
 	for _, p := range rep.Problems {
 		fmt.Printf("  problem: %s\n", p)
 	}
@@ -419,12 +453,16 @@ func datasetsCommand() *cli.Command {
 				}
 				all = append(all, vs...)
 			}
-			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": t.ID, "datasets": all})
+			wit, err := recordWitnesses(t, all)
+			if err != nil {
+				return err
 			}
-			for _, r := range all {
+			if c.Bool("json") {
+				return printJSON(map[string]any{"trial": t.ID, "datasets": wit})
+			}
+			for _, r := range wit {
 				m := r.Manifest
-				fmt.Printf("%s@%d\t%d rows\tleaves %d–%d\t%s\t%s\n", m.Dataset, m.Version, m.Rows, m.FirstIndex, r.ManifestIndex, m.Source.Name, m.CreatedAt)
+				fmt.Printf("%s@%d\t%d rows\tleaves %d–%d\t%s\t%s%s\n", m.Dataset, m.Version, m.Rows, m.FirstIndex, r.ManifestIndex, m.Source.Name, m.CreatedAt, r.witnessSummary())
 			}
 			return nil
 		},

@@ -57,7 +57,11 @@ func withRegistry(c *cli.Context, writable bool, fn func(t *workspace.Trial, reg
 		return err
 	}
 	defer reg.Close()
-	return fn(t, reg)
+	if err := fn(t, reg); err != nil || !writable {
+		return err
+	}
+	_, err = witnessAfterWrite(c, t)
+	return err
 }
 
 func printRecords(c *cli.Context, recs []*consent.Record) error {
@@ -468,9 +472,9 @@ func consentVerifyCommand() *cli.Command {
 		Name:      "verify",
 		Usage:     "re-verify every proof of a consent report offline",
 		ArgsUsage: "REPORT.json",
-		Flags: []cli.Flag{jsonFlag(),
+		Flags: append([]cli.Flag{jsonFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
-		},
+		}, consentWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("verify takes one REPORT.json")
@@ -488,6 +492,14 @@ func consentVerifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			wrep, err := checkConsentWitnesses(c, c.Args().First(), strings.TrimSpace(string(vkey)))
+			if err != nil {
+				return err
+			}
+			if wrep != nil && !wrep.OK() {
+				res.OK = false
+				res.Problems = append(res.Problems, "witness quorum not met: "+wrep.String())
+			}
 			if c.Bool("json") {
 				if err := printJSON(res); err != nil {
 					return err
@@ -498,6 +510,12 @@ func consentVerifyCommand() *cli.Command {
 					status = "FAILED"
 				}
 				fmt.Printf("%s: trial %s, %d consent records checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.TreeSize, status)
+				if wrep != nil {
+					fmt.Printf("  witnesses: %s\n", wrep)
+					for _, v := range wrep.Valid {
+						fmt.Printf("    cosigned by %s at %s\n", v.Witness, v.Time.Format(time.RFC3339))
+					}
+				}
 				for _, p := range res.Problems {
 					fmt.Println("  problem:", p)
 				}

@@ -19,21 +19,26 @@ const module = "github.com/trialog/trialog/"
 var floors = map[string]int{
 	// 0: foundations that know nothing of trialog's formats.
 	"internal/durable": 0, "internal/parallel": 0, "internal/shareddata": 0, "internal/testutil": 0,
-	"source/internal/rowbatch": 0, "trillian/trilliantest": 0,
+	"source/internal/rowbatch": 0, "trillian/trilliantest": 0, "witness/witnesstest": 0,
 	// 1: specifications: the log and its proofs, canonical cells, readers.
 	"trillian": 1, "canonical": 1, "source": 1, "source/xpt": 1, "source/datasetjson": 1,
 	// 2: formats built on them.
 	"trillian/checkpoint": 2, "leaf": 2, "source/definexml": 2, "source/readers": 2, "trillian/embedded": 2, "trillian/remote": 2,
-	"trillian/trilliantest/prebuild": 2,
-	// 3: the package format; the sponsor's verifier.
-	"disclosure": 3, "tlogtiles": 3,
-	"monitor": 4,
-	"verify":  4,
-	// 5: the CRO's state; 6: its writers; 7: wiring.
-	"workspace": 5,
-	"pipeline":  6, "consent": 6, "consent/fhir": 7, "consent/sdtm": 7,
-	"backend": 7, "consent/imports": 8,
-	"cmd/trialog": 9,
+	"trillian/trilliantest/prebuild": 2, "witness/witnesstest/prebuild": 2,
+	"witness": 2, // witness policies and cosignatures (C2SP tlog-cosignature)
+	// 3: row commitments from Arrow batches (writer and verifier alike);
+	// a verifier's memory; the witness client.
+	"commit": 3, "trust": 3, "witness/client": 3,
+	"tlogtiles": 3, // the log published as C2SP tlog-tiles: writer, read-only handler, reader
+	"monitor":   4, // a third party following a published log
+	// 4: the package format; 5: the sponsor's verifier.
+	"disclosure": 4,
+	"verify":     5,
+	// 6: the CRO's state; 7: its writers; 8-9: wiring; 10: the CLI.
+	"workspace": 6,
+	"pipeline":  7, "consent": 7, "consent/fhir": 8, "consent/sdtm": 8,
+	"backend": 8, "consent/imports": 9,
+	"cmd/trialog": 10,
 }
 
 func TestImportsGoDown(t *testing.T) {
