@@ -4,10 +4,12 @@
 //
 // Each Check fetches the latest checkpoint, verifies its signature,
 // proves from the tiles that it extends the last checkpoint this monitor
-// accepted (kept in a state directory), then reads every new entry through
-// torchwood's tlog client, which checks each entry against the level-0
-// tiles and every tile against the signed root: a server that lies about
-// an entry or a tile is caught. It classifies each new leaf by kind and
+// accepted (kept in a state directory, with x/mod's ProveTree/CheckTree
+// over torchwood's tile reader), then reads every new entry bundle,
+// recomputes from the entries every tile that is new or grew and the
+// tree's root (tlogtiles.Recompute), and compares them with the published
+// tiles and the signed root: a server that lies about an entry or a tile
+// is caught. It classifies each new leaf by kind and
 // reports new dataset versions (dataset, version, row count, from the
 // public manifest leaves) and consent records by type and count — never a
 // value, which the log does not hold. A checkpoint that does not extend
@@ -22,9 +24,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"filippo.io/torchwood"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
@@ -49,6 +48,9 @@ type State struct {
 	RootHash   []byte `json:"root_hash"`
 	Checkpoint string `json:"checkpoint"` // signed, the last one accepted
 	Totals     Counts `json:"totals"`
+	// Edge is the right edge of the accepted tree, from which the next
+	// check recomputes the tiles without reading older entries.
+	Edge tlogtiles.Edge `json:"edge"`
 }
 
 // Counts tallies leaves by kind.
@@ -153,54 +155,32 @@ func Check(ctx context.Context, r tlogtiles.Reader, opts Options) (*Report, erro
 		}
 		return nil, err
 	}
-	if err := readEntries(ctx, r, cp.Root, st.Size, rep, opts.Progress); err != nil {
-		if !errors.Is(err, tlogtiles.ErrFetch) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if st.Edge.Size != st.Size {
+		return nil, fmt.Errorf("%s: the state's tree edge is of size %d, its checkpoint %d", opts.StateDir, st.Edge.Size, st.Size)
+	}
+	total := cp.Size - st.Size
+	edge, err := tlogtiles.Recompute(ctx, r, st.Edge, cp.Root, func(index uint64, l []byte) {
+		classify(index, l, rep)
+		if opts.Progress != nil && (index+1)%65536 == 0 {
+			opts.Progress(index+1-st.Size, total)
+		}
+	})
+	if err == nil && opts.Progress != nil {
+		opts.Progress(total, total)
+	}
+	if err != nil {
+		if errors.Is(err, tlogtiles.ErrMismatch) {
 			rep.Evidence = &Evidence{Reason: "published entries or tiles disagree with the signed checkpoint: " + err.Error(), Old: st.Checkpoint, New: string(signed)}
 			return rep, fmt.Errorf("%w: %w", ErrInconsistent, err)
 		}
 		return nil, err
 	}
 	rep.Totals = add(st.Totals, rep.New)
-	next := &State{Format: StateFormat, Origin: cp.Origin, Size: cp.Size, RootHash: cp.Hash, Checkpoint: string(signed), Totals: rep.Totals}
+	next := &State{Format: StateFormat, Origin: cp.Origin, Size: cp.Size, RootHash: cp.Hash, Checkpoint: string(signed), Totals: rep.Totals, Edge: edge}
 	if err := saveState(opts.StateDir, next); err != nil {
 		return nil, err
 	}
 	return rep, nil
-}
-
-// readEntries reads entries [from, root.Size) with torchwood's client and
-// tallies them into rep.
-func readEntries(ctx context.Context, r tlogtiles.Reader, root trillian.Root, from uint64, rep *Report, progress func(done, total uint64)) error {
-	c, err := torchwood.NewClient(r)
-	if err != nil {
-		return err
-	}
-	tree := tlog.Tree{N: int64(root.Size), Hash: tlog.Hash(root.Hash)}
-	next := int64(from)
-	total := root.Size - from
-	for next < tree.N {
-		before := next
-		for i, e := range c.Entries(ctx, tree, next) {
-			if i != next {
-				return fmt.Errorf("entry %d came when %d was expected", i, next)
-			}
-			classify(uint64(i), e, rep)
-			next++
-			if progress != nil && next%16384 == 0 {
-				progress(uint64(next)-from, total)
-			}
-		}
-		if err := c.Err(); err != nil {
-			return fmt.Errorf("entry %d: %w", next, err)
-		}
-		if next == before {
-			return fmt.Errorf("no progress reading entries at %d of %d", next, tree.N)
-		}
-	}
-	if progress != nil {
-		progress(total, total)
-	}
-	return nil
 }
 
 // classify counts one leaf by kind. Only the clear parts of a leaf are

@@ -90,3 +90,6 @@ func SplitBundle(bundle []byte, want int) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// TilePathOf returns the tlog-tiles path of a tile or entry bundle.
+func TilePathOf(t tlog.Tile) string { return tilePath(t) }

@@ -7,19 +7,45 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trialog/trialog/internal/durable"
-	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 )
 
+// writers is how many bundles are prepared and written at once: hashing
+// is CPU work, but creating files is mostly waiting on the file system,
+// so more goroutines than cores keep both busy.
+const writers = 8
+
+// forEach runs fn(0) … fn(n-1) on up to writers goroutines.
+func forEach(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, writers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // readChunk is how many leaves Publish asks the log for at a time (a
 // multiple of TileWidth, so every chunk but the last ends on a full entry
 // bundle): big ranges keep the store streaming, and the memory bounded.
-const readChunk = 64 * TileWidth
+const readChunk = 256 * TileWidth
 
 // Result says what one Publish did.
 type Result struct {
@@ -87,7 +113,8 @@ func Publish(ctx context.Context, log trillian.Log, verifierKey string, cp []byt
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
 	}
-	b := &builder{dir: dir, w: newWriter(dir)}
+	w := newWriter(dir)
+	b := &builder{dir: dir, tile: w.writeTile, bundle: w.writeTile}
 	if err := b.restore(old.Size); err != nil {
 		return res, err
 	}
@@ -115,7 +142,7 @@ func Publish(ctx context.Context, log trillian.Log, verifierKey string, cp []byt
 		return res, fmt.Errorf("the tiles computed from the log's leaves have root %x, the checkpoint says %x (published tiles in %s damaged? publish into an empty directory): %w",
 			root, cur.Hash, dir, trillian.ErrFork)
 	}
-	if err := b.w.sync(); err != nil {
+	if err := w.sync(); err != nil {
 		return res, err
 	}
 	if err := durable.WriteFile(filepath.Join(dir, CheckpointPath), cp, 0o644); err != nil {
@@ -133,8 +160,10 @@ func emptyRoot() []byte { return trillian.Hasher.EmptyRoot() }
 // between calls); count[L] is how many hashes level L has in all, i.e.
 // the number of complete subtrees of 256^L leaves.
 type builder struct {
-	dir     string
-	w       *writer
+	dir string
+	// tile receives every hash tile that is new or grew; bundle every
+	// entry bundle (nil when the bundles are the input, as in Recompute).
+	tile, bundle func(t tlog.Tile, data []byte) error
 	levels  [maxLevel + 1][]tlog.Hash
 	count   [maxLevel + 1]uint64
 	tiles   int
@@ -187,8 +216,8 @@ type group struct {
 func (b *builder) addLeaves(pos uint64, leaves [][]byte) error {
 	ng := (len(leaves) + TileWidth - 1) / TileWidth
 	groups := make([]group, ng)
-	parallel.Run(ng, 0, func(_, _, lo, hi int) {
-		for g := lo; g < hi; g++ {
+	forEach(ng, func(g int) {
+		{
 			gl := leaves[g*TileWidth : min(len(leaves), (g+1)*TileWidth)]
 			gr := &groups[g]
 			gr.hashes = make([]tlog.Hash, len(gl))
@@ -198,24 +227,23 @@ func (b *builder) addLeaves(pos uint64, leaves [][]byte) error {
 				size += 2 + len(l)
 			}
 			if len(gl) < TileWidth {
-				continue // the partial bundle is written by finish
-			}
-			gr.bundle = make([]byte, 0, size)
-			for _, l := range gl {
-				if gr.bundle, gr.err = appendEntry(gr.bundle, l); gr.err != nil {
-					gr.err = fmt.Errorf("leaf %d: %w", pos+uint64(g*TileWidth), gr.err)
-					break
-				}
-			}
-			if gr.err != nil {
-				continue
+				return // the partial bundle is written by finish
 			}
 			gr.root = subtreeRoot(gr.hashes)
 			n := int64(pos/TileWidth) + int64(g)
-			if gr.err = b.w.write(tilePath(tlog.Tile{H: TileHeight, L: -1, N: n, W: TileWidth}), gr.bundle); gr.err != nil {
-				continue
+			if b.bundle != nil {
+				gr.bundle = make([]byte, 0, size)
+				for _, l := range gl {
+					if gr.bundle, gr.err = appendEntry(gr.bundle, l); gr.err != nil {
+						gr.err = fmt.Errorf("leaf %d: %w", pos+uint64(g*TileWidth), gr.err)
+						return
+					}
+				}
+				if gr.err = b.bundle(tlog.Tile{H: TileHeight, L: -1, N: n, W: TileWidth}, gr.bundle); gr.err != nil {
+					return
+				}
 			}
-			gr.err = b.w.write(tilePath(tlog.Tile{H: TileHeight, L: 0, N: n, W: TileWidth}), hashBytes(gr.hashes))
+			gr.err = b.tile(tlog.Tile{H: TileHeight, L: 0, N: n, W: TileWidth}, hashBytes(gr.hashes))
 		}
 	})
 	for i := range groups {
@@ -250,7 +278,7 @@ func (b *builder) push(l int, h tlog.Hash) error {
 		return nil
 	}
 	n := int64((b.count[l] - 1) / TileWidth)
-	if err := b.w.write(tilePath(tlog.Tile{H: TileHeight, L: l, N: n, W: TileWidth}), hashBytes(b.levels[l])); err != nil {
+	if err := b.tile(tlog.Tile{H: TileHeight, L: l, N: n, W: TileWidth}, hashBytes(b.levels[l])); err != nil {
 		return err
 	}
 	b.tiles++
@@ -264,17 +292,19 @@ func (b *builder) push(l int, h tlog.Hash) error {
 func (b *builder) finish(old uint64) error {
 	if w := len(b.levels[0]); w > 0 {
 		n := int64(b.count[0] / TileWidth)
-		var bundle []byte
-		for i, l := range b.pendingLeaves {
-			var err error
-			if bundle, err = appendEntry(bundle, l); err != nil {
-				return fmt.Errorf("leaf %d: %w", b.count[0]+uint64(i), err)
+		if b.bundle != nil {
+			var bundle []byte
+			for i, l := range b.pendingLeaves {
+				var err error
+				if bundle, err = appendEntry(bundle, l); err != nil {
+					return fmt.Errorf("leaf %d: %w", b.count[0]+uint64(i), err)
+				}
+			}
+			if err := b.bundle(tlog.Tile{H: TileHeight, L: -1, N: n, W: w}, bundle); err != nil {
+				return err
 			}
 		}
-		if err := b.w.write(tilePath(tlog.Tile{H: TileHeight, L: -1, N: n, W: w}), bundle); err != nil {
-			return err
-		}
-		if err := b.w.write(tilePath(tlog.Tile{H: TileHeight, L: 0, N: n, W: w}), hashBytes(b.levels[0])); err != nil {
+		if err := b.tile(tlog.Tile{H: TileHeight, L: 0, N: n, W: w}, hashBytes(b.levels[0])); err != nil {
 			return err
 		}
 		b.bundles++
@@ -286,7 +316,7 @@ func (b *builder) finish(old uint64) error {
 			continue
 		}
 		t := tlog.Tile{H: TileHeight, L: l, N: int64(b.count[l] / TileWidth), W: w}
-		if err := b.w.write(tilePath(t), hashBytes(b.levels[l])); err != nil {
+		if err := b.tile(t, hashBytes(b.levels[l])); err != nil {
 			return err
 		}
 		b.tiles++

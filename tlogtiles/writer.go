@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // writer writes the files of one Publish: each under a temporary name in
@@ -22,6 +24,9 @@ type writer struct {
 }
 
 func newWriter(dir string) *writer { return &writer{dir: dir, dirs: map[string]bool{}} }
+
+// writeTile writes a tile or entry bundle at its tlog-tiles path.
+func (w *writer) writeTile(t tlog.Tile, data []byte) error { return w.write(tilePath(t), data) }
 
 // write writes data at the slash-separated path p under the directory.
 func (w *writer) write(p string, data []byte) error {
