@@ -164,10 +164,10 @@ type builder struct {
 	// tile receives every hash tile that is new or grew; bundle every
 	// entry bundle (nil when the bundles are the input, as in Recompute).
 	tile, bundle func(t tlog.Tile, data []byte) error
-	levels  [maxLevel + 1][]tlog.Hash
-	count   [maxLevel + 1]uint64
-	tiles   int
-	bundles int
+	levels       [maxLevel + 1][]tlog.Hash
+	count        [maxLevel + 1]uint64
+	tiles        int
+	bundles      int
 	// pendingLeaves are the leaves of the trailing partial bundle.
 	pendingLeaves [][]byte
 }
