@@ -3,7 +3,6 @@ package tlogtiles
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -30,12 +29,13 @@ const (
 // published directory and match no servable path.
 type Handler struct {
 	roots map[string]*os.Root
+	dirs  map[string]*os.File // the same directories, for openat2 on Linux
 }
 
 // NewHandler opens the published directory of each trial (trial ID →
 // directory).
 func NewHandler(trials map[string]string) (*Handler, error) {
-	h := &Handler{roots: make(map[string]*os.Root, len(trials))}
+	h := &Handler{roots: make(map[string]*os.Root, len(trials)), dirs: make(map[string]*os.File, len(trials))}
 	for id, dir := range trials {
 		if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\%") {
 			h.Close()
@@ -47,6 +47,12 @@ func NewHandler(trials map[string]string) (*Handler, error) {
 			return nil, fmt.Errorf("trial %s: published directory: %w", id, err)
 		}
 		h.roots[id] = r
+		d, err := os.Open(dir)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("trial %s: published directory: %w", id, err)
+		}
+		h.dirs[id] = d
 	}
 	return h, nil
 }
@@ -56,6 +62,9 @@ func (h *Handler) Close() error {
 	var errs []error
 	for _, r := range h.roots {
 		errs = append(errs, r.Close())
+	}
+	for _, d := range h.dirs {
+		errs = append(errs, d.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -83,18 +92,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	fi, err := root.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() {
-		http.NotFound(w, req)
-		return
-	}
-	f, err := root.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		http.NotFound(w, req)
-		return
-	}
+	f, err := openPublished(root, h.dirs[trial], p)
 	if err != nil {
-		http.Error(w, "unavailable", http.StatusInternalServerError)
+		http.NotFound(w, req)
 		return
 	}
 	defer f.Close()
@@ -107,5 +107,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		hdr.Set("Cache-Control", cacheCheckpoint)
 	}
 	hdr.Set("X-Content-Type-Options", "nosniff")
+	fi, err := f.Stat()
+	if err != nil {
+		http.Error(w, "unavailable", http.StatusInternalServerError)
+		return
+	}
 	http.ServeContent(w, req, "", fi.ModTime(), f)
+}
+
+// openInRoot opens p through os.Root (which keeps it inside the
+// directory) and refuses a symlink as the last component.
+func openInRoot(root *os.Root, p string) (*os.File, error) {
+	fi, err := root.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	f, err := root.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	return regular(f)
+}
+
+// regular returns f if it is a regular file, and closes it otherwise.
+func regular(f *os.File) (*os.File, error) {
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", f.Name())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
