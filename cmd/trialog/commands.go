@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/definexml"
 	"github.com/trialog/trialog/trillian"
-	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
@@ -393,15 +391,9 @@ func consistencyCommand() *cli.Command {
 				return err
 			}
 			defer t.Close()
-			var cps [2]checkpoint.Checkpoint
-			for i := range cps {
-				data, err := os.ReadFile(c.Args().Get(i))
-				if err != nil {
-					return err
-				}
-				if cps[i], err = checkpoint.Open(t.VerifierKey, data); err != nil {
-					return fmt.Errorf("%s: %v: %w", c.Args().Get(i), err, errVerification)
-				}
+			cps, err := readCheckpoints(c, t.VerifierKey)
+			if err != nil {
+				return err
 			}
 			old, cur := cps[0], cps[1]
 			var proof [][]byte
@@ -410,22 +402,7 @@ func consistencyCommand() *cli.Command {
 					return err
 				}
 			}
-			verr := trillian.CheckExtends(old.Root, cur.Root, proof)
-			if c.Bool("json") {
-				enc := make([]string, len(proof))
-				for i, h := range proof {
-					enc[i] = base64.StdEncoding.EncodeToString(h)
-				}
-				if err := printJSON(map[string]any{"old_size": old.Size, "new_size": cur.Size, "consistent": verr == nil, "proof": enc}); err != nil {
-					return err
-				}
-			} else if verr == nil {
-				fmt.Printf("consistent: tree %d extends tree %d (%d proof hashes)\n", cur.Size, old.Size, len(proof))
-			}
-			if verr != nil {
-				return fmt.Errorf("NEW does not extend OLD: %v: %w", verr, errVerification)
-			}
-			return nil
+			return printConsistency(c, old, cur, proof, trillian.CheckExtends(old.Root, cur.Root, proof))
 		},
 	}
 }

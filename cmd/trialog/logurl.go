@@ -28,15 +28,9 @@ func consistencyFromURL(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var cps [2]checkpoint.Checkpoint
-	for i := range cps {
-		data, err := os.ReadFile(c.Args().Get(i))
-		if err != nil {
-			return err
-		}
-		if cps[i], err = checkpoint.Open(vkey, data); err != nil {
-			return fmt.Errorf("%s: %v: %w", c.Args().Get(i), err, errVerification)
-		}
+	cps, err := readCheckpoints(c, vkey)
+	if err != nil {
+		return err
 	}
 	r, err := tlogtiles.OpenReader(c.String("log-url"))
 	if err != nil {
@@ -47,6 +41,21 @@ func consistencyFromURL(c *cli.Context) error {
 		return verr
 	}
 	return printConsistency(c, cps[0], cps[1], proof, verr)
+}
+
+// readCheckpoints reads and verifies the OLD and NEW checkpoint files.
+func readCheckpoints(c *cli.Context, vkey string) ([2]checkpoint.Checkpoint, error) {
+	var cps [2]checkpoint.Checkpoint
+	for i := range cps {
+		data, err := os.ReadFile(c.Args().Get(i))
+		if err != nil {
+			return cps, err
+		}
+		if cps[i], err = checkpoint.Open(vkey, data); err != nil {
+			return cps, fmt.Errorf("%s: %v: %w", c.Args().Get(i), err, errVerification)
+		}
+	}
+	return cps, nil
 }
 
 // printConsistency prints the outcome of a consistency check.
