@@ -83,6 +83,14 @@ func Publish(ctx context.Context, log trillian.Log, verifierKey string, cp []byt
 	if err != nil {
 		return Result{}, fmt.Errorf("checkpoint to publish: %w", err)
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Result{}, err
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
 	old := trillian.Root{Size: 0, Hash: emptyRoot()}
 	published := false
 	switch data, err := os.ReadFile(filepath.Join(dir, CheckpointPath)); {
@@ -110,9 +118,6 @@ func Publish(ctx context.Context, log trillian.Log, verifierKey string, cp []byt
 		return res, fmt.Errorf("%s holds a published checkpoint the log's checkpoint does not extend: %w", dir, err)
 	}
 
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return res, err
-	}
 	w := newWriter(dir)
 	b := &builder{dir: dir, tile: w.writeTile, bundle: w.writeTile}
 	if err := b.restore(old.Size); err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"filippo.io/torchwood"
@@ -199,5 +200,25 @@ func TestPublishRefusesRollbackAndFork(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(pub, CheckpointPath))
 	if !bytes.Equal(got, cpBig) {
 		t.Fatal("a refused publish replaced the checkpoint")
+	}
+}
+
+// TestPublishLocksTheDirectory: a second publish into a directory being
+// published is refused rather than interleaved.
+func TestPublishLocksTheDirectory(t *testing.T) {
+	base := t.TempDir()
+	tl := newTestLog(t, filepath.Join(base, "tree"))
+	pub := filepath.Join(base, "public")
+	unlock, err := lockDir(func() string { os.MkdirAll(pub, 0o755); return pub }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := tl.grow(t, 7, 10)
+	if _, err := Publish(context.Background(), tl.log, tl.vkey, cp, pub); err == nil || !strings.Contains(err.Error(), "another publish") {
+		t.Fatalf("publish during another: %v", err)
+	}
+	unlock()
+	if _, err := Publish(context.Background(), tl.log, tl.vkey, cp, pub); err != nil {
+		t.Fatal(err)
 	}
 }

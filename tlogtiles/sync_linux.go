@@ -20,3 +20,18 @@ func (w *writer) sync() error {
 	}
 	return nil
 }
+
+// lockDir takes an exclusive flock on the directory itself (no lock file
+// to publish), so two publishes into one directory cannot interleave and
+// an older checkpoint can never replace a newer one.
+func lockDir(dir string) (unlock func(), err error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%s: another publish is writing here (%v)", dir, err)
+	}
+	return func() { d.Close() }, nil
+}
