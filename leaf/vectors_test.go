@@ -33,8 +33,14 @@ type Vectors struct {
 	Commitments []CommitVector `json:"commitments"`
 	RowLeaf     RowLeafVector  `json:"row_leaf"`
 	Manifest    struct {
-		Leaf string `json:"leaf_hex"`
-		Hash string `json:"leaf_hash_hex"`
+		// The manifest's private part (secret as in Salts): its salt and
+		// commitment; the leaf holds only the commitment.
+		SourceName  string `json:"source_name"`
+		Operator    string `json:"operator"`
+		PrivateSalt string `json:"private_salt_hex"`
+		Private     string `json:"private_hex"`
+		Leaf        string `json:"leaf_hex"`
+		Hash        string `json:"leaf_hash_hex"`
 	} `json:"manifest_leaf"`
 }
 
@@ -76,7 +82,7 @@ func h(b []byte) string { return hex.EncodeToString(b) }
 
 func build(t *testing.T) Vectors {
 	var v Vectors
-	v.Spec = "trialog canonical encoding v1; salts and cell commitments v1; row leaf v2; manifest leaf v1"
+	v.Spec = "trialog canonical encoding v1; salts and cell commitments v1; row leaf v2; manifest leaf v2"
 	text := func(s string) []byte { b, _ := canonical.AppendText(nil, s); return b }
 	for _, c := range []struct {
 		typ, val string
@@ -145,12 +151,21 @@ func build(t *testing.T) Vectors {
 	v.RowLeaf.Trial, v.RowLeaf.Dataset, v.RowLeaf.Version, v.RowLeaf.Row, v.RowLeaf.Columns = "CDISCPILOT01", "DM", 1, 0, cols
 	v.RowLeaf.Context, v.RowLeaf.RowHash, v.RowLeaf.CellsDigest = h(ctx[:]), h(rowHash[:]), h(cellsDigest[:])
 	v.RowLeaf.Leaf, v.RowLeaf.LeafHash = h(l), h(trillian.LeafHash(l))
-	ml, err := leaf.ManifestLeaf(&leaf.Manifest{Format: leaf.ManifestFormat, Trial: "CDISCPILOT01", Dataset: "DM", Version: 1,
+	m := &leaf.Manifest{Format: leaf.ManifestFormat, Trial: "CDISCPILOT01", Dataset: "DM", Version: 1,
 		Source: leaf.Source{Name: "dm.csv", Format: "csv", Bytes: 81006, SHA256: "00"}, Schema: []leaf.Column{{Name: "USUBJID", Type: "utf8"}, {Name: "AGE", Type: "int64"}, {Name: "SEX", Type: "utf8"}},
-		Rows: 1, FirstIndex: 0, RangeRoot: h(trillian.LeafHash(l)), CreatedAt: "2026-11-25T00:00:00Z", Operator: "cro"})
+		Rows: 1, FirstIndex: 0, RangeRoot: h(trillian.LeafHash(l)), CreatedAt: "2026-11-25T00:00:00Z", Operator: "cro"}
+	psalt, err := leaf.ManifestPrivateSalt(secret, m.Trial, m.Dataset, m.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := m.SetPrivate(secret); err != nil {
+		t.Fatal(err)
+	}
+	ml, err := leaf.ManifestLeaf(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Manifest.SourceName, v.Manifest.Operator, v.Manifest.PrivateSalt, v.Manifest.Private = m.Source.Name, m.Operator, h(psalt), m.Private
 	v.Manifest.Leaf, v.Manifest.Hash = h(ml), h(trillian.LeafHash(ml))
 	return v
 }

@@ -234,6 +234,11 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 		}
 	}
 	m.RangeRoot = hex.EncodeToString(rangeRoot)
+	// The leaf commits to the file name and operator without showing them:
+	// the log is publishable (docs/publishing.md).
+	if err := m.SetPrivate(t.Secret()); err != nil {
+		return nil, err
+	}
 	manifestLeaf, err := leaf.ManifestLeaf(&m)
 	if err != nil {
 		return nil, err

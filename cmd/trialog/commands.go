@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/definexml"
 	"github.com/trialog/trialog/trillian"
-	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
@@ -284,6 +282,7 @@ func verifyCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
 			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
+			logURLFlag(false),
 		}, verifyWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
@@ -315,15 +314,28 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			var pub *publishedCheck
+			if c.IsSet("log-url") && rep.TreeSize > 0 {
+				if pub, err = checkPublished(c, vkey, rep.TreeSize, rep.RootHash); err != nil {
+					return err
+				}
+			}
 			if c.Bool("json") {
-				if err := printJSON(rep); err != nil {
+				if err := printJSON(struct {
+					*verify.Report
+					Published *publishedCheck `json:"published_log,omitempty"`
+				}{rep, pub}); err != nil {
 					return err
 				}
 			} else {
 				printReport(rep)
+				printPublished(pub)
 			}
 			if !rep.OK {
 				return fmt.Errorf("%s: %d bad rows, %d problems: %w", rep.Package, rep.BadRowCount, len(rep.Problems), errVerification)
+			}
+			if pub != nil && !pub.Consistent {
+				return fmt.Errorf("%s: %s: %w", rep.Package, pub.Problem, errVerification)
 			}
 			return nil
 		},
@@ -364,8 +376,14 @@ func consistencyCommand() *cli.Command {
 		Name:      "consistency",
 		Usage:     "prove that the tree of checkpoint NEW extends the tree of checkpoint OLD",
 		ArgsUsage: "OLD NEW",
-		Flags:     []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
+		Flags:     []cli.Flag{optional(logFlag()), stateFlag(), optional(trialFlag()), jsonFlag(), logURLFlag(false), &cli.StringFlag{Name: "key", Usage: "with --log-url: the trial's verifier key file"}},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("log-url") {
+				return consistencyFromURL(c)
+			}
+			if !c.IsSet("log") || !c.IsSet("trial") {
+				return usageErr("consistency needs --log and --trial, or --log-url and --key")
+			}
 			if c.NArg() != 2 {
 				return usageErr("consistency takes two checkpoint files, OLD NEW")
 			}
@@ -374,15 +392,9 @@ func consistencyCommand() *cli.Command {
 				return err
 			}
 			defer t.Close()
-			var cps [2]checkpoint.Checkpoint
-			for i := range cps {
-				data, err := os.ReadFile(c.Args().Get(i))
-				if err != nil {
-					return err
-				}
-				if cps[i], err = checkpoint.Open(t.VerifierKey, data); err != nil {
-					return fmt.Errorf("%s: %v: %w", c.Args().Get(i), err, errVerification)
-				}
+			cps, err := readCheckpoints(c, t.VerifierKey)
+			if err != nil {
+				return err
 			}
 			old, cur := cps[0], cps[1]
 			var proof [][]byte
@@ -391,22 +403,7 @@ func consistencyCommand() *cli.Command {
 					return err
 				}
 			}
-			verr := trillian.CheckExtends(old.Root, cur.Root, proof)
-			if c.Bool("json") {
-				enc := make([]string, len(proof))
-				for i, h := range proof {
-					enc[i] = base64.StdEncoding.EncodeToString(h)
-				}
-				if err := printJSON(map[string]any{"old_size": old.Size, "new_size": cur.Size, "consistent": verr == nil, "proof": enc}); err != nil {
-					return err
-				}
-			} else if verr == nil {
-				fmt.Printf("consistent: tree %d extends tree %d (%d proof hashes)\n", cur.Size, old.Size, len(proof))
-			}
-			if verr != nil {
-				return fmt.Errorf("NEW does not extend OLD: %v: %w", verr, errVerification)
-			}
-			return nil
+			return printConsistency(c, old, cur, proof, trillian.CheckExtends(old.Root, cur.Root, proof))
 		},
 	}
 }
