@@ -3,6 +3,7 @@ module github.com/trialog/trialog
 go 1.26.0
 
 require (
+	filippo.io/torchwood v0.6.1
 	github.com/apache/arrow/go/v17 v17.0.0
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/google/trillian v1.8.0
@@ -29,7 +30,6 @@ require (
 	cloud.google.com/go/spanner v1.95.1 // indirect
 	filippo.io/edwards25519 v1.2.0 // indirect
 	filippo.io/mldsa v0.0.0-20260215214346-43d0283efc3e // indirect
-	filippo.io/torchwood v0.6.1 // indirect
 	github.com/GoogleCloudPlatform/grpc-gcp-go/grpcgcp v1.6.0 // indirect
 	github.com/GoogleCloudPlatform/opentelemetry-operations-go/detectors/gcp v1.33.0 // indirect
 	github.com/JohnCGriffin/overflow v0.0.0-20211019200055-46fa312c352c // indirect
