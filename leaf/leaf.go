@@ -154,11 +154,6 @@ func (d *decoder) bytes(n uint64, what string) []byte {
 	return out
 }
 
-func (d *decoder) string(what string) string {
-	n := d.uvarint(what + " length")
-	return string(d.bytes(n, what))
-}
-
 // Header returns the kind and format version of a leaf.
 func Header(leaf []byte) (Kind, byte, error) {
 	if len(leaf) < 2 {

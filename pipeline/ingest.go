@@ -3,11 +3,9 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
 	"runtime"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
@@ -103,7 +102,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			validation <- checked{rows, err}
 		}()
 	}
-	digest, err := fileSHA256(ctx, f.Path)
+	digest, err := durable.FileSHA256(ctx, f.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -157,8 +156,13 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		if opts.Total != nil {
 			opts.Total(v.rows)
 		}
-		if err := t.SavePending(&workspace.Pending{Manifest: m, NullValues: f.NullValues()}); err != nil {
+		what := fmt.Sprintf("ingest of dataset %s from %s", m.Dataset, f.Name)
+		j, err := t.Begin(ctx, workspace.KindDataset, what, &workspace.Pending{Manifest: m, NullValues: f.NullValues()})
+		if err != nil {
 			return nil, err
+		}
+		if j.Start != m.FirstIndex {
+			return nil, fmt.Errorf("trial %s: the log grew from %d to %d leaves during the ingest's validation", t.ID, m.FirstIndex, j.Start)
 		}
 	}
 	return appendDataset(ctx, t, f, cols, m, opts)
@@ -236,8 +240,8 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 	}
 	manifestIndex := m.FirstIndex + rows
 	if already == rows+1 {
-		logged, err := t.Log.Leaves(ctx, manifestIndex, 1)
-		if err != nil {
+		var logged [][]byte
+		if logged, err = t.Log.Leaves(ctx, manifestIndex, 1); err != nil {
 			return nil, err
 		}
 		if !bytes.Equal(logged[0], manifestLeaf) {
@@ -250,15 +254,10 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 	if err != nil {
 		return nil, err
 	}
-	signed, err := t.PublishCheckpoint(res.Root)
-	if err != nil {
-		return nil, err
-	}
-	res.Record = &workspace.Record{Manifest: m, ManifestIndex: manifestIndex, Checkpoint: string(signed)}
-	if err := t.SaveRecord(res.Record); err != nil {
-		return nil, err
-	}
-	if err := t.ClearPending(); err != nil {
+	if _, err := t.Finish(ctx, res.Root, func(signed []byte) error {
+		res.Record = &workspace.Record{Manifest: m, ManifestIndex: manifestIndex, Checkpoint: string(signed)}
+		return t.SaveRecord(res.Record)
+	}); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -423,17 +422,4 @@ func operator(name string) string {
 		return u.Username
 	}
 	return os.Getenv("USER")
-}
-
-func fileSHA256(ctx context.Context, path string) (string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

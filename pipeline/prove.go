@@ -19,6 +19,7 @@ import (
 
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
@@ -96,7 +97,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, err
 	}
 	m := &rec.Manifest
-	digest, err := fileSHA256(ctx, f.Path)
+	digest, err := durable.FileSHA256(ctx, f.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -114,12 +115,12 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	}
 	for _, r := range opts.Redact {
 		if !slices.Contains(cols.Sorted, r) {
-			return nil, fmt.Errorf("--redact %s: dataset %s has no such column: %w", r, m.Dataset, workspace.ErrUsage)
+			return nil, fmt.Errorf("cannot redact column %s: dataset %s has no such column: %w", r, m.Dataset, workspace.ErrUsage)
 		}
 	}
 	for _, w := range opts.Where {
 		if !slices.Contains(cols.Sorted, w.Column) {
-			return nil, fmt.Errorf("--where %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
+			return nil, fmt.Errorf("cannot select rows by column %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
 		}
 	}
 	signed, err := t.LatestCheckpoint()
@@ -232,13 +233,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.writer.Close(); err != nil {
 		return nil, err
 	}
-	if err := tmp.Sync(); err != nil {
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := durable.Commit(tmp, out, 0o600); err != nil {
 		return nil, err
 	}
 	return &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,

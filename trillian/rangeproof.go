@@ -230,3 +230,30 @@ func VerifyInclusion(index, size uint64, leafHash []byte, proofHashes [][]byte, 
 func VerifyConsistency(size1, size2 uint64, proofHashes [][]byte, root1, root2 []byte) error {
 	return proof.VerifyConsistency(Hasher, size1, size2, proofHashes, root1, root2)
 }
+
+// ErrRollback and ErrFork are the two ways a later tree head can fail to
+// extend an earlier one.
+var (
+	ErrRollback = errors.New("the log was rolled back")
+	ErrFork     = errors.New("the log forked")
+)
+
+// CheckExtends checks that the tree new extends the tree old (RFC 6962
+// section 2.1.2), given the consistency proof between their sizes (none
+// when either is empty or they are the same size). Its errors wrap
+// ErrRollback or ErrFork and are one line: the proof library's own
+// messages print hashes as Go byte slices over several lines.
+func CheckExtends(old, new Root, proofHashes [][]byte) error {
+	switch {
+	case old.Size > new.Size:
+		return fmt.Errorf("tree %d is smaller than tree %d: %w", new.Size, old.Size, ErrRollback)
+	case old.Size == 0:
+		return nil // the empty tree is a prefix of every tree
+	case old.Size == new.Size && !bytes.Equal(old.Hash, new.Hash):
+		return fmt.Errorf("two trees of %d leaves with roots %x and %x: %w", old.Size, old.Hash, new.Hash, ErrFork)
+	}
+	if err := VerifyConsistency(old.Size, new.Size, proofHashes, old.Hash, new.Hash); err != nil {
+		return fmt.Errorf("tree %d (root %x) does not extend tree %d (root %x): the consistency proof fails: %w", new.Size, new.Hash, old.Size, old.Hash, ErrFork)
+	}
+	return nil
+}

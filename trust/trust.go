@@ -34,7 +34,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/trialog/trialog/internal/atomicfile"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 )
@@ -140,7 +140,7 @@ func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, p
 		if !write {
 			return &Decision{Outcome: "first"}, nil
 		}
-		if err := atomicfile.WriteFile(filepath.Join(dir, "vkey"), []byte(strings.TrimSpace(verifierKey)+"\n"), 0o644); err != nil {
+		if err := durable.WriteFile(filepath.Join(dir, "vkey"), []byte(strings.TrimSpace(verifierKey)+"\n"), 0o644); err != nil {
 			return nil, err
 		}
 		if err := s.record(dir, cp, signed, true); err != nil {
@@ -239,13 +239,13 @@ func (s *Store) seen(dir string, size uint64) ([]byte, bool) {
 // seen entry for a checkpoint that was proven consistent, which is safe.
 func (s *Store) record(dir string, cp checkpoint.Checkpoint, signed []byte, latest bool) error {
 	seen := filepath.Join(dir, "seen", strconv.FormatUint(cp.Size, 10))
-	if err := atomicfile.WriteFile(seen, []byte(base64.StdEncoding.EncodeToString(cp.Hash)+"\n"), 0o644); err != nil {
+	if err := durable.WriteFile(seen, []byte(base64.StdEncoding.EncodeToString(cp.Hash)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("trust directory: %w", err)
 	}
 	if !latest {
 		return nil
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "latest"), signed, 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, "latest"), signed, 0o644); err != nil {
 		return fmt.Errorf("trust directory: %w", err)
 	}
 	return nil

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/witness"
 	"github.com/trialog/trialog/witness/client"
@@ -68,7 +69,7 @@ func (t *Trial) SetWitnessPolicy(p *witness.Policy) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(t.policyPath(), signed, 0o644); err != nil {
+	if err := durable.WriteFile(t.policyPath(), signed, 0o644); err != nil {
 		return nil, err
 	}
 	return signed, nil
@@ -178,16 +179,16 @@ func (t *Trial) WitnessLatest(ctx context.Context, opts WitnessOptions) (*Witnes
 		// The checkpoint history first, then the latest: a reader of the
 		// latest finds the same note in the history.
 		hist := filepath.Join(t.Dir, "checkpoints", strconv.FormatUint(cp.Size, 10))
-		if err := WriteFileAtomic(hist, out.Checkpoint, 0o644); err != nil {
+		if err := durable.WriteFile(hist, out.Checkpoint, 0o644); err != nil {
 			return nil, err
 		}
-		if err := WriteFileAtomic(filepath.Join(t.Dir, "checkpoint"), out.Checkpoint, 0o644); err != nil {
+		if err := durable.WriteFile(filepath.Join(t.Dir, "checkpoint"), out.Checkpoint, 0o644); err != nil {
 			return nil, err
 		}
 	}
 	if changed {
 		data, _ := json.MarshalIndent(sizes, "", "  ")
-		if err := WriteFileAtomic(t.witnessStatePath(), append(data, '\n'), 0o644); err != nil {
+		if err := durable.WriteFile(t.witnessStatePath(), append(data, '\n'), 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -222,4 +223,33 @@ func (t *Trial) CheckpointSizes() ([]uint64, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// witnessOutcome is what the witnesses answered after the last Finish.
+type witnessOutcome struct {
+	status *WitnessStatus
+	err    error
+}
+
+// witnessFinished submits the checkpoint a write just published and
+// returns it as cosigned so far (unchanged without a policy, or when
+// witnessing failed locally: the write itself stands either way, and
+// LastWitnessing tells what happened).
+func (t *Trial) witnessFinished(ctx context.Context, signed []byte) []byte {
+	st, err := t.WitnessLatest(ctx, WitnessOptions{})
+	t.witnessing = &witnessOutcome{status: st, err: err}
+	if err != nil || st == nil {
+		return signed
+	}
+	return st.Checkpoint
+}
+
+// LastWitnessing returns what the witnesses answered after the last
+// write this Trial finished (Finish): the status (nil without a policy)
+// and a local error. done is false when no write finished.
+func (t *Trial) LastWitnessing() (st *WitnessStatus, err error, done bool) {
+	if t.witnessing == nil {
+		return nil, nil, false
+	}
+	return t.witnessing.status, t.witnessing.err, true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
@@ -32,21 +33,21 @@ func initCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usageErr("init takes no arguments")
 			}
-			dir, backend, err := logLocation(c)
+			loc, err := logLocation(c)
 			if err != nil {
 				return err
 			}
 			id := c.String("trial")
-			t, err := workspace.Init(c.Context, dir, id, backendOptions(backend))
+			t, err := backend.Init(c.Context, loc, id)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
-			vkey := workspace.VerifierKeyPath(dir, id)
+			vkey := workspace.VerifierKeyPath(loc.Dir, id)
 			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": id, "log": dir, "origin": t.Config.Origin, "backend": t.Config.Backend, "verifier_key": vkey})
+				return printJSON(map[string]any{"trial": id, "log": loc.Dir, "origin": t.Config.Origin, "backend": t.Config.Backend, "verifier_key": vkey})
 			}
-			fmt.Printf("trial %s created in %s (%s log", id, dir, t.Config.Backend)
+			fmt.Printf("trial %s created in %s (%s log", id, loc.Dir, t.Config.Backend)
 			if t.Config.TreeID != 0 {
 				fmt.Printf(", tree %d", t.Config.TreeID)
 			}
@@ -287,11 +288,11 @@ func verifyCommand() *cli.Command {
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return usageErr("verify takes PACKAGE [DATAFILE]")
 			}
-			vkey, err := os.ReadFile(c.String("key"))
+			vkey, err := readVerifierKey(c.String("key"))
 			if err != nil {
 				return err
 			}
-			opts := verify.Options{VerifierKey: strings.TrimSpace(string(vkey)), MaxReportedRows: c.Int("max-rows")}
+			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows")}
 			if err := applyWitnessOptions(c, &opts); err != nil {
 				return err
 			}
@@ -383,19 +384,13 @@ func consistencyCommand() *cli.Command {
 				}
 			}
 			old, cur := cps[0], cps[1]
-			if old.Size > cur.Size {
-				return fmt.Errorf("OLD has %d leaves, NEW only %d: the log was rolled back: %w", old.Size, cur.Size, errVerification)
-			}
 			var proof [][]byte
 			if old.Size > 0 && old.Size < cur.Size {
 				if proof, err = t.Log.ConsistencyProof(c.Context, old.Size, cur.Size); err != nil {
 					return err
 				}
 			}
-			verr := trillian.VerifyConsistency(old.Size, cur.Size, proof, old.Hash, cur.Hash)
-			if old.Size == 0 {
-				verr = nil // the empty tree is a prefix of every tree
-			}
+			verr := trillian.CheckExtends(old.Root, cur.Root, proof)
 			if c.Bool("json") {
 				enc := make([]string, len(proof))
 				for i, h := range proof {
@@ -408,7 +403,7 @@ func consistencyCommand() *cli.Command {
 				fmt.Printf("consistent: tree %d extends tree %d (%d proof hashes)\n", cur.Size, old.Size, len(proof))
 			}
 			if verr != nil {
-				return fmt.Errorf("tree %d does not extend tree %d: %v: %w", cur.Size, old.Size, verr, errVerification)
+				return fmt.Errorf("NEW does not extend OLD: %v: %w", verr, errVerification)
 			}
 			return nil
 		},

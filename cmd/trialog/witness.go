@@ -173,13 +173,17 @@ func printWitnessStatus(out *os.File, st *workspace.WitnessStatus) {
 	}
 }
 
-// witnessAfterWrite submits the trial's new latest checkpoint to its
-// witnesses after a write (ingest, consent, checkpoint) whose data is
-// already durable. It returns the status (nil without a policy) and
+// witnessAfterWrite reports what the witnesses said about the trial's new
+// latest checkpoint after a write (ingest, consent: the log-write owner,
+// workspace.Finish, submitted it) or submits it (checkpoint, which
+// publishes without a write). It returns the status (nil without a policy) and
 // errNotWitnessed when the quorum was not reached: the write stands, the
 // checkpoint waits for trialog witness sync.
 func witnessAfterWrite(c *cli.Context, t *workspace.Trial) (*workspace.WitnessStatus, error) {
-	st, err := t.WitnessLatest(c.Context, workspace.WitnessOptions{})
+	st, err, done := t.LastWitnessing() // the log-write owner submitted it
+	if !done {
+		st, err = t.WitnessLatest(c.Context, workspace.WitnessOptions{})
+	}
 	if err != nil || st == nil {
 		return nil, err
 	}
