@@ -29,7 +29,7 @@ var floors = map[string]int{
 	"witness": 2, "witness/client": 2, "witness/witnesstest/prebuild": 2,
 	// 3: the package format, the verifier's memory; the sponsor's verifier.
 	"disclosure": 3, "trust": 3,
-	"verify":     4,
+	"verify": 4,
 	// 5: the CRO's state; 6: its writers; 7: wiring.
 	"workspace": 5,
 	"pipeline":  6, "consent": 6, "consent/fhir": 7, "consent/sdtm": 7,
