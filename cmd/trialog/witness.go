@@ -428,3 +428,12 @@ func recordWitnesses(t *workspace.Trial, recs []*workspace.Record) ([]witnessedR
 	}
 	return out, nil
 }
+
+// withWitnesses adds the witnesses' answer to the write the trial just
+// finished ("witnesses", as in ingest --json) to a JSON output.
+func withWitnesses(t *workspace.Trial, out map[string]any) map[string]any {
+	if st, _, done := t.LastWitnessing(); done && st != nil {
+		out["witnesses"] = st.JSON()
+	}
+	return out
+}

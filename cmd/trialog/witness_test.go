@@ -322,10 +322,17 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 
 	// Consent events are witnessed too, and the IRB's report carries the
 	// cosigned checkpoint: consent verify demands the quorum.
-	mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "MAIN-ICF@1.0", "--irb-ref", "IRB-1",
-		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("ab", 32), "--scopes", "main")
-	report := filepath.Join(dir, "consent.json")
-	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report)
+	out = mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "MAIN-ICF@1.0", "--irb-ref", "IRB-1",
+		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("ab", 32), "--scopes", "main", "--json")
+	if !strings.Contains(out, `"witnessed": true`) {
+		t.Errorf("consent form add --json does not say the checkpoint was witnessed:\n%s", out)
+	}
+	report, html := filepath.Join(dir, "consent.json"), filepath.Join(dir, "consent.html")
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report, "--html", html)
+	page, _ := os.ReadFile(html)
+	if !strings.Contains(string(page), "Witness cosignatures") || !strings.Contains(string(page), "<td>notary</td><td>notary.example/witness</td><td>20") {
+		t.Errorf("the IRB's HTML report does not show the witnesses' cosignature times")
+	}
 	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], report)
 	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") {
 		t.Errorf("consent verify with witnesses:\n%s", out)
