@@ -24,11 +24,10 @@ var floors = map[string]int{
 	"trillian": 1, "canonical": 1, "source": 1, "source/xpt": 1, "source/datasetjson": 1,
 	// 2: formats built on them.
 	"trillian/checkpoint": 2, "leaf": 2, "source/definexml": 2, "source/readers": 2, "trillian/embedded": 2, "trillian/remote": 2,
-	"trillian/trilliantest/prebuild": 2,
-	// witness policy and cosignatures; submitting to witnesses.
-	"witness": 2, "witness/client": 2, "witness/witnesstest/prebuild": 2,
-	// 3: the package format, the verifier's memory; the sponsor's verifier.
-	"disclosure": 3, "trust": 3,
+	"trillian/trilliantest/prebuild": 2, "witness/witnesstest/prebuild": 2,
+	"witness": 2, // witness policies and cosignatures (C2SP tlog-cosignature)
+	// 3: the package format; the sponsor's verifier.
+	"disclosure": 3, "trust": 3, "witness/client": 3,
 	"verify": 4,
 	// 5: the CRO's state; 6: its writers; 7: wiring.
 	"workspace": 5,
