@@ -1,0 +1,81 @@
+package workspace
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/torchwood"
+
+	"github.com/trialog/trialog/witness"
+)
+
+// TestWitnessPolicyAndWaitingCheckpoint: the policy is a note signed by
+// the trial key (a tampered file is refused); a trial without one does
+// no witnessing; a witness that cannot be reached leaves the checkpoint
+// as it was, waiting, with the failure in the status and nothing else
+// changed. (Real witnesses: cmd/trialog/witness_test.go.)
+func TestWitnessPolicyAndWaitingCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	_, tr := newTrial(t)
+	if p, err := tr.WitnessPolicy(); err != nil || p != nil {
+		t.Fatalf("new trial has policy %v, %v", p, err)
+	}
+	if st, err := tr.WitnessLatest(ctx, WitnessOptions{}); err != nil || st != nil {
+		t.Fatalf("WitnessLatest without a policy: %v, %v", st, err)
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	cs, err := torchwood.NewCosignatureSigner("irb.example/witness", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.NewWitness("irb", cs.Verifier().String(), "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := witness.NewPolicy([]*witness.Witness{w}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.SetWitnessPolicy(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tr.WitnessPolicy()
+	if err != nil || len(got.Witnesses) != 1 || got.Witnesses[0].Name != "irb" || got.Quorum != 1 {
+		t.Fatalf("policy read back: %+v, %v", got, err)
+	}
+	before, _ := tr.LatestCheckpoint()
+	st, err := tr.WitnessLatest(ctx, WitnessOptions{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Witnessed() || st.Results[0].Err == nil || len(st.Report.Missing) != 1 {
+		t.Fatalf("unreachable witness: %+v %v", st.Results, st.Report)
+	}
+	if after, _ := tr.LatestCheckpoint(); string(after) != string(before) {
+		t.Error("the checkpoint changed without a cosignature")
+	}
+	if _, err := os.Stat(filepath.Join(tr.Dir, "witness-state.json")); !os.IsNotExist(err) {
+		t.Errorf("witness state written for a witness that never answered: %v", err)
+	}
+	// A trial opened read-only (no writer lock) cannot witness: it would
+	// write the checkpoint.
+	ro := &Trial{ID: tr.ID, Dir: tr.Dir, VerifierKey: tr.VerifierKey, Log: tr.Log}
+	if _, err := ro.WitnessLatest(ctx, WitnessOptions{}); err == nil {
+		t.Error("read-only trial witnessed")
+	}
+	// The policy file is signed: an edit is refused.
+	path := filepath.Join(tr.Dir, "witness.policy")
+	b, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), "group witnesses 1", "group witnesses 0", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.WitnessPolicy(); err == nil {
+		t.Error("a policy edited after signing was accepted")
+	}
+}
