@@ -18,12 +18,15 @@ const forkTrial = "CDISCPILOT01"
 
 var witnessNames = []string{"sponsor", "irb", "notary"}
 
-// startWitnesses starts three real litewitness processes (sponsor, IRB,
+// startWitnesses starts three real witness processes (sponsor, IRB,
 // notary), tells each about the trial's log key and writes each one's
 // verifier key to DIR/NAME.vkey, as an institution would hand it over.
 func startWitnesses(t *testing.T, dir, vkeyPath string) ([]*witnesstest.Witness, []string) {
 	t.Helper()
-	ws := witnesstest.StartT(t, "sponsor.example/witness", "irb.example/witness", "notary.example/witness")
+	// litewitness (torchwood) for the sponsor and the IRB, omniwitness
+	// (transparency-dev/witness) for the notary: two implementations.
+	ws := append(witnesstest.StartT(t, "sponsor.example/witness", "irb.example/witness"),
+		witnesstest.StartOmniT(t, "notary.example/witness"))
 	vkey, err := os.ReadFile(vkeyPath)
 	if err != nil {
 		t.Fatal(err)
