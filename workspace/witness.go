@@ -109,10 +109,20 @@ func (s *WitnessStatus) JSON() map[string]any {
 			errs[r.Witness] = r.Err.Error()
 		}
 	}
+	orEmpty := func(v []string) []string {
+		if v == nil {
+			return []string{}
+		}
+		return v
+	}
+	valid := s.Report.Valid
+	if valid == nil {
+		valid = []witness.Cosignature{}
+	}
 	return map[string]any{
 		"tree_size": s.TreeSize, "witnessed": s.Report.OK(), "cosignatures": len(s.Report.Valid),
-		"quorum": s.Report.Quorum, "cosigned_by": s.Report.Valid, "missing": s.Report.Missing,
-		"invalid": s.Report.Invalid, "errors": errs,
+		"quorum": s.Report.Quorum, "cosigned_by": valid, "missing": orEmpty(s.Report.Missing),
+		"invalid": orEmpty(s.Report.Invalid), "errors": errs,
 	}
 }
 
