@@ -75,11 +75,16 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 		}
 		return nil, fmt.Errorf("%w: the package carries none from size %d (a log URL can supply it)", trust.ErrNoProof, a)
 	}
-	decide := v.opts.Trust.Accept
-	if !ok {
-		decide = v.opts.Trust.Check
+	var d *trust.Decision
+	if ok {
+		carried := map[uint64][][]byte{}
+		for _, c := range meta.Consistency {
+			carried[c.From] = c.Proof
+		}
+		d, err = v.opts.Trust.Accept(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs, carried)
+	} else {
+		d, err = v.opts.Trust.Check(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
 	}
-	d, err := decide(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
 	var fork *trust.ForkError
 	switch {
 	case errors.As(err, &fork):

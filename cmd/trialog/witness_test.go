@@ -389,3 +389,43 @@ func TestWitnessForkTrillian(t *testing.T) {
 	}
 	forkScenario(t, dir, logA, logB, vkey, files)
 }
+
+// TestTrustWithoutWitnesses: a trial with no witness policy at all. Both
+// forks' packages verify on their own (the gap witnesses close), but a
+// verifier that remembers fork A (--trust) refuses fork B, while an older
+// package of fork A, verified after the newer one, is accepted offline
+// through the consistency proofs the newer package carried.
+func TestTrustWithoutWitnesses(t *testing.T) {
+	dir := t.TempDir()
+	logA, logB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	mustRun(t, 0, "init", "--log", logA, "--trial", forkTrial)
+	vkey := filepath.Join(logA, "trials", forkTrial, "checkpoint.vkey")
+	dm := filepath.Join(pilot, "dm.csv")
+	mustRun(t, 0, "ingest", "--log", logA, "--trial", forkTrial, "--dataset", "DM", dm)
+	older := filepath.Join(dir, "dm-older.arrow")
+	mustRun(t, 0, "prove", "--log", logA, "--trial", forkTrial, "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", older, dm)
+	copyTree(t, logA, logB)
+	mustRun(t, 0, "ingest", "--log", logA, "--trial", forkTrial, "--dataset", "AE", filepath.Join(pilot, "ae.csv"))
+	altered := alteredAE(t, dir, 0)
+	mustRun(t, 0, "ingest", "--log", logB, "--trial", forkTrial, "--dataset", "AE", altered)
+	pkgA, pkgB := filepath.Join(dir, "a.arrow"), filepath.Join(dir, "b.arrow")
+	mustRun(t, 0, "prove", "--log", logA, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgA, filepath.Join(pilot, "ae.csv"))
+	mustRun(t, 0, "prove", "--log", logB, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgB, altered)
+	// Without memory both forks verify.
+	mustRun(t, 0, "verify", "--key", vkey, pkgA)
+	mustRun(t, 0, "verify", "--key", vkey, pkgB)
+	trustDir := filepath.Join(dir, "trust")
+	mustRun(t, 0, "verify", "--key", vkey, "--trust", trustDir, pkgA)
+	out := mustRun(t, 0, "verify", "--key", vkey, "--trust", trustDir, older)
+	if !strings.Contains(out, "trust: older") {
+		t.Errorf("older package after the newer one:\n%s", out)
+	}
+	out = mustRun(t, 1, "verify", "--key", vkey, "--trust", trustDir, "--json", pkgB)
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := rep["fork_evidence"].(string); !strings.Contains(ev, "stored checkpoint") || !strings.Contains(ev, "offered checkpoint") {
+		t.Errorf("verify --json of fork B lacks the evidence: %v", rep)
+	}
+}
