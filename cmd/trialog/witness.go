@@ -437,3 +437,25 @@ func withWitnesses(t *workspace.Trial, out map[string]any) map[string]any {
 	}
 	return out
 }
+
+// warnUnwitnessed tells the CRO on stderr when a package was made against
+// a checkpoint that has not met the trial's witness quorum: the package
+// states the policy, so it will fail verification until witness sync
+// succeeds and the package is made again.
+func warnUnwitnessed(t *workspace.Trial) {
+	p, err := t.WitnessPolicy()
+	if err != nil || p == nil {
+		return
+	}
+	signed, err := t.LatestCheckpoint()
+	if err != nil {
+		return
+	}
+	lv, err := note.NewVerifier(t.VerifierKey)
+	if err != nil {
+		return
+	}
+	if rep, err := witness.Check(lv, signed, p); err == nil && !rep.OK() {
+		fmt.Fprintf(os.Stderr, "trialog: warning: the package's checkpoint has %s: it fails verification until trialog witness sync reaches the quorum and the package is made again\n", rep)
+	}
+}
