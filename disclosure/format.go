@@ -14,9 +14,14 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 )
+
+// ReservedPrefix starts the names of the columns trialog adds to
+// packages; datasets may not use it (commit.ColumnsOf refuses them).
+const ReservedPrefix = commit.ReservedPrefix
 
 // Package format v3 (docs/package-format.md): one Arrow IPC file that any
 // Arrow tool opens as a table. v3 added the witness policy and the

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
@@ -69,7 +69,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	if opts.AppendLeaves <= 0 {
 		opts.AppendLeaves = 32768
 	}
-	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
+	cols, err := commit.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, fmt.Errorf("%s: key column %s is not in the file: %w", f.Name, k, source.ErrInput)
 		}
 	}
-	checker := &Committer{Columns: cols, name: f.Name} // Check needs no secret
+	checker := commit.NewChecker(f.Name, cols) // Check needs no secret
 	pending, err := t.Pending()
 	if err != nil {
 		return nil, err
@@ -168,8 +168,8 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	return appendDataset(ctx, t, f, cols, m, opts)
 }
 
-func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols disclosure.Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
-	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols commit.Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
+	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
 	if err != nil {
 		return nil, err
 	}
@@ -294,17 +294,17 @@ type appender struct {
 	ctx       context.Context
 	log       trillian.Log
 	minLeaves int
-	group     []*LeafBatch
+	group     []*commit.LeafBatch
 	groupLen  int
-	work      chan []*LeafBatch
-	free      chan *LeafBatch
+	work      chan []*commit.LeafBatch
+	free      chan *commit.LeafBatch
 	done      chan error
 	failed    chan struct{}
 }
 
 func newAppender(ctx context.Context, log trillian.Log, start uint64, minLeaves int) *appender {
 	a := &appender{ctx: ctx, log: log, minLeaves: minLeaves,
-		work: make(chan []*LeafBatch, 1), free: make(chan *LeafBatch, 4), done: make(chan error, 1), failed: make(chan struct{})}
+		work: make(chan []*commit.LeafBatch, 1), free: make(chan *commit.LeafBatch, 4), done: make(chan error, 1), failed: make(chan struct{})}
 	go a.run(start)
 	return a
 }
@@ -352,16 +352,16 @@ func (a *appender) run(start uint64) {
 }
 
 // batch returns a reusable LeafBatch.
-func (a *appender) batch() *LeafBatch {
+func (a *appender) batch() *commit.LeafBatch {
 	select {
 	case lb := <-a.free:
 		return lb
 	default:
-		return &LeafBatch{}
+		return &commit.LeafBatch{}
 	}
 }
 
-func (a *appender) recycle(lb *LeafBatch) {
+func (a *appender) recycle(lb *commit.LeafBatch) {
 	select {
 	case a.free <- lb:
 	default:
@@ -369,7 +369,7 @@ func (a *appender) recycle(lb *LeafBatch) {
 }
 
 // add queues a batch; it fails fast once an append has failed.
-func (a *appender) add(lb *LeafBatch) error {
+func (a *appender) add(lb *commit.LeafBatch) error {
 	if len(lb.Leaves) == 0 {
 		a.recycle(lb)
 		return nil

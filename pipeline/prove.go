@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/internal/parallel"
@@ -109,7 +110,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, fmt.Errorf("%s: read with columns %v, but ingested as %v: use the --format, --schema and --null of the ingest: %w",
 			f.Name, got, m.Schema, workspace.ErrUsage)
 	}
-	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
+	cols, err := commit.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, err
 		}
 	}
-	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +245,7 @@ type packageWriter struct {
 	ctx        context.Context
 	log        trillian.Log
 	meta       *disclosure.Meta
-	committer  *Committer
+	committer  *commit.Committer
 	schema     *arrow.Schema
 	opts       ProveOptions
 	size       uint64

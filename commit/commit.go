@@ -1,7 +1,14 @@
 // Package pipeline turns dataset files into log leaves and back into proof:
 // ingest (rows → canonical cells → salted commitments → leaves → log →
 // manifest → signed checkpoint), prove (disclosure packages) and verify.
-package pipeline
+// Package commit turns the Arrow record batches of a dataset version into
+// its row leaves (docs/commitments.md): canonical cells, salts, cell
+// commitments, row hash, cells digest, leaf, leaf hash and the folded
+// range. The CRO runs it at ingest and prove with salts derived from the
+// trial secret; a verifier of a derived-salt package (docs/package-format.md)
+// runs the same code with the version's salt key, so both sides compute
+// leaves one way.
+package commit
 
 import (
 	"encoding/binary"
@@ -13,7 +20,6 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/trialog/trialog/canonical"
-	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
@@ -22,7 +28,7 @@ import (
 
 // Committer computes the leaves of one dataset version.
 type Committer struct {
-	Columns disclosure.Columns
+	Columns Columns
 	salter  *leaf.Salter
 	encoder *leaf.RowEncoder
 	name    string
@@ -30,8 +36,29 @@ type Committer struct {
 
 // NewCommitter prepares the leaves of a dataset version read from the file
 // called name with the given columns.
-func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols disclosure.Columns) (*Committer, error) {
+func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols Columns) (*Committer, error) {
 	salter, err := leaf.NewSalter(secret, trial, dataset, version, len(cols.Sorted))
+	if err != nil {
+		return nil, err
+	}
+	enc, err := leaf.NewRowEncoder(trial, dataset, version, cols.Sorted)
+	if err != nil {
+		return nil, err
+	}
+	return &Committer{Columns: cols, salter: salter, encoder: enc, name: name}, nil
+}
+
+// NewChecker returns a Committer that can only Check batches (it needs no
+// secret): ingest validates a whole file before it derives anything.
+func NewChecker(name string, cols Columns) *Committer {
+	return &Committer{Columns: cols, name: name}
+}
+
+// NewCommitterFromKey is NewCommitter for a holder of the dataset
+// version's salt key (leaf.SaltKey) rather than the trial secret: the
+// verifier of a derived-salt package.
+func NewCommitterFromKey(key []byte, trial, dataset string, version uint64, name string, cols Columns) (*Committer, error) {
+	salter, err := leaf.NewSalterFromKey(key, len(cols.Sorted))
 	if err != nil {
 		return nil, err
 	}
