@@ -118,6 +118,22 @@ func witnessAdd(c *cli.Context) error {
 		return err
 	}
 	fmt.Printf("trial %s: witness %s added; %d witnesses, quorum %d\n", t.ID, w.Name, len(np.Witnesses), np.Quorum)
+	// Offer the latest checkpoint at once, so a witness that does not know
+	// the log (403) or cannot be reached shows up now, not at the next
+	// ingest. Its answer is reported; the policy stands either way.
+	st, err := t.WitnessLatest(c.Context, workspace.WitnessOptions{})
+	if err != nil {
+		return err
+	}
+	for _, r := range st.Results {
+		if r.Witness == w.Name {
+			if r.Cosigned {
+				fmt.Printf("witness %s cosigned the latest checkpoint (tree size %d)\n", w.Name, st.TreeSize)
+			} else {
+				fmt.Fprintf(os.Stderr, "trialog: warning: witness %s did not cosign the latest checkpoint: %v\n", w.Name, r.Err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -48,7 +48,10 @@ func startWitnesses(t *testing.T, dir, vkeyPath string) ([]*witnesstest.Witness,
 func addWitnesses(t *testing.T, logArgs []string, ws []*witnesstest.Witness, files []string) {
 	t.Helper()
 	for i, w := range ws {
-		mustRun(t, 0, append([]string{"witness", "add", "--trial", forkTrial, "--name", witnessNames[i], "--url", w.URL, "--key", files[i]}, logArgs...)...)
+		out := mustRun(t, 0, append([]string{"witness", "add", "--trial", forkTrial, "--name", witnessNames[i], "--url", w.URL, "--key", files[i]}, logArgs...)...)
+		if !strings.Contains(out, "witness "+witnessNames[i]+" cosigned the latest checkpoint") {
+			t.Errorf("witness add did not get the new witness's cosignature:\n%s", out)
+		}
 	}
 	out := mustRun(t, 0, append([]string{"witness", "list", "--trial", forkTrial}, logArgs...)...)
 	if !strings.Contains(out, "3 witnesses, quorum 2") {
