@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trialog/trialog/leaf"
+	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trust"
 	"github.com/trialog/trialog/witness"
 )
@@ -47,6 +49,10 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 	if len(meta.WitnessPolicy) > 0 {
 		p, err := witness.OpenSignedPolicy(lv, meta.WitnessPolicy)
 		if err != nil {
+			rep.fail("package witness policy: %v", err)
+			return
+		}
+		if err := v.checkPolicyLogged(lv); err != nil {
 			rep.fail("package witness policy: %v", err)
 			return
 		}
@@ -95,4 +101,29 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 	default:
 		rep.Trust = d
 	}
+}
+
+// checkPolicyLogged checks that the package's witness policy is the one
+// the log holds: its policy leaf (trial, digest of the signed text) is in
+// the checkpointed tree.
+func (v *verifier) checkPolicyLogged(lv note.Verifier) error {
+	pp := v.meta.PolicyProof
+	if pp == nil {
+		return errors.New("no proof that the policy is in the log")
+	}
+	pl, err := leaf.ParsePolicyLeaf(pp.Leaf)
+	if err != nil {
+		return err
+	}
+	n, err := note.Open(v.meta.WitnessPolicy, note.VerifierList(lv))
+	if err != nil {
+		return err
+	}
+	if want := leaf.NewPolicyLeaf(v.meta.Manifest.Trial, pl.Seq, n.Text); pl.Trial != want.Trial || pl.Digest != want.Digest {
+		return fmt.Errorf("the policy leaf at %d is not this policy's (trial %s)", pp.Index, v.meta.Manifest.Trial)
+	}
+	if err := trillian.VerifyInclusion(pp.Index, v.cp.Size, trillian.LeafHash(pp.Leaf), pp.Proof, v.cp.Hash); err != nil {
+		return fmt.Errorf("policy leaf %d is not in the checkpointed tree: %v", pp.Index, err)
+	}
+	return nil
 }

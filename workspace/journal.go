@@ -36,6 +36,7 @@ import (
 const (
 	KindDataset = "dataset"
 	KindConsent = "consent"
+	KindPolicy  = "policy" // a witness policy (witness.go)
 )
 
 // ErrBusy is wrapped when another write to the trial's log is unfinished.

@@ -12,6 +12,7 @@ import (
 
 	"filippo.io/torchwood"
 
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/witness"
 )
 
@@ -42,8 +43,26 @@ func TestWitnessPolicyAndWaitingCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.SetWitnessPolicy(p); err != nil {
+	tr.WitnessOptions.Timeout = 200 * time.Millisecond
+	if _, err := tr.SetWitnessPolicy(ctx, p); err != nil {
 		t.Fatal(err)
+	}
+	// The policy is logged: a policy leaf with the digest of the signed
+	// text, at the index the record names.
+	rec, err := tr.WitnessPolicyRecord()
+	if err != nil || rec == nil || rec.Seq != 1 {
+		t.Fatalf("policy record %+v, %v", rec, err)
+	}
+	leaves, err := tr.Log.Leaves(ctx, rec.LeafIndex, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := leaf.ParsePolicyLeaf(leaves[0])
+	if err != nil || pl.Seq != 1 || pl.Trial != "T1" {
+		t.Fatalf("policy leaf %+v, %v", pl, err)
+	}
+	if st, err, done := tr.LastWitnessing(); !done || err != nil || st == nil || st.Witnessed() {
+		t.Fatalf("the policy write's checkpoint: %+v %v %v", st, err, done)
 	}
 	got, err := tr.WitnessPolicy()
 	if err != nil || len(got.Witnesses) != 1 || got.Witnesses[0].Name != "irb" || got.Quorum != 1 {

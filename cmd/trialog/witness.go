@@ -114,15 +114,16 @@ func witnessAdd(c *cli.Context) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if _, err := t.SetWitnessPolicy(np); err != nil {
+	if _, err := t.SetWitnessPolicy(c.Context, np); err != nil {
 		return err
 	}
 	fmt.Printf("trial %s: witness %s added; %d witnesses, quorum %d\n", t.ID, w.Name, len(np.Witnesses), np.Quorum)
-	// Offer the latest checkpoint at once, so a witness that does not know
-	// the log (403) or cannot be reached shows up now, not at the next
-	// ingest. Its answer is reported; the policy stands either way.
-	st, err := t.WitnessLatest(c.Context, workspace.WitnessOptions{})
-	if err != nil {
+	// The policy leaf's checkpoint was offered to the witnesses at once, so
+	// a witness that does not know the log (403) or cannot be reached shows
+	// up now, not at the next ingest. Its answer is reported; the policy
+	// stands either way.
+	st, err, _ := t.LastWitnessing()
+	if err != nil || st == nil {
 		return err
 	}
 	for _, r := range st.Results {
