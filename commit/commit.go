@@ -147,11 +147,13 @@ type LeafBatch struct {
 	// [First, First+len(Hashes)): the workers fold it, so the dataset's
 	// range root costs the ingest's one thread only a merge per batch. It
 	// may hold slices of Hashes.
-	Range   *compact.Range
-	slab    []byte            // per row, leafSize bytes: 0x00 || leaf
-	salts   [][]byte          // per worker
-	digests []*leaf.RowDigest // per worker
-	hashes  []byte
+	Range *compact.Range
+	// Unfolded leaves Range nil: a verifier folds the hashes its own way.
+	Unfolded bool
+	slab     []byte            // per row, leafSize bytes: 0x00 || leaf
+	salts    [][]byte          // per worker
+	digests  []*leaf.RowDigest // per worker
+	hashes   []byte
 }
 
 // Fill computes the leaves and leaf hashes of every row of a batch whose
@@ -184,7 +186,10 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		digest, scratch := lb.digests[w], []byte(nil)
 		salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
 		lb.salts[w] = salts
-		r := trillian.NewCompactRange(first + uint64(lo))
+		var r *compact.Range
+		if !lb.Unfolded {
+			r = trillian.NewCompactRange(first + uint64(lo))
+		}
 		for i := lo; i < hi; i++ {
 			row := first + uint64(i)
 			var err error
@@ -197,6 +202,9 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 			lb.Leaves[i] = slot[1:len(slot):len(slot)]
 			hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
 			lb.Hashes[i] = digest.Sum(hs[:0], slot)
+			if r == nil {
+				continue
+			}
 			if err := r.Append(hs, nil); err != nil {
 				failures[part] = err
 				return
@@ -208,6 +216,10 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		if err != nil {
 			return err
 		}
+	}
+	if lb.Unfolded {
+		lb.Range = nil
+		return nil
 	}
 	lb.Range = ranges[0]
 	for _, r := range ranges[1:] {

@@ -49,6 +49,8 @@ type ProveOptions struct {
 	Redact []string
 	// Detached leaves every value out: the recipient brings the data file.
 	Detached bool
+	// Form is FormAuto, FormFull or FormDerived (derived.go).
+	Form string
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
@@ -159,6 +161,16 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if opts.Detached {
 		meta.Mode = disclosure.ModeDetached
 	}
+	derived, err := derivedForm(opts, len(m.Keys) > 0)
+	if err != nil {
+		return nil, err
+	}
+	if derived {
+		meta.Mode = disclosure.ModeDerived
+		if meta.SaltKey, err = leaf.SaltKey(t.Secret(), t.ID, m.Dataset, m.Version, len(cols.Sorted)); err != nil {
+			return nil, err
+		}
+	}
 	var rangeCheck *trillian.RangeVerifier
 	if len(opts.Rows) == 0 && len(opts.Where) == 0 {
 		meta.Selection = disclosure.SelectionRange
@@ -213,12 +225,19 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := w.start(tmp); err != nil {
-		return nil, err
-	}
-	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch))
-	if err != nil {
-		return nil, err
+	var rows uint64
+	if derived {
+		if rows, err = writeDerived(ctx, tmp, f, meta, committer, rangeCheck); err != nil {
+			return nil, err
+		}
+		w.written = rows
+	} else {
+		if err := w.start(tmp); err != nil {
+			return nil, err
+		}
+		if rows, err = source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch)); err != nil {
+			return nil, err
+		}
 	}
 	if rows != m.Rows {
 		return nil, fmt.Errorf("%s has %d rows, the manifest %d", f.Name, rows, m.Rows)
@@ -231,8 +250,10 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if w.written != disclosure.CountRanges(w.rows) {
 		return nil, fmt.Errorf("%s changed while the package was written", f.Name)
 	}
-	if err := w.writer.Close(); err != nil {
-		return nil, err
+	if !derived {
+		if err := w.writer.Close(); err != nil {
+			return nil, err
+		}
 	}
 	if err := durable.Commit(tmp, out, 0o600); err != nil {
 		return nil, err

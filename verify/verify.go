@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
@@ -131,6 +132,12 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 		return rep, false, nil
 	}
 	v.checkWitnessing(ctx)
+	if meta.Mode == disclosure.ModeDerived {
+		if err := v.safeDerived(ctx, fr); err != nil {
+			return nil, false, err
+		}
+		return rep, false, nil
+	}
 	if err := v.safeRows(ctx, fr); err != nil {
 		return nil, false, err
 	}
@@ -152,6 +159,16 @@ func (v *verifier) safeRows(ctx context.Context, fr *ipc.FileReader) (err error)
 	return v.rows(ctx, fr)
 }
 
+// safeDerived is safeRows for a derived package.
+func (v *verifier) safeDerived(ctx context.Context, fr *ipc.FileReader) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s or %s: %w: malformed Arrow data (%v)", v.rep.Package, v.opts.Data.Name, disclosure.ErrPackage, r)
+		}
+	}()
+	return v.derivedRows(ctx, fr)
+}
+
 type verifier struct {
 	rep     *Report
 	meta    *disclosure.Meta
@@ -168,7 +185,8 @@ type verifier struct {
 	full, exhaustive bool
 	data             *dataCursor
 	keyed            *keyedData
-	expected         [][2]uint64 // rows the signed statement lists
+	expected         [][2]uint64    // rows the signed statement lists
+	derivedCols      commit.Columns // derived mode: the data file's columns in name order
 }
 
 func (v *verifier) badRow(p RowProblem) {

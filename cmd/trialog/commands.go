@@ -218,6 +218,7 @@ func proveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "where", Usage: "COL=VALUE: disclose matching rows (repeatable)"},
 			&cli.StringFlag{Name: "redact", Usage: "comma-separated columns to withhold (values and salts)"},
 			&cli.BoolFlag{Name: "detached", Usage: "proofs and salts only: the recipient verifies their own copy of the data"},
+			&cli.StringFlag{Name: "form", Usage: "package form: derived (the version's salt key and a 3-byte tag per row: a few percent of the data; a whole version, --detached, nothing redacted), full (salts and commitments per row: names the column of a difference, matches a re-sorted copy by key); default derived where allowed and the dataset has no natural keys"},
 			&cli.StringFlag{Name: "out", Usage: "package file to write", Required: true},
 		},
 		Action: func(c *cli.Context) error {
@@ -234,7 +235,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached")}
+			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached"), Form: c.String("form")}
 			if r := c.String("rows"); r != "" {
 				if opts.Rows, err = parseRows(r); err != nil {
 					return err
