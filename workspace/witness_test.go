@@ -98,3 +98,56 @@ func TestWitnessPolicyAndWaitingCheckpoint(t *testing.T) {
 		t.Error("a policy edited after signing was accepted")
 	}
 }
+
+// TestInterruptedPolicyWrite: a witness add that crashed after its policy
+// leaf was appended (journal left, policy not stored) is finished by the
+// next one, which then logs its own policy as the next in sequence; one
+// that crashed before the append is dropped.
+func TestInterruptedPolicyWrite(t *testing.T) {
+	ctx := context.Background()
+	_, tr := newTrial(t)
+	tr.WitnessOptions.Timeout = 50 * time.Millisecond
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	cs, _ := torchwood.NewCosignatureSigner("irb.example/witness", priv)
+	w, _ := witness.NewWitness("irb", cs.Verifier().String(), "http://127.0.0.1:1")
+	p, _ := witness.NewPolicy([]*witness.Witness{w}, 0)
+	text := witness.PolicyNoteText(p, tr.VerifierKey)
+	signed, err := tr.SignStatement(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Crash after the append: journal + leaf, nothing stored.
+	j, err := tr.Begin(ctx, KindPolicy, "witness policy 1", policyBody{Seq: 1, Note: string(signed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Log.AppendLeaves(ctx, j.Start, [][]byte{leaf.NewPolicyLeaf(tr.ID, 1, text).Marshal()}); err != nil {
+		t.Fatal(err)
+	}
+	if pol, _ := tr.WitnessPolicy(); pol != nil {
+		t.Fatal("policy stored before the write finished")
+	}
+	p2, _ := witness.NewPolicy([]*witness.Witness{w}, 1)
+	if _, err := tr.SetWitnessPolicy(ctx, p2); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := tr.WitnessPolicyRecord()
+	if err != nil || rec.Seq != 2 || rec.LeafIndex != j.Start+1 {
+		t.Fatalf("after finishing the interrupted write: %+v %v", rec, err)
+	}
+	if open, _ := tr.Journal(); open != nil {
+		t.Fatalf("journal left: %+v", open)
+	}
+	// Crash before the append: the journal is dropped, nothing logged.
+	root, _ := tr.Log.LatestRoot(ctx)
+	if _, err := tr.Begin(ctx, KindPolicy, "witness policy 3", policyBody{Seq: 3, Note: string(signed)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.SetWitnessPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ = tr.WitnessPolicyRecord()
+	if rec.Seq != 3 || rec.LeafIndex != root.Size {
+		t.Fatalf("after dropping the unlogged write: %+v (tree was %d)", rec, root.Size)
+	}
+}
