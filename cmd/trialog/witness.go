@@ -163,14 +163,22 @@ func witnessList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	rec, err := t.WitnessPolicyRecord()
+	if err != nil {
+		return err
+	}
 	if c.Bool("json") {
-		var ws []map[string]string
+		ws := []map[string]string{}
 		for _, w := range p.Witnesses {
 			ws = append(ws, map[string]string{"name": w.Name, "url": w.URL, "key": w.Key})
 		}
-		return printJSON(map[string]any{"trial": t.ID, "quorum": p.Quorum, "witnesses": ws, "latest": rep})
+		return printJSON(map[string]any{"trial": t.ID, "quorum": p.Quorum, "witnesses": ws, "policy_log": rec, "latest": rep})
 	}
-	fmt.Printf("trial %s: %d witnesses, quorum %d\n", t.ID, len(p.Witnesses), p.Quorum)
+	fmt.Printf("trial %s: %d witnesses, quorum %d", t.ID, len(p.Witnesses), p.Quorum)
+	if rec != nil {
+		fmt.Printf(" (policy %d, logged at leaf %d)", rec.Seq, rec.LeafIndex)
+	}
+	fmt.Println()
 	for _, w := range p.Witnesses {
 		fmt.Printf("  %s  %s  %s\n", w.Name, w.URL, w.Key)
 	}
