@@ -52,6 +52,7 @@ const (
 	metaStatement     = "trialog.statement"
 	metaPolicy        = "trialog.witness_policy"
 	metaConsistency   = "trialog.consistency"
+	metaPolicyProof   = "trialog.witness_policy_proof"
 	metaSaltKey       = "trialog.salt_key"
 )
 
@@ -103,9 +104,20 @@ type Meta struct {
 	// remembers an earlier checkpoint (trialog verify --trust) can check
 	// this one extends it without asking the log.
 	Consistency []ConsistencyProof
+	// PolicyProof shows WitnessPolicy is in the log: its policy leaf
+	// (leaf.PolicyLeaf), leaf index and inclusion proof against the
+	// checkpoint. Nil when there is no policy.
+	PolicyProof *PolicyProof
 	// SaltKey is the dataset version's salt key (leaf.SaltKey), derived
 	// mode only.
 	SaltKey []byte
+}
+
+// PolicyProof is the inclusion of the witness policy's leaf.
+type PolicyProof struct {
+	Leaf  []byte   `json:"leaf"`
+	Index uint64   `json:"index"`
+	Proof [][]byte `json:"proof"`
 }
 
 // LeafTagSize is the size of a derived package's leaf tags. They only
@@ -148,10 +160,16 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
-	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement, metaPolicy, metaConsistency}
+	policyProof := []byte{}
+	if p.PolicyProof != nil {
+		if policyProof, err = json.Marshal(p.PolicyProof); err != nil {
+			return arrow.Metadata{}, err
+		}
+	}
+	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement, metaPolicy, metaConsistency, metaPolicyProof}
 	vals := []string{Version, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
 		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement),
-		string(p.WitnessPolicy), string(cons)}
+		string(p.WitnessPolicy), string(cons), string(policyProof)}
 	if p.Mode == ModeDerived {
 		keys = append(keys, metaSaltKey)
 		vals = append(vals, base64.StdEncoding.EncodeToString(p.SaltKey))
@@ -241,6 +259,15 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		}
 		if err := json.Unmarshal([]byte(s), &p.Consistency); err != nil {
 			return nil, fmt.Errorf("%w: consistency proofs: %v", ErrPackage, err)
+		}
+		if s, err = get(metaPolicyProof); err != nil {
+			return nil, err
+		}
+		if s != "" {
+			p.PolicyProof = &PolicyProof{}
+			if err := json.Unmarshal([]byte(s), p.PolicyProof); err != nil {
+				return nil, fmt.Errorf("%w: witness policy proof: %v", ErrPackage, err)
+			}
 		}
 		for _, c := range p.Consistency {
 			for _, h := range c.Proof {

@@ -263,6 +263,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			warnUnwitnessed(t)
 			if c.Bool("json") {
 				return printJSON(res)
 			}
