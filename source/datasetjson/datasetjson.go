@@ -62,3 +62,8 @@ func WithAllocator(mem memory.Allocator) Option { return rowbatch.WithAllocator(
 // WithBatchSize sets the maximum number of rows per record batch
 // (default DefaultBatchSize). Values below 1 are ignored.
 func WithBatchSize(n int) Option { return rowbatch.WithBatchSize(n) }
+
+// WithWarn sets the receiver of warnings about accepted but suspicious
+// values (a non-integer in a column declared integer: reported once per
+// column, naming its first row). Nil drops them.
+func WithWarn(warn func(msg string)) Option { return rowbatch.WithWarn(warn) }
