@@ -4,10 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/trialog/trialog/canonical"
 )
 
 // ManifestFormat names this manifest schema inside the JSON itself.
-const ManifestFormat = "trialog-manifest-v1"
+const ManifestFormat = "trialog-manifest-v2"
+
+// FormatManifestV2 is the format byte of manifest leaves: v2 added the
+// canonical cell rules ("cells"). Manifest v1 (canonical encoding v1) is
+// no longer read.
+const FormatManifestV2 = 0x02
 
 // Manifest describes one ingested dataset version. It is logged as a leaf
 // right after the dataset's rows, so the rows' count, order and range root
@@ -19,6 +26,9 @@ type Manifest struct {
 	Version    uint64   `json:"version"`
 	Source     Source   `json:"source"`
 	Schema     []Column `json:"schema"`
+	// Cells are the canonical encoding rules the rows were committed
+	// under; a verifier encodes a copy under the same ones.
+	Cells CellRules `json:"cells"`
 	Keys       []string `json:"keys,omitempty"`
 	Rows       uint64   `json:"rows"`
 	FirstIndex uint64   `json:"first_index"`
@@ -44,6 +54,23 @@ type Column struct {
 	Type string `json:"type"`
 }
 
+// CellRules name the canonical cell encoding version and its parameters
+// (docs/canonical-encoding.md).
+type CellRules struct {
+	Encoding    int `json:"encoding"`     // canonical encoding version (2)
+	FloatDigits int `json:"float_digits"` // significant digits of non-whole numbers
+}
+
+// NewCellRules records rules of the current canonical encoding.
+func NewCellRules(r canonical.Rules) CellRules {
+	return CellRules{Encoding: canonical.Version, FloatDigits: r.FloatDigits}
+}
+
+// Rules returns the canonical rules to encode this dataset's cells with.
+func (m *Manifest) Rules() canonical.Rules {
+	return canonical.Rules{FloatDigits: m.Cells.FloatDigits}
+}
+
 // ColumnNames returns the schema's column names in source order.
 func (m *Manifest) ColumnNames() []string {
 	out := make([]string, len(m.Schema))
@@ -53,14 +80,14 @@ func (m *Manifest) ColumnNames() []string {
 	return out
 }
 
-// ManifestLeaf encodes a manifest leaf: 0x02 0x01 followed by the
+// ManifestLeaf encodes a manifest leaf: 0x02 0x02 followed by the
 // manifest as compact JSON (fields in the order above).
 func ManifestLeaf(m *Manifest) ([]byte, error) {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	return append([]byte{byte(KindManifest), FormatV1}, body...), nil
+	return append([]byte{byte(KindManifest), FormatManifestV2}, body...), nil
 }
 
 // ParseManifest decodes a manifest leaf.
@@ -69,8 +96,8 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if kind != KindManifest || format != FormatV1 {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v1 manifest", ErrMalformed, kind, format)
+	if kind != KindManifest || format != FormatManifestV2 {
+		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v2 manifest", ErrMalformed, kind, format)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b[2:]))
 	dec.DisallowUnknownFields()
@@ -80,6 +107,12 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	}
 	if m.Format != ManifestFormat {
 		return nil, fmt.Errorf("%w: manifest format %q", ErrMalformed, m.Format)
+	}
+	if m.Cells.Encoding != canonical.Version {
+		return nil, fmt.Errorf("%w: manifest: canonical cell encoding %d (this verifier knows %d)", ErrMalformed, m.Cells.Encoding, canonical.Version)
+	}
+	if err := m.Rules().Check(); err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
 	}
 	return &m, nil
 }
