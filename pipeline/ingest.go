@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
@@ -32,6 +33,9 @@ type IngestOptions struct {
 	Operator string
 	// Keys are the dataset's natural key columns, if known.
 	Keys []string
+	// Rules are the canonical cell rules recorded in the manifest (zero:
+	// canonical.DefaultRules, 12 significant digits).
+	Rules canonical.Rules
 	// Progress, if set, is called with the number of rows committed so far.
 	Progress func(rows uint64)
 	// Total, if set, is called once the row count is known.
@@ -69,6 +73,12 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	}
 	if opts.AppendLeaves <= 0 {
 		opts.AppendLeaves = 32768
+	}
+	if opts.Rules == (canonical.Rules{}) {
+		opts.Rules = canonical.DefaultRules()
+	}
+	if err := opts.Rules.Check(); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, workspace.ErrUsage)
 	}
 	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
@@ -143,6 +153,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			Dataset:    opts.Dataset,
 			Version:    version,
 			Source:     leaf.Source{Name: f.Name, Format: string(f.Format), Bytes: f.Size, SHA256: digest},
+			Cells:      leaf.NewCellRules(opts.Rules),
 			Keys:       opts.Keys,
 			FirstIndex: root.Size,
 			CreatedAt:  opts.Now().UTC().Format(time.RFC3339),
@@ -165,7 +176,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 }
 
 func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols disclosure.Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
-	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
 	if err != nil {
 		return nil, err
 	}

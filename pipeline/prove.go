@@ -169,7 +169,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, err
 		}
 	}
-	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
 	if err != nil {
 		return nil, err
 	}
@@ -308,12 +308,12 @@ func (w *packageWriter) selected(b source.Batch) ([]int, error) {
 		conds = map[int][][]byte{}
 		for _, c := range w.opts.Where {
 			idx := w.schema.FieldIndices(c.Column)[0]
-			conds[idx] = append(conds[idx], conditionCells(c.Value)...)
+			conds[idx] = append(conds[idx], conditionCells(w.committer.Rules, c.Value)...)
 		}
 	}
 	encs := map[int]canonical.CellEncoder{}
 	for idx := range conds {
-		enc, err := canonical.Encoder(b.Rec.Column(idx))
+		enc, err := w.committer.Rules.Encoder(b.Rec.Column(idx))
 		if err != nil {
 			return nil, err
 		}
@@ -355,14 +355,15 @@ rows:
 
 // conditionCells are the canonical cells a --where value stands for: the
 // text itself, and the number it spells exactly if it is one ("63" matches
-// the number 63 and 63.0; "1-2" or "2014-01" are text only).
-func conditionCells(v string) [][]byte {
+// the number 63 and 63.0; "1-2" or "2014-01" are text only), under the
+// dataset's rules.
+func conditionCells(rules canonical.Rules, v string) [][]byte {
 	text, err := canonical.AppendText(nil, v)
 	if err != nil {
 		return nil
 	}
 	out := [][]byte{text}
-	if num, ok := canonical.ParseNumber(v); ok {
+	if num, ok := rules.ParseNumber(v); ok {
 		out = append(out, num)
 	}
 	return out
