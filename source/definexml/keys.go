@@ -34,6 +34,9 @@ func KeysFromFile(path, dataset string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ds.KeyError != nil {
+		return nil, fmt.Errorf("%w: %v", source.ErrInput, ds.KeyError)
+	}
 	if len(ds.Keys) == 0 {
 		return nil, fmt.Errorf("%s: dataset %s declares no key variables: %w", filepath.Base(path), dataset, source.ErrInput)
 	}

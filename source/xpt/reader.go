@@ -199,7 +199,7 @@ func (x *Reader) readHeaders() error {
 		// SAS and other readers use, npos is informational.
 		v.offset = off
 		off += v.Length
-		if v.Numeric {
+		if v.Numeric && !x.cfg.RawNumbers {
 			v.Kind = FormatTemporal(v.Format)
 			if f := x.cfg.Formats[v.Name]; v.Kind == Number && f != "" {
 				v.Kind = FormatTemporal(f)

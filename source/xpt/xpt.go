@@ -75,6 +75,11 @@ func WithEncoding(name string) Option { return rowbatch.WithEncoding(name) }
 // DisplayFormat) for numeric variables whose NAMESTR carries none.
 func WithFormats(formats map[string]string) Option { return rowbatch.WithFormats(formats) }
 
+// WithRawNumbers reads every numeric as its float64 value, ignoring date,
+// datetime and time formats: for converters and diagnostics that do their
+// own calendar arithmetic.
+func WithRawNumbers() Option { return rowbatch.WithRawNumbers() }
+
 // WithBatchSize sets the maximum number of rows per record batch
 // (default DefaultBatchSize). Values below 1 are ignored.
 func WithBatchSize(n int) Option { return rowbatch.WithBatchSize(n) }

@@ -26,6 +26,8 @@ type Config struct {
 	// Formats are SAS display formats by variable name (from define.xml
 	// or a manifest), used where the file declares none (XPT).
 	Formats map[string]string
+	// RawNumbers reads XPT numerics as numbers whatever their format.
+	RawNumbers bool
 	// Warn receives warnings about accepted but suspicious input (e.g. a
 	// non-integer in a column declared integer); nil drops them.
 	Warn func(msg string)
@@ -59,6 +61,9 @@ func WithEncoding(name string) Option { return func(c *Config) { c.Encoding = na
 
 // WithFormats sets Config.Formats.
 func WithFormats(f map[string]string) Option { return func(c *Config) { c.Formats = f } }
+
+// WithRawNumbers sets Config.RawNumbers.
+func WithRawNumbers() Option { return func(c *Config) { c.RawNumbers = true } }
 
 // WithWarn sets Config.Warn.
 func WithWarn(warn func(string)) Option { return func(c *Config) { c.Warn = warn } }
