@@ -12,7 +12,7 @@ import (
 const ManifestFormat = "trialog-manifest-v2"
 
 // FormatManifestV2 is the format byte of manifest leaves: v2 added the
-// canonical cell rules ("cells"). Manifest v1 (canonical encoding v1) is
+// canonical cell encoding ("encoding"). Manifest v1 (canonical encoding v1) is
 // no longer read.
 const FormatManifestV2 = 0x02
 
@@ -26,9 +26,7 @@ type Manifest struct {
 	Version    uint64   `json:"version"`
 	Source     Source   `json:"source"`
 	Schema     []Column `json:"schema"`
-	// Cells are the canonical encoding rules the rows were committed
-	// under; a verifier encodes a copy under the same ones.
-	Cells CellRules `json:"cells"`
+	Encoding   Encoding `json:"encoding"` // how cells were made canonical
 	Keys       []string `json:"keys,omitempty"`
 	Rows       uint64   `json:"rows"`
 	FirstIndex uint64   `json:"first_index"`
@@ -54,21 +52,22 @@ type Column struct {
 	Type string `json:"type"`
 }
 
-// CellRules name the canonical cell encoding version and its parameters
-// (docs/canonical-encoding.md).
-type CellRules struct {
-	Encoding    int `json:"encoding"`     // canonical encoding version (2)
+// Encoding names the canonical cell encoding version the rows were
+// committed under and its parameters (docs/canonical-encoding.md): a
+// verifier encodes a copy under the same ones.
+type Encoding struct {
+	Version     int `json:"version"`      // canonical encoding version (2)
 	FloatDigits int `json:"float_digits"` // significant digits of non-whole numbers
 }
 
-// NewCellRules records rules of the current canonical encoding.
-func NewCellRules(r canonical.Rules) CellRules {
-	return CellRules{Encoding: canonical.Version, FloatDigits: r.FloatDigits}
+// NewEncoding records rules of the current canonical encoding.
+func NewEncoding(r canonical.Rules) Encoding {
+	return Encoding{Version: canonical.Version, FloatDigits: r.FloatDigits}
 }
 
 // Rules returns the canonical rules to encode this dataset's cells with.
 func (m *Manifest) Rules() canonical.Rules {
-	return canonical.Rules{FloatDigits: m.Cells.FloatDigits}
+	return canonical.Rules{FloatDigits: m.Encoding.FloatDigits}
 }
 
 // ColumnNames returns the schema's column names in source order.
@@ -108,8 +107,8 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if m.Format != ManifestFormat {
 		return nil, fmt.Errorf("%w: manifest format %q", ErrMalformed, m.Format)
 	}
-	if m.Cells.Encoding != canonical.Version {
-		return nil, fmt.Errorf("%w: manifest: canonical cell encoding %d (this verifier knows %d)", ErrMalformed, m.Cells.Encoding, canonical.Version)
+	if m.Encoding.Version != canonical.Version {
+		return nil, fmt.Errorf("%w: manifest: canonical cell encoding %d (this verifier knows %d)", ErrMalformed, m.Encoding.Version, canonical.Version)
 	}
 	if err := m.Rules().Check(); err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)

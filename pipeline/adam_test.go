@@ -331,8 +331,8 @@ func TestADaMXPTAndDatasetJSONVerifyEachOther(t *testing.T) {
 		tr, _ := newTrial(t)
 		res := ingest(t, tr, xptPath, dataset)
 		m := res.Record.Manifest
-		if m.Cells.Encoding != canonical.Version || m.Cells.FloatDigits != canonical.DefaultFloatDigits {
-			t.Fatalf("manifest cells %+v", m.Cells)
+		if m.Encoding.Version != canonical.Version || m.Encoding.FloatDigits != canonical.DefaultFloatDigits {
+			t.Fatalf("manifest cells %+v", m.Encoding)
 		}
 		for _, c := range m.Schema {
 			if (strings.HasSuffix(c.Name, "DT") && c.Type != "date32") || c.Name == "AGE" && c.Type != "float64" {
@@ -451,11 +451,11 @@ func TestADaMFloatDigitsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := res.Record.Manifest
-	if m.Cells.FloatDigits != 15 {
-		t.Fatalf("manifest float digits %d", m.Cells.FloatDigits)
+	if m.Encoding.FloatDigits != 15 {
+		t.Fatalf("manifest float digits %d", m.Encoding.FloatDigits)
 	}
 	pkg := prove(t, tr, xptPath, pipeline.ProveOptions{Dataset: "ADSL", Detached: true})
-	if pm, err := disclosure.ReadManifest(pkg); err != nil || pm.Cells.FloatDigits != 15 {
+	if pm, err := disclosure.ReadManifest(pkg); err != nil || pm.Encoding.FloatDigits != 15 {
 		t.Fatalf("package manifest %+v %v", pm, err)
 	}
 	ds := convertToDatasetJSON(t, xptPath, "float")

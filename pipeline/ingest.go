@@ -153,7 +153,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			Dataset:    opts.Dataset,
 			Version:    version,
 			Source:     leaf.Source{Name: f.Name, Format: string(f.Format), Bytes: f.Size, SHA256: digest},
-			Cells:      leaf.NewCellRules(opts.Rules),
+			Encoding:   leaf.NewEncoding(opts.Rules),
 			Keys:       opts.Keys,
 			FirstIndex: root.Size,
 			CreatedAt:  opts.Now().UTC().Format(time.RFC3339),

@@ -108,7 +108,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	}
 	m := meta.Manifest
 	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
-		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys, FloatDigits: m.Cells.FloatDigits}
+		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys, FloatDigits: m.Encoding.FloatDigits}
 	if opts.Data != nil {
 		rep.Data = opts.Data.Name
 	}
