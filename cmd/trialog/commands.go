@@ -124,6 +124,9 @@ func ingestCommand() *cli.Command {
 				iopts.Now = func() time.Time { return *at }
 			}
 			if def != nil && len(iopts.Keys) == 0 {
+				if def.KeyError != nil {
+					return fmt.Errorf("%w: %v", source.ErrInput, def.KeyError)
+				}
 				if len(def.Keys) == 0 {
 					return fmt.Errorf("%s: dataset %s declares no key variables: %w", filepath.Base(c.String("define")), dataset, source.ErrInput)
 				}
