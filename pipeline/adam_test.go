@@ -535,3 +535,54 @@ func TestADaMDatesAgreeWithSDTM(t *testing.T) {
 		t.Fatalf("TRTSDT equals DM.RFXSTDTC for %d of %d subjects", same, both)
 	}
 }
+
+// TestADaMDatesFromDefineXML: an XPT whose numerics carry no display format
+// (formats stripped, as some tools write) is read with dates only when
+// define.xml gives them (ingest --define); proving and verifying then take
+// the calendar types from the manifest, so the formatless file, the
+// original XPT and a Dataset-JSON copy all verify without the define.
+func TestADaMDatesFromDefineXML(t *testing.T) {
+	ctx := context.Background()
+	raw, err := os.ReadFile(adamFile(t, "adtte.xpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := xpt.NewReader(bytes.NewReader(raw), "adtte.xpt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nvars := len(r.Variables())
+	r.Release()
+	for i := 0; i < nvars; i++ { // blank nform, zero nfl/nfd (TS-140 NAMESTR)
+		ns := raw[640+i*140:]
+		copy(ns[56:64], "        ")
+		copy(ns[64:68], []byte{0, 0, 0, 0})
+	}
+	stripped := filepath.Join(t.TempDir(), "adtte.xpt")
+	os.WriteFile(stripped, raw, 0o644)
+	plain := openFile(t, stripped, source.Options{})
+	if typ, _ := plain.Schema().FieldsByName("ADT"); typ[0].Type.ID() != arrow.FLOAT64 {
+		t.Fatalf("without formats ADT is %s", typ[0].Type)
+	}
+	def, err := definexml.DatasetFromFile(adamFile(t, "define.xml"), "ADTTE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := newTrial(t)
+	res, err := pipeline.Ingest(ctx, tr, openFile(t, stripped, source.Options{Formats: def.DisplayFormats()}), pipeline.IngestOptions{Dataset: "ADTTE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Record.Manifest
+	pkg := filepath.Join(t.TempDir(), "pkg.arrow")
+	if _, err := pipeline.Prove(ctx, tr, openFile(t, stripped, pipeline.ManifestReadOptions(&m)), pkg, pipeline.ProveOptions{Dataset: "ADTTE", Detached: true}); err != nil {
+		t.Fatal(err)
+	}
+	json := convertToDatasetJSON(t, adamFile(t, "adtte.xpt"), "float").write(t, t.TempDir(), ".json")
+	for _, copyPath := range []string{stripped, adamFile(t, "adtte.xpt"), json} {
+		rep := verifyPackage(t, tr, pkg, openFile(t, copyPath, pipeline.ManifestReadOptions(&m)))
+		if !rep.OK || rep.Rows != m.Rows {
+			t.Errorf("%s: ok=%v rows=%d\n%s", copyPath, rep.OK, rep.Rows, badRowsString(rep))
+		}
+	}
+}

@@ -126,9 +126,9 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		}
 		// Same bytes must also be read the same way, or the rest of the
 		// rows would not be what the manifest describes.
-		if got := schemaOf(f); !slices.Equal(got, m.Schema) || string(f.Format) != m.Source.Format || !slices.Equal(f.NullValues(), pending.NullValues) {
-			return nil, fmt.Errorf("%s: the interrupted ingest read this file as %s with columns %v and missing tokens %q; rerun with the same --format, --schema and --null: %w",
-				f.Name, m.Source.Format, m.Schema, pending.NullValues, workspace.ErrUsage)
+		if got := schemaOf(f); !slices.Equal(got, m.Schema) || string(f.Format) != m.Source.Format || !slices.Equal(f.NullValues(), pending.NullValues) || f.TextEncoding() != pending.Encoding {
+			return nil, fmt.Errorf("%s: the interrupted ingest read this file as %s with columns %v, missing tokens %q and text encoding %q; rerun with the same --format, --schema, --null, --encoding and --define: %w",
+				f.Name, m.Source.Format, m.Schema, pending.NullValues, pending.Encoding, workspace.ErrUsage)
 		}
 	} else {
 		versions, err := t.Versions(opts.Dataset)
@@ -168,7 +168,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		if opts.Total != nil {
 			opts.Total(v.rows)
 		}
-		if err := t.SavePending(&workspace.Pending{Manifest: m, NullValues: f.NullValues()}); err != nil {
+		if err := t.SavePending(&workspace.Pending{Manifest: m, NullValues: f.NullValues(), Encoding: f.TextEncoding()}); err != nil {
 			return nil, err
 		}
 	}

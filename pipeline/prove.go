@@ -88,6 +88,27 @@ func ManifestSchemaHints(m *leaf.Manifest) map[string]arrow.DataType {
 	return hints
 }
 
+// ManifestReadOptions are the options to read a copy of a dataset version
+// (or, for prove, the ingested file again) as it was ingested: the
+// manifest's column types as CSV type hints, and SAS display formats for
+// its calendar columns, so that an XPT copy whose numerics carry no date
+// format (or whose dates were typed by define.xml at ingest) is read as
+// the dates that were logged.
+func ManifestReadOptions(m *leaf.Manifest) source.Options {
+	opts := source.Options{TypeHints: ManifestSchemaHints(m), Formats: map[string]string{}}
+	for _, c := range m.Schema {
+		switch {
+		case strings.HasPrefix(c.Type, "date"):
+			opts.Formats[c.Name] = "DATE9."
+		case strings.HasPrefix(c.Type, "timestamp"):
+			opts.Formats[c.Name] = "DATETIME20."
+		case strings.HasPrefix(c.Type, "time"):
+			opts.Formats[c.Name] = "TIME8."
+		}
+	}
+	return opts
+}
+
 // Prove writes a disclosure package for a dataset version to out. The data
 // file must be the one that was ingested.
 func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, opts ProveOptions) (*ProveResult, error) {

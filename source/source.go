@@ -73,8 +73,9 @@ type Options struct {
 	// define their encoding (UTF-8) and ignore it.
 	Encoding string
 	// Formats are SAS display formats by column name (define.xml
-	// def:DisplayFormat) for XPT numerics whose file declares none, so
-	// that a date stored as a number is read as a date.
+	// def:DisplayFormat at ingest, the manifest's calendar columns when
+	// verifying: pipeline.ManifestReadOptions) for XPT numerics whose file
+	// declares none, so that a date stored as a number is read as a date.
 	Formats map[string]string
 	// Warn receives warnings about input that is accepted but looks
 	// wrong (a Dataset-JSON integer column holding 2.5). Each distinct
@@ -170,6 +171,19 @@ func once(warn func(string)) func(string) {
 			warn(msg)
 		}
 	}
+}
+
+// TextEncoding is the character set the file's text is read in: the
+// --encoding of an XPT ("" for UTF-8), "" for formats that define theirs.
+func (f *File) TextEncoding() string {
+	if f.Format != XPT {
+		return ""
+	}
+	switch strings.ToLower(f.opts.Encoding) {
+	case "utf-8", "utf8":
+		return ""
+	}
+	return f.opts.Encoding
 }
 
 // Schema is the file's Arrow schema.

@@ -240,7 +240,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			f, err := openSource(c.Context, c, c.Args().First(), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+			f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
 			if err != nil {
 				return err
 			}
@@ -287,7 +287,7 @@ func verifyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				if opts.Data, err = openSource(c.Context, c, c.Args().Get(1), source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}); err != nil {
+				if opts.Data, err = openSource(c.Context, c, c.Args().Get(1), pipeline.ManifestReadOptions(m)); err != nil {
 					return err
 				}
 			}

@@ -18,7 +18,6 @@ import (
 	"github.com/trialog/trialog/consent/fhir"
 	"github.com/trialog/trialog/consent/sdtm"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -411,7 +410,7 @@ func consentAuditCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				f, err := openSource(c.Context, c, c.Args().First(), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+				f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
 				if err != nil {
 					return err
 				}

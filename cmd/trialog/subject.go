@@ -13,7 +13,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -56,7 +55,7 @@ func proveSubject(c *cli.Context) error {
 				used[r] = true
 			}
 		}
-		f, err := openSource(c.Context, c, path, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)})
+		f, err := openSource(c.Context, c, path, pipeline.ManifestReadOptions(m))
 		if err != nil {
 			return err
 		}

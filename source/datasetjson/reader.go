@@ -437,11 +437,10 @@ func (x *Reader) appendValue(i int, v json.RawMessage) error {
 		if v[0] != '"' {
 			return fmt.Errorf("want %s as a JSON string, got %s", x.meta.Columns[i].DataType, describeRaw(v))
 		}
-		s, err := unquote(v, x.text)
+		s, err := unquoteInto(v, &x.text)
 		if err != nil {
 			return err
 		}
-		x.text = s[:0]
 		b.(*array.StringBuilder).BinaryBuilder.Append(s)
 	case kindInteger, kindFloat:
 		// Read as float64 whatever the declared type: SAS numerics are
@@ -466,7 +465,7 @@ func (x *Reader) appendValue(i int, v json.RawMessage) error {
 	case kindDecimal:
 		num := v
 		if v[0] == '"' {
-			s, err := unquote(v, x.text)
+			s, err := unquoteInto(v, &x.text)
 			if err != nil {
 				return err
 			}
@@ -483,7 +482,7 @@ func (x *Reader) appendValue(i int, v json.RawMessage) error {
 		if v[0] != '"' {
 			return fmt.Errorf("want %s as ISO 8601 text, got %s", x.meta.Columns[i].DataType, describeRaw(v))
 		}
-		s, err := unquote(v, x.text)
+		s, err := unquoteInto(v, &x.text)
 		if err != nil {
 			return err
 		}

@@ -365,3 +365,19 @@ func TestNumericDatesDecimalsAndIntegerWarning(t *testing.T) {
 		t.Errorf("decimal %s", got)
 	}
 }
+
+// TestEscapes: escaped strings decode as encoding/json would for valid
+// input, surrogate pairs included, and the scratch buffer never leaks one
+// value into another.
+func TestEscapes(t *testing.T) {
+	doc := `{"columns":[{"name":"A","dataType":"string"},{"name":"B","dataType":"string"}],"rows":[` +
+		`["q\"b\\s\/\b\f\n\r\t","plain"],["\u00e9\ud83d\ude00x","\u0041"],["plain2","tail\u0000"]]}`
+	tb, err := readBytes(t, []byte(doc), "e.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{{"q\"b\\s/\b\f\n\r\t", "plain"}, {"é😀x", "A"}, {"plain2", "tail\x00"}}
+	if fmt.Sprintf("%q", tb.rows) != fmt.Sprintf("%q", want) {
+		t.Errorf("rows %q\nwant %q", tb.rows, want)
+	}
+}

@@ -16,7 +16,9 @@ var errInvalidUTF8 = errors.New("text is not valid UTF-8")
 
 // unquote returns the content of a JSON string (its raw text, quotes
 // included, syntax already checked by the decoder). Without escapes the
-// bytes between the quotes are used as they are.
+// bytes between the quotes are returned as they are (a subslice of v);
+// with escapes the content is written to buf[:0], which the caller may
+// keep for reuse only in that case (see unquoteInto).
 func unquote(v []byte, buf []byte) ([]byte, error) {
 	s := v[1 : len(v)-1]
 	if !utf8.Valid(s) {
@@ -71,6 +73,15 @@ func unquote(v []byte, buf []byte) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// unquoteInto is unquote with *buf as the reused scratch buffer.
+func unquoteInto(v []byte, buf *[]byte) ([]byte, error) {
+	out, err := unquote(v, *buf)
+	if err == nil && bytes.IndexByte(v, '\\') >= 0 {
+		*buf = out[:0]
+	}
+	return out, err
 }
 
 func hex4(s []byte) (rune, bool) {

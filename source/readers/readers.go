@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
@@ -68,29 +67,7 @@ func buffered(open func(r io.Reader, name string, o source.Options) (array.Recor
 
 func xptReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
 	return xpt.NewReader(r, name, xpt.WithAllocator(o.Allocator), xpt.WithBatchSize(o.BatchRows),
-		xpt.WithEncoding(o.Encoding), xpt.WithFormats(xptFormats(o)))
-}
-
-// xptFormats are the display formats for XPT numerics that carry none:
-// the define.xml ones (Options.Formats), else the calendar types a
-// manifest recorded (Options.TypeHints), so a sponsor's copy written
-// without formats is still read as the dates that were logged.
-func xptFormats(o source.Options) map[string]string {
-	out := map[string]string{}
-	for name, t := range o.TypeHints {
-		switch t.ID() {
-		case arrow.DATE32, arrow.DATE64:
-			out[name] = "DATE9."
-		case arrow.TIMESTAMP:
-			out[name] = "DATETIME20."
-		case arrow.TIME32, arrow.TIME64:
-			out[name] = "TIME8."
-		}
-	}
-	for name, f := range o.Formats {
-		out[name] = f
-	}
-	return out
+		xpt.WithEncoding(o.Encoding), xpt.WithFormats(o.Formats))
 }
 
 func jsonOptions(o source.Options) []datasetjson.Option {
