@@ -140,6 +140,8 @@ func TestMalformedJSON(t *testing.T) {
 		{"a.json", `{"columns":[{"name":"D","dataType":"datetime","targetDataType":"integer"}],"rows":[["2014-03-01T10:00:00+01:00"]]}`, `want a complete ISO 8601 datetime without time zone`},
 		{"a.json", `{"columns":[{"name":"D","dataType":"time","targetDataType":"integer"}],"rows":[["25:00"]]}`, `want a complete ISO 8601 time`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["0.0000000000000000001"]]}`, `more than 18 digits after the point`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["1e-2000000000"]]}`, `more than 18 digits after the point`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[[1e999]]}`, `more than 20 digits before the point`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["1.5"],["NaN"]]}`, `row 2: column H: want decimal, got a string`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[[""]]}`, `row 1: column H: want decimal, got a string`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"float"}],"rows":[["1.5"]]}`, `row 1: column H: want float, got a string`},

@@ -25,7 +25,16 @@ func parseDecimal(text []byte) (decimal128.Num, error) {
 	if !ok {
 		return decimal128.Num{}, errors.New("want decimal, got a string that is not a decimal number")
 	}
+	if unscaled.Sign() == 0 {
+		return decimal128.Num{}, nil
+	}
 	shift := int64(DecimalType.Scale) - int64(scale)
+	if -shift > int64(len(text)) {
+		// More zeros would be needed than the text has digits: some
+		// digit beyond the column's scale is not zero (and 10^-shift
+		// could be huge: "1e-2000000000").
+		return decimal128.Num{}, fmt.Errorf("decimal with more than %d digits after the point", DecimalType.Scale)
+	}
 	if shift < 0 {
 		// More fractional digits than the column keeps: fine only if
 		// they are zeros.
