@@ -365,13 +365,13 @@ func (x *Reader) appendObs() error {
 			case Date:
 				d, err := days(f)
 				if err != nil {
-					return x.malformed("observation %d: variable %s (%s): %v", x.nobs, v.Name, v.Format, err)
+					return x.malformed("observation %d: variable %s (%s): %v", x.nobs, v.Name, x.format(v), err)
 				}
 				b.(*array.Date32Builder).Append(arrow.Date32(d))
 			case Datetime, Time:
 				us, err := micros(f, v.Kind)
 				if err != nil {
-					return x.malformed("observation %d: variable %s (%s): %v", x.nobs, v.Name, v.Format, err)
+					return x.malformed("observation %d: variable %s (%s): %v", x.nobs, v.Name, x.format(v), err)
 				}
 				if v.Kind == Time {
 					b.(*array.Time64Builder).Append(arrow.Time64(us))
@@ -388,6 +388,15 @@ func (x *Reader) appendObs() error {
 		x.rb.Field(i).(*array.StringBuilder).BinaryBuilder.Append(x.text)
 	}
 	return nil
+}
+
+// format is the display format that made v a date, datetime or time:
+// its own, or the one WithFormats gave.
+func (x *Reader) format(v *Variable) string {
+	if FormatTemporal(v.Format) != Number {
+		return v.Format
+	}
+	return x.cfg.Formats[v.Name]
 }
 
 func allBlank(p []byte) bool {
