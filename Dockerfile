@@ -4,6 +4,8 @@
 #   trillian-postgres    PostgreSQL 15 that loads Trillian's schema at init
 #   trillian-log-server  trillian_log_server  } built from the Trillian
 #   trillian-log-signer  trillian_log_signer  } version go.mod pins
+#   witness              litewitness + witnessctl (filippo.io/torchwood, pinned
+#                        in go.mod), one institution's witness (docs/witnessing.md)
 #   trialog              the trialog CLI (default target)
 #
 # Trillian's servers and schema come from the module go.mod pins (the
@@ -43,6 +45,23 @@ FROM trillian-runtime AS trillian-log-signer
 COPY --from=trillian-build /out/trillian_log_signer /usr/local/bin/trillian_log_signer
 EXPOSE 8090 8091
 ENTRYPOINT ["/usr/local/bin/trillian_log_signer"]
+
+FROM modules AS witness-build
+# Same packages as witnesstest.EnsureBinaries, at the version go.mod pins.
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -o /out/ \
+        filippo.io/torchwood/cmd/litewitness \
+        filippo.io/torchwood/cmd/witnessctl
+
+FROM alpine:3.20 AS witness
+# litewitness signs through an ssh-agent (openssh-client provides it).
+RUN apk add --no-cache openssh-client && adduser -D -H -u 10002 witness && mkdir /data && chown witness /data
+COPY --from=witness-build /out/litewitness /out/witnessctl /usr/local/bin/
+COPY deploy/witness-entrypoint.sh /usr/local/bin/witness-entrypoint.sh
+USER witness
+VOLUME /data
+EXPOSE 7380
+ENTRYPOINT ["/usr/local/bin/witness-entrypoint.sh"]
 
 FROM modules AS trialog-build
 COPY . .

@@ -2,15 +2,12 @@ package consent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
@@ -99,7 +96,7 @@ func Audit(ctx context.Context, t *workspace.Trial, book *Book, f *source.File, 
 		return nil, err
 	}
 	m := rec.Manifest
-	digest, err := fileSHA256(f.Path)
+	digest, err := durable.FileSHA256(ctx, f.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -309,17 +306,4 @@ func cellText(cell []byte) string {
 		return ""
 	}
 	return strings.TrimSpace(string(cell[1:]))
-}
-
-func fileSHA256(path string) (string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/workspace"
 )
 
 // CheckReport is the outcome of Registry.Check. OK only if every check
@@ -44,8 +45,10 @@ func (c *CheckReport) fail(format string, args ...any) {
 func (r *Registry) Check(ctx context.Context) (*CheckReport, error) {
 	t := r.t
 	rep := &CheckReport{OK: true, Trial: t.ID}
-	if _, err := os.Stat(r.pendingPath()); err == nil {
-		rep.fail("an interrupted consent append is pending (%s): any consent command that writes finishes it", PendingFile)
+	if j, err := t.Journal(); err != nil {
+		rep.fail("write journal unreadable: %v", err)
+	} else if j != nil && j.Kind == workspace.KindConsent {
+		rep.fail("an interrupted consent append is pending: any consent command that writes finishes it")
 	}
 	recs, err := r.Records()
 	if err != nil {
@@ -168,7 +171,7 @@ func (r *Registry) Check(ctx context.Context) (*CheckReport, error) {
 			}
 			rep.ConsentLeaves++
 			if _, ok := byIndex[idx]; !ok {
-				h, herr := ParseLeafHeader(l)
+				h, herr := leaf.ParseConsentLeaf(l)
 				if herr != nil {
 					rep.fail("leaf %d is a malformed consent leaf: %v", idx, herr)
 				} else {

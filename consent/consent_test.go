@@ -16,6 +16,7 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/fhir"
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/readers"
@@ -331,7 +332,7 @@ func TestLeafRevealsNothing(t *testing.T) {
 				t.Errorf("leaf %d (record %d) contains %q", r.LeafIndex, r.Seq, s)
 			}
 		}
-		h, err := consent.ParseLeafHeader(l[0])
+		h, err := leaf.ParseConsentLeaf(l[0])
 		if err != nil || h.Seq != r.Seq || h.Trial != "TEST01" {
 			t.Errorf("leaf %d header %+v, %v", r.LeafIndex, h, err)
 		}
@@ -432,8 +433,8 @@ func TestCrashBetweenLogAndRegistry(t *testing.T) {
 	}
 	// A crash before the append leaves nothing behind.
 	fx.reg.SetAfterAppend(nil)
-	if _, err := os.Stat(filepath.Join(fx.t.Dir, consent.PendingFile)); !os.IsNotExist(err) {
-		t.Errorf("pending file left: %v", err)
+	if j, err := fx.t.Journal(); j != nil || err != nil {
+		t.Errorf("write journal left: %+v, %v", j, err)
 	}
 }
 
@@ -487,7 +488,7 @@ func TestNoConsentDuringPendingIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fx.t.SavePending(&workspace.Pending{Manifest: rec.Manifest}); err != nil {
+	if _, err := fx.t.Begin(ctx, workspace.KindDataset, "ingest of dataset AE", &workspace.Pending{Manifest: rec.Manifest}); err != nil {
 		t.Fatal(err)
 	}
 	form := consent.Form{ID: "SUB-ICF", Version: "1.0", IRBRef: "IRB-2014-050", IRBApproved: "2014-05-20", Effective: "2014-06-01",
@@ -499,7 +500,7 @@ func TestNoConsentDuringPendingIngest(t *testing.T) {
 	if after, _ := fx.t.Log.LatestRoot(ctx); after.Size != before.Size {
 		t.Fatalf("a refused append wrote %d leaves", after.Size-before.Size)
 	}
-	if err := fx.t.ClearPending(); err != nil {
+	if err := fx.t.Abandon(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fx.reg.AddForm(ctx, form); err != nil {

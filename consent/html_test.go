@@ -107,3 +107,75 @@ func TestReportHTMLInChromium(t *testing.T) {
 		t.Errorf("screenshot %s: %d bytes, not a rendered page", shot, len(png))
 	}
 }
+
+// TestPilotReportReadsByParticipant renders the IRB report of the real
+// pilot AE audit (1,191 rows, all no-consent, 225 participants) in
+// headless Chromium: the picture comes first — by finding, by site, by
+// participant with the rows one click away in a closed <details> — and
+// the page prints (a PDF is made). Set TRIALOG_SCREENSHOT_DIR to keep the
+// PNG and PDF.
+func TestPilotReportReadsByParticipant(t *testing.T) {
+	chromium(t)
+	tr, reg := pilotTrial(t)
+	importSDTM(t, reg, pilotFile(t, "ds.csv"), pilotFile(t, "dm.csv"), nil)
+	audits := auditPilot(t, tr, reg)
+	rep, err := consent.MakeReport(context.Background(), tr, reg, []*consent.AuditResult{audits["AE"]}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var html bytes.Buffer
+	if err := consent.WriteHTML(&html, rep, 50); err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("TRIALOG_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	page := filepath.Join(dir, "pilot-consent-report.html")
+	if err := os.WriteFile(page, html.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + page
+	dom := string(runChromium(t, "--dump-dom", url))
+	if n := strings.Count(dom, `<details class="subject-findings"`); n != 225 {
+		t.Errorf("%d participant entries, want 225", n)
+	}
+	if strings.Contains(dom, `<details class="subject-findings" data-subject="01-701-1015" open`) {
+		t.Error("a participant's rows are open by default")
+	}
+	for _, want := range []string{
+		`<tr data-kind="no-consent"><td class="finding">no-consent</td><td>225</td><td>1191</td></tr>`,
+		`<table class="by-site">`,
+		`data-site="701"`,
+		`data-subject="01-701-1015"`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("DOM lacks %s", want)
+		}
+	}
+	// Worst first: the participant with the most rows leads the list.
+	first := regexp.MustCompile(`<details class="subject-findings" data-subject="([^"]+)"`).FindStringSubmatch(dom)
+	most, mostSubject := 0, ""
+	counts := map[string]int{}
+	for _, f := range audits["AE"].Findings {
+		counts[f.Subject]++
+	}
+	for s, n := range counts {
+		if n > most || n == most && s < mostSubject {
+			most, mostSubject = n, s
+		}
+	}
+	if first == nil || first[1] != mostSubject {
+		t.Errorf("first participant %v, want %s with %d rows", first, mostSubject, most)
+	}
+	shot := filepath.Join(dir, "pilot-consent-report.png")
+	runChromium(t, "--screenshot="+shot, "--window-size=1200,1800", "--hide-scrollbars", url)
+	if png, err := os.ReadFile(shot); err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 30_000 {
+		t.Errorf("screenshot %s: %d bytes, %v", shot, len(png), err)
+	}
+	pdf := filepath.Join(dir, "pilot-consent-report.pdf")
+	runChromium(t, "--print-to-pdf="+pdf, "--no-pdf-header-footer", url)
+	if b, err := os.ReadFile(pdf); err != nil || !bytes.HasPrefix(b, []byte("%PDF")) {
+		t.Errorf("print to PDF: %v", err)
+	}
+}

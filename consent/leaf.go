@@ -14,10 +14,10 @@ import (
 	"github.com/trialog/trialog/leaf"
 )
 
-// Record types: the third byte of a consent leaf.
+// Record types: the third byte of a consent leaf (leaf.ConsentLeaf).
 const (
-	TypeForm  byte = 0x01
-	TypeEvent byte = 0x02
+	TypeForm  = leaf.ConsentForm
+	TypeEvent = leaf.ConsentEvent
 )
 
 // FormFields and EventFields are the committed fields of each record type,
@@ -100,13 +100,8 @@ func DeriveSalts(secret []byte, trial string, seq uint64, n int) ([][]byte, erro
 	return out, nil
 }
 
-// Leaf encodes a record's consent leaf with its stored salts:
-//
-//	0x03 0x01 type lp(trial) uvarint(seq) uvarint(n) lp(name)... commitment(32)...
-//
-// Only the record type, the trial, the sequence number and the (fixed)
-// field names are in clear; every value, the event type included, is a
-// salted commitment.
+// Leaf encodes a record's consent leaf (leaf.ConsentLeaf) with its
+// stored salts.
 func (r *Record) Leaf(trial string) ([]byte, error) {
 	typ, cells, err := r.Fields()
 	if err != nil {
@@ -115,51 +110,13 @@ func (r *Record) Leaf(trial string) ([]byte, error) {
 	if len(r.Salts) != len(cells) {
 		return nil, fmt.Errorf("consent record %d has %d salts for %d fields", r.Seq, len(r.Salts), len(cells))
 	}
-	names := FieldNames(typ)
-	b := []byte{byte(leaf.KindConsent), leaf.FormatV1, typ}
-	b = leaf.AppendString(b, trial)
-	b = binary.AppendUvarint(b, r.Seq)
-	b = binary.AppendUvarint(b, uint64(len(names)))
-	for _, n := range names {
-		b = leaf.AppendString(b, n)
-	}
+	cl := &leaf.ConsentLeaf{Type: typ, Trial: trial, Seq: r.Seq, Names: FieldNames(typ)}
 	for i, c := range cells {
 		salt, err := hex.DecodeString(r.Salts[i])
 		if err != nil || len(salt) != leaf.SaltSize {
-			return nil, fmt.Errorf("consent record %d: salt of %s is not %d hex bytes", r.Seq, names[i], leaf.SaltSize)
+			return nil, fmt.Errorf("consent record %d: salt of %s is not %d hex bytes", r.Seq, cl.Names[i], leaf.SaltSize)
 		}
-		cm := leaf.Commit(salt, c)
-		b = append(b, cm[:]...)
+		cl.Commitments = append(cl.Commitments, leaf.Commit(salt, c))
 	}
-	return b, nil
-}
-
-// LeafHeader is the clear part of a consent leaf.
-type LeafHeader struct {
-	Type  byte
-	Trial string
-	Seq   uint64
-}
-
-// ParseLeafHeader reads the clear part of a consent leaf.
-func ParseLeafHeader(b []byte) (LeafHeader, error) {
-	kind, format, err := leaf.Header(b)
-	if err != nil {
-		return LeafHeader{}, err
-	}
-	if kind != leaf.KindConsent || format != leaf.FormatV1 || len(b) < 3 {
-		return LeafHeader{}, fmt.Errorf("%w: kind %#x format %#x is not a v1 consent leaf", leaf.ErrMalformed, kind, format)
-	}
-	h := LeafHeader{Type: b[2]}
-	rest := b[3:]
-	n, k := binary.Uvarint(rest)
-	if k <= 0 || uint64(len(rest)-k) < n {
-		return LeafHeader{}, fmt.Errorf("%w: consent leaf trial", leaf.ErrMalformed)
-	}
-	h.Trial = string(rest[k : k+int(n)])
-	rest = rest[k+int(n):]
-	if h.Seq, k = binary.Uvarint(rest); k <= 0 {
-		return LeafHeader{}, fmt.Errorf("%w: consent leaf sequence number", leaf.ErrMalformed)
-	}
-	return h, nil
+	return cl.Marshal()
 }

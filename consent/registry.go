@@ -20,8 +20,7 @@ import (
 
 // Registry files in the trial directory.
 const (
-	RegistryFile = "consent.db"           // bbolt: bucket "records", key uint64be(seq), value Record JSON
-	PendingFile  = "consent-pending.json" // records being logged; see Registry.recover
+	RegistryFile = "consent.db" // bbolt: bucket "records", key uint64be(seq), value Record JSON
 )
 
 var recordsBucket = []byte("records")
@@ -118,38 +117,27 @@ func (r *Registry) Book() (*Book, error) {
 	return b, nil
 }
 
-type pending struct {
+// journalBody is the journal of a consent append: the records being
+// logged, in full.
+type journalBody struct {
 	Records []*Record `json:"records"`
 }
 
-func (r *Registry) pendingPath() string { return filepath.Join(r.t.Dir, PendingFile) }
-
-func (r *Registry) readPending() (*pending, error) {
-	data, err := os.ReadFile(r.pendingPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var p pending
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.pendingPath(), err)
-	}
-	return &p, nil
-}
-
-// recover finishes an append interrupted after its pending file was
-// written: if the log holds its leaves, the records go into the registry
-// and a checkpoint is signed; if it does not, the append never happened
-// and the pending file is dropped.
+// recover finishes a consent append interrupted after it was journaled:
+// if the log holds its leaves, the records go into the registry and a
+// checkpoint is signed; if it does not, the append never happened and the
+// journal is dropped.
 func (r *Registry) recover(ctx context.Context) error {
-	p, err := r.readPending()
-	if err != nil || p == nil || len(p.Records) == 0 {
-		if p != nil {
-			return removeSync(r.pendingPath())
-		}
+	j, err := r.t.Journal()
+	if err != nil || j == nil || j.Kind != workspace.KindConsent {
 		return err
+	}
+	var p journalBody
+	if err := json.Unmarshal(j.Body, &p); err != nil {
+		return fmt.Errorf("trial %s: consent journal: %w", r.t.ID, err)
+	}
+	if len(p.Records) == 0 {
+		return r.t.Abandon()
 	}
 	root, err := r.t.Log.LatestRoot(ctx)
 	if err != nil {
@@ -166,7 +154,7 @@ func (r *Registry) recover(ctx context.Context) error {
 		for i, rec := range p.Records {
 			want, err := rec.Leaf(r.t.ID)
 			if err != nil {
-				return fmt.Errorf("%s: %w", r.pendingPath(), err)
+				return fmt.Errorf("trial %s: consent journal: %w", r.t.ID, err)
 			}
 			if !bytes.Equal(leaves[i], want) {
 				if i > 0 {
@@ -177,15 +165,11 @@ func (r *Registry) recover(ctx context.Context) error {
 			}
 		}
 	}
-	if logged {
-		if err := r.store(p.Records); err != nil {
-			return err
-		}
-		if _, err := r.t.PublishCheckpoint(root); err != nil {
-			return err
-		}
+	if !logged {
+		return r.t.Abandon()
 	}
-	return removeSync(r.pendingPath())
+	_, err = r.t.Finish(ctx, root, func([]byte) error { return r.store(p.Records) })
+	return err
 }
 
 func (r *Registry) store(recs []*Record) error {
@@ -226,81 +210,57 @@ func (r *Registry) Append(ctx context.Context, recs []*Record) ([]*Record, error
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	// A dataset ingest that was interrupted owns the leaves after its
-	// start: appending consent leaves there would make it unresumable.
-	if p, err := r.t.Pending(); err != nil {
-		return nil, err
-	} else if p != nil {
-		return nil, fmt.Errorf("an ingest of dataset %s is unfinished; rerun it before logging consent records: %w", p.Manifest.Dataset, ErrInput)
-	}
 	book, err := r.Book()
 	if err != nil {
 		return nil, err
 	}
-	root, err := r.t.Log.LatestRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	leaves := make([][]byte, len(recs))
-	for i, rec := range recs {
-		if rec.Event != nil {
-			if d, err := ParseDate(rec.Event.Time); err == nil {
-				rec.Event.Time = d.Text
+	build := func(start uint64) (any, [][]byte, error) {
+		leaves := make([][]byte, len(recs))
+		for i, rec := range recs {
+			if rec.Event != nil {
+				if d, err := ParseDate(rec.Event.Time); err == nil {
+					rec.Event.Time = d.Text
+				}
+			}
+			rec.Seq = uint64(len(book.Records)) + 1
+			rec.LeafIndex = start + uint64(i)
+			if err := book.Add(rec); err != nil {
+				return nil, nil, fmt.Errorf("%w: %v", ErrInput, err)
+			}
+			typ, _, err := rec.Fields()
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %v", ErrInput, err)
+			}
+			salts, err := DeriveSalts(r.t.Secret(), r.t.ID, rec.Seq, len(FieldNames(typ)))
+			if err != nil {
+				return nil, nil, err
+			}
+			rec.Salts = make([]string, len(salts))
+			for j, s := range salts {
+				rec.Salts[j] = hex.EncodeToString(s)
+			}
+			if leaves[i], err = rec.Leaf(r.t.ID); err != nil {
+				return nil, nil, err
 			}
 		}
-		rec.Seq = uint64(len(book.Records)) + 1
-		rec.LeafIndex = root.Size + uint64(i)
-		if err := book.Add(rec); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInput, err)
-		}
-		typ, _, err := rec.Fields()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInput, err)
-		}
-		salts, err := DeriveSalts(r.t.Secret(), r.t.ID, rec.Seq, len(FieldNames(typ)))
-		if err != nil {
-			return nil, err
-		}
-		rec.Salts = make([]string, len(salts))
-		for j, s := range salts {
-			rec.Salts[j] = hex.EncodeToString(s)
-		}
-		if leaves[i], err = rec.Leaf(r.t.ID); err != nil {
-			return nil, err
-		}
+		return journalBody{Records: recs}, leaves, nil
 	}
-	data, _ := json.MarshalIndent(pending{Records: recs}, "", "  ")
-	if err := workspace.WriteFileAtomic(r.pendingPath(), append(data, '\n'), 0o600); err != nil {
+	store := func([]byte) error {
+		if r.afterAppend != nil {
+			if err := r.afterAppend(); err != nil {
+				return err
+			}
+		}
+		return r.store(recs)
+	}
+	what := fmt.Sprintf("consent append of %d records (any consent command that writes finishes it)", len(recs))
+	if _, _, err := r.t.Write(ctx, workspace.KindConsent, what, build, store); err != nil {
+		if errors.Is(err, workspace.ErrBusy) {
+			return nil, fmt.Errorf("%w: %w", ErrInput, err)
+		}
 		return nil, err
 	}
-	newRoot, err := r.t.Log.AppendLeaves(ctx, root.Size, leaves)
-	if err != nil {
-		return nil, fmt.Errorf("append consent leaves: %w", err)
-	}
-	if r.afterAppend != nil {
-		if err := r.afterAppend(); err != nil {
-			return nil, err
-		}
-	}
-	if err := r.store(recs); err != nil {
-		return nil, err
-	}
-	if _, err := r.t.PublishCheckpoint(newRoot); err != nil {
-		return nil, err
-	}
-	return recs, removeSync(r.pendingPath())
-}
-
-func removeSync(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return recs, nil
 }
 
 // logLeaves fetches leaves in bounded chunks.

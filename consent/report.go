@@ -279,7 +279,8 @@ var reportTemplate string
 
 // WriteHTML renders the report as one self-contained HTML file: inline
 // CSS, no scripts, no network assets; readable on screen and printable.
-// maxFindings bounds the findings listed per audit (the JSON has them all).
+// maxFindings bounds the rows listed per participant (the JSON has them
+// all).
 func WriteHTML(w io.Writer, rep *Report, maxFindings int) error {
 	tmpl, err := template.New("report").Funcs(template.FuncMap{
 		"short": func(s string) string {
@@ -290,8 +291,7 @@ func WriteHTML(w io.Writer, rep *Report, maxFindings int) error {
 		},
 		"join": strings.Join,
 		"ok":   func(s string) bool { return strings.HasPrefix(s, "verified") },
-		"head": func(f []Finding) []Finding { return f[:min(len(f), maxFindings)] },
-		"more": func(f []Finding) int { return max(0, len(f)-maxFindings) },
+		"view": func(a *AuditResult) auditView { return newAuditView(a, maxFindings) },
 		"count": func(a *AuditResult, k string) uint64 {
 			return a.Counts[k]
 		},

@@ -14,14 +14,23 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 )
 
-// Package format v2 (docs/package-format.md): one Arrow IPC file that any
-// Arrow tool opens as a table.
+// ReservedPrefix starts the names of the columns trialog adds to
+// packages; datasets may not use it (commit.ColumnsOf refuses them).
+const ReservedPrefix = commit.ReservedPrefix
+
+// Package format v3 (docs/package-format.md): one Arrow IPC file that any
+// Arrow tool opens as a table. v3 added the witness policy and the
+// consistency proofs (docs/witnessing.md); a v2 package is read as one
+// with neither.
 const (
-	Version = "2"
+	Version = "3"
+	// VersionV2 is the previous version, still read.
+	VersionV2 = "2"
 
 	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
 	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
@@ -29,6 +38,7 @@ const (
 	ColProof     = ReservedPrefix + "_proof"      // list<fixed_size_binary(32)>: inclusion proof (rows selection)
 	SaltPrefix   = ReservedPrefix + "_salt."      // fixed_size_binary(16) per column whose salt is disclosed
 	CommitPrefix = ReservedPrefix + "_commit."    // fixed_size_binary(32) per column, always
+	ColLeafTag   = ReservedPrefix + "_leaf_tag"   // fixed_size_binary(3): derived mode, the first bytes of each row's leaf hash
 
 	metaVersion       = "trialog.package"
 	metaMode          = "trialog.mode"
@@ -40,6 +50,9 @@ const (
 	metaRangeProof    = "trialog.range_proof"
 	metaRedacted      = "trialog.redacted"
 	metaStatement     = "trialog.statement"
+	metaPolicy        = "trialog.witness_policy"
+	metaConsistency   = "trialog.consistency"
+	metaSaltKey       = "trialog.salt_key"
 )
 
 // SaltColumn and CommitColumn name the package columns of a data column.
@@ -48,16 +61,23 @@ func CommitColumn(name string) string { return CommitPrefix + name }
 
 // Package modes and selections.
 const (
-	ModeAttached   = "attached" // disclosed values travel in the package
-	ModeDetached   = "detached" // salts and commitments only: the sponsor brings the data
-	SelectionRange = "range"    // every row of the version, one range proof
-	SelectionRows  = "rows"     // chosen rows, one inclusion proof each
+	ModeAttached = "attached" // disclosed values travel in the package
+	ModeDetached = "detached" // salts and commitments only: the sponsor brings the data
+	// ModeDerived: the version's salt key instead of per-row salts and
+	// commitments, for a whole version with nothing redacted; the sponsor
+	// brings the data and the verifier recomputes every leaf.
+	ModeDerived    = "derived"
+	SelectionRange = "range" // every row of the version, one range proof
+	SelectionRows  = "rows"  // chosen rows, one inclusion proof each
 )
 
 var (
 	SaltType   = &arrow.FixedSizeBinaryType{ByteWidth: leaf.SaltSize}
 	CommitType = &arrow.FixedSizeBinaryType{ByteWidth: leaf.CommitmentSize}
 	ProofType  = arrow.ListOf(&arrow.FixedSizeBinaryType{ByteWidth: trillian.HashSize})
+	// LeafTagType is a derived package's per-row column: the first
+	// LeafTagSize bytes of the row's RFC 6962 leaf hash.
+	LeafTagType = &arrow.FixedSizeBinaryType{ByteWidth: LeafTagSize}
 )
 
 // Meta is what a package's schema metadata holds.
@@ -73,6 +93,42 @@ type Meta struct {
 	Redacted      []string
 	// Statement is the CRO's signed note on what the package holds.
 	Statement []byte
+	// WitnessPolicy is the trial's witness policy that applied when the
+	// package was made, as a note signed by the trial key (empty: none).
+	// Checkpoint then carries the witnesses' cosignatures as extra
+	// signature lines (c2sp.org/tlog-cosignature).
+	WitnessPolicy []byte
+	// Consistency holds RFC 6962 consistency proofs from earlier
+	// published tree sizes to the checkpoint's, so a verifier that
+	// remembers an earlier checkpoint (trialog verify --trust) can check
+	// this one extends it without asking the log.
+	Consistency []ConsistencyProof
+	// SaltKey is the dataset version's salt key (leaf.SaltKey), derived
+	// mode only.
+	SaltKey []byte
+}
+
+// LeafTagSize is the size of a derived package's leaf tags. They only
+// locate the rows that differ; what proves the rows is the range root
+// recomputed from every full leaf hash, so a tag collision can hide where
+// a difference is (1 in 2^24 per altered row), never that there is one.
+const LeafTagSize = 3
+
+// ConsistencyProof is a consistency proof from tree size From to the
+// package checkpoint's size.
+type ConsistencyProof struct {
+	From  uint64   `json:"from"`
+	Proof [][]byte `json:"proof"`
+}
+
+// ConsistencyFrom returns the carried proof from size from, if any.
+func (p *Meta) ConsistencyFrom(from uint64) ([][]byte, bool) {
+	for _, c := range p.Consistency {
+		if c.From == from {
+			return c.Proof, true
+		}
+	}
+	return nil, false
 }
 
 func (p *Meta) Metadata() (arrow.Metadata, error) {
@@ -84,9 +140,22 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
-	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement}
+	consistency := p.Consistency
+	if consistency == nil {
+		consistency = []ConsistencyProof{}
+	}
+	cons, err := json.Marshal(consistency)
+	if err != nil {
+		return arrow.Metadata{}, err
+	}
+	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement, metaPolicy, metaConsistency}
 	vals := []string{Version, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
-		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement)}
+		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement),
+		string(p.WitnessPolicy), string(cons)}
+	if p.Mode == ModeDerived {
+		keys = append(keys, metaSaltKey)
+		vals = append(vals, base64.StdEncoding.EncodeToString(p.SaltKey))
+	}
 	if p.RangeProof != nil {
 		rp, err := json.Marshal(p.RangeProof)
 		if err != nil {
@@ -113,8 +182,8 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v != Version {
-		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q", ErrPackage, v, Version)
+	if v != Version && v != VersionV2 {
+		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q and %q", ErrPackage, v, Version, VersionV2)
 	}
 	p := &Meta{}
 	if p.Mode, err = get(metaMode); err != nil {
@@ -123,7 +192,7 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 	if p.Selection, err = get(metaSelection); err != nil {
 		return nil, err
 	}
-	if (p.Mode != ModeAttached && p.Mode != ModeDetached) || (p.Selection != SelectionRange && p.Selection != SelectionRows) {
+	if (p.Mode != ModeAttached && p.Mode != ModeDetached && (p.Mode != ModeDerived || v == VersionV2)) || (p.Selection != SelectionRange && p.Selection != SelectionRows) {
 		return nil, fmt.Errorf("%w: mode %q selection %q", ErrPackage, p.Mode, p.Selection)
 	}
 	s, err := get(metaManifestLeaf)
@@ -162,6 +231,38 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		return nil, err
 	}
 	p.Statement = []byte(s)
+	if v != VersionV2 {
+		if s, err = get(metaPolicy); err != nil {
+			return nil, err
+		}
+		p.WitnessPolicy = []byte(s)
+		if s, err = get(metaConsistency); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(s), &p.Consistency); err != nil {
+			return nil, fmt.Errorf("%w: consistency proofs: %v", ErrPackage, err)
+		}
+		for _, c := range p.Consistency {
+			for _, h := range c.Proof {
+				if len(h) != trillian.HashSize {
+					return nil, fmt.Errorf("%w: consistency proof from %d: hash of %d bytes", ErrPackage, c.From, len(h))
+				}
+			}
+		}
+	}
+	if p.Mode == ModeDerived {
+		// The salt key derives every cell's salt: it may travel only with
+		// a whole version and nothing redacted (docs/package-format.md).
+		if p.Selection != SelectionRange || len(p.Redacted) > 0 {
+			return nil, fmt.Errorf("%w: a derived package must cover the whole version with nothing redacted", ErrPackage)
+		}
+		if s, err = get(metaSaltKey); err != nil {
+			return nil, err
+		}
+		if p.SaltKey, err = base64.StdEncoding.DecodeString(s); err != nil || len(p.SaltKey) != leaf.SaltKeySize {
+			return nil, fmt.Errorf("%w: salt key is not %d base64 bytes", ErrPackage, leaf.SaltKeySize)
+		}
+	}
 	if p.Selection == SelectionRange {
 		if s, err = get(metaRangeProof); err != nil {
 			return nil, err

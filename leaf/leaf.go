@@ -67,6 +67,19 @@ type Salter struct {
 
 // NewSalter derives the salt key of a dataset version with ncols columns.
 func NewSalter(secret []byte, trial, dataset string, version uint64, ncols int) (*Salter, error) {
+	key, err := SaltKey(secret, trial, dataset, version, ncols)
+	if err != nil {
+		return nil, err
+	}
+	return NewSalterFromKey(key, ncols)
+}
+
+// SaltKey is the salt key K of a dataset version (docs/commitments.md):
+// HMAC-SHA256(secret, "trialog/salt/v1" || 0x00 || lp(trial) ||
+// lp(dataset) || uvarint(version) || uvarint(ncols)). It derives the salt
+// of every cell of that version, so it may travel only where every one of
+// those cells is disclosed (a derived-salt package, docs/package-format.md).
+func SaltKey(secret []byte, trial, dataset string, version uint64, ncols int) ([]byte, error) {
 	if len(secret) != SecretSize {
 		return nil, fmt.Errorf("trial secret is %d bytes, want %d", len(secret), SecretSize)
 	}
@@ -77,7 +90,18 @@ func NewSalter(secret []byte, trial, dataset string, version uint64, ncols int) 
 	msg = binary.AppendUvarint(msg, version)
 	msg = binary.AppendUvarint(msg, uint64(ncols))
 	mac.Write(msg)
-	block, err := aes.NewCipher(mac.Sum(nil))
+	return mac.Sum(nil), nil
+}
+
+// SaltKeySize is the size of a salt key.
+const SaltKeySize = 32
+
+// NewSalterFromKey makes the salter of a salt key (SaltKey).
+func NewSalterFromKey(key []byte, ncols int) (*Salter, error) {
+	if len(key) != SaltKeySize {
+		return nil, fmt.Errorf("salt key is %d bytes, want %d", len(key), SaltKeySize)
+	}
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +176,6 @@ func (d *decoder) bytes(n uint64, what string) []byte {
 	out := d.b[:n:n]
 	d.b = d.b[n:]
 	return out
-}
-
-func (d *decoder) string(what string) string {
-	n := d.uvarint(what + " length")
-	return string(d.bytes(n, what))
 }
 
 // Header returns the kind and format version of a leaf.

@@ -17,8 +17,7 @@ import (
 )
 
 var (
-	pilotXPT = filepath.Join(shareddata.Dir(), "cdiscpilot01", "xpt")
-	msgDir   = filepath.Join(shareddata.Dir(), "datasetjson-msg")
+	msgDir = filepath.Join(shareddata.Dir(), "datasetjson-msg")
 )
 
 func ingestKeyed(t *testing.T, tr *workspace.Trial, path, dataset, define string) {

@@ -3,11 +3,9 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
 	"runtime"
@@ -16,7 +14,8 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/canonical"
-	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/commit"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
@@ -80,7 +79,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	if err := opts.Rules.Check(); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, workspace.ErrUsage)
 	}
-	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
+	cols, err := commit.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +88,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, fmt.Errorf("%s: key column %s is not in the file: %w", f.Name, k, source.ErrInput)
 		}
 	}
-	checker := &Committer{Columns: cols, name: f.Name} // Check needs no secret
+	checker := commit.NewChecker(f.Name, cols) // Check needs no secret
 	pending, err := t.Pending()
 	if err != nil {
 		return nil, err
@@ -113,7 +112,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			validation <- checked{rows, err}
 		}()
 	}
-	digest, err := fileSHA256(ctx, f.Path)
+	digest, err := durable.FileSHA256(ctx, f.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -168,15 +167,20 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		if opts.Total != nil {
 			opts.Total(v.rows)
 		}
-		if err := t.SavePending(&workspace.Pending{Manifest: m, NullValues: f.NullValues(), Encoding: f.TextEncoding()}); err != nil {
+		what := fmt.Sprintf("ingest of dataset %s from %s", m.Dataset, f.Name)
+		j, err := t.Begin(ctx, workspace.KindDataset, what, &workspace.Pending{Manifest: m, NullValues: f.NullValues(), Encoding: f.TextEncoding()})
+		if err != nil {
 			return nil, err
+		}
+		if j.Start != m.FirstIndex {
+			return nil, fmt.Errorf("trial %s: the log grew from %d to %d leaves during the ingest's validation", t.ID, m.FirstIndex, j.Start)
 		}
 	}
 	return appendDataset(ctx, t, f, cols, m, opts)
 }
 
-func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols disclosure.Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
-	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
+func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols commit.Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
+	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
 	if err != nil {
 		return nil, err
 	}
@@ -247,8 +251,8 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 	}
 	manifestIndex := m.FirstIndex + rows
 	if already == rows+1 {
-		logged, err := t.Log.Leaves(ctx, manifestIndex, 1)
-		if err != nil {
+		var logged [][]byte
+		if logged, err = t.Log.Leaves(ctx, manifestIndex, 1); err != nil {
 			return nil, err
 		}
 		if !bytes.Equal(logged[0], manifestLeaf) {
@@ -261,15 +265,10 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 	if err != nil {
 		return nil, err
 	}
-	signed, err := t.PublishCheckpoint(res.Root)
-	if err != nil {
-		return nil, err
-	}
-	res.Record = &workspace.Record{Manifest: m, ManifestIndex: manifestIndex, Checkpoint: string(signed)}
-	if err := t.SaveRecord(res.Record); err != nil {
-		return nil, err
-	}
-	if err := t.ClearPending(); err != nil {
+	if _, err := t.Finish(ctx, res.Root, func(signed []byte) error {
+		res.Record = &workspace.Record{Manifest: m, ManifestIndex: manifestIndex, Checkpoint: string(signed)}
+		return t.SaveRecord(res.Record)
+	}); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -306,17 +305,17 @@ type appender struct {
 	ctx       context.Context
 	log       trillian.Log
 	minLeaves int
-	group     []*LeafBatch
+	group     []*commit.LeafBatch
 	groupLen  int
-	work      chan []*LeafBatch
-	free      chan *LeafBatch
+	work      chan []*commit.LeafBatch
+	free      chan *commit.LeafBatch
 	done      chan error
 	failed    chan struct{}
 }
 
 func newAppender(ctx context.Context, log trillian.Log, start uint64, minLeaves int) *appender {
 	a := &appender{ctx: ctx, log: log, minLeaves: minLeaves,
-		work: make(chan []*LeafBatch, 1), free: make(chan *LeafBatch, 4), done: make(chan error, 1), failed: make(chan struct{})}
+		work: make(chan []*commit.LeafBatch, 1), free: make(chan *commit.LeafBatch, 4), done: make(chan error, 1), failed: make(chan struct{})}
 	go a.run(start)
 	return a
 }
@@ -364,16 +363,16 @@ func (a *appender) run(start uint64) {
 }
 
 // batch returns a reusable LeafBatch.
-func (a *appender) batch() *LeafBatch {
+func (a *appender) batch() *commit.LeafBatch {
 	select {
 	case lb := <-a.free:
 		return lb
 	default:
-		return &LeafBatch{}
+		return &commit.LeafBatch{}
 	}
 }
 
-func (a *appender) recycle(lb *LeafBatch) {
+func (a *appender) recycle(lb *commit.LeafBatch) {
 	select {
 	case a.free <- lb:
 	default:
@@ -381,7 +380,7 @@ func (a *appender) recycle(lb *LeafBatch) {
 }
 
 // add queues a batch; it fails fast once an append has failed.
-func (a *appender) add(lb *LeafBatch) error {
+func (a *appender) add(lb *commit.LeafBatch) error {
 	if len(lb.Leaves) == 0 {
 		a.recycle(lb)
 		return nil
@@ -434,17 +433,4 @@ func operator(name string) string {
 		return u.Username
 	}
 	return os.Getenv("USER")
-}
-
-func fileSHA256(ctx context.Context, path string) (string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -430,7 +430,9 @@ func TestResumeAfterInterruption(t *testing.T) {
 	// put the pending record back and drop the catalog entry.
 	ex := pilotFile(t, "ex.csv")
 	res = ingest(t, tr, ex, "EX")
-	if err := tr.SavePending(&workspace.Pending{Manifest: res.Record.Manifest, NullValues: []string{"", "NA"}}); err != nil {
+	body, _ := json.Marshal(&workspace.Pending{Manifest: res.Record.Manifest, NullValues: []string{"", "NA"}})
+	journal, _ := json.Marshal(&workspace.Journal{Kind: workspace.KindDataset, Start: res.Record.Manifest.FirstIndex, What: "ingest of dataset EX", Body: body})
+	if err := os.WriteFile(filepath.Join(tr.Dir, "journal.json"), journal, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, "trials", "CDISCPILOT01", "datasets", "EX", "v1.json"))

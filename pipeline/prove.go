@@ -18,7 +18,9 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
@@ -47,6 +49,8 @@ type ProveOptions struct {
 	Redact []string
 	// Detached leaves every value out: the recipient brings the data file.
 	Detached bool
+	// Form is FormAuto, FormFull or FormDerived (derived.go).
+	Form string
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
@@ -117,7 +121,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, err
 	}
 	m := &rec.Manifest
-	digest, err := fileSHA256(ctx, f.Path)
+	digest, err := durable.FileSHA256(ctx, f.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -129,18 +133,18 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, fmt.Errorf("%s: read with columns %v, but ingested as %v: use the --format, --schema and --null of the ingest: %w",
 			f.Name, got, m.Schema, workspace.ErrUsage)
 	}
-	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
+	cols, err := commit.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range opts.Redact {
 		if !slices.Contains(cols.Sorted, r) {
-			return nil, fmt.Errorf("--redact %s: dataset %s has no such column: %w", r, m.Dataset, workspace.ErrUsage)
+			return nil, fmt.Errorf("cannot redact column %s: dataset %s has no such column: %w", r, m.Dataset, workspace.ErrUsage)
 		}
 	}
 	for _, w := range opts.Where {
 		if !slices.Contains(cols.Sorted, w.Column) {
-			return nil, fmt.Errorf("--where %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
+			return nil, fmt.Errorf("cannot select rows by column %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
 		}
 	}
 	signed, err := t.LatestCheckpoint()
@@ -172,8 +176,21 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if meta.Redacted == nil {
 		meta.Redacted = []string{}
 	}
+	if err := addWitnessing(ctx, t, meta, cp.Size); err != nil {
+		return nil, err
+	}
 	if opts.Detached {
 		meta.Mode = disclosure.ModeDetached
+	}
+	derived, err := derivedForm(opts, len(m.Keys) > 0)
+	if err != nil {
+		return nil, err
+	}
+	if derived {
+		meta.Mode = disclosure.ModeDerived
+		if meta.SaltKey, err = leaf.SaltKey(t.Secret(), t.ID, m.Dataset, m.Version, len(cols.Sorted)); err != nil {
+			return nil, err
+		}
 	}
 	var rangeCheck *trillian.RangeVerifier
 	if len(opts.Rows) == 0 && len(opts.Where) == 0 {
@@ -190,7 +207,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, err
 		}
 	}
-	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
+	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
 	if err != nil {
 		return nil, err
 	}
@@ -229,12 +246,19 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := w.start(tmp); err != nil {
-		return nil, err
-	}
-	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch))
-	if err != nil {
-		return nil, err
+	var rows uint64
+	if derived {
+		if rows, err = writeDerived(ctx, tmp, f, meta, committer, rangeCheck); err != nil {
+			return nil, err
+		}
+		w.written = rows
+	} else {
+		if err := w.start(tmp); err != nil {
+			return nil, err
+		}
+		if rows, err = source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch)); err != nil {
+			return nil, err
+		}
 	}
 	if rows != m.Rows {
 		return nil, fmt.Errorf("%s has %d rows, the manifest %d", f.Name, rows, m.Rows)
@@ -247,16 +271,12 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if w.written != disclosure.CountRanges(w.rows) {
 		return nil, fmt.Errorf("%s changed while the package was written", f.Name)
 	}
-	if err := w.writer.Close(); err != nil {
-		return nil, err
+	if !derived {
+		if err := w.writer.Close(); err != nil {
+			return nil, err
+		}
 	}
-	if err := tmp.Sync(); err != nil {
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := durable.Commit(tmp, out, 0o600); err != nil {
 		return nil, err
 	}
 	return &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
@@ -267,7 +287,7 @@ type packageWriter struct {
 	ctx        context.Context
 	log        trillian.Log
 	meta       *disclosure.Meta
-	committer  *Committer
+	committer  *commit.Committer
 	schema     *arrow.Schema
 	opts       ProveOptions
 	size       uint64

@@ -125,8 +125,11 @@ func (panickyReader) Schema() *arrow.Schema { return arrow.NewSchema(nil, nil) }
 // input error naming the file and quoting nothing of it.
 func TestReaderPanicIsInputError(t *testing.T) {
 	b := &Batches{RecordReader: panickyReader{}, name: "crafted.arrow"}
-	if b.Next() || b.Next() {
+	if b.Next() {
 		t.Fatal("Next after a panic")
+	}
+	if b.Next() {
+		t.Fatal("Next twice after a panic")
 	}
 	err := b.Err()
 	if !errors.Is(err, ErrInput) || !strings.HasPrefix(err.Error(), "crafted.arrow: ") || strings.Contains(err.Error(), "secret") {

@@ -8,10 +8,13 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/trust"
+	"github.com/trialog/trialog/witness"
 )
 
 // Options configure an offline verification.
@@ -29,6 +32,15 @@ type Options struct {
 	// MaxReportedRows bounds the rows listed in the report (default 1000);
 	// every bad row is still counted.
 	MaxReportedRows int
+	// Witnesses, if set, is the verifier's own witness policy: the
+	// checkpoint must carry its quorum of cosignatures (docs/witnessing.md).
+	Witnesses *witness.Policy
+	// Trust, if set, is the verifier's memory of the log: the checkpoint
+	// must not fork or roll back what it accepted before.
+	Trust *trust.Store
+	// Proofs supplies consistency proofs the package does not carry (a
+	// log URL client plugs in here); nil: the package's only.
+	Proofs trust.ProofSource
 }
 
 // Report is the outcome of Verify. OK is true only if every check passed.
@@ -53,7 +65,14 @@ type Report struct {
 	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
 	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
 	Redacted    []string     `json:"redacted,omitempty"`
-	keys        []string
+	// Witnesses is the quorum check of Options.Witnesses, PackagePolicy
+	// that of the policy the package states; Trust what the trust store
+	// decided, ForkEvidence both checkpoints when it refused.
+	Witnesses     *witness.Report `json:"witnesses,omitempty"`
+	PackagePolicy *witness.Report `json:"package_witness_policy,omitempty"`
+	Trust         *trust.Decision `json:"trust,omitempty"`
+	ForkEvidence  string          `json:"fork_evidence,omitempty"`
+	keys          []string
 }
 
 // RowProblem is one row that failed, with the columns that differ.
@@ -116,6 +135,13 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	if !v.checkHeader() {
 		return rep, false, nil
 	}
+	v.checkWitnessing(ctx)
+	if meta.Mode == disclosure.ModeDerived {
+		if err := v.safeDerived(ctx, fr); err != nil {
+			return nil, false, err
+		}
+		return rep, false, nil
+	}
 	if err := v.safeRows(ctx, fr); err != nil {
 		return nil, false, err
 	}
@@ -137,6 +163,16 @@ func (v *verifier) safeRows(ctx context.Context, fr *ipc.FileReader) (err error)
 	return v.rows(ctx, fr)
 }
 
+// safeDerived is safeRows for a derived package.
+func (v *verifier) safeDerived(ctx context.Context, fr *ipc.FileReader) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s or %s: %w: malformed Arrow data (%v)", v.rep.Package, v.opts.Data.Name, disclosure.ErrPackage, r)
+		}
+	}()
+	return v.derivedRows(ctx, fr)
+}
+
 type verifier struct {
 	rep     *Report
 	meta    *disclosure.Meta
@@ -154,7 +190,8 @@ type verifier struct {
 	full, exhaustive bool
 	data             *dataCursor
 	keyed            *keyedData
-	expected         [][2]uint64 // rows the signed statement lists
+	expected         [][2]uint64    // rows the signed statement lists
+	derivedCols      commit.Columns // derived mode: the data file's columns in name order
 }
 
 func (v *verifier) badRow(p RowProblem) {

@@ -13,7 +13,7 @@
 //	DIR/trials/ID/checkpoint.vkey     its verifier key: give it to sponsors
 //	DIR/trials/ID/checkpoint          the latest signed checkpoint
 //	DIR/trials/ID/datasets/NAME/vN.json  one record per dataset version
-//	DIR/trials/ID/pending.json        an ingest that has not finished
+//	DIR/trials/ID/journal.json        the log write in progress (journal.go)
 //	DIR/trials/ID/lock                held (flock) by the one writer
 package workspace
 
@@ -26,12 +26,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
@@ -142,13 +142,13 @@ func Init(ctx context.Context, dir, id string, opts Options) (*Trial, error) {
 		{"checkpoint.key", []byte(skey + "\n"), 0o600},
 		{"checkpoint.vkey", []byte(vkey + "\n"), 0o644},
 	} {
-		if err := WriteFileAtomic(filepath.Join(td, f.name), f.data, f.mode); err != nil {
+		if err := durable.WriteFile(filepath.Join(td, f.name), f.data, f.mode); err != nil {
 			return nil, err
 		}
 	}
 	// trial.json goes last: its presence means the trial is complete.
 	cfgJSON, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := WriteFileAtomic(filepath.Join(td, "trial.json"), append(cfgJSON, '\n'), 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(td, "trial.json"), append(cfgJSON, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	t, err := Open(ctx, dir, id, true, opts)
@@ -266,14 +266,14 @@ func (t *Trial) PublishCheckpoint(root trillian.Root) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(t.Dir, "checkpoint"), signed, 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(t.Dir, "checkpoint"), signed, 0o644); err != nil {
 		return nil, err
 	}
 	hist := filepath.Join(t.Dir, "checkpoints")
 	if err := os.MkdirAll(hist, 0o755); err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(hist, strconv.FormatUint(root.Size, 10)), signed, 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(hist, strconv.FormatUint(root.Size, 10)), signed, 0o644); err != nil {
 		return nil, err
 	}
 	return signed, nil
@@ -287,169 +287,4 @@ func (t *Trial) SignStatement(text string) ([]byte, error) {
 // LatestCheckpoint returns the last checkpoint published.
 func (t *Trial) LatestCheckpoint() ([]byte, error) {
 	return os.ReadFile(filepath.Join(t.Dir, "checkpoint"))
-}
-
-// Record is a catalog entry: a finished dataset version.
-type Record struct {
-	Manifest      leaf.Manifest `json:"manifest"`
-	ManifestIndex uint64        `json:"manifest_index"`
-	Checkpoint    string        `json:"checkpoint"` // signed, right after the ingest
-}
-
-func (t *Trial) datasetDir(name string) string { return filepath.Join(t.Dir, "datasets", name) }
-
-// Versions lists a dataset's finished versions, oldest first.
-func (t *Trial) Versions(dataset string) ([]*Record, error) {
-	entries, err := os.ReadDir(t.datasetDir(dataset))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []*Record
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "v") || !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(t.datasetDir(dataset), e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		var r Record
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("%s: %w", e.Name(), err)
-		}
-		out = append(out, &r)
-	}
-	slices.SortFunc(out, func(a, b *Record) int { return int(a.Manifest.Version) - int(b.Manifest.Version) })
-	return out, nil
-}
-
-// Datasets lists the names of the trial's ingested datasets.
-func (t *Trial) Datasets() ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(t.Dir, "datasets"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
-}
-
-// Version returns one finished version; version 0 means the latest.
-func (t *Trial) Version(dataset string, version uint64) (*Record, error) {
-	all, err := t.Versions(dataset)
-	if err != nil {
-		return nil, err
-	}
-	if len(all) == 0 {
-		return nil, fmt.Errorf("trial %s has no dataset %s: %w", t.ID, dataset, ErrUsage)
-	}
-	if version == 0 {
-		return all[len(all)-1], nil
-	}
-	for _, r := range all {
-		if r.Manifest.Version == version {
-			return r, nil
-		}
-	}
-	return nil, fmt.Errorf("trial %s has no version %d of dataset %s: %w", t.ID, version, dataset, ErrUsage)
-}
-
-// SaveRecord writes a finished version's catalog record.
-func (t *Trial) SaveRecord(r *Record) error {
-	if err := os.MkdirAll(t.datasetDir(r.Manifest.Dataset), 0o700); err != nil {
-		return err
-	}
-	data, _ := json.MarshalIndent(r, "", "  ")
-	return WriteFileAtomic(filepath.Join(t.datasetDir(r.Manifest.Dataset), fmt.Sprintf("v%d.json", r.Manifest.Version)), append(data, '\n'), 0o644)
-}
-
-// Pending is an ingest that started but has not logged its manifest and
-// catalog record yet. Everything the manifest needs except the row count
-// and range root is fixed here, before the first row is appended, so a
-// resumed ingest produces exactly the leaves the first attempt would have.
-type Pending struct {
-	Manifest leaf.Manifest `json:"manifest"`
-	// NullValues are the CSV missing tokens the first run read with: a
-	// resumed run must read the file exactly the same way.
-	NullValues []string `json:"null_values,omitempty"`
-	// Encoding is the XPT text encoding the first run read with (same
-	// reason).
-	Encoding string `json:"encoding,omitempty"`
-}
-
-func (t *Trial) pendingPath() string { return filepath.Join(t.Dir, "pending.json") }
-
-// Pending returns the unfinished ingest, or nil.
-func (t *Trial) Pending() (*Pending, error) {
-	data, err := os.ReadFile(t.pendingPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var p Pending
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", t.pendingPath(), err)
-	}
-	return &p, nil
-}
-
-// SavePending records an ingest before its first leaf is appended.
-func (t *Trial) SavePending(p *Pending) error {
-	data, _ := json.MarshalIndent(p, "", "  ")
-	return WriteFileAtomic(t.pendingPath(), append(data, '\n'), 0o600)
-}
-
-// ClearPending removes the pending record once the ingest is cataloged.
-func (t *Trial) ClearPending() error {
-	if err := os.Remove(t.pendingPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return syncDir(t.Dir)
-}
-
-// WriteFileAtomic replaces path with data durably: a crash leaves either
-// the old or the new content, never a torn file.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/canonical"
-	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/readers"
 )
@@ -34,7 +34,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cols, err := disclosure.ColumnsOf(f.Name, f.Schema())
+	cols, err := commit.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -22,13 +22,13 @@ import (
 	tpb "github.com/google/trillian"
 	"github.com/google/trillian/types"
 
+	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/readers"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/remote"
 	"github.com/trialog/trialog/trillian/trilliantest"
-	"github.com/trialog/trialog/workspace"
 )
 
 func main() {
@@ -153,21 +153,7 @@ func runPipeline(ctx context.Context, url, trial string, f *source.File) (time.D
 		return 0, 0, err
 	}
 	defer os.RemoveAll(dir)
-	opts := workspace.Options{
-		Backend: url,
-		CreateRemote: func(ctx context.Context, cfg workspace.Config) (int64, error) {
-			l, err := remote.OpenURL(ctx, cfg.Backend, cfg.Trial, true)
-			if err != nil {
-				return 0, err
-			}
-			defer l.Close()
-			return l.TreeID(), nil
-		},
-		Remote: func(ctx context.Context, cfg workspace.Config, writable bool) (trillian.Log, error) {
-			return remote.OpenURL(ctx, cfg.Backend, cfg.Trial, false)
-		},
-	}
-	t, err := workspace.Init(ctx, dir, trial, opts)
+	t, err := backend.Init(ctx, backend.Location{Dir: dir, Backend: url}, trial)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
@@ -32,21 +34,21 @@ func initCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usageErr("init takes no arguments")
 			}
-			dir, backend, err := logLocation(c)
+			loc, err := logLocation(c)
 			if err != nil {
 				return err
 			}
 			id := c.String("trial")
-			t, err := workspace.Init(c.Context, dir, id, backendOptions(backend))
+			t, err := backend.Init(c.Context, loc, id)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
-			vkey := workspace.VerifierKeyPath(dir, id)
+			vkey := workspace.VerifierKeyPath(loc.Dir, id)
 			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": id, "log": dir, "origin": t.Config.Origin, "backend": t.Config.Backend, "verifier_key": vkey})
+				return printJSON(map[string]any{"trial": id, "log": loc.Dir, "origin": t.Config.Origin, "backend": t.Config.Backend, "verifier_key": vkey})
 			}
-			fmt.Printf("trial %s created in %s (%s log", id, dir, t.Config.Backend)
+			fmt.Printf("trial %s created in %s (%s log", id, loc.Dir, t.Config.Backend)
 			if t.Config.TreeID != 0 {
 				fmt.Printf(", tree %d", t.Config.TreeID)
 			}
@@ -139,6 +141,17 @@ func ingestCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			ws, werr := witnessAfterWrite(c, t)
+			if ws != nil {
+				// The record and the output carry the checkpoint as cosigned.
+				res.Record.Checkpoint = string(ws.Checkpoint)
+				if err := t.SaveRecord(res.Record); err != nil {
+					return err
+				}
+			}
+			if werr != nil && !errors.Is(werr, errNotWitnessed) {
+				return werr
+			}
 			m := res.Record.Manifest
 			out := map[string]any{
 				"trial": m.Trial, "dataset": m.Dataset, "version": m.Version, "rows": m.Rows,
@@ -147,8 +160,14 @@ func ingestCommand() *cli.Command {
 				"range_root": m.RangeRoot, "checkpoint": res.Record.Checkpoint,
 				"resumed_rows": res.ResumedFrom,
 			}
+			if ws != nil {
+				out["witnesses"] = ws.JSON()
+			}
 			if c.Bool("json") {
-				return printJSON(out)
+				if err := printJSON(out); err != nil {
+					return err
+				}
+				return werr
 			}
 			resumed := ""
 			if res.ResumedFrom > 0 {
@@ -156,7 +175,7 @@ func ingestCommand() *cli.Command {
 			}
 			fmt.Printf("%s version %d: %d rows at leaves %d–%d, manifest at %d%s\ntree size %d, root %x\n",
 				m.Dataset, m.Version, m.Rows, m.FirstIndex, m.FirstIndex+m.Rows, res.Record.ManifestIndex, resumed, res.Root.Size, res.Root.Hash)
-			return nil
+			return werr
 		},
 	}
 }
@@ -180,11 +199,23 @@ func checkpointCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			ws, werr := witnessAfterWrite(c, t)
+			if werr != nil && !errors.Is(werr, errNotWitnessed) {
+				return werr
+			}
+			out := map[string]any{"trial": t.ID, "tree_size": root.Size, "root_hash": hex.EncodeToString(root.Hash), "checkpoint": string(signed)}
+			if ws != nil {
+				signed = ws.Checkpoint
+				out["checkpoint"], out["witnesses"] = string(signed), ws.JSON()
+			}
 			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": t.ID, "tree_size": root.Size, "root_hash": hex.EncodeToString(root.Hash), "checkpoint": string(signed)})
+				if err := printJSON(out); err != nil {
+					return err
+				}
+				return werr
 			}
 			fmt.Print(string(signed))
-			return nil
+			return werr
 		},
 	}
 }
@@ -202,6 +233,7 @@ func proveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "where", Usage: "COL=VALUE: disclose matching rows (repeatable)"},
 			&cli.StringFlag{Name: "redact", Usage: "comma-separated columns to withhold (values and salts)"},
 			&cli.BoolFlag{Name: "detached", Usage: "proofs and salts only: the recipient verifies their own copy of the data"},
+			&cli.StringFlag{Name: "form", Usage: "package form: derived (the version's salt key and a 3-byte tag per row: a few percent of the data; a whole version, --detached, nothing redacted), full (salts and commitments per row: names the column of a difference, matches a re-sorted copy by key); default derived where allowed and the dataset has no natural keys"},
 			&cli.StringFlag{Name: "out", Usage: "package file to write", Required: true},
 		},
 		Action: func(c *cli.Context) error {
@@ -218,7 +250,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached")}
+			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached"), Form: c.String("form")}
 			if r := c.String("rows"); r != "" {
 				if opts.Rows, err = parseRows(r); err != nil {
 					return err
@@ -263,20 +295,23 @@ func verifyCommand() *cli.Command {
 		Name:      "verify",
 		Usage:     "check a package (and a data file) offline against the trial's public key",
 		ArgsUsage: "PACKAGE [DATAFILE]",
-		Flags: []cli.Flag{jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
+		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
 			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
-		},
+		}, verifyWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return usageErr("verify takes PACKAGE [DATAFILE]")
 			}
-			vkey, err := os.ReadFile(c.String("key"))
+			vkey, err := readVerifierKey(c.String("key"))
 			if err != nil {
 				return err
 			}
-			opts := verify.Options{VerifierKey: strings.TrimSpace(string(vkey)), MaxReportedRows: c.Int("max-rows")}
+			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows")}
+			if err := applyWitnessOptions(c, &opts); err != nil {
+				return err
+			}
 			if d := c.String("dataset"); d != "" {
 				if opts.Dataset, opts.Version, err = pipeline.ParseDatasetRef(d); err != nil {
 					return err
@@ -323,6 +358,7 @@ func printReport(rep *verify.Report) {
 	if len(rep.Redacted) > 0 {
 		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
 	}
+	printWitnessReport(rep)
 	for _, p := range rep.Problems {
 		fmt.Printf("  problem: %s\n", p)
 	}
@@ -367,19 +403,13 @@ func consistencyCommand() *cli.Command {
 				}
 			}
 			old, cur := cps[0], cps[1]
-			if old.Size > cur.Size {
-				return fmt.Errorf("OLD has %d leaves, NEW only %d: the log was rolled back: %w", old.Size, cur.Size, errVerification)
-			}
 			var proof [][]byte
 			if old.Size > 0 && old.Size < cur.Size {
 				if proof, err = t.Log.ConsistencyProof(c.Context, old.Size, cur.Size); err != nil {
 					return err
 				}
 			}
-			verr := trillian.VerifyConsistency(old.Size, cur.Size, proof, old.Hash, cur.Hash)
-			if old.Size == 0 {
-				verr = nil // the empty tree is a prefix of every tree
-			}
+			verr := trillian.CheckExtends(old.Root, cur.Root, proof)
 			if c.Bool("json") {
 				enc := make([]string, len(proof))
 				for i, h := range proof {
@@ -392,7 +422,7 @@ func consistencyCommand() *cli.Command {
 				fmt.Printf("consistent: tree %d extends tree %d (%d proof hashes)\n", cur.Size, old.Size, len(proof))
 			}
 			if verr != nil {
-				return fmt.Errorf("tree %d does not extend tree %d: %v: %w", cur.Size, old.Size, verr, errVerification)
+				return fmt.Errorf("NEW does not extend OLD: %v: %w", verr, errVerification)
 			}
 			return nil
 		},
@@ -422,12 +452,16 @@ func datasetsCommand() *cli.Command {
 				}
 				all = append(all, vs...)
 			}
-			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": t.ID, "datasets": all})
+			wit, err := recordWitnesses(t, all)
+			if err != nil {
+				return err
 			}
-			for _, r := range all {
+			if c.Bool("json") {
+				return printJSON(map[string]any{"trial": t.ID, "datasets": wit})
+			}
+			for _, r := range wit {
 				m := r.Manifest
-				fmt.Printf("%s@%d\t%d rows\tleaves %d–%d\t%s\t%s\n", m.Dataset, m.Version, m.Rows, m.FirstIndex, r.ManifestIndex, m.Source.Name, m.CreatedAt)
+				fmt.Printf("%s@%d\t%d rows\tleaves %d–%d\t%s\t%s%s\n", m.Dataset, m.Version, m.Rows, m.FirstIndex, r.ManifestIndex, m.Source.Name, m.CreatedAt, r.witnessSummary())
 			}
 			return nil
 		},

@@ -5,17 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/readers"
-	"github.com/trialog/trialog/trillian"
-	"github.com/trialog/trialog/trillian/remote"
+	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -27,45 +26,9 @@ func stateFlag() cli.Flag {
 	return &cli.StringFlag{Name: "state", Usage: "with --log trillian://…: directory for the trial's keys, secret and catalog", EnvVars: []string{"TRIALOG_STATE"}}
 }
 
-// logLocation resolves --log: a directory (embedded log, or whatever
-// backend the trial was created with), or trillian://HOST:PORT, whose
-// local state (keys, secret, catalog) lives in --state (default
-// ~/.local/share/trialog).
-func logLocation(c *cli.Context) (dir, backend string, err error) {
-	l := c.String("log")
-	if !strings.HasPrefix(l, "trillian://") {
-		return l, "", nil
-	}
-	if _, err := remote.ParseURL(l); err != nil {
-		return "", "", usageErr("--log %s: %v", l, err)
-	}
-	dir = c.String("state")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", "", err
-		}
-		dir = filepath.Join(home, ".local", "share", "trialog")
-	}
-	return dir, l, nil
-}
-
-// backendOptions lets the workspace create and open trees on Trillian.
-func backendOptions(backend string) workspace.Options {
-	return workspace.Options{
-		Backend: backend,
-		CreateRemote: func(ctx context.Context, cfg workspace.Config) (int64, error) {
-			l, err := remote.OpenURL(ctx, cfg.Backend, cfg.Trial, true)
-			if err != nil {
-				return 0, err
-			}
-			defer l.Close()
-			return l.TreeID(), nil
-		},
-		Remote: func(ctx context.Context, cfg workspace.Config, writable bool) (trillian.Log, error) {
-			return remote.OpenURL(ctx, cfg.Backend, cfg.Trial, false)
-		},
-	}
+// logLocation resolves --log (and --state for a Trillian deployment).
+func logLocation(c *cli.Context) (backend.Location, error) {
+	return backend.Resolve(c.String("log"), c.String("state"))
 }
 
 func trialFlag() cli.Flag {
@@ -94,19 +57,11 @@ func usageErr(format string, args ...any) error {
 }
 
 func openTrial(c *cli.Context, writable bool) (*workspace.Trial, error) {
-	dir, backend, err := logLocation(c)
+	loc, err := logLocation(c)
 	if err != nil {
 		return nil, err
 	}
-	t, err := workspace.Open(c.Context, dir, c.String("trial"), writable, backendOptions(backend))
-	if err != nil {
-		return nil, err
-	}
-	if backend != "" && t.Config.Backend != backend {
-		t.Close()
-		return nil, usageErr("trial %s in %s uses %s, not %s", t.ID, dir, t.Config.Backend, backend)
-	}
-	return t, nil
+	return backend.Open(c.Context, loc, c.String("trial"), writable)
 }
 
 // openSource opens a data file with the reader options from the flags.
@@ -163,4 +118,19 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// readVerifierKey reads a verifier key file (--key). A file that is not a
+// note verifier key is bad input (exit 2, naming the file), not a failed
+// verification.
+func readVerifierKey(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	key := strings.TrimSpace(string(data))
+	if err := checkpoint.CheckVerifierKey(key); err != nil {
+		return "", usageErr("%s: %v", path, err)
+	}
+	return key, nil
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"slices"
@@ -15,8 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/consent/fhir"
-	"github.com/trialog/trialog/consent/sdtm"
+	"github.com/trialog/trialog/consent/imports"
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/workspace"
 )
@@ -59,7 +56,11 @@ func withRegistry(c *cli.Context, writable bool, fn func(t *workspace.Trial, reg
 		return err
 	}
 	defer reg.Close()
-	return fn(t, reg)
+	if err := fn(t, reg); err != nil || !writable {
+		return err
+	}
+	_, err = witnessAfterWrite(c, t)
+	return err
 }
 
 func printRecords(c *cli.Context, recs []*consent.Record) error {
@@ -100,7 +101,7 @@ func consentFormAddCommand() *cli.Command {
 				if digest != "" {
 					return usageErr("give --document or --sha256, not both")
 				}
-				if digest, err = fileDigest(doc); err != nil {
+				if digest, err = durable.FileSHA256(c.Context, doc); err != nil {
 					return err
 				}
 			}
@@ -173,51 +174,14 @@ func consentImportCommand() *cli.Command {
 				by = "trialog-import"
 			}
 			return withRegistry(c, true, func(t *workspace.Trial, reg *consent.Registry) error {
-				book, err := reg.Book()
+				res, err := imports.Run(c.Context, reg, imports.Options{FHIR: c.Args().Slice(), DS: c.String("ds"), DM: c.String("dm"),
+					Form: c.String("form"), WithdrawalDecods: splitList(c.String("ds-withdrawal")), RecordedBy: by})
 				if err != nil {
 					return err
 				}
-				book = book.Scratch()
-				var events []*consent.Event
-				var notes []string
-				for _, path := range c.Args().Slice() {
-					fh, err := os.Open(path)
-					if err != nil {
-						return err
-					}
-					raw, err := fhir.Parse(path, fh)
-					fh.Close()
-					if err != nil {
-						return err
-					}
-					res, err := fhir.Import(book, path, raw, fhir.Options{RecordedBy: by})
-					if err != nil {
-						return err
-					}
-					events = append(events, res.Events...)
-					for _, s := range res.Skipped {
-						notes = append(notes, path+": skipped "+s)
-					}
-				}
-				var sres *sdtm.Result
-				if c.String("ds") != "" || c.String("dm") != "" {
-					sres, err = sdtm.Import(c.Context, book, c.String("ds"), c.String("dm"), sdtm.Options{Form: c.String("form"), RecordedBy: by, WithdrawalDecods: splitList(c.String("ds-withdrawal"))})
-					if err != nil {
-						return err
-					}
-					events = append(events, sres.Events...)
-					notes = append(notes, sres.Notes...)
-				}
-				recs := make([]*consent.Record, len(events))
-				for i, e := range events {
-					recs[i] = &consent.Record{Event: e}
-				}
-				recs, err = reg.Append(c.Context, recs)
-				if err != nil {
-					return err
-				}
+				recs, notes := res.Records, res.Notes
 				if c.Bool("json") {
-					return printJSON(map[string]any{"logged": len(recs), "records": recs, "notes": notes, "sdtm": sres})
+					return printJSON(map[string]any{"logged": len(recs), "records": recs, "notes": notes, "sdtm": res.SDTM})
 				}
 				fmt.Printf("%d consent events logged\n", len(recs))
 				for _, n := range notes {
@@ -422,7 +386,7 @@ func consentAuditCommand() *cli.Command {
 				}
 				if out := c.String("out"); out != "" {
 					data, _ := json.MarshalIndent(res, "", "  ")
-					if err := workspace.WriteFileAtomic(out, append(data, '\n'), 0o644); err != nil {
+					if err := durable.WriteFile(out, append(data, '\n'), 0o644); err != nil {
 						return err
 					}
 				}
@@ -481,7 +445,7 @@ func consentReportCommand() *cli.Command {
 				}
 				if p := c.String("json"); p != "" {
 					data, _ := json.MarshalIndent(rep, "", "  ")
-					if err := workspace.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
+					if err := durable.WriteFile(p, append(data, '\n'), 0o644); err != nil {
 						return err
 					}
 				}
@@ -490,7 +454,7 @@ func consentReportCommand() *cli.Command {
 					if err := consent.WriteHTML(&sb, rep, c.Int("html-findings")); err != nil {
 						return err
 					}
-					if err := workspace.WriteFileAtomic(p, []byte(sb.String()), 0o644); err != nil {
+					if err := durable.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
 						return err
 					}
 				}
@@ -507,14 +471,14 @@ func consentVerifyCommand() *cli.Command {
 		Name:      "verify",
 		Usage:     "re-verify every proof of a consent report offline",
 		ArgsUsage: "REPORT.json",
-		Flags: []cli.Flag{jsonFlag(),
+		Flags: append([]cli.Flag{jsonFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
-		},
+		}, consentWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("verify takes one REPORT.json")
 			}
-			vkey, err := os.ReadFile(c.String("key"))
+			vkey, err := readVerifierKey(c.String("key"))
 			if err != nil {
 				return err
 			}
@@ -523,9 +487,17 @@ func consentVerifyCommand() *cli.Command {
 				return err
 			}
 			defer fh.Close()
-			res, err := consent.Verify(fh, strings.TrimSpace(string(vkey)))
+			res, err := consent.Verify(fh, vkey)
 			if err != nil {
 				return err
+			}
+			wrep, err := checkConsentWitnesses(c, c.Args().First(), strings.TrimSpace(string(vkey)))
+			if err != nil {
+				return err
+			}
+			if wrep != nil && !wrep.OK() {
+				res.OK = false
+				res.Problems = append(res.Problems, "witness quorum not met: "+wrep.String())
 			}
 			if c.Bool("json") {
 				if err := printJSON(res); err != nil {
@@ -537,6 +509,12 @@ func consentVerifyCommand() *cli.Command {
 					status = "FAILED"
 				}
 				fmt.Printf("%s: trial %s, %d consent records checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.TreeSize, status)
+				if wrep != nil {
+					fmt.Printf("  witnesses: %s\n", wrep)
+					for _, v := range wrep.Valid {
+						fmt.Printf("    cosigned by %s at %s\n", v.Witness, v.Time.Format(time.RFC3339))
+					}
+				}
 				for _, p := range res.Problems {
 					fmt.Println("  problem:", p)
 				}
@@ -547,17 +525,4 @@ func consentVerifyCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-func fileDigest(path string) (string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -71,7 +71,7 @@ func TestKilledIngestResumes(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	if _, err := os.Stat(filepath.Join(log, "trials", "BENCH", "pending.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(log, "trials", "BENCH", "journal.json")); err != nil {
 		t.Fatalf("killed ingest left no pending record: %v", err)
 	}
 	out, err := exec.Command(bin, "ingest", "--log", log, "--trial", "BENCH", "--dataset", "LB", "--json", data).CombinedOutput()

@@ -2,7 +2,9 @@
 // Merkle log and proves them to sponsors, IRBs and partners offline.
 //
 // Exit codes: 0 success, 1 verification failed (a report says what), 2 a
-// usage, input or operational error (one line on stderr).
+// usage, input or operational error (one line on stderr), 3 the write is
+// done and durable but its checkpoint has not reached the witness quorum
+// yet (trialog witness sync completes it).
 package main
 
 import (
@@ -41,6 +43,9 @@ func run(ctx context.Context, args []string) int {
 	case errors.Is(err, errVerification):
 		fmt.Fprintln(os.Stderr, "trialog:", err)
 		return 1
+	case errors.Is(err, errNotWitnessed):
+		fmt.Fprintln(os.Stderr, "trialog:", err)
+		return 3
 	default:
 		fmt.Fprintln(os.Stderr, "trialog:", err)
 		return 2
@@ -88,6 +93,7 @@ func newApp() *cli.App {
 			datasetsCommand(),
 			demoCommand(),
 			consentCommand(),
+			witnessCommand(),
 		},
 	}
 }

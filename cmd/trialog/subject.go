@@ -1,17 +1,16 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/workspace"
 )
@@ -39,7 +38,10 @@ func proveSubject(c *cli.Context) error {
 	used := map[string]bool{}
 	var results []*pipeline.ProveResult
 	for _, path := range c.Args().Slice() {
-		rec, err := versionOfFile(t, path)
+		rec, err := versionOfFile(c.Context, t, path)
+		if errors.Is(err, workspace.ErrNotIngested) {
+			return usageErr("%s was not ingested into trial %s (no dataset version has its content)", filepath.Base(path), t.ID)
+		}
 		if err != nil {
 			return err
 		}
@@ -91,31 +93,10 @@ func proveSubject(c *cli.Context) error {
 func isNoRows(err error) bool { return errors.Is(err, pipeline.ErrNoRows) }
 
 // versionOfFile finds the dataset version a file was ingested as.
-func versionOfFile(t *workspace.Trial, path string) (*workspace.Record, error) {
-	fh, err := os.Open(path)
+func versionOfFile(ctx context.Context, t *workspace.Trial, path string) (*workspace.Record, error) {
+	digest, err := durable.FileSHA256(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return nil, err
-	}
-	digest := hex.EncodeToString(h.Sum(nil))
-	names, err := t.Datasets()
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range names {
-		versions, err := t.Versions(n)
-		if err != nil {
-			return nil, err
-		}
-		for i := len(versions) - 1; i >= 0; i-- {
-			if versions[i].Manifest.Source.SHA256 == digest {
-				return versions[i], nil
-			}
-		}
-	}
-	return nil, usageErr("%s was not ingested into trial %s (no dataset version has its content)", filepath.Base(path), t.ID)
+	return t.VersionWithContent(digest)
 }

@@ -98,3 +98,16 @@ func OpenNote(verifierKey string, signed []byte) (string, error) {
 	}
 	return n.Text, nil
 }
+
+// ErrBadKey is wrapped when a verifier key is not a note verifier key.
+var ErrBadKey = errors.New("not a note verifier key")
+
+// CheckVerifierKey checks that text is one note verifier key line
+// (name+hash+base64 key, as trialog init writes to checkpoint.vkey), so a
+// wrong file is bad input, not a failed verification.
+func CheckVerifierKey(text string) error {
+	if _, err := note.NewVerifier(strings.TrimSpace(text)); err != nil {
+		return fmt.Errorf("%w (%v)", ErrBadKey, err)
+	}
+	return nil
+}

@@ -42,7 +42,9 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/trillian"
 )
 
@@ -109,7 +111,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		// pages touched count towards resident memory.
 		InitialMmapSize: 1 << 36,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
 	if err != nil {
@@ -124,7 +126,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		l.index, err = os.OpenFile(filepath.Join(dir, "leaves.idx"), flags, 0o600)
 	}
 	if err == nil && !opts.ReadOnly {
-		err = syncDir(dir) // the leaf files' directory entries are durable too
+		err = durable.SyncDir(dir) // the leaf files' directory entries are durable too
 	}
 	if err != nil {
 		l.Close()
@@ -527,15 +529,6 @@ func (l *Log) proof(nodes proof.Nodes, size uint64, what string) ([][]byte, erro
 		return nil, fmt.Errorf("%s: %s: %w", l.path, what, err)
 	}
 	return nodes.Rehash(hashes, trillian.HashChildren)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // hashLeaves computes leaf hashes before the write transaction opens, so

@@ -1,7 +1,14 @@
 // Package pipeline turns dataset files into log leaves and back into proof:
 // ingest (rows → canonical cells → salted commitments → leaves → log →
 // manifest → signed checkpoint), prove (disclosure packages) and verify.
-package pipeline
+// Package commit turns the Arrow record batches of a dataset version into
+// its row leaves (docs/commitments.md): canonical cells, salts, cell
+// commitments, row hash, cells digest, leaf, leaf hash and the folded
+// range. The CRO runs it at ingest and prove with salts derived from the
+// trial secret; a verifier of a derived-salt package (docs/package-format.md)
+// runs the same code with the version's salt key, so both sides compute
+// leaves one way.
+package commit
 
 import (
 	"encoding/binary"
@@ -13,7 +20,6 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/trialog/trialog/canonical"
-	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
@@ -22,7 +28,7 @@ import (
 
 // Committer computes the leaves of one dataset version.
 type Committer struct {
-	Columns disclosure.Columns
+	Columns Columns
 	Rules   canonical.Rules // the manifest's (Manifest.Rules)
 	salter  *leaf.Salter
 	encoder *leaf.RowEncoder
@@ -31,8 +37,29 @@ type Committer struct {
 
 // NewCommitter prepares the leaves of a dataset version read from the file
 // called name with the given columns, cells encoded under rules.
-func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols disclosure.Columns, rules canonical.Rules) (*Committer, error) {
+func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
 	salter, err := leaf.NewSalter(secret, trial, dataset, version, len(cols.Sorted))
+	if err != nil {
+		return nil, err
+	}
+	enc, err := leaf.NewRowEncoder(trial, dataset, version, cols.Sorted)
+	if err != nil {
+		return nil, err
+	}
+	return &Committer{Columns: cols, Rules: rules, salter: salter, encoder: enc, name: name}, nil
+}
+
+// NewChecker returns a Committer that can only Check batches (it needs no
+// secret): ingest validates a whole file before it derives anything.
+func NewChecker(name string, cols Columns) *Committer {
+	return &Committer{Columns: cols, name: name}
+}
+
+// NewCommitterFromKey is NewCommitter for a holder of the dataset
+// version's salt key (leaf.SaltKey) rather than the trial secret: the
+// verifier of a derived-salt package.
+func NewCommitterFromKey(key []byte, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
+	salter, err := leaf.NewSalterFromKey(key, len(cols.Sorted))
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +148,13 @@ type LeafBatch struct {
 	// [First, First+len(Hashes)): the workers fold it, so the dataset's
 	// range root costs the ingest's one thread only a merge per batch. It
 	// may hold slices of Hashes.
-	Range   *compact.Range
-	slab    []byte            // per row, leafSize bytes: 0x00 || leaf
-	salts   [][]byte          // per worker
-	digests []*leaf.RowDigest // per worker
-	hashes  []byte
+	Range *compact.Range
+	// Unfolded leaves Range nil: a verifier folds the hashes its own way.
+	Unfolded bool
+	slab     []byte            // per row, leafSize bytes: 0x00 || leaf
+	salts    [][]byte          // per worker
+	digests  []*leaf.RowDigest // per worker
+	hashes   []byte
 }
 
 // Fill computes the leaves and leaf hashes of every row of a batch whose
@@ -158,7 +187,10 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		digest, scratch := lb.digests[w], []byte(nil)
 		salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
 		lb.salts[w] = salts
-		r := trillian.NewCompactRange(first + uint64(lo))
+		var r *compact.Range
+		if !lb.Unfolded {
+			r = trillian.NewCompactRange(first + uint64(lo))
+		}
 		for i := lo; i < hi; i++ {
 			row := first + uint64(i)
 			var err error
@@ -171,6 +203,9 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 			lb.Leaves[i] = slot[1:len(slot):len(slot)]
 			hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
 			lb.Hashes[i] = digest.Sum(hs[:0], slot)
+			if r == nil {
+				continue
+			}
 			if err := r.Append(hs, nil); err != nil {
 				failures[part] = err
 				return
@@ -182,6 +217,10 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		if err != nil {
 			return err
 		}
+	}
+	if lb.Unfolded {
+		lb.Range = nil
+		return nil
 	}
 	lb.Range = ranges[0]
 	for _, r := range ranges[1:] {

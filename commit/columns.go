@@ -1,4 +1,4 @@
-package disclosure
+package commit
 
 import (
 	"fmt"

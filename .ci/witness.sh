@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Prepares this machine for the witness tests (witness/..., the fork and
+# witness-restart tests): installs openssh-client (ssh-keygen, ssh-agent,
+# ssh-add: litewitness signs through an ssh-agent) if missing, and builds
+# litewitness and witnessctl from the filippo.io/torchwood version pinned
+# in go.mod into the cache the test harness uses
+# (~/.cache/trialog/torchwood-VERSION-GOVERSION-OS-ARCH). Idempotent.
+# Called by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${TRIALOG_WITNESS_TESTS:-}" = off ]; then
+	echo "witness.sh: TRIALOG_WITNESS_TESTS=off, nothing to prepare"
+	exit 0
+fi
+
+start=$(date +%s)
+if ! command -v ssh-agent >/dev/null || ! command -v ssh-keygen >/dev/null || ! command -v ssh-add >/dev/null; then
+	echo "witness.sh: installing openssh-client"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends openssh-client >/dev/null
+fi
+
+dir=$(go run ./witness/witnesstest/prebuild)
+echo "witness.sh: litewitness and witnessctl in $dir ($(($(date +%s) - start))s)"

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBadKeyAndForkAreOneLine: a garbage --key is bad input (exit 2,
+// naming the key file), not a failed verification; a consistency check
+// between two forks of a log fails with one line, not a dump of hashes.
+func TestBadKeyAndForkAreOneLine(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
+	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	pkg := filepath.Join(dir, "dm.arrow")
+	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+
+	garbage := filepath.Join(dir, "garbage.vkey")
+	os.WriteFile(garbage, []byte("this is not a key\n"), 0o644)
+	for _, args := range [][]string{
+		{"verify", "--key", garbage, pkg},
+		{"consent", "verify", "--key", garbage, pkg},
+	} {
+		code, _, errOut := trialog(t, args...)
+		if code != 2 || !strings.Contains(errOut, "garbage.vkey") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2, one line naming the key file", args, code, errOut)
+		}
+	}
+
+	// Fork: copy the log before the AE ingest, ingest different data into
+	// each copy: two checkpoints of the same key that do not extend each
+	// other.
+	b := filepath.Join(dir, "b")
+	if err := os.CopyFS(b, os.DirFS(a)); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "AE", filepath.Join(pilot, "ae.csv"))
+	mustRun(t, 0, "ingest", "--log", b, "--trial", "T1", "--dataset", "SV", filepath.Join(pilot, "sv.csv"))
+	cpA, cpB := filepath.Join(dir, "a.cp"), filepath.Join(dir, "b.cp")
+	copyFile(t, filepath.Join(a, "trials", "T1", "checkpoint"), cpA)
+	copyFile(t, filepath.Join(b, "trials", "T1", "checkpoint"), cpB)
+	for _, pair := range [][3]string{{a, cpB, cpA}, {b, cpA, cpB}} {
+		code, _, errOut := trialog(t, "consistency", "--log", pair[0], "--trial", "T1", pair[1], pair[2])
+		if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "does not extend") && !strings.Contains(errOut, "rolled back") {
+			t.Errorf("consistency %s %s: exit %d, stderr %q; want exit 1 and one line", filepath.Base(pair[1]), filepath.Base(pair[2]), code, errOut)
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,426 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/trust"
+	"github.com/trialog/trialog/verify"
+	"github.com/trialog/trialog/witness"
+	"github.com/trialog/trialog/workspace"
+)
+
+// errNotWitnessed marks a write that is complete and durable but whose
+// checkpoint has not reached the witness quorum yet: exit 3 (run
+// trialog witness sync later).
+var errNotWitnessed = errors.New("checkpoint is waiting for witness cosignatures (run trialog witness sync)")
+
+func witnessCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "witness",
+		Usage: "independent witnesses that cosign the trial's checkpoints (docs/witnessing.md)",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "add",
+				Usage: "add (or replace) a witness in the trial's signed witness policy",
+				Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(),
+					&cli.StringFlag{Name: "name", Usage: "local name of the witness, e.g. sponsor, irb, notary", Required: true},
+					&cli.StringFlag{Name: "url", Usage: "the witness's c2sp.org/tlog-witness URL (add-checkpoint is under it)", Required: true},
+					&cli.StringFlag{Name: "key", Usage: "file holding the witness's note verifier key line, as the witness prints it", Required: true},
+					&cli.IntFlag{Name: "quorum", Usage: "cosignatures required (default: a majority of the listed witnesses)"},
+				},
+				Action: witnessAdd,
+			},
+			{
+				Name:   "list",
+				Usage:  "print the trial's witness policy and the latest checkpoint's cosignatures",
+				Flags:  []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
+				Action: witnessList,
+			},
+			{
+				Name:  "sync",
+				Usage: "submit the latest checkpoint to the witnesses that have not cosigned it (exit 3 while the quorum is not met)",
+				Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(),
+					&cli.DurationFlag{Name: "timeout", Usage: "per witness, retries included", Value: 10 * time.Second},
+				},
+				Action: func(c *cli.Context) error {
+					t, err := openTrial(c, true)
+					if err != nil {
+						return err
+					}
+					defer t.Close()
+					st, err := t.WitnessLatest(c.Context, workspace.WitnessOptions{Timeout: c.Duration("timeout")})
+					if err != nil {
+						return err
+					}
+					if st == nil {
+						return usageErr("trial %s has no witnesses (trialog witness add)", t.ID)
+					}
+					if c.Bool("json") {
+						if err := printJSON(st.JSON()); err != nil {
+							return err
+						}
+					} else {
+						printWitnessStatus(os.Stdout, st)
+					}
+					if !st.Witnessed() {
+						return errNotWitnessed
+					}
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func witnessAdd(c *cli.Context) error {
+	keyText, err := os.ReadFile(c.String("key"))
+	if err != nil {
+		return usageErr("--key %s: %v", c.String("key"), err)
+	}
+	w, err := witness.NewWitness(c.String("name"), firstLine(keyText), c.String("url"))
+	if err != nil {
+		return usageErr("--key %s: %v", c.String("key"), err)
+	}
+	t, err := openTrial(c, true)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	p, err := t.WitnessPolicy()
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		p = &witness.Policy{}
+	}
+	quorum := c.Int("quorum")
+	if quorum == 0 && c.IsSet("quorum") {
+		return usageErr("--quorum must be at least 1")
+	}
+	if quorum == 0 && p.Quorum != witness.Majority(len(p.Witnesses)) && len(p.Witnesses) > 0 {
+		quorum = p.Quorum // an explicit quorum set before stays
+	}
+	np, err := p.With(w, quorum)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if _, err := t.SetWitnessPolicy(np); err != nil {
+		return err
+	}
+	fmt.Printf("trial %s: witness %s added; %d witnesses, quorum %d\n", t.ID, w.Name, len(np.Witnesses), np.Quorum)
+	return nil
+}
+
+func witnessList(c *cli.Context) error {
+	t, err := openTrial(c, false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	p, err := t.WitnessPolicy()
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		p = &witness.Policy{}
+	}
+	signed, err := t.LatestCheckpoint()
+	if err != nil {
+		return err
+	}
+	lv, err := note.NewVerifier(t.VerifierKey)
+	if err != nil {
+		return err
+	}
+	rep, err := witness.Check(lv, signed, p)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		var ws []map[string]string
+		for _, w := range p.Witnesses {
+			ws = append(ws, map[string]string{"name": w.Name, "url": w.URL, "key": w.Key})
+		}
+		return printJSON(map[string]any{"trial": t.ID, "quorum": p.Quorum, "witnesses": ws, "latest": rep})
+	}
+	fmt.Printf("trial %s: %d witnesses, quorum %d\n", t.ID, len(p.Witnesses), p.Quorum)
+	for _, w := range p.Witnesses {
+		fmt.Printf("  %s  %s  %s\n", w.Name, w.URL, w.Key)
+	}
+	fmt.Printf("latest checkpoint: %s\n", rep)
+	for _, v := range rep.Valid {
+		fmt.Printf("  cosigned by %s at %s\n", v.Witness, v.Time.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func printWitnessStatus(out *os.File, st *workspace.WitnessStatus) {
+	fmt.Fprintf(out, "witnesses: tree size %d: %s\n", st.TreeSize, st.Report)
+	for _, r := range st.Results {
+		if r.Err != nil {
+			fmt.Fprintf(out, "  %s: %v\n", r.Witness, r.Err)
+		}
+	}
+}
+
+// witnessAfterWrite submits the trial's new latest checkpoint to its
+// witnesses after a write (ingest, consent, checkpoint) whose data is
+// already durable. It returns the status (nil without a policy) and
+// errNotWitnessed when the quorum was not reached: the write stands, the
+// checkpoint waits for trialog witness sync.
+func witnessAfterWrite(c *cli.Context, t *workspace.Trial) (*workspace.WitnessStatus, error) {
+	st, err := t.WitnessLatest(c.Context, workspace.WitnessOptions{})
+	if err != nil || st == nil {
+		return nil, err
+	}
+	if !c.Bool("json") || !st.Witnessed() {
+		printWitnessStatus(os.Stderr, st)
+	}
+	if !st.Witnessed() {
+		return st, errNotWitnessed
+	}
+	return st, nil
+}
+
+// verifyWitnessFlags are verify's and consent verify's witness and trust
+// options.
+func verifyWitnessFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "witness", Usage: "a witness's verifier key file; repeat for each (named by the file name)"},
+		&cli.IntFlag{Name: "quorum", Usage: "with --witness: cosignatures required (default: a majority)"},
+		&cli.StringFlag{Name: "witness-policy", Usage: "witness policy file (Sigsum policy format, as trialog witness add writes it)"},
+		&cli.StringFlag{Name: "trust", Usage: "directory remembering the largest checkpoint accepted per log: refuse forks and rollbacks", EnvVars: []string{trust.Env}},
+	}
+}
+
+// witnessOptions reads the verify witness flags.
+func witnessOptions(c *cli.Context) (*witness.Policy, *trust.Store, error) {
+	var p *witness.Policy
+	files := c.StringSlice("witness")
+	if pf := c.String("witness-policy"); pf != "" {
+		if len(files) > 0 {
+			return nil, nil, usageErr("give --witness or --witness-policy, not both")
+		}
+		text, err := os.ReadFile(pf)
+		if err != nil {
+			return nil, nil, usageErr("--witness-policy %s: %v", pf, err)
+		}
+		if p, err = witness.ParsePolicy(text); err != nil {
+			return nil, nil, usageErr("--witness-policy %s: %v", pf, err)
+		}
+		if c.IsSet("quorum") {
+			if p, err = witness.NewPolicy(p.Witnesses, c.Int("quorum")); err != nil {
+				return nil, nil, usageErr("--quorum: %v", err)
+			}
+		}
+	} else if len(files) > 0 {
+		var ws []*witness.Witness
+		for _, f := range files {
+			text, err := os.ReadFile(f)
+			if err != nil {
+				return nil, nil, usageErr("--witness %s: %v", f, err)
+			}
+			name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+			w, err := witness.NewWitness(sanitizeName(name), firstLine(text), "")
+			if err != nil {
+				return nil, nil, usageErr("--witness %s: %v", f, err)
+			}
+			ws = append(ws, w)
+		}
+		q := c.Int("quorum")
+		if c.IsSet("quorum") && q < 1 {
+			return nil, nil, usageErr("--quorum must be at least 1")
+		}
+		var err error
+		if p, err = witness.NewPolicy(ws, q); err != nil {
+			return nil, nil, usageErr("--witness: %v", err)
+		}
+	} else if c.IsSet("quorum") {
+		return nil, nil, usageErr("--quorum needs --witness or --witness-policy")
+	}
+	var st *trust.Store
+	if dir := c.String("trust"); dir != "" {
+		var err error
+		if st, err = trust.Open(dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	return p, st, nil
+}
+
+// applyWitnessOptions sets the verify options from the witness flags.
+func applyWitnessOptions(c *cli.Context, opts *verify.Options) error {
+	p, st, err := witnessOptions(c)
+	if err != nil {
+		return err
+	}
+	opts.Witnesses, opts.Trust = p, st
+	return nil
+}
+
+// printWitnessReport adds the witness and trust lines to a verify report.
+func printWitnessReport(rep *verify.Report) {
+	if rep.Witnesses != nil {
+		fmt.Printf("  witnesses (your policy): %s\n", rep.Witnesses)
+		for _, v := range rep.Witnesses.Valid {
+			fmt.Printf("    cosigned by %s at %s\n", v.Witness, v.Time.Format(time.RFC3339))
+		}
+	}
+	if rep.PackagePolicy != nil {
+		fmt.Printf("  witnesses (the package's policy): %s\n", rep.PackagePolicy)
+	}
+	if rep.Trust != nil {
+		fmt.Printf("  trust: %s (remembered tree size %d)\n", rep.Trust.Outcome, rep.Trust.StoredSize)
+	}
+	if rep.ForkEvidence != "" {
+		fmt.Print(indentLines(rep.ForkEvidence, "  "))
+	}
+}
+
+func indentLines(s, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if l != "" {
+			b.WriteString(prefix + l)
+		}
+	}
+	return b.String()
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	return s
+}
+
+func sanitizeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "witness"
+	}
+	return b.String()
+}
+
+// consentWitnessFlags are verify's witness flags without --trust: a
+// consent report carries no consistency proofs yet, so a verifier's
+// memory could accept only checkpoints it saw before.
+func consentWitnessFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range verifyWitnessFlags() {
+		if f.Names()[0] != "trust" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// checkConsentWitnesses checks the witness quorum of a consent report's
+// (cosigned) checkpoint; nil when no policy was given.
+func checkConsentWitnesses(c *cli.Context, path, vkey string) (*witness.Report, error) {
+	p, _, err := witnessOptions(c)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep struct {
+		Checkpoint string `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return nil, usageErr("%s: %v", path, err)
+	}
+	lv, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, usageErr("--key: %v", err)
+	}
+	wr, err := witness.Check(lv, []byte(rep.Checkpoint), p)
+	if err != nil {
+		// The consent verifier already reported a bad checkpoint.
+		return &witness.Report{Quorum: p.Quorum, Missing: names(p)}, nil
+	}
+	return wr, nil
+}
+
+func names(p *witness.Policy) []string {
+	var out []string
+	for _, w := range p.Witnesses {
+		out = append(out, w.Name)
+	}
+	return out
+}
+
+// witnessedRecord is a catalog record with the witnesses' cosignatures of
+// the checkpoint signed right after it (as far as witnessing got: the
+// stored checkpoint of that size), for trialog datasets.
+type witnessedRecord struct {
+	*workspace.Record
+	Witnesses *witness.Report `json:"witnesses,omitempty"`
+}
+
+func (r witnessedRecord) witnessSummary() string {
+	if r.Witnesses == nil {
+		return ""
+	}
+	var parts []string
+	for _, v := range r.Witnesses.Valid {
+		parts = append(parts, v.Witness+" "+v.Time.Format(time.RFC3339))
+	}
+	s := fmt.Sprintf("\twitnesses %d/%d (quorum %d)", len(r.Witnesses.Valid), len(r.Witnesses.Valid)+len(r.Witnesses.Missing)+len(r.Witnesses.Invalid), r.Witnesses.Quorum)
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, ", ")
+	}
+	return s
+}
+
+// recordWitnesses pairs each record with the cosignatures of its
+// checkpoint under the trial's current witness policy (none: nil).
+func recordWitnesses(t *workspace.Trial, recs []*workspace.Record) ([]witnessedRecord, error) {
+	out := make([]witnessedRecord, len(recs))
+	p, err := t.WitnessPolicy()
+	if err != nil {
+		return nil, err
+	}
+	lv, err := note.NewVerifier(t.VerifierKey)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range recs {
+		out[i].Record = r
+		if p == nil {
+			continue
+		}
+		signed := []byte(r.Checkpoint)
+		if cp, err := checkpoint.Open(t.VerifierKey, signed); err == nil {
+			if stored, err := t.CheckpointAt(cp.Size); err == nil && stored != nil {
+				if scp, err := checkpoint.Open(t.VerifierKey, stored); err == nil && string(scp.Hash) == string(cp.Hash) {
+					signed = stored
+				}
+			}
+		}
+		if rep, err := witness.Check(lv, signed, p); err == nil {
+			out[i].Witnesses = rep
+		}
+	}
+	return out, nil
+}

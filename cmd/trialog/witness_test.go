@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/trillian/trilliantest"
+	"github.com/trialog/trialog/witness/witnesstest"
+)
+
+const forkTrial = "CDISCPILOT01"
+
+var witnessNames = []string{"sponsor", "irb", "notary"}
+
+// startWitnesses starts three real litewitness processes (sponsor, IRB,
+// notary), tells each about the trial's log key and writes each one's
+// verifier key to DIR/NAME.vkey, as an institution would hand it over.
+func startWitnesses(t *testing.T, dir, vkeyPath string) ([]*witnesstest.Witness, []string) {
+	t.Helper()
+	ws := witnesstest.StartT(t, "sponsor.example/witness", "irb.example/witness", "notary.example/witness")
+	vkey, err := os.ReadFile(vkeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for i, w := range ws {
+		if err := w.AddLog(context.Background(), checkpoint.Origin(forkTrial), string(vkey)); err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, witnessNames[i]+".vkey")
+		if err := os.WriteFile(f, []byte(w.Key+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return ws, files
+}
+
+func addWitnesses(t *testing.T, logArgs []string, ws []*witnesstest.Witness, files []string) {
+	t.Helper()
+	for i, w := range ws {
+		mustRun(t, 0, append([]string{"witness", "add", "--trial", forkTrial, "--name", witnessNames[i], "--url", w.URL, "--key", files[i]}, logArgs...)...)
+	}
+	out := mustRun(t, 0, append([]string{"witness", "list", "--trial", forkTrial}, logArgs...)...)
+	if !strings.Contains(out, "3 witnesses, quorum 2") {
+		t.Fatalf("witness list: %s", out)
+	}
+}
+
+// alteredAE writes the pilot AE with one cell changed (same row count) and,
+// if drop > 0, without its last drop rows.
+func alteredAE(t *testing.T, dir string, drop int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(pilot, "ae.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	changed := false
+	for i := 1; i < len(lines) && !changed; i++ {
+		if strings.Contains(lines[i], "MILD") {
+			lines[i] = strings.Replace(lines[i], "MILD", "SEVERE", 1)
+			changed = true
+		}
+	}
+	if !changed {
+		t.Fatal("no MILD adverse event in the pilot AE")
+	}
+	lines = lines[:len(lines)-drop]
+	path := filepath.Join(dir, "ae-altered.csv")
+	if drop > 0 {
+		path = filepath.Join(dir, "ae-rolled-back.csv")
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ingestJSON(t *testing.T, want int, logArgs []string, dataset, file string) map[string]any {
+	t.Helper()
+	args := append([]string{"ingest", "--trial", forkTrial, "--operator", "cro", "--created-at", "2026-11-25T10:00:00Z", "--json", "--dataset", dataset}, logArgs...)
+	code, out, errOut := trialog(t, append(args, file)...)
+	if code != want {
+		t.Fatalf("ingest %s: exit %d, want %d\n%s\n%s", file, code, want, out, errOut)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("ingest --json: %v\n%s", err, out)
+	}
+	return res
+}
+
+func witnessed(t *testing.T, res map[string]any) (bool, float64) {
+	t.Helper()
+	w, ok := res["witnesses"].(map[string]any)
+	if !ok {
+		t.Fatalf("ingest --json has no witnesses: %v", res)
+	}
+	return w["witnessed"].(bool), w["cosignatures"].(float64)
+}
+
+// forkScenario runs the must-show fork test of docs/witnessing.md given
+// fork A (already holding the witnessed DM) and fork B (same key, same
+// history so far): A ingests the pilot AE, B an altered AE.
+func forkScenario(t *testing.T, dir string, logA, logB []string, vkey string, files []string) (pkgA, pkgB string) {
+	t.Helper()
+	resA := ingestJSON(t, 0, logA, "AE", filepath.Join(pilot, "ae.csv"))
+	if ok, n := witnessed(t, resA); !ok || n != 3 {
+		t.Fatalf("fork A AE: witnessed %v with %v cosignatures", ok, n)
+	}
+	altered := alteredAE(t, dir, 0)
+	// Fork B: the data is durable (exit 3, not 2), but every witness
+	// refuses the checkpoint.
+	args := append([]string{"ingest", "--trial", forkTrial, "--operator", "cro", "--created-at", "2026-11-25T10:00:00Z", "--json", "--dataset", "AE"}, logB...)
+	code, out, errOut := trialog(t, append(args, altered)...)
+	if code != 3 {
+		t.Fatalf("fork B ingest: exit %d, want 3\n%s\n%s", code, out, errOut)
+	}
+	var resB map[string]any
+	json.Unmarshal([]byte(out), &resB)
+	if resA["tree_size"] != resB["tree_size"] || resA["root_hash"] == resB["root_hash"] {
+		t.Fatalf("forks: A %v/%v, B %v/%v", resA["tree_size"], resA["root_hash"], resB["tree_size"], resB["root_hash"])
+	}
+	if ok, n := witnessed(t, resB); ok || n != 0 {
+		t.Fatalf("fork B: witnessed %v with %v cosignatures", ok, n)
+	}
+	errs := resB["witnesses"].(map[string]any)["errors"].(map[string]any)
+	for _, name := range witnessNames {
+		e, _ := errs[name].(string)
+		if !strings.Contains(e, "(422)") && !strings.Contains(e, "(409)") {
+			t.Errorf("witness %s on fork B: %q, want a 409 or 422 refusal", name, e)
+		}
+	}
+	// witness sync cannot help fork B.
+	mustRun(t, 3, append([]string{"witness", "sync", "--trial", forkTrial}, logB...)...)
+
+	pkgA, pkgB = filepath.Join(dir, "a.arrow"), filepath.Join(dir, "b.arrow")
+	mustRun(t, 0, append([]string{"prove", "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgA}, append(logA, filepath.Join(pilot, "ae.csv"))...)...)
+	mustRun(t, 0, append([]string{"prove", "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgB}, append(logB, altered)...)...)
+
+	policy := []string{"verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], "--quorum", "2"}
+	out = mustRun(t, 0, append(policy, pkgA)...)
+	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") || !strings.Contains(out, "cosigned by irb at") {
+		t.Errorf("verify fork A:\n%s", out)
+	}
+	out = mustRun(t, 1, append(policy, pkgB)...)
+	if !strings.Contains(out, "witness quorum not met: 0 of 3 witness cosignatures, quorum 2 (missing: sponsor, irb, notary)") {
+		t.Errorf("verify fork B does not name the missing quorum:\n%s", out)
+	}
+	// The package states its own policy: fork B fails even for a verifier
+	// that gave none.
+	out = mustRun(t, 1, "verify", "--key", vkey, pkgB)
+	if !strings.Contains(out, "the package's own witness policy is not met") {
+		t.Errorf("verify fork B without a policy:\n%s", out)
+	}
+	// A verifier that remembers fork A rejects fork B as a fork, with no
+	// witness policy at all (a package whose statement of a policy was
+	// stripped is caught here).
+	trustDir := filepath.Join(dir, "trust")
+	out = mustRun(t, 0, "verify", "--key", vkey, "--trust", trustDir, pkgA)
+	if !strings.Contains(out, "trust: first") {
+		t.Errorf("verify --trust fork A:\n%s", out)
+	}
+	out = mustRun(t, 1, "verify", "--key", vkey, "--trust", trustDir, pkgB)
+	if !strings.Contains(out, "fork or rollback (fork)") || !strings.Contains(out, "stored checkpoint") || !strings.Contains(out, "offered checkpoint") {
+		t.Errorf("verify --trust fork B:\n%s", out)
+	}
+	// TRIALOG_TRUST works the same.
+	t.Setenv("TRIALOG_TRUST", trustDir)
+	mustRun(t, 1, "verify", "--key", vkey, pkgB)
+	mustRun(t, 0, "verify", "--key", vkey, pkgA)
+	os.Unsetenv("TRIALOG_TRUST")
+	return pkgA, pkgB
+}
+
+// TestWitnessForkEmbedded is the must-show fork test on the embedded
+// backend: the trial's log directory is copied into two forks signed by
+// the same key.
+func TestWitnessForkEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	logA := filepath.Join(dir, "a")
+	mustRun(t, 0, "init", "--log", logA, "--trial", forkTrial)
+	vkey := filepath.Join(logA, "trials", forkTrial, "checkpoint.vkey")
+	ws, files := startWitnesses(t, dir, vkey)
+	addWitnesses(t, []string{"--log", logA}, ws, files)
+	res := ingestJSON(t, 0, []string{"--log", logA}, "DM", filepath.Join(pilot, "dm.csv"))
+	if ok, n := witnessed(t, res); !ok || n != 3 {
+		t.Fatalf("DM: witnessed %v with %v cosignatures", ok, n)
+	}
+	logB, logC := filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	copyTree(t, logA, logB)
+	copyTree(t, logA, logC)
+	_, _ = forkScenario(t, dir, []string{"--log", logA}, []string{"--log", logB}, vkey, files)
+
+	// A rollback: a third copy, restored from the DM snapshot, logs a
+	// shorter AE. The witnesses are ahead (409) and a verifier that saw
+	// fork A's larger tree refuses the smaller one it never saw.
+	rolled := alteredAE(t, dir, 20)
+	args := []string{"ingest", "--log", logC, "--trial", forkTrial, "--operator", "cro", "--json", "--dataset", "AE", rolled}
+	if code, out, errOut := trialog(t, args...); code != 3 || !strings.Contains(out, "larger tree") {
+		t.Fatalf("rolled-back ingest: exit %d\n%s\n%s", code, out, errOut)
+	}
+	pkgC := filepath.Join(dir, "c.arrow")
+	mustRun(t, 0, "prove", "--log", logC, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgC, rolled)
+	out := mustRun(t, 1, "verify", "--key", vkey, "--trust", filepath.Join(dir, "trust"), pkgC)
+	if !strings.Contains(out, "fork or rollback (rollback)") {
+		t.Errorf("verify --trust of a rolled-back checkpoint:\n%s", out)
+	}
+}
+
+// TestWitnessDownDuringIngest: two of the three witnesses are killed
+// while an ingest runs. The ingest completes (exit 3: durable, not yet
+// witnessed), the checkpoint waits with one cosignature; after the
+// witnesses restart, witness sync reaches the quorum, and the package
+// made then verifies under the policy. Nothing is lost or logged twice.
+func TestWitnessDownDuringIngest(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	mustRun(t, 0, "init", "--log", log, "--trial", forkTrial)
+	vkey := filepath.Join(log, "trials", forkTrial, "checkpoint.vkey")
+	ws, files := startWitnesses(t, dir, vkey)
+	addWitnesses(t, []string{"--log", log}, ws, files)
+	ingestJSON(t, 0, []string{"--log", log}, "DM", filepath.Join(pilot, "dm.csv"))
+
+	// Kill two witnesses as soon as the ingest has journaled its first
+	// leaf (pending.json appears), i.e. in the middle of the ingest.
+	pending := filepath.Join(log, "trials", forkTrial, "pending.json")
+	killed := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(killed)
+		for {
+			select {
+			case <-stop:
+				ws[1].Kill()
+				ws[2].Kill()
+				return
+			default:
+			}
+			if _, err := os.Stat(pending); err == nil {
+				ws[1].Kill()
+				ws[2].Kill()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	args := []string{"ingest", "--log", log, "--trial", forkTrial, "--json", "--dataset", "CM", filepath.Join(pilot, "cm.csv")}
+	code, out, errOut := trialog(t, args...)
+	close(stop)
+	<-killed
+	if code != 3 {
+		t.Fatalf("ingest with two witnesses down: exit %d, want 3\n%s\n%s", code, out, errOut)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if ok, n := witnessed(t, res); ok || n != 1 {
+		t.Fatalf("with two witnesses down: witnessed %v, %v cosignatures", ok, n)
+	}
+	if !strings.Contains(errOut, "1 of 3 witness cosignatures, quorum 2 (missing: irb, notary)") {
+		t.Errorf("stderr does not say the quorum was missed:\n%s", errOut)
+	}
+	// The data is there: prove works, the package fails only the quorum.
+	pkg := filepath.Join(dir, "cm.arrow")
+	mustRun(t, 0, "prove", "--log", log, "--trial", forkTrial, "--dataset", "CM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "cm.csv"))
+	policy := []string{"verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2]}
+	mustRun(t, 1, append(policy, pkg)...)
+	mustRun(t, 3, "witness", "sync", "--log", log, "--trial", forkTrial, "--timeout", "1s")
+
+	for _, w := range ws[1:] {
+		if err := w.StartServer(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = mustRun(t, 0, "witness", "sync", "--log", log, "--trial", forkTrial, "--json")
+	var st map[string]any
+	json.Unmarshal([]byte(out), &st)
+	if st["witnessed"] != true || st["cosignatures"].(float64) != 3 || st["tree_size"] != res["tree_size"] {
+		t.Fatalf("witness sync after restart: %s", out)
+	}
+	mustRun(t, 0, "prove", "--log", log, "--trial", forkTrial, "--dataset", "CM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "cm.csv"))
+	mustRun(t, 0, append(policy, pkg)...)
+	// Nothing lost or duplicated: the catalog has one CM version whose rows
+	// end right before its manifest.
+	out = mustRun(t, 0, "datasets", "--log", log, "--trial", forkTrial, "--json")
+	if strings.Count(out, `"CM"`) != 1 {
+		t.Errorf("datasets after the interrupted witnessing:\n%s", out)
+	}
+	// Each checkpoint's independent times: the witnesses' cosignatures.
+	out = mustRun(t, 0, "datasets", "--log", log, "--trial", forkTrial)
+	found := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "CM@1") {
+			found = true
+			if !strings.Contains(line, "witnesses 3/3 (quorum 2): sponsor 20") {
+				t.Errorf("datasets does not show the cosignature times: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("datasets lists no CM@1:\n%s", out)
+	}
+
+	// Consent events are witnessed too, and the IRB's report carries the
+	// cosigned checkpoint: consent verify demands the quorum.
+	mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "MAIN-ICF@1.0", "--irb-ref", "IRB-1",
+		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("ab", 32), "--scopes", "main")
+	report := filepath.Join(dir, "consent.json")
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report)
+	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], report)
+	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") {
+		t.Errorf("consent verify with witnesses:\n%s", out)
+	}
+	// A report whose checkpoint lost its cosignatures fails the quorum.
+	data, _ := os.ReadFile(report)
+	var raw map[string]any
+	json.Unmarshal(data, &raw)
+	cp := raw["checkpoint"].(string)
+	raw["checkpoint"] = cp[:strings.Index(cp, "\n\n")+2] + strings.SplitAfter(cp[strings.Index(cp, "\n\n")+2:], "\n")[0]
+	stripped, _ := json.Marshal(raw)
+	os.WriteFile(report, stripped, 0o644)
+	out = mustRun(t, 1, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], report)
+	if !strings.Contains(out, "witness quorum not met") {
+		t.Errorf("consent verify of a report without cosignatures:\n%s", out)
+	}
+}
+
+// TestWitnessForkTrillian is the fork test with fork A on a live Trillian
+// deployment and fork B an embedded log holding the same key, secret and
+// history (a CRO replaying the same leaves elsewhere).
+func TestWitnessForkTrillian(t *testing.T) {
+	trilliantest.SkipIfDisabled(t)
+	d := trilliantest.StartT(t, trilliantest.Options{})
+	dir := t.TempDir()
+	state, emb := filepath.Join(dir, "state"), filepath.Join(dir, "emb")
+	mustRun(t, 0, "init", "--log", d.URL(), "--state", state, "--trial", forkTrial)
+	mustRun(t, 0, "init", "--log", emb, "--trial", forkTrial)
+	for _, f := range []string{"secret", "checkpoint.key", "checkpoint.vkey"} {
+		b, err := os.ReadFile(filepath.Join(state, "trials", forkTrial, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(emb, "trials", forkTrial, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vkey := filepath.Join(state, "trials", forkTrial, "checkpoint.vkey")
+	logA, logB := []string{"--log", d.URL(), "--state", state}, []string{"--log", emb}
+	mustRun(t, 0, "checkpoint", "--log", emb, "--trial", forkTrial) // re-signed with the copied key
+	ws, files := startWitnesses(t, dir, vkey)
+	addWitnesses(t, logA, ws, files)
+	addWitnesses(t, logB, ws, files)
+	resA := ingestJSON(t, 0, logA, "DM", filepath.Join(pilot, "dm.csv"))
+	if ok, n := witnessed(t, resA); !ok || n != 3 {
+		t.Fatalf("DM on Trillian: witnessed %v with %v cosignatures", ok, n)
+	}
+	resB := ingestJSON(t, 0, logB, "DM", filepath.Join(pilot, "dm.csv"))
+	if resA["root_hash"] != resB["root_hash"] {
+		t.Fatal("the two logs do not share the DM history")
+	}
+	forkScenario(t, dir, logA, logB, vkey, files)
+}

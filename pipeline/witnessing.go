@@ -1,0 +1,42 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/workspace"
+)
+
+// maxCarriedProofs bounds the consistency proofs a package carries (one
+// per earlier published checkpoint, newest first): a verifier whose
+// remembered checkpoint is older than those needs the log's URL.
+const maxCarriedProofs = 1000
+
+// addWitnessing puts the trial's signed witness policy and the
+// consistency proofs from earlier published checkpoints into a package
+// (docs/witnessing.md), so a verifier can demand the policy's quorum and
+// check the checkpoint against the one it remembers, offline.
+func addWitnessing(ctx context.Context, t *workspace.Trial, meta *disclosure.Meta, size uint64) error {
+	policy, err := t.SignedWitnessPolicy()
+	if err != nil {
+		return err
+	}
+	meta.WitnessPolicy = policy
+	sizes, err := t.CheckpointSizes()
+	if err != nil {
+		return err
+	}
+	meta.Consistency = []disclosure.ConsistencyProof{}
+	for i := len(sizes) - 1; i >= 0 && len(meta.Consistency) < maxCarriedProofs; i-- {
+		from := sizes[i]
+		if from == 0 || from >= size {
+			continue
+		}
+		p, err := t.Log.ConsistencyProof(ctx, from, size)
+		if err != nil {
+			return err
+		}
+		meta.Consistency = append(meta.Consistency, disclosure.ConsistencyProof{From: from, Proof: p})
+	}
+	return nil
+}

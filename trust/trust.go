@@ -1,0 +1,264 @@
+// Package trust is a verifier's memory of the logs it checked: per log
+// (its origin and key), the largest checkpoint it accepted and every
+// (size, root) it accepted on the way. A log that shows this verifier one
+// history and later another (a fork), or an older state as if it were the
+// latest (a rollback), is caught here even with no witness at all: a new
+// checkpoint is accepted only if it is one already seen, or comes with an
+// RFC 6962 consistency proof (verified with transparency-dev/merkle)
+// linking it to the stored one. This is the "gossip-free" half of
+// split-view protection Go's checksum database clients use (they keep the
+// latest tree they saw in their cache and check every new one against it).
+//
+// Layout of a trust directory (every file replaced atomically):
+//
+//	DIR/LOG/vkey           the log's verifier key (what LOG stands for)
+//	DIR/LOG/latest         the largest accepted signed checkpoint, as received
+//	DIR/LOG/seen/SIZE      base64 root hash of an accepted checkpoint of SIZE
+//
+// where LOG is the path-escaped origin, '+', and the key hash in hex.
+package trust
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/transparency-dev/merkle/proof"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trialog/trialog/internal/durable"
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/trillian/checkpoint"
+)
+
+// Env is the environment variable the CLI reads the trust directory from.
+const Env = "TRIALOG_TRUST"
+
+// ErrNoProof is returned by a ProofSource that cannot supply a proof.
+var ErrNoProof = errors.New("no consistency proof available")
+
+// ProofSource supplies the RFC 6962 consistency proof between two sizes
+// of the log (oldSize < newSize), e.g. carried in a package
+// (disclosure.Meta.Consistency) or fetched from the log's public URL.
+type ProofSource func(ctx context.Context, oldSize, newSize uint64) ([][]byte, error)
+
+// ForkError says a checkpoint conflicts with what this verifier accepted
+// before. It carries both checkpoints as evidence.
+type ForkError struct {
+	Reason  string // "fork" (same size, other root, or a failed proof) or "rollback"
+	Detail  string
+	Stored  []byte // the signed checkpoint accepted before
+	Offered []byte // the one refused
+}
+
+func (e *ForkError) Error() string {
+	return fmt.Sprintf("fork or rollback (%s): %s", e.Reason, e.Detail)
+}
+
+// Evidence prints both checkpoints for a report.
+func (e *ForkError) Evidence() string {
+	return "stored checkpoint (accepted before):\n" + indent(e.Stored) +
+		"offered checkpoint (refused):\n" + indent(e.Offered)
+}
+
+func indent(b []byte) string {
+	var out strings.Builder
+	for _, l := range strings.SplitAfter(strings.TrimRight(string(b), "\n"), "\n") {
+		out.WriteString("    " + strings.TrimRight(l, "\n") + "\n")
+	}
+	return out.String()
+}
+
+// Decision is what Accept did.
+type Decision struct {
+	// Outcome: "first" (nothing stored yet), "same", "seen" (an older
+	// checkpoint accepted before), "extended" (larger and consistent:
+	// now the stored one), "older" (smaller, proven consistent).
+	Outcome    string
+	StoredSize uint64 // the size stored after the decision
+}
+
+// Store is a trust directory.
+type Store struct{ dir string }
+
+// Open opens (creating) a trust directory.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("trust directory: %w", err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+func (s *Store) logDir(v note.Verifier) string {
+	return filepath.Join(s.dir, url.PathEscape(v.Name())+"+"+fmt.Sprintf("%08x", v.KeyHash()))
+}
+
+// Accept verifies the signed checkpoint with verifierKey, checks it
+// against what was accepted before for the same log and records it. A *ForkError means exit 1: the log
+// forked or rolled back. Only one verifier process should use a trust
+// directory at a time: Accept takes a lock on the log's entry.
+func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource) (*Decision, error) {
+	return s.decide(ctx, verifierKey, signed, proofs, true)
+}
+
+// Check is Accept without recording anything: it tells whether the
+// checkpoint forks or rolls back what was accepted before. A verifier
+// uses it for a checkpoint that fails other checks (a missed witness
+// quorum), which must not become what it remembers.
+func (s *Store) Check(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource) (*Decision, error) {
+	return s.decide(ctx, verifierKey, signed, proofs, false)
+}
+
+func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource, write bool) (*Decision, error) {
+	v, err := note.NewVerifier(strings.TrimSpace(verifierKey))
+	if err != nil {
+		return nil, fmt.Errorf("verifier key: %w", err)
+	}
+	cp, err := checkpoint.Open(verifierKey, signed)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.logDir(v)
+	if err := os.MkdirAll(filepath.Join(dir, "seen"), 0o700); err != nil {
+		return nil, fmt.Errorf("trust directory: %w", err)
+	}
+	unlock, err := lock(filepath.Join(dir, "lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	stored, err := os.ReadFile(filepath.Join(dir, "latest"))
+	if errors.Is(err, os.ErrNotExist) {
+		if !write {
+			return &Decision{Outcome: "first"}, nil
+		}
+		if err := durable.WriteFile(filepath.Join(dir, "vkey"), []byte(strings.TrimSpace(verifierKey)+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		if err := s.record(dir, cp, signed, true); err != nil {
+			return nil, err
+		}
+		return &Decision{Outcome: "first", StoredSize: cp.Size}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trust directory: %w", err)
+	}
+	old, err := checkpoint.Open(verifierKey, stored)
+	if err != nil {
+		return nil, fmt.Errorf("trust directory %s: stored checkpoint: %w", dir, err)
+	}
+	fork := func(reason, format string, args ...any) error {
+		return &ForkError{Reason: reason, Detail: fmt.Sprintf(format, args...), Stored: stored, Offered: signed}
+	}
+	if seen, ok := s.seen(dir, cp.Size); ok {
+		if !bytes.Equal(seen, cp.Hash) {
+			return nil, fork("fork", "this verifier accepted another root for tree size %d", cp.Size)
+		}
+		outcome := "seen"
+		if cp.Size == old.Size {
+			outcome = "same"
+		}
+		return &Decision{Outcome: outcome, StoredSize: old.Size}, nil
+	}
+	switch {
+	case cp.Size == old.Size:
+		return nil, fork("fork", "same tree size %d, different root", cp.Size)
+	case cp.Size > old.Size:
+		p, err := get(ctx, proofs, old.Size, cp.Size)
+		if err != nil {
+			return nil, fork("fork", "no consistency proof from the stored size %d to %d: %v", old.Size, cp.Size, err)
+		}
+		if err := proof.VerifyConsistency(trillian.Hasher, old.Size, cp.Size, p, old.Hash, cp.Hash); err != nil {
+			return nil, fork("fork", "tree %d is not an extension of the stored tree %d: %v", cp.Size, old.Size, err)
+		}
+		if !write {
+			return &Decision{Outcome: "extended", StoredSize: old.Size}, nil
+		}
+		if err := s.record(dir, cp, signed, true); err != nil {
+			return nil, err
+		}
+		return &Decision{Outcome: "extended", StoredSize: cp.Size}, nil
+	default:
+		p, err := get(ctx, proofs, cp.Size, old.Size)
+		if err != nil {
+			return nil, fork("rollback", "tree size %d is smaller than the stored %d and was never accepted; no proof that it is a prefix: %v", cp.Size, old.Size, err)
+		}
+		if err := proof.VerifyConsistency(trillian.Hasher, cp.Size, old.Size, p, cp.Hash, old.Hash); err != nil {
+			return nil, fork("rollback", "tree %d is not a prefix of the stored tree %d: %v", cp.Size, old.Size, err)
+		}
+		if write {
+			if err := s.record(dir, cp, signed, false); err != nil {
+				return nil, err
+			}
+		}
+		return &Decision{Outcome: "older", StoredSize: old.Size}, nil
+	}
+}
+
+// Latest returns the stored signed checkpoint of the log, or nil.
+func (s *Store) Latest(verifierKey string) ([]byte, error) {
+	v, err := note.NewVerifier(strings.TrimSpace(verifierKey))
+	if err != nil {
+		return nil, fmt.Errorf("verifier key: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(s.logDir(v), "latest"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func get(ctx context.Context, src ProofSource, a, b uint64) ([][]byte, error) {
+	if src == nil {
+		return nil, ErrNoProof
+	}
+	return src(ctx, a, b)
+}
+
+func (s *Store) seen(dir string, size uint64) ([]byte, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "seen", strconv.FormatUint(size, 10)))
+	if err != nil {
+		return nil, false
+	}
+	h, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, false
+	}
+	return h, true
+}
+
+// record writes seen/SIZE first, then latest: a crash in between leaves a
+// seen entry for a checkpoint that was proven consistent, which is safe.
+func (s *Store) record(dir string, cp checkpoint.Checkpoint, signed []byte, latest bool) error {
+	seen := filepath.Join(dir, "seen", strconv.FormatUint(cp.Size, 10))
+	if err := durable.WriteFile(seen, []byte(base64.StdEncoding.EncodeToString(cp.Hash)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("trust directory: %w", err)
+	}
+	if !latest {
+		return nil
+	}
+	if err := durable.WriteFile(filepath.Join(dir, "latest"), signed, 0o644); err != nil {
+		return fmt.Errorf("trust directory: %w", err)
+	}
+	return nil
+}
+
+func lock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("trust directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("trust directory: lock: %w", err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

@@ -1,0 +1,169 @@
+package trust_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/trillian/embedded"
+	"github.com/trialog/trialog/trust"
+)
+
+type forkable struct {
+	log  *embedded.Log
+	skey string
+}
+
+func (f *forkable) grow(t *testing.T, tag string, n int) []byte {
+	t.Helper()
+	ctx := context.Background()
+	root, err := f.log.LatestRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves [][]byte
+	for i := 0; i < n; i++ {
+		leaves = append(leaves, fmt.Appendf(nil, "%s-%d-%d", tag, root.Size, i))
+	}
+	if root, err = f.log.AppendLeaves(ctx, root.Size, leaves); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := checkpoint.Sign(f.skey, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+func (f *forkable) proofs() trust.ProofSource {
+	return func(ctx context.Context, a, b uint64) ([][]byte, error) { return f.log.ConsistencyProof(ctx, a, b) }
+}
+
+func TestForkRollbackAndExtension(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	skey, vkey, _ := checkpoint.GenerateKey(checkpoint.Origin("TRUST"))
+	open := func(name string) *forkable {
+		l, err := embedded.Open(ctx, filepath.Join(dir, name), embedded.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return &forkable{log: l, skey: skey}
+	}
+	base := open("base")
+	cp10 := base.grow(t, "shared", 10)
+	base.log.Close()
+	for _, fork := range []string{"a", "b"} {
+		if err := os.CopyFS(filepath.Join(dir, fork), os.DirFS(filepath.Join(dir, "base"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := open("a"), open("b")
+	cpA15 := a.grow(t, "a", 5)
+	cpB15 := b.grow(t, "b", 5)
+	cpA20 := a.grow(t, "a", 5)
+
+	st, err := trust.Open(filepath.Join(dir, "trust"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept := func(cp []byte, src trust.ProofSource) (*trust.Decision, error) {
+		return st.Accept(ctx, vkey, cp, src)
+	}
+	want := func(cp []byte, src trust.ProofSource, outcome string) {
+		t.Helper()
+		d, err := accept(cp, src)
+		if err != nil || d.Outcome != outcome {
+			t.Fatalf("Accept = %+v, %v; want %s", d, err, outcome)
+		}
+	}
+	wantFork := func(cp []byte, src trust.ProofSource, reason string) {
+		t.Helper()
+		_, err := accept(cp, src)
+		var fe *trust.ForkError
+		if !errors.As(err, &fe) || fe.Reason != reason {
+			t.Fatalf("Accept = %v; want a %s", err, reason)
+		}
+		if ev := fe.Evidence(); !strings.Contains(ev, strings.SplitN(string(cp), "\n", 2)[0]) || !strings.Contains(ev, "stored checkpoint") {
+			t.Errorf("evidence lacks the checkpoints:\n%s", ev)
+		}
+	}
+	want(cp10, nil, "first")
+	want(cp10, nil, "same")
+	// Larger: only with a proof.
+	wantFork(cpA15, nil, "fork")
+	want(cpA15, a.proofs(), "extended")
+	// Fork B at the same size: no proof can help.
+	wantFork(cpB15, b.proofs(), "fork")
+	// Fork B growing past A: B's own proof from 15 does not verify against A's root.
+	cpB20 := b.grow(t, "b", 6)
+	wantFork(cpB20, b.proofs(), "fork")
+	// An older checkpoint seen before is fine without a proof; the
+	// verifier's stored one stays the larger.
+	want(cp10, nil, "seen")
+	want(cpA20, a.proofs(), "extended")
+	// A rollback to a size never seen: refused without a proof, accepted
+	// as older with one (a log URL can supply it).
+	cpA12 := func() []byte {
+		root := trillian.Root{Size: 12}
+		h, err := a.log.ConsistencyProof(ctx, 12, 20)
+		if err != nil || len(h) == 0 {
+			t.Fatal(err)
+		}
+		// The root at 12 from the log itself.
+		r, err := rootAt(ctx, a.log, 12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root.Hash = r
+		cp, _ := checkpoint.Sign(skey, root)
+		return cp
+	}()
+	wantFork(cpA12, nil, "rollback")
+	want(cpA12, a.proofs(), "older")
+	want(cpA12, nil, "seen")
+	// A fabricated smaller root is a rollback even with a proof source.
+	bogus, _ := checkpoint.Sign(skey, trillian.Root{Size: 11, Hash: make([]byte, 32)})
+	wantFork(bogus, a.proofs(), "rollback")
+	latest, err := st.Latest(vkey)
+	if err != nil || string(latest) != string(cpA20) {
+		t.Fatalf("latest = %q, %v", latest, err)
+	}
+	// A checkpoint under another key is not this log's: an error, not a fork.
+	_, otherV, _ := checkpoint.GenerateKey(checkpoint.Origin("TRUST"))
+	if _, err := st.Accept(ctx, otherV, cpA20, nil); err == nil {
+		t.Error("checkpoint accepted under another key")
+	}
+}
+
+// rootAt computes the root of the first n leaves from the log's leaves.
+func rootAt(ctx context.Context, l trillian.Log, n uint64) ([]byte, error) {
+	leaves, err := l.Leaves(ctx, 0, n)
+	if err != nil {
+		return nil, err
+	}
+	var hashes [][]byte
+	for _, lf := range leaves {
+		hashes = append(hashes, trillian.LeafHash(lf))
+	}
+	return mth(hashes), nil
+}
+
+// mth is RFC 6962's MTH over leaf hashes.
+func mth(h [][]byte) []byte {
+	if len(h) == 1 {
+		return h[0]
+	}
+	k := 1
+	for k*2 < len(h) {
+		k *= 2
+	}
+	return trillian.HashChildren(mth(h[:k]), mth(h[k:]))
+}

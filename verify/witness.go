@@ -1,0 +1,93 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trialog/trialog/trust"
+	"github.com/trialog/trialog/witness"
+)
+
+// checkWitnessing runs the checks of docs/witnessing.md on the package's
+// checkpoint (already verified with the log key by checkHeader):
+//
+//   - the verifier's own witness policy (Options.Witnesses): fewer than
+//     its quorum of valid cosignatures from distinct listed witnesses
+//     fails, naming the missing and invalid ones;
+//   - the policy the package states it was made under (signed by the log
+//     key): a package whose checkpoint does not meet it fails too;
+//   - the verifier's memory (Options.Trust): a checkpoint that forks or
+//     rolls back what this verifier accepted before fails, with both
+//     checkpoints as evidence. A checkpoint is remembered only when the
+//     witness checks passed; otherwise it is only checked.
+func (v *verifier) checkWitnessing(ctx context.Context) {
+	rep, meta := v.rep, v.meta
+	lv, err := note.NewVerifier(strings.TrimSpace(v.opts.VerifierKey))
+	if err != nil {
+		rep.fail("verifier key: %v", err)
+		return
+	}
+	ok := true
+	if v.opts.Witnesses != nil {
+		wr, err := witness.Check(lv, meta.Checkpoint, v.opts.Witnesses)
+		if err != nil {
+			rep.fail("witnesses: %v", err)
+			return
+		}
+		rep.Witnesses = wr
+		if !wr.OK() {
+			rep.fail("witness quorum not met: %s", wr)
+			ok = false
+		}
+	}
+	if len(meta.WitnessPolicy) > 0 {
+		p, err := witness.OpenSignedPolicy(lv, meta.WitnessPolicy)
+		if err != nil {
+			rep.fail("package witness policy: %v", err)
+			return
+		}
+		wr, err := witness.Check(lv, meta.Checkpoint, p)
+		if err != nil {
+			rep.fail("package witness policy: %v", err)
+			return
+		}
+		rep.PackagePolicy = wr
+		if !wr.OK() {
+			rep.fail("the package's own witness policy is not met: %s (the CRO should run trialog witness sync and make the package again)", wr)
+			ok = false
+		}
+	}
+	if v.opts.Trust == nil {
+		return
+	}
+	proofs := func(ctx context.Context, a, b uint64) ([][]byte, error) {
+		if b == v.cp.Size {
+			if p, ok := meta.ConsistencyFrom(a); ok {
+				return p, nil
+			}
+		}
+		if v.opts.Proofs != nil {
+			return v.opts.Proofs(ctx, a, b)
+		}
+		return nil, fmt.Errorf("%w: the package carries none from size %d (a log URL can supply it)", trust.ErrNoProof, a)
+	}
+	decide := v.opts.Trust.Accept
+	if !ok {
+		decide = v.opts.Trust.Check
+	}
+	d, err := decide(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
+	var fork *trust.ForkError
+	switch {
+	case errors.As(err, &fork):
+		rep.fail("%v", fork)
+		rep.ForkEvidence = fork.Evidence()
+	case err != nil:
+		rep.fail("trust store: %v", err)
+	default:
+		rep.Trust = d
+	}
+}

@@ -1,0 +1,226 @@
+package workspace
+
+// Witnessing a trial's checkpoints (docs/witnessing.md).
+//
+// Files, beside the others of the trial:
+//
+//	DIR/trials/ID/witness.policy      the policy, as a note signed by the trial key
+//	DIR/trials/ID/witness-state.json  per witness, the tree size it last cosigned
+//
+// The checkpoint files (checkpoint, checkpoints/SIZE) are replaced by their
+// cosigned versions as cosignatures arrive: a cosigned checkpoint is the same
+// signed note with more signature lines, so every reader keeps working.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trialog/trialog/internal/durable"
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/witness"
+	"github.com/trialog/trialog/witness/client"
+)
+
+func (t *Trial) policyPath() string       { return filepath.Join(t.Dir, "witness.policy") }
+func (t *Trial) witnessStatePath() string { return filepath.Join(t.Dir, "witness-state.json") }
+
+// SignedWitnessPolicy returns the trial's witness policy note (signed by
+// the trial's checkpoint key), or nil when the trial has no witnesses.
+func (t *Trial) SignedWitnessPolicy() ([]byte, error) {
+	b, err := os.ReadFile(t.policyPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// WitnessPolicy returns the trial's witness policy, or nil.
+func (t *Trial) WitnessPolicy() (*witness.Policy, error) {
+	signed, err := t.SignedWitnessPolicy()
+	if err != nil || signed == nil {
+		return nil, err
+	}
+	lv, err := note.NewVerifier(t.VerifierKey)
+	if err != nil {
+		return nil, err
+	}
+	p, err := witness.OpenSignedPolicy(lv, signed)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.policyPath(), err)
+	}
+	return p, nil
+}
+
+// SetWitnessPolicy signs p with the trial key and makes it the trial's
+// policy. Witnesses added later start with no known size (their 409
+// answer tells it).
+func (t *Trial) SetWitnessPolicy(p *witness.Policy) ([]byte, error) {
+	signed, err := t.SignStatement(witness.PolicyNoteText(p, t.VerifierKey))
+	if err != nil {
+		return nil, err
+	}
+	if err := durable.WriteFile(t.policyPath(), signed, 0o644); err != nil {
+		return nil, err
+	}
+	return signed, nil
+}
+
+func (t *Trial) witnessSizes() (map[string]uint64, error) {
+	sizes := map[string]uint64{}
+	b, err := os.ReadFile(t.witnessStatePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return sizes, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &sizes); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.witnessStatePath(), err)
+	}
+	return sizes, nil
+}
+
+// WitnessStatus is the outcome of submitting the latest checkpoint.
+type WitnessStatus struct {
+	TreeSize   uint64
+	Checkpoint []byte // with every cosignature obtained so far
+	Report     *witness.Report
+	Results    []client.Result
+}
+
+// Witnessed reports whether the quorum is met.
+func (s *WitnessStatus) Witnessed() bool { return s.Report.OK() }
+
+// JSON is the status for --json output.
+func (s *WitnessStatus) JSON() map[string]any {
+	errs := map[string]string{}
+	for _, r := range s.Results {
+		if r.Err != nil {
+			errs[r.Witness] = r.Err.Error()
+		}
+	}
+	return map[string]any{
+		"tree_size": s.TreeSize, "witnessed": s.Report.OK(), "cosignatures": len(s.Report.Valid),
+		"quorum": s.Report.Quorum, "cosigned_by": s.Report.Valid, "missing": s.Report.Missing,
+		"invalid": s.Report.Invalid, "errors": errs,
+	}
+}
+
+// WitnessOptions tune WitnessLatest.
+type WitnessOptions struct {
+	// Timeout bounds each witness (retries included); default 5s.
+	Timeout time.Duration
+	HTTP    *http.Client
+}
+
+// WitnessLatest submits the trial's latest checkpoint to the witnesses of
+// its policy that have not cosigned it yet (c2sp.org/tlog-witness, in
+// parallel) and stores what they return. It needs the writer lock (Open
+// with writable). The checkpoint and the data it covers are durable before
+// this is called, so a witness that is down loses nothing: the
+// checkpoint waits, and a later call (trialog witness sync) completes it.
+// It returns nil when the trial has no witness policy. Only a local
+// failure (reading or writing the trial's files) is an error; witnesses'
+// failures are in the status.
+func (t *Trial) WitnessLatest(ctx context.Context, opts WitnessOptions) (*WitnessStatus, error) {
+	if t.lock == nil {
+		return nil, fmt.Errorf("trial %s: witnessing needs the writer lock", t.ID)
+	}
+	p, err := t.WitnessPolicy()
+	if err != nil || p == nil {
+		return nil, err
+	}
+	signed, err := t.LatestCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	if err != nil {
+		return nil, err
+	}
+	lv, err := note.NewVerifier(t.VerifierKey)
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := t.witnessSizes()
+	if err != nil {
+		return nil, err
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	sub := &client.Submitter{
+		Policy: p, LogVerifier: lv, HTTP: opts.HTTP, Timeout: timeout,
+		Prove: func(ctx context.Context, a, b uint64) ([][]byte, error) { return t.Log.ConsistencyProof(ctx, a, b) },
+	}
+	out, err := sub.Submit(ctx, signed, cp.Size, sizes)
+	if err != nil {
+		return nil, err
+	}
+	changed := false
+	for _, r := range out.Results {
+		if r.Size != sizes[r.Witness] {
+			sizes[r.Witness] = r.Size
+			changed = true
+		}
+	}
+	if string(out.Checkpoint) != string(signed) {
+		// The checkpoint history first, then the latest: a reader of the
+		// latest finds the same note in the history.
+		hist := filepath.Join(t.Dir, "checkpoints", strconv.FormatUint(cp.Size, 10))
+		if err := durable.WriteFile(hist, out.Checkpoint, 0o644); err != nil {
+			return nil, err
+		}
+		if err := durable.WriteFile(filepath.Join(t.Dir, "checkpoint"), out.Checkpoint, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if changed {
+		data, _ := json.MarshalIndent(sizes, "", "  ")
+		if err := durable.WriteFile(t.witnessStatePath(), append(data, '\n'), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return &WitnessStatus{TreeSize: cp.Size, Checkpoint: out.Checkpoint, Report: out.Report, Results: out.Results}, nil
+}
+
+// CheckpointAt returns the stored checkpoint of a tree size (cosigned as
+// far as witnessing got), or nil.
+func (t *Trial) CheckpointAt(size uint64) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(t.Dir, "checkpoints", strconv.FormatUint(size, 10)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// CheckpointSizes lists the sizes of every checkpoint the trial published,
+// ascending.
+func (t *Trial) CheckpointSizes() ([]uint64, error) {
+	entries, err := os.ReadDir(filepath.Join(t.Dir, "checkpoints"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, e := range entries {
+		if n, err := strconv.ParseUint(e.Name(), 10, 64); err == nil {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
