@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -413,7 +414,10 @@ func TestADaMDatasetJSONEditsNamed(t *testing.T) {
 		dataset := strings.ToUpper(name)
 		tr, _ := newTrial(t)
 		m := ingest(t, tr, xptPath, dataset).Record.Manifest
-		pkg := prove(t, tr, xptPath, pipeline.ProveOptions{Dataset: dataset, Detached: true})
+		// The compact (derived) package names the rows; a full one (or a
+		// follow-up package of those rows) names the columns too.
+		derived := prove(t, tr, xptPath, pipeline.ProveOptions{Dataset: dataset, Detached: true})
+		pkg := prove(t, tr, xptPath, pipeline.ProveOptions{Dataset: dataset, Detached: true, Form: pipeline.FormFull})
 		for _, cp := range adamCopies {
 			ds := convertToDatasetJSON(t, xptPath, cp.floatsAs).clone()
 			want := map[uint64]string{}
@@ -426,7 +430,15 @@ func TestADaMDatasetJSONEditsNamed(t *testing.T) {
 				want[uint64(e.row)] = e.col
 			}
 			path := ds.write(t, t.TempDir(), cp.ext)
-			rep := verifyPackage(t, tr, pkg, openFile(t, path, source.Options{TypeHints: pipeline.ManifestSchemaHints(&m)}))
+			rep := verifyPackage(t, tr, derived, openFile(t, path, pipeline.ManifestReadOptions(&m)))
+			var rows []uint64
+			for _, r := range rep.BadRows {
+				rows = append(rows, r.Row)
+			}
+			if rep.OK || len(rows) != len(want) || !slices.IsSorted(rows) || fmt.Sprint(rows) != fmt.Sprint(slices.Sorted(maps.Keys(want))) {
+				t.Errorf("%s %s derived package: bad rows %v, want those of %v", name, cp.ext, rows, want)
+			}
+			rep = verifyPackage(t, tr, pkg, openFile(t, path, pipeline.ManifestReadOptions(&m)))
 			got := map[uint64]string{}
 			for _, r := range rep.BadRows {
 				got[r.Row] = strings.Join(r.Columns, ",")
