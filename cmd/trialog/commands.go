@@ -12,10 +12,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
-	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/definexml"
+	"github.com/trialog/trialog/source/readers"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/verify"
@@ -268,11 +268,7 @@ func verifyCommand() *cli.Command {
 				}
 			}
 			if c.NArg() == 2 {
-				m, err := disclosure.ReadManifest(c.Args().First())
-				if err != nil {
-					return err
-				}
-				if opts.Data, err = openSource(c.Context, c, c.Args().Get(1), source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}); err != nil {
+				if opts.Data, err = verify.OpenData(c.Context, c.Args().First(), c.Args().Get(1), sourceOptions(c, source.Options{Readers: readers.All()})); err != nil {
 					return err
 				}
 			}
@@ -285,41 +281,15 @@ func verifyCommand() *cli.Command {
 					return err
 				}
 			} else {
-				printReport(rep)
+				if err := rep.WriteText(os.Stdout); err != nil {
+					return err
+				}
 			}
 			if !rep.OK {
 				return fmt.Errorf("%s: %d bad rows, %d problems: %w", rep.Package, rep.BadRowCount, len(rep.Problems), errVerification)
 			}
 			return nil
 		},
-	}
-}
-
-func printReport(rep *verify.Report) {
-	status := "OK"
-	if !rep.OK {
-		status = "FAILED"
-	}
-	fmt.Printf("%s: %s version %d of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
-		rep.Package, rep.Dataset, rep.Version, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
-	if len(rep.Redacted) > 0 {
-		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
-	}
-	for _, p := range rep.Problems {
-		fmt.Printf("  problem: %s\n", p)
-	}
-	for _, n := range rep.Notes {
-		fmt.Printf("  note: %s\n", n)
-	}
-	for _, r := range rep.BadRows {
-		cols := ""
-		if len(r.Columns) > 0 {
-			cols = " columns " + strings.Join(r.Columns, ", ") + ":"
-		}
-		fmt.Printf("  row %d (leaf %d):%s %s\n", r.Row, r.LeafIndex, cols, r.Reason)
-	}
-	if rep.Truncated {
-		fmt.Printf("  … %d bad rows in all\n", rep.BadRowCount)
 	}
 }
 

@@ -107,11 +107,16 @@ func openTrial(c *cli.Context, writable bool) (*workspace.Trial, error) {
 
 // openSource opens a data file with the reader options from the flags.
 func openSource(ctx context.Context, c *cli.Context, path string, opts source.Options) (*source.File, error) {
+	return readers.Open(ctx, path, sourceOptions(c, opts))
+}
+
+// sourceOptions sets the reader options the flags choose.
+func sourceOptions(c *cli.Context, opts source.Options) source.Options {
 	opts.Format = source.Format(c.String("format"))
 	if c.IsSet("null") || opts.NullValues == nil {
 		opts.NullValues = strings.Split(c.String("null"), ",")
 	}
-	return readers.Open(ctx, path, opts)
+	return opts
 }
 
 func printJSON(v any) error {

@@ -83,7 +83,7 @@ func demoCommand() *cli.Command {
 					return err
 				}
 				fmt.Printf("== verify (offline, key %s):\n", vkey)
-				printReport(rep)
+				rep.WriteText(os.Stdout)
 				if !rep.OK {
 					return fmt.Errorf("demo package did not verify: %w", errVerification)
 				}
@@ -124,7 +124,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			fmt.Printf("== verify a sponsor's copy of DM with one edited date against a detached package (expected to fail):\n")
-			printReport(rep)
+			rep.WriteText(os.Stdout)
 			if rep.OK || rep.BadRowCount != 1 {
 				return fmt.Errorf("demo: the edited copy was not caught")
 			}
