@@ -47,6 +47,10 @@ type ProveOptions struct {
 	Redact []string
 	// Detached leaves every value out: the recipient brings the data file.
 	Detached bool
+	// Total, if set, is called once with the number of data rows the
+	// package is written from; Progress, if set, with the rows read so far.
+	Total    func(rows uint64)
+	Progress func(rows uint64)
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
@@ -211,7 +215,18 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.start(tmp); err != nil {
 		return nil, err
 	}
-	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch))
+	if opts.Total != nil {
+		opts.Total(m.Rows)
+	}
+	add := w.addBatch
+	if opts.Progress != nil {
+		add = func(b source.Batch) error {
+			err := w.addBatch(b)
+			opts.Progress(b.First + uint64(b.Rec.NumRows()))
+			return err
+		}
+	}
+	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, add))
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,11 @@ type Options struct {
 	// MaxReportedRows bounds the rows listed in the report (default 1000);
 	// every bad row is still counted.
 	MaxReportedRows int
+	// Total, if set, is called with the number of package rows at the
+	// start of each pass (a failed fast pass is followed by a cell-by-cell
+	// one); Progress, if set, with the rows checked so far in the pass.
+	Total    func(rows uint64)
+	Progress func(rows uint64)
 }
 
 // Report is the outcome of Verify. OK is true only if every check passed.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/pipeline"
@@ -95,20 +94,9 @@ func ingestCommand() *cli.Command {
 				return err
 			}
 			defer t.Close()
-			var bar *progressbar.ProgressBar
 			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys"))}
-			if isTerminal() && !c.Bool("json") {
-				iopts.Total = func(n uint64) {
-					bar = progressbar.NewOptions64(int64(n), progressbar.OptionSetWriter(os.Stderr),
-						progressbar.OptionSetDescription("ingest "+dataset), progressbar.OptionShowCount(),
-						progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"), progressbar.OptionClearOnFinish())
-				}
-				iopts.Progress = func(n uint64) {
-					if bar != nil {
-						bar.Set64(int64(n))
-					}
-				}
-			}
+			bar := newProgress(c, "ingest "+dataset)
+			iopts.Total, iopts.Progress = bar.callbacks()
 			if at := c.Timestamp("created-at"); at != nil {
 				iopts.Now = func() time.Time { return *at }
 			}
@@ -118,9 +106,7 @@ func ingestCommand() *cli.Command {
 				}
 			}
 			res, err := pipeline.Ingest(c.Context, t, f, iopts)
-			if bar != nil {
-				bar.Finish()
-			}
+			bar.finish()
 			if err != nil {
 				return err
 			}
@@ -229,7 +215,10 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			bar := newProgress(c, "prove "+name)
+			opts.Total, opts.Progress = bar.callbacks()
 			res, err := pipeline.Prove(c.Context, t, f, c.String("out"), opts)
+			bar.finish()
 			if err != nil {
 				return err
 			}
@@ -272,7 +261,10 @@ func verifyCommand() *cli.Command {
 					return err
 				}
 			}
+			bar := newProgress(c, "verify "+filepath.Base(c.Args().First()))
+			opts.Total, opts.Progress = bar.callbacks()
 			rep, err := verify.Package(c.Context, c.Args().First(), opts)
+			bar.finish()
 			if err != nil {
 				return err
 			}
