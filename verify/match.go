@@ -63,15 +63,6 @@ func loadKeyed(f *source.File, m *leaf.Manifest, names []string) (*keyedData, er
 			k.problems = append(k.problems, fmt.Sprintf("data file %s: column %s missing (dropped or renamed)", f.Name, n))
 		}
 	}
-	var extra []string
-	for _, fl := range schema.Fields() {
-		if !slices.Contains(names, fl.Name) {
-			extra = append(extra, fl.Name)
-		}
-	}
-	if len(extra) > 0 {
-		k.problems = append(k.problems, fmt.Sprintf("data file %s: columns not in the manifest: %s", f.Name, strings.Join(extra, ", ")))
-	}
 	keyCols := make([]int, len(m.Keys))
 	for i, key := range m.Keys {
 		keyCols[i] = slices.Index(names, key)
@@ -368,15 +359,6 @@ func newDataCursor(f *source.File, m *leaf.Manifest, names []string) (*dataCurso
 			d.colIdx = append(d.colIdx, -1)
 			d.problems = append(d.problems, fmt.Sprintf("data file %s: column %s missing (dropped or renamed)", f.Name, n))
 		}
-	}
-	var extra []string
-	for _, fl := range schema.Fields() {
-		if !slices.Contains(names, fl.Name) {
-			extra = append(extra, fl.Name)
-		}
-	}
-	if len(extra) > 0 {
-		d.problems = append(d.problems, fmt.Sprintf("data file %s: columns not in the manifest: %s", f.Name, strings.Join(extra, ", ")))
 	}
 	return d, nil
 }

@@ -25,6 +25,9 @@ type Options struct {
 	// package to prove.
 	Dataset string
 	Version uint64
+	// Strict fails a data file with columns the package does not commit
+	// to; by default they are listed in Report.NotCovered and noted.
+	Strict bool
 	// MaxReportedRows bounds the rows listed in the report (default 1000);
 	// every bad row is still counted.
 	MaxReportedRows int
@@ -54,6 +57,7 @@ type Report struct {
 	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
 	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
 	Redacted    []string     `json:"redacted,omitempty"`
+	NotCovered  []string     `json:"not_covered,omitempty"`
 	keys        []string
 }
 

@@ -241,6 +241,7 @@ func verifyCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
 			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
+			&cli.BoolFlag{Name: "strict", Usage: "fail when DATAFILE has columns the package does not cover (default: list them in a note)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
@@ -250,7 +251,7 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := verify.Options{VerifierKey: strings.TrimSpace(string(vkey)), MaxReportedRows: c.Int("max-rows")}
+			opts := verify.Options{VerifierKey: strings.TrimSpace(string(vkey)), MaxReportedRows: c.Int("max-rows"), Strict: c.Bool("strict")}
 			if d := c.String("dataset"); d != "" {
 				if opts.Dataset, opts.Version, err = pipeline.ParseDatasetRef(d); err != nil {
 					return err
