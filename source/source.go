@@ -69,6 +69,9 @@ type Options struct {
 	NullValues []string
 	// BatchRows is the number of rows per batch (default 16384).
 	BatchRows int
+	// Limits bound one record of a text format (CSV, Dataset-JSON); zero
+	// fields take the defaults.
+	Limits Limits
 	// Allocator for Arrow buffers (default a Recycler keeping 32 MiB).
 	Allocator memory.Allocator
 	// Readers open the formats this package does not read itself
@@ -106,6 +109,7 @@ func Open(ctx context.Context, path string, opts Options) (*File, error) {
 	if opts.NullValues == nil {
 		opts.NullValues = []string{"", "NA"}
 	}
+	opts.Limits = opts.Limits.withDefaults()
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -379,7 +383,10 @@ func (f *File) csvSchema(ctx context.Context) (*arrow.Schema, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	sc := newCSVScanner(fh)
+	sc := newCSVScanner(fh, f.opts.Limits)
+	if err := sc.checkEncoding(f.Name); err != nil {
+		return nil, err
+	}
 	header, err := sc.next()
 	if err == io.EOF {
 		return nil, fmt.Errorf("%s: empty file, a header row is required: %w", f.Name, ErrInput)
@@ -399,6 +406,7 @@ func (f *File) csvSchema(ctx context.Context) (*arrow.Schema, error) {
 		}
 		seen[names[i]] = true
 	}
+	sc.maxFields, sc.afterHeader = len(names), true // no record may have more fields than the header
 	types := map[string]arrow.DataType{}
 	for k, v := range f.opts.TypeHints {
 		types[k] = v

@@ -116,6 +116,8 @@ func sourceOptions(c *cli.Context, opts source.Options) source.Options {
 	if c.IsSet("null") || opts.NullValues == nil {
 		opts.NullValues = strings.Split(c.String("null"), ",")
 	}
+	// Global flags (trialog --max-fields N ingest …), or their TRIALOG_ env.
+	opts.Limits = source.Limits{MaxRecordBytes: c.Int("max-record-bytes"), MaxFields: c.Int("max-fields"), MaxCellBytes: c.Int("max-cell-bytes")}
 	return opts
 }
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/trialog/trialog/source"
 )
 
 // errVerification marks a verification that ran and failed: exit code 1.
@@ -59,6 +61,12 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile (for benchmarks)", Hidden: true},
+			&cli.IntFlag{Name: "max-record-bytes", Value: source.DefaultMaxRecordBytes, EnvVars: []string{"TRIALOG_MAX_RECORD_BYTES"},
+				Usage: "reject a CSV record or Dataset-JSON row (NDJSON line) longer than this"},
+			&cli.IntFlag{Name: "max-fields", Value: source.DefaultMaxFields, EnvVars: []string{"TRIALOG_MAX_FIELDS"},
+				Usage: "reject a CSV header with more fields than this"},
+			&cli.IntFlag{Name: "max-cell-bytes", Value: source.DefaultMaxCellBytes, EnvVars: []string{"TRIALOG_MAX_CELL_BYTES"},
+				Usage: "reject a CSV cell longer than this"},
 		},
 		Before: func(c *cli.Context) error {
 			if path := c.String("cpuprofile"); path != "" {

@@ -62,3 +62,18 @@ func WithAllocator(mem memory.Allocator) Option { return rowbatch.WithAllocator(
 // WithBatchSize sets the maximum number of rows per record batch
 // (default DefaultBatchSize). Values below 1 are ignored.
 func WithBatchSize(n int) Option { return rowbatch.WithBatchSize(n) }
+
+// DefaultMaxRowBytes bounds one row (one NDJSON line) by default.
+const DefaultMaxRowBytes = 16 << 20
+
+// WithMaxRowBytes bounds the bytes of input one row (in NDJSON, one line;
+// for the metadata, everything before the first row) may take; a longer
+// one is rejected as malformed as soon as the bound is passed, without
+// reading it whole. Default DefaultMaxRowBytes.
+func WithMaxRowBytes(n int) Option {
+	return func(c *rowbatch.Config) {
+		if n > 0 {
+			c.MaxRowBytes = n
+		}
+	}
+}

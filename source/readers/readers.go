@@ -70,13 +70,13 @@ func xptReader(r io.Reader, name string, o source.Options) (array.RecordReader, 
 }
 
 func jsonReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-	return datasetjson.NewReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	return datasetjson.NewReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithMaxRowBytes(o.Limits.MaxRecordBytes))
 }
 
 func ndjsonReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-	return datasetjson.NewNDJSONReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	return datasetjson.NewNDJSONReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithMaxRowBytes(o.Limits.MaxRecordBytes))
 }
 
 func dsjcReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-	return datasetjson.NewCompressedReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	return datasetjson.NewCompressedReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithMaxRowBytes(o.Limits.MaxRecordBytes))
 }

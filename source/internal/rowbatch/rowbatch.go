@@ -20,6 +20,9 @@ const DefaultBatchSize = 8192
 type Config struct {
 	Mem       memory.Allocator
 	BatchSize int
+	// MaxRowBytes bounds the input one row may take (0: the reader's
+	// default), so a hostile row is rejected before it is held whole.
+	MaxRowBytes int
 }
 
 // Option configures a reader.

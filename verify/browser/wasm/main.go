@@ -120,13 +120,13 @@ func readers() map[source.Format]source.ReaderFunc {
 			return xpt.NewReader(r, name, xpt.WithAllocator(o.Allocator), xpt.WithBatchSize(o.BatchRows))
 		}),
 		source.DatasetJSON: buffered(func(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-			return datasetjson.NewReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+			return datasetjson.NewReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithMaxRowBytes(o.Limits.MaxRecordBytes))
 		}),
 		source.NDJSON: buffered(func(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-			return datasetjson.NewNDJSONReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+			return datasetjson.NewNDJSONReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithMaxRowBytes(o.Limits.MaxRecordBytes))
 		}),
 		source.DSJC: buffered(func(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-			return datasetjson.NewCompressedReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+			return datasetjson.NewCompressedReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithMaxRowBytes(o.Limits.MaxRecordBytes))
 		}),
 	}
 }
