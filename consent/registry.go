@@ -251,11 +251,11 @@ func (r *Registry) Append(ctx context.Context, recs []*Record) ([]*Record, error
 		rec.Seq = uint64(len(book.Records)) + 1
 		rec.LeafIndex = root.Size + uint64(i)
 		if err := book.Add(rec); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInput, err)
+			return nil, fmt.Errorf("%v: %w", err, ErrInput)
 		}
 		typ, _, err := rec.Fields()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInput, err)
+			return nil, fmt.Errorf("%v: %w", err, ErrInput)
 		}
 		salts, err := DeriveSalts(r.t.Secret(), r.t.ID, rec.Seq, len(FieldNames(typ)))
 		if err != nil {

@@ -437,7 +437,7 @@ func (f *File) csvSchema(ctx context.Context) (*arrow.Schema, error) {
 	}
 	kinds := make([]columnKind, len(names))
 	missing := func(b []byte) bool { return slices.Contains(f.opts.NullValues, string(b)) }
-	for row := 1; ; row++ {
+	for row := 0; ; row++ { // rows count from 0, lines (header included) from 1
 		if row%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err

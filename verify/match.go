@@ -89,7 +89,7 @@ func loadKeyed(f *source.File, m *leaf.Manifest, names []string) (*keyedData, er
 				}
 				cell, err := enc(nil, i)
 				if err != nil {
-					return fmt.Errorf("data file %s: row %d: column %s: %w", f.Name, r.pos+1, names[j], err)
+					return fmt.Errorf("data file %s: row %d: column %s: %w", f.Name, r.pos, names[j], err)
 				}
 				r.cells[j] = cell
 			}

@@ -125,8 +125,8 @@ func ingestCommand() *cli.Command {
 			if res.ResumedFrom > 0 {
 				resumed = fmt.Sprintf(" (resumed: %d leaves were already logged)", res.ResumedFrom)
 			}
-			fmt.Printf("%s version %d: %d rows at leaves %d–%d, manifest at %d%s\ntree size %d, root %x\n",
-				m.Dataset, m.Version, m.Rows, m.FirstIndex, m.FirstIndex+m.Rows, res.Record.ManifestIndex, resumed, res.Root.Size, res.Root.Hash)
+			fmt.Printf("%s version %d: %d rows at %s, manifest at leaf %d%s\ntree size %d, root %x\n",
+				m.Dataset, m.Version, m.Rows, leafRange(m.FirstIndex, m.Rows), res.Record.ManifestIndex, resumed, res.Root.Size, res.Root.Hash)
 			return nil
 		},
 	}
@@ -313,6 +313,11 @@ func consistencyCommand() *cli.Command {
 			}
 			old, cur := cps[0], cps[1]
 			if old.Size > cur.Size {
+				if c.Bool("json") {
+					if err := printJSON(map[string]any{"old_size": old.Size, "new_size": cur.Size, "consistent": false, "rolled_back": true, "proof": []string{}}); err != nil {
+						return err
+					}
+				}
 				return fmt.Errorf("OLD has %d leaves, NEW only %d: the log was rolled back: %w", old.Size, cur.Size, errVerification)
 			}
 			var proof [][]byte
@@ -367,12 +372,24 @@ func datasetsCommand() *cli.Command {
 				}
 				all = append(all, vs...)
 			}
+			interrupted, err := interruptedIngest(c, t)
+			if err != nil {
+				return err
+			}
 			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": t.ID, "datasets": all})
+				out := map[string]any{"trial": t.ID, "datasets": all}
+				if interrupted != nil {
+					out["interrupted_ingest"] = interrupted
+				}
+				return printJSON(out)
 			}
 			for _, r := range all {
 				m := r.Manifest
-				fmt.Printf("%s@%d\t%d rows\tleaves %d–%d\t%s\t%s\n", m.Dataset, m.Version, m.Rows, m.FirstIndex, r.ManifestIndex, m.Source.Name, m.CreatedAt)
+				fmt.Printf("%s@%d\t%d rows\t%s, manifest at leaf %d\t%s\t%s\n", m.Dataset, m.Version, m.Rows, leafRange(m.FirstIndex, m.Rows), r.ManifestIndex, m.Source.Name, m.CreatedAt)
+			}
+			if p := interrupted; p != nil {
+				fmt.Printf("%s@%d\tINTERRUPTED ingest of %s: %d of %d rows logged; no other ingest can run until it is finished: rerun trialog ingest --dataset %s with that file\n",
+					p.Dataset, p.Version, p.Source, p.LoggedRows, p.Rows, p.Dataset)
 			}
 			return nil
 		},

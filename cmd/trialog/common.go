@@ -165,3 +165,15 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// leafRange says which leaves n rows from first occupy, ends included, so
+// that "leaves 0–305" cannot be read as a half-open range.
+func leafRange(first, n uint64) string {
+	switch n {
+	case 0:
+		return "no leaves"
+	case 1:
+		return fmt.Sprintf("leaf %d", first)
+	}
+	return fmt.Sprintf("leaves %d to %d (inclusive)", first, first+n-1)
+}

@@ -36,7 +36,11 @@ func main() {
 
 func run(ctx context.Context, args []string) int {
 	app := newApp()
-	err := app.RunContext(ctx, args)
+	markRequired(app.Commands)
+	args, err := normalizeArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -55,8 +59,12 @@ func newApp() *cli.App {
 		Usage:                "clinical-trial data integrity on a verifiable log",
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
+		Version:              version(),
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return fmt.Errorf("%v (see trialog %s --help)", err, c.Command.Name)
+			if !isSubcommand {
+				return fmt.Errorf("%v (see trialog --help)", err)
+			}
+			return fmt.Errorf("%v (see trialog %s --help)", err, c.Command.FullName())
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 		Flags: []cli.Flag{

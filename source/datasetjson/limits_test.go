@@ -26,11 +26,11 @@ func TestRowLimit(t *testing.T) {
 		want  string
 	}{
 		{"NDJSON line, default limit", "big.ndjson", bigRow(meta+`["a"]`+"\n", "\n"), 0,
-			"big.ndjson: row 2 (line 3): longer than 16777216 bytes (a limit: raise it with --max-record-bytes): malformed input"},
+			"big.ndjson: row 1 (line 3): longer than 16777216 bytes (a limit: raise it with --max-record-bytes): malformed input"},
 		{"NDJSON line, 1 MiB limit", "big.ndjson", bigRow(meta, "\n"), 1 << 20,
-			"big.ndjson: row 1 (line 2): longer than 1048576 bytes (a limit: raise it with --max-record-bytes): malformed input"},
+			"big.ndjson: row 0 (line 2): longer than 1048576 bytes (a limit: raise it with --max-record-bytes): malformed input"},
 		{"JSON row", "big.json", bigRow(`{"columns":[{"name":"S","dataType":"string"}],"rows":[`, "]}"), 1 << 20,
-			"big.json: row 1: longer than 1048576 bytes (a limit: raise it with --max-record-bytes): malformed input"},
+			"big.json: row 0: longer than 1048576 bytes (a limit: raise it with --max-record-bytes): malformed input"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error

@@ -383,9 +383,9 @@ func (x *Reader) readRow() (bool, error) {
 		var err error
 		where := func() string {
 			if x.framing == framingNDJSON {
-				return fmt.Sprintf("line %d (after row %d)", x.rows+2, x.rows)
+				return fmt.Sprintf("line %d (after %d rows)", x.rows+2, x.rows)
 			}
-			return fmt.Sprintf("end of rows (after row %d)", x.rows)
+			return fmt.Sprintf("end of rows (after %d rows)", x.rows)
 		}
 		if x.framing == framingJSON {
 			if _, err = x.dec.Token(); err != nil { // the closing ']' of rows
@@ -403,10 +403,10 @@ func (x *Reader) readRow() (bool, error) {
 		}
 		return false, err
 	}
-	row := x.rows + 1
+	row := x.rows // rows count from 0, lines from 1 (line 1: metadata)
 	where := fmt.Sprintf("row %d", row)
 	if x.framing == framingNDJSON {
-		where = fmt.Sprintf("row %d (line %d)", row, row+1)
+		where = fmt.Sprintf("row %d (line %d)", row, row+2)
 	}
 	if x.meta.Records != nil && x.rows >= *x.meta.Records {
 		// Fail early, before decoding a row that cannot be valid.
