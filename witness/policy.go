@@ -25,6 +25,7 @@ package witness
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -101,6 +102,9 @@ func NewPolicy(witnesses []*Witness, quorum int) (*Policy, error) {
 		}
 		names[w.Name] = true
 		id := w.verifier.Name() + "+" + strconv.FormatUint(uint64(w.verifier.KeyHash()), 16)
+		if pk, ok := publicKey(w.Key); ok {
+			id = pk // one Ed25519 key counts once, whatever its name or type byte
+		}
 		if other, ok := keys[id]; ok {
 			// Two entries with one key would let one witness count twice.
 			return nil, fmt.Errorf("%w: witnesses %s and %s have the same key", ErrPolicy, other, w.Name)
@@ -321,4 +325,18 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// publicKey returns the raw public key of a vkey line (without the type
+// byte, so an 0x01 and an 0x04 encoding of one key are equal).
+func publicKey(vkey string) (string, bool) {
+	parts := strings.SplitN(strings.TrimSpace(vkey), "+", 3)
+	if len(parts) != 3 {
+		return "", false
+	}
+	b, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(b) < 2 {
+		return "", false
+	}
+	return string(b[1:]), true
 }

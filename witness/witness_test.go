@@ -214,3 +214,24 @@ func TestPolicyRoundTripAndErrors(t *testing.T) {
 		t.Errorf("single-witness quorum: %v %v", single, err)
 	}
 }
+
+// TestOneKeyCountsOnce: a key listed under two names (or with another
+// type byte) is refused, so one witness's cosignature cannot be
+// relabelled to count twice (the cosignature/v1 message does not sign the
+// key name).
+func TestOneKeyCountsOnce(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s1, _ := torchwood.NewCosignatureSigner("sponsor.example/witness", priv)
+	s2, _ := torchwood.NewCosignatureSigner("notary.example/witness", priv)
+	w1, err := witness.NewWitness("sponsor", s1.Verifier().String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2, err := witness.NewWitness("notary", s2.Verifier().String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := witness.NewPolicy([]*witness.Witness{w1, w2}, 2); err == nil || !strings.Contains(err.Error(), "same key") {
+		t.Fatalf("one key under two names: %v", err)
+	}
+}
