@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trust"
 	"github.com/trialog/trialog/verify"
@@ -349,32 +350,30 @@ func sanitizeName(s string) string {
 	return b.String()
 }
 
-// consentWitnessFlags are verify's witness flags without --trust: a
-// consent report carries no consistency proofs yet, so a verifier's
-// memory could accept only checkpoints it saw before.
-func consentWitnessFlags() []cli.Flag {
-	var out []cli.Flag
-	for _, f := range verifyWitnessFlags() {
-		if f.Names()[0] != "trust" {
-			out = append(out, f)
-		}
-	}
-	return out
+// consentWitnessing is what consent verify's witness and trust options
+// found.
+type consentWitnessing struct {
+	quorum   *witness.Report
+	decision *trust.Decision
+	fork     *trust.ForkError
 }
 
-// checkConsentWitnesses checks the witness quorum of a consent report's
-// (cosigned) checkpoint; nil when no policy was given.
-func checkConsentWitnesses(c *cli.Context, path, vkey string) (*witness.Report, error) {
-	p, _, err := witnessOptions(c)
-	if err != nil || p == nil {
-		return nil, err
+// checkConsentWitnesses checks a consent report's (cosigned) checkpoint
+// against the verifier's witness policy and memory (--trust, with the
+// consistency proofs a v2 report carries), adding any failure to res.
+func checkConsentWitnesses(c *cli.Context, path, vkey string, res *consent.VerifyResult) (*consentWitnessing, error) {
+	out := &consentWitnessing{}
+	p, st, err := witnessOptions(c)
+	if err != nil || (p == nil && st == nil) {
+		return out, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var rep struct {
-		Checkpoint string `json:"checkpoint"`
+		Checkpoint  string              `json:"checkpoint"`
+		Consistency map[uint64][][]byte `json:"consistency"`
 	}
 	if err := json.Unmarshal(data, &rep); err != nil {
 		return nil, usageErr("%s: %v", path, err)
@@ -383,21 +382,41 @@ func checkConsentWitnesses(c *cli.Context, path, vkey string) (*witness.Report, 
 	if err != nil {
 		return nil, usageErr("--key: %v", err)
 	}
-	wr, err := witness.Check(lv, []byte(rep.Checkpoint), p)
-	if err != nil {
-		// The consent verifier already reported a bad checkpoint.
-		return &witness.Report{Quorum: p.Quorum, Missing: names(p)}, nil
+	if _, err := note.Open([]byte(rep.Checkpoint), note.VerifierList(lv)); err != nil {
+		return out, nil // consent.Verify reported the bad checkpoint
 	}
-	return wr, nil
+	if p != nil {
+		if out.quorum, err = witness.Check(lv, []byte(rep.Checkpoint), p); err != nil {
+			return nil, err
+		}
+		if !out.quorum.OK() {
+			res.OK = false
+			res.Problems = append(res.Problems, "witness quorum not met: "+out.quorum.String())
+		}
+	}
+	if st == nil {
+		return out, nil
+	}
+	var d *trust.Decision
+	if res.OK {
+		d, err = st.Accept(c.Context, vkey, []byte(rep.Checkpoint), nil, rep.Consistency)
+	} else {
+		d, err = st.Check(c.Context, vkey, []byte(rep.Checkpoint), nil)
+	}
+	var fork *trust.ForkError
+	switch {
+	case errors.As(err, &fork):
+		res.OK = false
+		res.Problems = append(res.Problems, fork.Error())
+		out.fork = fork
+	case err != nil:
+		return nil, err
+	default:
+		out.decision = d
+	}
+	return out, nil
 }
 
-func names(p *witness.Policy) []string {
-	var out []string
-	for _, w := range p.Witnesses {
-		out = append(out, w.Name)
-	}
-	return out
-}
 
 // witnessedRecord is a catalog record with the witnesses' cosignatures of
 // the checkpoint signed right after it (as far as witnessing got: the

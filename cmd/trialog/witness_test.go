@@ -346,9 +346,23 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	if !strings.Contains(string(page), "Witness cosignatures") || !strings.Contains(string(page), "<td>notary</td><td>notary.example/witness</td><td>20") {
 		t.Errorf("the IRB's HTML report does not show the witnesses' cosignature times")
 	}
-	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], report)
-	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") {
+	trustDir := filepath.Join(dir, "irb-trust")
+	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], "--trust", trustDir, report)
+	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") || !strings.Contains(out, "trust: first") {
 		t.Errorf("consent verify with witnesses:\n%s", out)
+	}
+	// A later report extends what the IRB's verifier remembers, through
+	// the consistency proofs it carries; the earlier one is still fine.
+	mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "SAMPLES-ICF@1.0", "--irb-ref", "IRB-2",
+		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("cd", 32), "--scopes", "samples")
+	report2 := filepath.Join(dir, "consent2.json")
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report2)
+	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--trust", trustDir, report2)
+	if !strings.Contains(out, "trust: extended") {
+		t.Errorf("consent verify --trust of a later report:\n%s", out)
+	}
+	if out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--trust", trustDir, report); !strings.Contains(out, "trust: seen") {
+		t.Errorf("consent verify --trust of the earlier report:\n%s", out)
 	}
 	// A report whose checkpoint lost its cosignatures fails the quorum.
 	data, _ := os.ReadFile(report)
