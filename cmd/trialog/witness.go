@@ -417,7 +417,6 @@ func checkConsentWitnesses(c *cli.Context, path, vkey string, res *consent.Verif
 	return out, nil
 }
 
-
 // witnessedRecord is a catalog record with the witnesses' cosignatures of
 // the checkpoint signed right after it (as far as witnessing got: the
 // stored checkpoint of that size), for trialog datasets.
