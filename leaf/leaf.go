@@ -32,8 +32,8 @@ const (
 	KindConsent  Kind = 0x03
 )
 
-// FormatV1 is the format byte of manifest and consent leaves (row leaves
-// are FormatRowV2).
+// FormatV1 is the format byte of consent and policy leaves (row leaves
+// are FormatRowV2, manifest leaves ManifestFormatByte).
 const FormatV1 = 0x01
 
 // SaltSize and CommitmentSize are the byte sizes of a cell salt and a cell

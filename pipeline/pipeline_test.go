@@ -65,7 +65,7 @@ func TestPilotIngestAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := leaf.ParseManifest(leaves[rec.ManifestIndex])
-	if err != nil || m.Rows != 306 || m.Source.Name != "dm.csv" || len(m.Schema) != 28 {
+	if err != nil || m.Rows != 306 || m.Source.Name != "" || m.Operator != "" || len(m.Private) != 64 || len(m.Schema) != 28 {
 		t.Fatalf("DM manifest leaf: %+v %v", m, err)
 	}
 	var ageType string

@@ -107,7 +107,7 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipc.FileReader) error {
 	if err != nil || tags == nil {
 		return err
 	}
-	committer, err := commit.NewCommitterFromKey(v.meta.SaltKey, m.Trial, m.Dataset, m.Version, data.Name, v.derivedCols)
+	committer, err := commit.NewCommitterFromKey(v.meta.SaltKey, m.Trial, m.Dataset, m.Version, data.Name, v.derivedCols, v.rules)
 	if err != nil {
 		v.rep.fail("salt key: %v", err)
 		return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/leaf"
@@ -44,14 +45,17 @@ type Options struct {
 
 // Report is the outcome of Verify. OK is true only if every check passed.
 type Report struct {
-	OK          bool         `json:"ok"`
-	Package     string       `json:"package"`
-	Data        string       `json:"data,omitempty"`
-	Trial       string       `json:"trial,omitempty"`
-	Dataset     string       `json:"dataset,omitempty"`
-	Version     uint64       `json:"version,omitempty"`
-	Mode        string       `json:"mode,omitempty"`
-	Selection   string       `json:"selection,omitempty"`
+	OK        bool   `json:"ok"`
+	Package   string `json:"package"`
+	Data      string `json:"data,omitempty"`
+	Trial     string `json:"trial,omitempty"`
+	Dataset   string `json:"dataset,omitempty"`
+	Version   uint64 `json:"version,omitempty"`
+	Mode      string `json:"mode,omitempty"`
+	Selection string `json:"selection,omitempty"`
+	// FloatDigits is the manifest's float precision: non-whole numbers
+	// are compared at this many significant digits (canonical encoding).
+	FloatDigits int          `json:"float_digits,omitempty"`
 	TreeSize    uint64       `json:"tree_size,omitempty"`
 	RootHash    string       `json:"root_hash,omitempty"`
 	Rows        uint64       `json:"rows_checked"`
@@ -123,11 +127,11 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	}
 	m := meta.Manifest
 	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
-		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys}
+		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys, FloatDigits: m.Encoding.FloatDigits}
 	if opts.Data != nil {
 		rep.Data = opts.Data.Name
 	}
-	v := &verifier{rep: rep, meta: meta, opts: opts, schema: fr.Schema(), exhaustive: exhaustive}
+	v := &verifier{rep: rep, meta: meta, rules: m.Rules(), opts: opts, schema: fr.Schema(), exhaustive: exhaustive}
 	if !v.checkHeader() {
 		return rep, false, nil
 	}
@@ -172,6 +176,7 @@ func (v *verifier) safeDerived(ctx context.Context, fr *ipc.FileReader) (err err
 type verifier struct {
 	rep     *Report
 	meta    *disclosure.Meta
+	rules   canonical.Rules // the manifest's: cells are encoded under them
 	opts    Options
 	schema  *arrow.Schema
 	cp      checkpoint.Checkpoint

@@ -174,6 +174,9 @@ type Pending struct {
 	// NullValues are the CSV missing tokens the first run read with: a
 	// resumed run must read the file exactly the same way.
 	NullValues []string `json:"null_values,omitempty"`
+	// Encoding is the XPT text encoding the first run read with (same
+	// reason).
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // Pending returns the unfinished dataset ingest, or nil (also when the

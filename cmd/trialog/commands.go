@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,12 +13,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/backend"
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/definexml"
 	"github.com/trialog/trialog/trillian"
-	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
 )
@@ -62,13 +61,14 @@ func ingestCommand() *cli.Command {
 		Name:      "ingest",
 		Usage:     "log every row of a dataset file, then its manifest, and sign a checkpoint",
 		ArgsUsage: "FILE",
-		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "dataset", Usage: "dataset name (default: the file name without extension, upper case)"},
 			&cli.StringFlag{Name: "schema", Usage: "pinned schema file (JSON list of {name, type})"},
 			&cli.BoolFlag{Name: "new-version", Usage: "log the file again as a new version even if its content was logged before"},
 			&cli.StringFlag{Name: "operator", Usage: "who runs the ingest (default: the OS user)"},
 			&cli.StringFlag{Name: "keys", Usage: "comma-separated natural key columns (e.g. USUBJID,AESEQ)"},
-			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) from it"},
+			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) and the display formats of XPT numerics without one (dates) from it"},
+			&cli.IntFlag{Name: "float-digits", Usage: fmt.Sprintf("significant digits non-whole numbers are committed to (%d–%d), recorded in the manifest", canonical.MinFloatDigits, canonical.MaxFloatDigits), Value: canonical.DefaultFloatDigits},
 			&cli.TimestampFlag{Name: "created-at", Layout: time.RFC3339, Usage: "ingest time recorded in the manifest (default: now), e.g. to replay an ingest elsewhere byte for byte"},
 		},
 		Action: func(c *cli.Context) error {
@@ -81,6 +81,14 @@ func ingestCommand() *cli.Command {
 				dataset = strings.ToUpper(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 			}
 			var opts source.Options
+			var def *definexml.Dataset
+			if d := c.String("define"); d != "" {
+				var err error
+				if def, err = definexml.DatasetFromFile(d, dataset); err != nil {
+					return err
+				}
+				opts.Formats = def.DisplayFormats()
+			}
 			if s := c.String("schema"); s != "" {
 				schema, err := source.SchemaFile(s)
 				if err != nil {
@@ -98,7 +106,8 @@ func ingestCommand() *cli.Command {
 			}
 			defer t.Close()
 			var bar *progressbar.ProgressBar
-			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys"))}
+			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys")),
+				Rules: canonical.Rules{FloatDigits: c.Int("float-digits")}}
 			if isTerminal() && !c.Bool("json") {
 				iopts.Total = func(n uint64) {
 					bar = progressbar.NewOptions64(int64(n), progressbar.OptionSetWriter(os.Stderr),
@@ -114,10 +123,14 @@ func ingestCommand() *cli.Command {
 			if at := c.Timestamp("created-at"); at != nil {
 				iopts.Now = func() time.Time { return *at }
 			}
-			if d := c.String("define"); d != "" && len(iopts.Keys) == 0 {
-				if iopts.Keys, err = definexml.KeysFromFile(d, dataset); err != nil {
-					return err
+			if def != nil && len(iopts.Keys) == 0 {
+				if def.KeyError != nil {
+					return fmt.Errorf("%w: %v", source.ErrInput, def.KeyError)
 				}
+				if len(def.Keys) == 0 {
+					return fmt.Errorf("%s: dataset %s declares no key variables: %w", filepath.Base(c.String("define")), dataset, source.ErrInput)
+				}
+				iopts.Keys = def.Keys
 			}
 			res, err := pipeline.Ingest(c.Context, t, f, iopts)
 			if bar != nil {
@@ -210,7 +223,7 @@ func proveCommand() *cli.Command {
 		Name:      "prove",
 		Usage:     "write a disclosure package (Arrow IPC) for a dataset version's rows, or one per dataset for a subject",
 		ArgsUsage: "DATAFILE (with --dataset) | DATAFILE... (with --subject)",
-		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "dataset", Usage: "NAME[@VERSION] (default: the latest version)"},
 			&cli.StringFlag{Name: "subject", Usage: "subject ID: one package per dataset file given, with that subject's rows, into the --out directory"},
 			&cli.StringFlag{Name: "subject-column", Usage: "column holding the subject ID", Value: "USUBJID"},
@@ -257,7 +270,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			f, err := openSource(c.Context, c, c.Args().First(), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+			f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
 			if err != nil {
 				return err
 			}
@@ -281,10 +294,11 @@ func verifyCommand() *cli.Command {
 		Name:      "verify",
 		Usage:     "check a package (and a data file) offline against the trial's public key",
 		ArgsUsage: "PACKAGE [DATAFILE]",
-		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), nullFlag(),
+		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
 			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
+			logURLFlag(false),
 		}, verifyWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
@@ -308,7 +322,7 @@ func verifyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				if opts.Data, err = openSource(c.Context, c, c.Args().Get(1), source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}); err != nil {
+				if opts.Data, err = openSource(c.Context, c, c.Args().Get(1), pipeline.ManifestReadOptions(m)); err != nil {
 					return err
 				}
 			}
@@ -316,15 +330,28 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			var pub *publishedCheck
+			if c.IsSet("log-url") && rep.TreeSize > 0 {
+				if pub, err = checkPublished(c, vkey, rep.TreeSize, rep.RootHash); err != nil {
+					return err
+				}
+			}
 			if c.Bool("json") {
-				if err := printJSON(rep); err != nil {
+				if err := printJSON(struct {
+					*verify.Report
+					Published *publishedCheck `json:"published_log,omitempty"`
+				}{rep, pub}); err != nil {
 					return err
 				}
 			} else {
 				printReport(rep)
+				printPublished(pub)
 			}
 			if !rep.OK {
 				return fmt.Errorf("%s: %d bad rows, %d problems: %w", rep.Package, rep.BadRowCount, len(rep.Problems), errVerification)
+			}
+			if pub != nil && !pub.Consistent {
+				return fmt.Errorf("%s: %s: %w", rep.Package, pub.Problem, errVerification)
 			}
 			return nil
 		},
@@ -338,6 +365,9 @@ func printReport(rep *verify.Report) {
 	}
 	fmt.Printf("%s: %s version %d of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
 		rep.Package, rep.Dataset, rep.Version, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
+	if rep.FloatDigits > 0 {
+		fmt.Printf("  numbers: whole values exact, others compared at %d significant digits (the manifest's rule)\n", rep.FloatDigits)
+	}
 	if len(rep.Redacted) > 0 {
 		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
 	}
@@ -365,8 +395,14 @@ func consistencyCommand() *cli.Command {
 		Name:      "consistency",
 		Usage:     "prove that the tree of checkpoint NEW extends the tree of checkpoint OLD",
 		ArgsUsage: "OLD NEW",
-		Flags:     []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
+		Flags:     []cli.Flag{optional(logFlag()), stateFlag(), optional(trialFlag()), jsonFlag(), logURLFlag(false), &cli.StringFlag{Name: "key", Usage: "with --log-url: the trial's verifier key file"}},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("log-url") {
+				return consistencyFromURL(c)
+			}
+			if !c.IsSet("log") || !c.IsSet("trial") {
+				return usageErr("consistency needs --log and --trial, or --log-url and --key")
+			}
 			if c.NArg() != 2 {
 				return usageErr("consistency takes two checkpoint files, OLD NEW")
 			}
@@ -375,15 +411,9 @@ func consistencyCommand() *cli.Command {
 				return err
 			}
 			defer t.Close()
-			var cps [2]checkpoint.Checkpoint
-			for i := range cps {
-				data, err := os.ReadFile(c.Args().Get(i))
-				if err != nil {
-					return err
-				}
-				if cps[i], err = checkpoint.Open(t.VerifierKey, data); err != nil {
-					return fmt.Errorf("%s: %v: %w", c.Args().Get(i), err, errVerification)
-				}
+			cps, err := readCheckpoints(c, t.VerifierKey)
+			if err != nil {
+				return err
 			}
 			old, cur := cps[0], cps[1]
 			var proof [][]byte
@@ -392,22 +422,7 @@ func consistencyCommand() *cli.Command {
 					return err
 				}
 			}
-			verr := trillian.CheckExtends(old.Root, cur.Root, proof)
-			if c.Bool("json") {
-				enc := make([]string, len(proof))
-				for i, h := range proof {
-					enc[i] = base64.StdEncoding.EncodeToString(h)
-				}
-				if err := printJSON(map[string]any{"old_size": old.Size, "new_size": cur.Size, "consistent": verr == nil, "proof": enc}); err != nil {
-					return err
-				}
-			} else if verr == nil {
-				fmt.Printf("consistent: tree %d extends tree %d (%d proof hashes)\n", cur.Size, old.Size, len(proof))
-			}
-			if verr != nil {
-				return fmt.Errorf("NEW does not extend OLD: %v: %w", verr, errVerification)
-			}
-			return nil
+			return printConsistency(c, old, cur, proof, trillian.CheckExtends(old.Root, cur.Root, proof))
 		},
 	}
 }

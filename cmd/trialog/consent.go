@@ -15,7 +15,6 @@ import (
 	"github.com/trialog/trialog/consent/imports"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -375,7 +374,7 @@ func consentAuditCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				f, err := openSource(c.Context, c, c.Args().First(), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+				f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
 				if err != nil {
 					return err
 				}

@@ -111,7 +111,7 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			copyFile, err := readers.Open(ctx, edited, source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+			copyFile, err := readers.Open(ctx, edited, pipeline.ManifestReadOptions(&rec.Manifest))
 			if err != nil {
 				return err
 			}

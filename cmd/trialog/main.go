@@ -93,6 +93,9 @@ func newApp() *cli.App {
 			datasetsCommand(),
 			demoCommand(),
 			consentCommand(),
+			publishCommand(),
+			serveCommand(),
+			monitorCommand(),
 			witnessCommand(),
 		},
 	}

@@ -1,0 +1,276 @@
+// Command tiles benchmarks publishing, monitoring and serving a trial log
+// as C2SP tlog-tiles (bench/tiles.sh runs it under /usr/bin/time -v, one
+// step per process, so each step's peak RSS is its own).
+//
+//	tiles mklog   -log DIR -n N          an embedded log of N ~100-byte leaves and a signed checkpoint
+//	tiles read    -log DIR               read every leaf in publish-sized ranges (the baseline)
+//	tiles publish -log DIR -out PUB      tlogtiles.Publish into PUB
+//	tiles monitor -out PUB -state S      monitor.Check from the directory (or -url)
+//	tiles serve   -out PUB -requests N   loopback HTTP server + Go load generator over tile paths
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trialog/trialog/monitor"
+	"github.com/trialog/trialog/tlogtiles"
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/trillian/embedded"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		log.Fatal("usage: tiles mklog|read|publish|monitor|serve [flags]")
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	dir := fs.String("log", "", "benchmark log directory")
+	n := fs.Uint64("n", 1_000_000, "leaves (mklog)")
+	out := fs.String("out", "", "published directory")
+	state := fs.String("state", "", "monitor state directory")
+	url := fs.String("url", "", "monitor: log URL instead of -out")
+	requests := fs.Int("requests", 200_000, "serve: requests to send")
+	conc := fs.Int("conc", 32, "serve: concurrent clients")
+	maxTime := fs.Duration("max-time", 60*time.Second, "serve: stop after this long")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
+	fs.Parse(os.Args[2:])
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	ctx := context.Background()
+	start := time.Now()
+	var what string
+	var count uint64
+	switch os.Args[1] {
+	case "mklog":
+		count, what = mklog(ctx, *dir, *n), "leaves appended"
+	case "read":
+		count, what = read(ctx, *dir), "leaves read"
+	case "publish":
+		count, what = publish(ctx, *dir, *out), "leaves published"
+	case "monitor":
+		count, what = mon(ctx, *dir, *out, *url, *state), "leaves monitored"
+	case "serve":
+		count, what = serve(*out, *requests, *conc, *maxTime), "tile requests served"
+		start = serveStart
+	default:
+		log.Fatalf("unknown step %q", os.Args[1])
+	}
+	el := time.Since(start)
+	fmt.Printf("%s: %d %s in %.2fs: %.0f/s\n", os.Args[1], count, what, el.Seconds(), float64(count)/el.Seconds())
+}
+
+func keys(dir string) (skey, vkey string) {
+	s, err := os.ReadFile(filepath.Join(dir, "checkpoint.key"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	v, err := os.ReadFile(filepath.Join(dir, "checkpoint.vkey"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return strings.TrimSpace(string(s)), strings.TrimSpace(string(v))
+}
+
+// mklog appends n leaves shaped like row leaves (kind 0x01, format 0x02,
+// 98 random bytes) and writes the signed checkpoint.
+func mklog(ctx context.Context, dir string, n uint64) uint64 {
+	skey, vkey, err := checkpoint.GenerateKey(checkpoint.Origin("BENCH"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "checkpoint.key"), []byte(skey), 0o600)
+	os.WriteFile(filepath.Join(dir, "checkpoint.vkey"), []byte(vkey), 0o644)
+	l, err := embedded.Open(ctx, filepath.Join(dir, "tree"), embedded.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	root, err := l.LatestRoot(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	const batch = 65536
+	buf := make([]byte, batch*100)
+	for root.Size < n {
+		k := min(batch, n-root.Size)
+		rand.Read(buf)
+		leaves := make([][]byte, k)
+		for i := range leaves {
+			b := buf[i*100 : (i+1)*100 : (i+1)*100]
+			b[0], b[1] = 0x01, 0x02
+			leaves[i] = b
+		}
+		if root, err = l.AppendLeaves(ctx, root.Size, leaves); err != nil {
+			log.Fatal(err)
+		}
+	}
+	cp, err := checkpoint.Sign(skey, root)
+	if err != nil {
+		log.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "checkpoint"), cp, 0o644)
+	return n
+}
+
+func openLog(ctx context.Context, dir string) *embedded.Log {
+	l, err := embedded.Open(ctx, filepath.Join(dir, "tree"), embedded.Options{ReadOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return l
+}
+
+// read reads every leaf in the ranges Publish uses (64 bundles at a time).
+func read(ctx context.Context, dir string) uint64 {
+	l := openLog(ctx, dir)
+	defer l.Close()
+	root, err := l.LatestRoot(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var bytes int
+	for pos := uint64(0); pos < root.Size; {
+		k := min(64*256, root.Size-pos)
+		leaves, err := l.Leaves(ctx, pos, k)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, lf := range leaves {
+			bytes += len(lf)
+		}
+		pos += k
+	}
+	return root.Size
+}
+
+func publish(ctx context.Context, dir, out string) uint64 {
+	l := openLog(ctx, dir)
+	defer l.Close()
+	_, vkey := keys(dir)
+	cp, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := tlogtiles.Publish(ctx, l, vkey, cp, out)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return res.NewSize - res.OldSize
+}
+
+func mon(ctx context.Context, dir, out, url, state string) uint64 {
+	_, vkey := keys(dir)
+	loc := out
+	if url != "" {
+		loc = url
+	}
+	r, err := tlogtiles.OpenReader(loc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep, err := monitor.Check(ctx, r, monitor.Options{VerifierKey: vkey, StateDir: state})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return rep.NewSize - rep.OldSize
+}
+
+var serveStart time.Time
+
+// serve starts the read-only handler on loopback and sends requests for
+// random level-0 tiles and entry bundles (and the checkpoint) from conc
+// keep-alive clients, until requests are sent or maxTime passes.
+func serve(out string, requests, conc int, maxTime time.Duration) uint64 {
+	h, err := tlogtiles.NewHandler(map[string]string{"BENCH": out})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	data, err := os.ReadFile(filepath.Join(out, "checkpoint"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var size int64
+	fmt.Sscanf(strings.Split(string(data), "\n")[1], "%d", &size)
+	full := size / 256
+	if full == 0 {
+		log.Fatal("need at least one full tile")
+	}
+	base := "http://" + ln.Addr().String() + "/BENCH/"
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var sent, failed atomic.Int64
+	deadline := time.Now().Add(maxTime)
+	serveStart = time.Now()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				i := sent.Add(1)
+				if i > int64(requests) {
+					return
+				}
+				nb, _ := rand.Int(rand.Reader, big.NewInt(full))
+				t := tlog.Tile{H: 8, L: int(i % 2), N: nb.Int64(), W: 256}
+				if t.L == 1 {
+					t.L = -1
+				}
+				p := tlogtiles.TilePathOf(t)
+				if i%100 == 0 {
+					p = tlogtiles.CheckpointPath
+				}
+				resp, err := client.Get(base + p)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n := min(sent.Load(), int64(requests))
+	if f := failed.Load(); f > 0 {
+		log.Fatalf("%d of %d requests failed", f, n)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("serve: tree %d, %d clients, heap in use %d MiB (client and server in one process)\n", size, conc, ms.HeapInuse>>20)
+	return uint64(n)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/trialog/trialog/backend"
+	"github.com/trialog/trialog/tlogtiles"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve every trial's log read-only over HTTP as C2SP tlog-tiles, under /<trial ID>/",
+		Flags: []cli.Flag{logFlag(), stateFlag(),
+			&cli.StringFlag{Name: "addr", Usage: "HOST:PORT to listen on", Value: "127.0.0.1:8080"},
+			&cli.DurationFlag{Name: "refresh", Usage: "how often to publish new checkpoints", Value: 10 * time.Second},
+			&cli.IntFlag{Name: "max-inflight", Usage: "requests served at once (more get 503)", Value: 512},
+		},
+		Action: func(c *cli.Context) error {
+			loc, err := logLocation(c)
+			if err != nil {
+				return err
+			}
+			trials, err := listTrials(loc)
+			if err != nil {
+				return err
+			}
+			dirs := map[string]string{}
+			for _, id := range trials {
+				if _, err := publishTrial(c.Context, loc, id, publicDir(loc, id)); err != nil {
+					// Serve the last good publication; the refresh retries.
+					fmt.Fprintln(os.Stderr, "trialog: serve:", err)
+					if err := os.MkdirAll(publicDir(loc, id), 0o755); err != nil {
+						return err
+					}
+				}
+				dirs[id] = publicDir(loc, id)
+			}
+			h, err := tlogtiles.NewHandler(dirs)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			ln, err := net.Listen("tcp", c.String("addr"))
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{
+				Handler:           limitInflight(h, c.Int("max-inflight")),
+				ReadHeaderTimeout: 5 * time.Second,
+				ReadTimeout:       10 * time.Second,
+				WriteTimeout:      30 * time.Second,
+				IdleTimeout:       60 * time.Second,
+				MaxHeaderBytes:    8 << 10,
+			}
+			fmt.Fprintf(os.Stderr, "trialog: serving %d trials read-only on http://%s/ (%v)\n", len(dirs), ln.Addr(), trials)
+			go refreshLoop(c.Context, loc, trials, c.Duration("refresh"))
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return err
+			case <-c.Context.Done():
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				return err
+			}
+			if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+}
+
+// listTrials lists the trials under a log location.
+func listTrials(loc backend.Location) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(loc.Dir, "trials", "*", "trial.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		out = append(out, filepath.Base(filepath.Dir(m)))
+	}
+	if len(out) == 0 {
+		return nil, usageErr("no trials in %s", loc.Dir)
+	}
+	return out, nil
+}
+
+// refreshLoop publishes each trial's newest checkpoint periodically; a
+// failure is reported and retried, and the last good publication stays
+// served.
+func refreshLoop(ctx context.Context, loc backend.Location, trials []string, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, id := range trials {
+			if _, err := publishTrial(ctx, loc, id, publicDir(loc, id)); err != nil && ctx.Err() == nil {
+				fmt.Fprintln(os.Stderr, "trialog: serve:", err)
+			}
+		}
+	}
+}
+
+// limitInflight answers 503 beyond n concurrent requests, so a flood
+// cannot pile up goroutines and open files.
+func limitInflight(h http.Handler, n int) http.Handler {
+	sem := make(chan struct{}, max(1, n))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			h.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}
+	})
+}

@@ -1,0 +1,146 @@
+package tlogtiles
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// Cache rules (C2SP tlog-tiles): a tile or entry bundle path, full or
+// partial, always names the same bytes, so it may be cached for ever; the
+// checkpoint changes whenever the log grows, so it may not be cached for
+// more than a few seconds.
+const (
+	cacheImmutable  = "public, max-age=31536000, immutable"
+	cacheCheckpoint = "public, max-age=5, must-revalidate"
+)
+
+// Handler serves published logs read-only over HTTP, one per trial under
+// /<trial>/: /<trial>/checkpoint, /<trial>/tile/<L>/<N>[.p/<W>] and
+// /<trial>/tile/entries/<N>[.p/<W>]. Nothing else is ever served: the path
+// must be one of those in its canonical spelling, with no percent-encoding
+// at all (so no %2e%2e, no encoded slash), the trial must be one the
+// handler was given, and the file is opened through os.Root in that
+// trial's published directory and must be a regular file (no symlinks).
+// Only GET and HEAD are answered. The trial's secret and signing key,
+// though they may live in the same directory tree, are outside every
+// published directory and match no servable path.
+type Handler struct {
+	roots map[string]*os.Root
+	dirs  map[string]*os.File // the same directories, for openat2 on Linux
+}
+
+// NewHandler opens the published directory of each trial (trial ID →
+// directory).
+func NewHandler(trials map[string]string) (*Handler, error) {
+	h := &Handler{roots: make(map[string]*os.Root, len(trials)), dirs: make(map[string]*os.File, len(trials))}
+	for id, dir := range trials {
+		if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\%") {
+			h.Close()
+			return nil, fmt.Errorf("trial ID %q cannot be served", id)
+		}
+		r, err := os.OpenRoot(dir)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("trial %s: published directory: %w", id, err)
+		}
+		h.roots[id] = r
+		d, err := os.Open(dir)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("trial %s: published directory: %w", id, err)
+		}
+		h.dirs[id] = d
+	}
+	return h, nil
+}
+
+// Close releases the directories.
+func (h *Handler) Close() error {
+	var errs []error
+	for _, r := range h.roots {
+		errs = append(errs, r.Close())
+	}
+	for _, d := range h.dirs {
+		errs = append(errs, d.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	// Only plain paths: anything percent-encoded, or any query, is refused
+	// rather than interpreted.
+	if req.URL.RawPath != "" || strings.Contains(req.URL.EscapedPath(), "%") || req.URL.RawQuery != "" {
+		http.NotFound(w, req)
+		return
+	}
+	trial, p, ok := strings.Cut(strings.TrimPrefix(req.URL.Path, "/"), "/")
+	root := h.roots[trial]
+	if !ok || root == nil {
+		http.NotFound(w, req)
+		return
+	}
+	_, isTile, err := ParsePath(p)
+	if err != nil {
+		http.NotFound(w, req)
+		return
+	}
+	f, err := openPublished(root, h.dirs[trial], p)
+	if err != nil {
+		http.NotFound(w, req)
+		return
+	}
+	defer f.Close()
+	hdr := w.Header()
+	if isTile {
+		hdr.Set("Content-Type", "application/octet-stream")
+		hdr.Set("Cache-Control", cacheImmutable)
+	} else {
+		hdr.Set("Content-Type", "text/plain; charset=utf-8")
+		hdr.Set("Cache-Control", cacheCheckpoint)
+	}
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	fi, err := f.Stat()
+	if err != nil {
+		http.Error(w, "unavailable", http.StatusInternalServerError)
+		return
+	}
+	http.ServeContent(w, req, "", fi.ModTime(), f)
+}
+
+// openInRoot opens p through os.Root (which keeps it inside the
+// directory) and refuses a symlink as the last component.
+func openInRoot(root *os.Root, p string) (*os.File, error) {
+	fi, err := root.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	f, err := root.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	return regular(f)
+}
+
+// regular returns f if it is a regular file, and closes it otherwise.
+func regular(f *os.File) (*os.File, error) {
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", f.Name())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
