@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/torchwood"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/tlogtiles"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trust"
 	"github.com/trialog/trialog/verify"
@@ -288,14 +292,52 @@ func witnessOptions(c *cli.Context) (*witness.Policy, *trust.Store, error) {
 	return p, st, nil
 }
 
-// applyWitnessOptions sets the verify options from the witness flags.
+// applyWitnessOptions sets the verify options from the witness flags
+// (opts.VerifierKey must be set): with --log-url, the verifier's memory
+// can fetch the consistency proofs a package does not carry.
 func applyWitnessOptions(c *cli.Context, opts *verify.Options) error {
 	p, st, err := witnessOptions(c)
 	if err != nil {
 		return err
 	}
 	opts.Witnesses, opts.Trust = p, st
+	if st != nil && c.IsSet("log-url") {
+		opts.Proofs = logURLProofs(c.String("log-url"), opts.VerifierKey)
+	}
 	return nil
+}
+
+// logURLProofs fetches consistency proofs from a published log (C2SP
+// tlog-tiles, issue 15's reader): the proof between sizes a < b is made
+// with x/mod's tlog.ProveTree from the tiles of the latest published tree,
+// each tile checked against that tree's checkpoint (verified with the
+// trial's key) by torchwood's tile hash reader. The trust store then
+// checks the proof against the roots it holds, so the server is trusted
+// for nothing.
+func logURLProofs(location, verifierKey string) trust.ProofSource {
+	return func(ctx context.Context, a, b uint64) ([][]byte, error) {
+		r, err := tlogtiles.OpenReader(location)
+		if err != nil {
+			return nil, err
+		}
+		cp, _, err := tlogtiles.Checkpoint(ctx, r, verifierKey)
+		if err != nil {
+			return nil, err
+		}
+		if b > cp.Size {
+			return nil, fmt.Errorf("%w: the published log %s has tree %d, short of %d", trust.ErrNoProof, location, cp.Size, b)
+		}
+		hr := torchwood.TileHashReaderWithContext(ctx, tlog.Tree{N: int64(cp.Size), Hash: tlog.Hash(cp.Hash)}, r)
+		p, err := tlog.ProveTree(int64(b), int64(a), hr)
+		if err != nil {
+			return nil, fmt.Errorf("consistency proof %d→%d from %s: %w", a, b, location, err)
+		}
+		out := make([][]byte, len(p))
+		for i := range p {
+			out[i] = append([]byte(nil), p[i][:]...)
+		}
+		return out, nil
+	}
 }
 
 // printWitnessReport adds the witness and trust lines to a verify report.

@@ -444,6 +444,29 @@ func TestTrustWithoutWitnesses(t *testing.T) {
 	if !strings.Contains(out, "trust: older") {
 		t.Errorf("older package after the newer one:\n%s", out)
 	}
+	// A verifier whose memory holds no proof for an older package (here its
+	// kept proofs are removed) refuses it as a rollback, unless the log's
+	// published tiles (issue 15's --log-url) supply the proof.
+	trust2 := filepath.Join(dir, "trust2")
+	mustRun(t, 0, "verify", "--key", vkey, "--trust", trust2, pkgA)
+	kept, _ := filepath.Glob(filepath.Join(trust2, "*", "latest.proofs"))
+	if len(kept) != 1 {
+		t.Fatalf("kept proofs: %v", kept)
+	}
+	os.Remove(kept[0])
+	out = mustRun(t, 1, "verify", "--key", vkey, "--trust", trust2, older)
+	if !strings.Contains(out, "fork or rollback (rollback)") {
+		t.Errorf("older package without a proof:\n%s", out)
+	}
+	pub := filepath.Join(dir, "published")
+	mustRun(t, 0, "publish", "--log", logA, "--trial", forkTrial, pub)
+	out = mustRun(t, 0, "verify", "--key", vkey, "--trust", trust2, "--log-url", pub, older)
+	if !strings.Contains(out, "trust: older") {
+		t.Errorf("older package with --log-url:\n%s", out)
+	}
+	// The published log of fork A cannot vouch for fork B.
+	mustRun(t, 1, "verify", "--key", vkey, "--trust", trust2, "--log-url", pub, pkgB)
+
 	out = mustRun(t, 1, "verify", "--key", vkey, "--trust", trustDir, "--json", pkgB)
 	var rep map[string]any
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
