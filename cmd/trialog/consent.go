@@ -473,6 +473,7 @@ func consentVerifyCommand() *cli.Command {
 		ArgsUsage: "REPORT.json",
 		Flags: append([]cli.Flag{jsonFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
+			logURLFlag(false),
 		}, verifyWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

@@ -439,11 +439,15 @@ func checkConsentWitnesses(c *cli.Context, path, vkey string, res *consent.Verif
 	if st == nil {
 		return out, nil
 	}
+	var proofs trust.ProofSource
+	if c.IsSet("log-url") {
+		proofs = logURLProofs(c.String("log-url"), vkey)
+	}
 	var d *trust.Decision
 	if res.OK {
-		d, err = st.Accept(c.Context, vkey, []byte(rep.Checkpoint), nil, rep.Consistency)
+		d, err = st.Accept(c.Context, vkey, []byte(rep.Checkpoint), proofs, rep.Consistency)
 	} else {
-		d, err = st.Check(c.Context, vkey, []byte(rep.Checkpoint), nil)
+		d, err = st.Check(c.Context, vkey, []byte(rep.Checkpoint), proofs)
 	}
 	var fork *trust.ForkError
 	switch {
