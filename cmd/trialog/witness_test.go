@@ -341,7 +341,7 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 		t.Errorf("consent form add --json does not say the checkpoint was witnessed:\n%s", out)
 	}
 	report, html := filepath.Join(dir, "consent.json"), filepath.Join(dir, "consent.html")
-	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report, "--html", html)
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--out", report, "--html", html)
 	page, _ := os.ReadFile(html)
 	if !strings.Contains(string(page), "Witness cosignatures") || !strings.Contains(string(page), "<td>notary</td><td>notary.example/witness</td><td>20") {
 		t.Errorf("the IRB's HTML report does not show the witnesses' cosignature times")
@@ -356,7 +356,7 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "SAMPLES-ICF@1.0", "--irb-ref", "IRB-2",
 		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("cd", 32), "--scopes", "samples")
 	report2 := filepath.Join(dir, "consent2.json")
-	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report2)
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--out", report2)
 	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--trust", trustDir, report2)
 	if !strings.Contains(out, "trust: extended") {
 		t.Errorf("consent verify --trust of a later report:\n%s", out)
