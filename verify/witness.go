@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -127,28 +126,4 @@ func (v *verifier) checkPolicyLogged(lv note.Verifier) error {
 		return fmt.Errorf("policy leaf %d is not in the checkpointed tree: %v", pp.Index, err)
 	}
 	return nil
-}
-
-// writeWitnessing adds the witness and trust lines to the text report:
-// each witness's cosignature time (a time-stamp the CRO does not
-// control), what the verifier's memory decided, and both checkpoints when
-// it refused one.
-func (rep *Report) writeWitnessing(b *strings.Builder) {
-	if rep.Witnesses != nil {
-		fmt.Fprintf(b, "  witnesses (your policy): %s\n", rep.Witnesses)
-		for _, v := range rep.Witnesses.Valid {
-			fmt.Fprintf(b, "    cosigned by %s at %s\n", v.Witness, v.Time.Format(time.RFC3339))
-		}
-	}
-	if rep.PackagePolicy != nil {
-		fmt.Fprintf(b, "  witnesses (the package's policy): %s\n", rep.PackagePolicy)
-	}
-	if rep.Trust != nil {
-		fmt.Fprintf(b, "  trust: %s (remembered tree size %d)\n", rep.Trust.Outcome, rep.Trust.StoredSize)
-	}
-	for _, l := range strings.SplitAfter(rep.ForkEvidence, "\n") {
-		if l != "" {
-			b.WriteString("  " + l)
-		}
-	}
 }

@@ -34,7 +34,7 @@ var floors = map[string]int{
 	"monitor":   4, // a third party following a published log
 	// 4: the package format; 5: the sponsor's verifier.
 	"disclosure": 4,
-	"verify":     5,
+	"verify":     5, "verify/browser": 6, "verify/browser/wasm": 6,
 	// 6: the CRO's state; 7: its writers; 8-9: wiring; 10: the CLI.
 	"workspace": 6,
 	"pipeline":  7, "consent": 7, "consent/fhir": 8, "consent/sdtm": 8,
