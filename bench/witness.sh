@@ -3,6 +3,8 @@
 # witnesses within 1.05x of the same ingest without them).
 #
 #   bench/witness.sh [ROWS] [RUNS]     default: 1000000 3
+#   CHECKPOINTS=N (default 20): after each ingest, the mean time of N
+#   `trialog checkpoint` calls, i.e. the per-checkpoint cost alone.
 #
 # Generates the LB-like table (bench/genlb) if missing, then alternates
 # `trialog ingest` into a fresh trial without witnesses and with three
@@ -18,4 +20,4 @@ go build -o "$out/trialog" ./cmd/trialog
 go build -o "$out/genlb" ./bench/genlb
 data="$out/lb-$rows.arrow"
 [ -f "$data" ] || "$out/genlb" -rows "$rows" -out "$data"
-go run ./bench/witness -trialog "$out/trialog" -data "$data" -runs "$runs" | tee "$out/witness-$rows.tsv"
+go run ./bench/witness -trialog "$out/trialog" -data "$data" -runs "$runs" -checkpoints "${CHECKPOINTS:-20}" | tee "$out/witness-$rows.tsv"

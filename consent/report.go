@@ -24,8 +24,15 @@ import (
 	"github.com/trialog/trialog/workspace"
 )
 
-// ReportFormat is the format tag of a Report.
-const ReportFormat = "trialog-consent-report-v1"
+// ReportFormat is the format tag of a Report. v2 added the consistency
+// proofs (docs/witnessing.md); a v1 report is read as one without them.
+const (
+	ReportFormat   = "trialog-consent-report-v2"
+	ReportFormatV1 = "trialog-consent-report-v1"
+)
+
+// maxCarriedProofs bounds a report's consistency proofs, as a package's.
+const maxCarriedProofs = 1000
 
 // Report is the IRB report: every consent record with the salts that open
 // its leaf and an inclusion proof against one signed checkpoint, every
@@ -52,6 +59,11 @@ type Report struct {
 	// cosignatures themselves are in Checkpoint, and consent verify
 	// --witness recomputes this from them.
 	Witnesses *witness.Report `json:"-"`
+	// Consistency holds RFC 6962 consistency proofs from the trial's
+	// earlier published checkpoint sizes to Checkpoint's ("FROM": base64
+	// hashes), for an IRB verifier that remembers an earlier checkpoint
+	// (consent verify --trust). v2.
+	Consistency map[uint64][][]byte `json:"consistency,omitempty"`
 }
 
 // ProvenRecord is a record with its leaf hash and inclusion proof.
@@ -99,6 +111,9 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 	rep := &Report{Format: ReportFormat, Trial: t.ID, GeneratedAt: now.UTC().Format(time.RFC3339), Checkpoint: string(signed),
 		TreeSize: cp.Size, RootHash: hex.EncodeToString(cp.Hash), Forms: []ProvenRecord{}, Participants: []Participant{}, Audits: audits}
 	if rep.Witnesses, err = checkpointWitnesses(t, signed); err != nil {
+		return nil, err
+	}
+	if rep.Consistency, err = t.ConsistencyProofsTo(ctx, cp.Size, maxCarriedProofs); err != nil {
 		return nil, err
 	}
 	prove := func(r *Record) (ProvenRecord, error) {
@@ -226,8 +241,8 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 	if err := dec.Decode(&rep); err != nil {
 		return nil, fmt.Errorf("report: %v: %w", err, ErrInput)
 	}
-	if rep.Format != ReportFormat {
-		return nil, fmt.Errorf("report format %q, want %s: %w", rep.Format, ReportFormat, ErrInput)
+	if rep.Format != ReportFormat && rep.Format != ReportFormatV1 {
+		return nil, fmt.Errorf("report format %q, want %s or %s: %w", rep.Format, ReportFormat, ReportFormatV1, ErrInput)
 	}
 	res := &VerifyResult{OK: true, Trial: rep.Trial}
 	cp, err := checkpoint.Open(verifierKey, []byte(rep.Checkpoint))

@@ -58,7 +58,10 @@ type Counts struct {
 	Rows      uint64            `json:"rows"`
 	Manifests uint64            `json:"manifests"`
 	Consent   map[string]uint64 `json:"consent,omitempty"` // record type → count
-	Unknown   uint64            `json:"unknown"`           // kinds or versions this monitor does not know
+	// Policies counts witness policy changes (leaf kind 0x04,
+	// docs/witnessing.md): who must cosign this log's checkpoints.
+	Policies uint64 `json:"witness_policies,omitempty"`
+	Unknown  uint64 `json:"unknown"` // kinds or versions this monitor does not know
 }
 
 // DatasetVersion is one dataset version announced by a manifest leaf.
@@ -211,6 +214,12 @@ func classify(index uint64, l []byte, rep *Report) {
 			rep.New.Consent = map[string]uint64{}
 		}
 		rep.New.Consent[consentType(c.Type)]++
+	case kind == leaf.KindPolicy:
+		if _, err := leaf.ParsePolicyLeaf(l); err != nil {
+			rep.New.Unknown++
+			return
+		}
+		rep.New.Policies++
 	default:
 		rep.New.Unknown++
 	}

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/workspace"
@@ -41,21 +43,14 @@ func addWitnessing(ctx context.Context, t *workspace.Trial, meta *disclosure.Met
 		}
 		meta.PolicyProof = &disclosure.PolicyProof{Leaf: leaves[0], Index: rec.LeafIndex, Proof: proof}
 	}
-	sizes, err := t.CheckpointSizes()
+	proofs, err := t.ConsistencyProofsTo(ctx, size, maxCarriedProofs)
 	if err != nil {
 		return err
 	}
 	meta.Consistency = []disclosure.ConsistencyProof{}
-	for i := len(sizes) - 1; i >= 0 && len(meta.Consistency) < maxCarriedProofs; i-- {
-		from := sizes[i]
-		if from == 0 || from >= size {
-			continue
-		}
-		p, err := t.Log.ConsistencyProof(ctx, from, size)
-		if err != nil {
-			return err
-		}
+	for from, p := range proofs {
 		meta.Consistency = append(meta.Consistency, disclosure.ConsistencyProof{From: from, Proof: p})
 	}
+	slices.SortFunc(meta.Consistency, func(a, b disclosure.ConsistencyProof) int { return cmp.Compare(b.From, a.From) })
 	return nil
 }

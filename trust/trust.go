@@ -110,7 +110,8 @@ func (s *Store) logDir(v note.Verifier) string {
 // directory at a time: Accept takes a lock on the log's entry.
 //
 // carried are consistency proofs from earlier sizes to this checkpoint's
-// size that came with it (a package's); when it becomes the stored
+// size that came with it (a package's or a report's): the one from the
+// stored size proves an extension, and when it becomes the stored
 // checkpoint they are kept, so an older checkpoint met later (an older
 // package verified after a newer one) is checked against it offline.
 func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource, carried map[uint64][][]byte) (*Decision, error) {
@@ -183,9 +184,12 @@ func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, p
 	case cp.Size == old.Size:
 		return nil, fork("fork", "same tree size %d, different root", cp.Size)
 	case cp.Size > old.Size:
-		p, err := get(ctx, proofs, old.Size, cp.Size)
-		if err != nil {
-			return nil, fork("fork", "no consistency proof from the stored size %d to %d: %v", old.Size, cp.Size, err)
+		p, ok := carried[old.Size]
+		if !ok {
+			var perr error
+			if p, perr = get(ctx, proofs, old.Size, cp.Size); perr != nil {
+				return nil, fork("fork", "no consistency proof from the stored size %d to %d: %v", old.Size, cp.Size, perr)
+			}
 		}
 		if err := proof.VerifyConsistency(trillian.Hasher, old.Size, cp.Size, p, old.Hash, cp.Hash); err != nil {
 			return nil, fork("fork", "tree %d is not an extension of the stored tree %d: %v", cp.Size, old.Size, err)

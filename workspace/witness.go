@@ -361,3 +361,28 @@ func (t *Trial) LastWitnessing() (st *WitnessStatus, err error, done bool) {
 	}
 	return t.witnessing.status, t.witnessing.err, true
 }
+
+// ConsistencyProofsTo returns RFC 6962 consistency proofs from the sizes
+// of the trial's earlier published checkpoints (newest first, at most max)
+// to size: what a package or report carries so that a verifier that
+// remembers one of those checkpoints (trialog verify --trust) can check
+// the new one extends it, offline.
+func (t *Trial) ConsistencyProofsTo(ctx context.Context, size uint64, max int) (map[uint64][][]byte, error) {
+	sizes, err := t.CheckpointSizes()
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64][][]byte{}
+	for i := len(sizes) - 1; i >= 0 && len(out) < max; i-- {
+		from := sizes[i]
+		if from == 0 || from >= size {
+			continue
+		}
+		p, err := t.Log.ConsistencyProof(ctx, from, size)
+		if err != nil {
+			return nil, err
+		}
+		out[from] = p
+	}
+	return out, nil
+}

@@ -4,7 +4,9 @@
 // witness/witnesstest, each with its own ssh-agent), alternated -runs
 // times so both see the same machine. Each ingest runs under
 // /usr/bin/time -v; the output is TSV: run, mode, wall seconds, peak RSS
-// MiB, cosignatures. bench/witness.sh runs it.
+// MiB, cosignatures; with -checkpoints N also the mean wall time of one
+// `trialog checkpoint` (sign, publish, witness) in each mode.
+// bench/witness.sh runs it.
 package main
 
 import (
@@ -29,6 +31,7 @@ func main() {
 	data := flag.String("data", "", "file to ingest")
 	runs := flag.Int("runs", 3, "alternated runs per mode")
 	work := flag.String("dir", "bench/out/witness", "scratch directory")
+	checkpoints := flag.Int("checkpoints", 0, "after each ingest, time this many `trialog checkpoint` calls (per-checkpoint cost)")
 	flag.Parse()
 	log.SetFlags(0)
 	if *data == "" {
@@ -77,6 +80,16 @@ func main() {
 				cosigs = m[1]
 			}
 			fmt.Printf("%d\t%s\t%.2f\t%d\t%s\n", run, mode, wall, rss, cosigs)
+			if *checkpoints > 0 {
+				// The constant per-checkpoint cost alone, through the CLI:
+				// `trialog checkpoint` re-signs and (with witnesses) has all
+				// three cosign again.
+				start := time.Now()
+				for i := 0; i < *checkpoints; i++ {
+					must(*trialog, "checkpoint", "--log", dir, "--trial", trial)
+				}
+				fmt.Printf("%d\t%s-checkpoint\t%.4f\t-\t-\n", run, mode, time.Since(start).Seconds()/float64(*checkpoints))
+			}
 			os.RemoveAll(dir)
 		}
 	}

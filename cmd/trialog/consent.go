@@ -482,7 +482,8 @@ func consentVerifyCommand() *cli.Command {
 		ArgsUsage: "REPORT.json",
 		Flags: append([]cli.Flag{jsonFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
-		}, consentWitnessFlags()...),
+			logURLFlag(false),
+		}, verifyWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("verify takes one REPORT.json")
@@ -500,13 +501,9 @@ func consentVerifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			wrep, err := checkConsentWitnesses(c, c.Args().First(), strings.TrimSpace(string(vkey)))
+			wrep, err := checkConsentWitnesses(c, c.Args().First(), strings.TrimSpace(string(vkey)), res)
 			if err != nil {
 				return err
-			}
-			if wrep != nil && !wrep.OK() {
-				res.OK = false
-				res.Problems = append(res.Problems, "witness quorum not met: "+wrep.String())
 			}
 			if c.Bool("json") {
 				if err := printJSON(res); err != nil {
@@ -518,14 +515,20 @@ func consentVerifyCommand() *cli.Command {
 					status = "FAILED"
 				}
 				fmt.Printf("%s: trial %s, %d consent records checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.TreeSize, status)
-				if wrep != nil {
-					fmt.Printf("  witnesses: %s\n", wrep)
-					for _, v := range wrep.Valid {
+				if wrep.quorum != nil {
+					fmt.Printf("  witnesses: %s\n", wrep.quorum)
+					for _, v := range wrep.quorum.Valid {
 						fmt.Printf("    cosigned by %s at %s\n", v.Witness, v.Time.Format(time.RFC3339))
 					}
 				}
+				if wrep.decision != nil {
+					fmt.Printf("  trust: %s (remembered tree size %d)\n", wrep.decision.Outcome, wrep.decision.StoredSize)
+				}
 				for _, p := range res.Problems {
 					fmt.Println("  problem:", p)
+				}
+				if wrep.fork != nil {
+					fmt.Print(indentLines(wrep.fork.Evidence(), "  "))
 				}
 			}
 			if !res.OK {

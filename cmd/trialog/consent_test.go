@@ -63,7 +63,7 @@ func TestConsentCLI(t *testing.T) {
 		}
 	}
 	// --json prints the report on stdout like every other --json.
-	if out := mustRun(t, 0, "consent", "report", "--audit", audit, "--json"); !strings.HasPrefix(out, "{") || !strings.Contains(out, `"format": "trialog-consent-report-v1"`) {
+	if out := mustRun(t, 0, "consent", "report", "--audit", audit, "--json"); !strings.HasPrefix(out, "{") || !strings.Contains(out, `"format": "trialog-consent-report-v2"`) {
 		t.Errorf("report --json: %.200s", out)
 	}
 	if code, _, errOut := trialog(t, "consent", "report", "--json", report); code != 2 || !strings.Contains(errOut, "--out FILE") {

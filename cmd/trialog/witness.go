@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,9 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/torchwood"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/tlogtiles"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trust"
 	"github.com/trialog/trialog/verify"
@@ -287,14 +292,52 @@ func witnessOptions(c *cli.Context) (*witness.Policy, *trust.Store, error) {
 	return p, st, nil
 }
 
-// applyWitnessOptions sets the verify options from the witness flags.
+// applyWitnessOptions sets the verify options from the witness flags
+// (opts.VerifierKey must be set): with --log-url, the verifier's memory
+// can fetch the consistency proofs a package does not carry.
 func applyWitnessOptions(c *cli.Context, opts *verify.Options) error {
 	p, st, err := witnessOptions(c)
 	if err != nil {
 		return err
 	}
 	opts.Witnesses, opts.Trust = p, st
+	if st != nil && c.IsSet("log-url") {
+		opts.Proofs = logURLProofs(c.String("log-url"), opts.VerifierKey)
+	}
 	return nil
+}
+
+// logURLProofs fetches consistency proofs from a published log (C2SP
+// tlog-tiles, issue 15's reader): the proof between sizes a < b is made
+// with x/mod's tlog.ProveTree from the tiles of the latest published tree,
+// each tile checked against that tree's checkpoint (verified with the
+// trial's key) by torchwood's tile hash reader. The trust store then
+// checks the proof against the roots it holds, so the server is trusted
+// for nothing.
+func logURLProofs(location, verifierKey string) trust.ProofSource {
+	return func(ctx context.Context, a, b uint64) ([][]byte, error) {
+		r, err := tlogtiles.OpenReader(location)
+		if err != nil {
+			return nil, err
+		}
+		cp, _, err := tlogtiles.Checkpoint(ctx, r, verifierKey)
+		if err != nil {
+			return nil, err
+		}
+		if b > cp.Size {
+			return nil, fmt.Errorf("%w: the published log %s has tree %d, short of %d", trust.ErrNoProof, location, cp.Size, b)
+		}
+		hr := torchwood.TileHashReaderWithContext(ctx, tlog.Tree{N: int64(cp.Size), Hash: tlog.Hash(cp.Hash)}, r)
+		p, err := tlog.ProveTree(int64(b), int64(a), hr)
+		if err != nil {
+			return nil, fmt.Errorf("consistency proof %d→%d from %s: %w", a, b, location, err)
+		}
+		out := make([][]byte, len(p))
+		for i := range p {
+			out[i] = append([]byte(nil), p[i][:]...)
+		}
+		return out, nil
+	}
 }
 
 func indentLines(s, prefix string) string {
@@ -330,32 +373,30 @@ func sanitizeName(s string) string {
 	return b.String()
 }
 
-// consentWitnessFlags are verify's witness flags without --trust: a
-// consent report carries no consistency proofs yet, so a verifier's
-// memory could accept only checkpoints it saw before.
-func consentWitnessFlags() []cli.Flag {
-	var out []cli.Flag
-	for _, f := range verifyWitnessFlags() {
-		if f.Names()[0] != "trust" {
-			out = append(out, f)
-		}
-	}
-	return out
+// consentWitnessing is what consent verify's witness and trust options
+// found.
+type consentWitnessing struct {
+	quorum   *witness.Report
+	decision *trust.Decision
+	fork     *trust.ForkError
 }
 
-// checkConsentWitnesses checks the witness quorum of a consent report's
-// (cosigned) checkpoint; nil when no policy was given.
-func checkConsentWitnesses(c *cli.Context, path, vkey string) (*witness.Report, error) {
-	p, _, err := witnessOptions(c)
-	if err != nil || p == nil {
-		return nil, err
+// checkConsentWitnesses checks a consent report's (cosigned) checkpoint
+// against the verifier's witness policy and memory (--trust, with the
+// consistency proofs a v2 report carries), adding any failure to res.
+func checkConsentWitnesses(c *cli.Context, path, vkey string, res *consent.VerifyResult) (*consentWitnessing, error) {
+	out := &consentWitnessing{}
+	p, st, err := witnessOptions(c)
+	if err != nil || (p == nil && st == nil) {
+		return out, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var rep struct {
-		Checkpoint string `json:"checkpoint"`
+		Checkpoint  string              `json:"checkpoint"`
+		Consistency map[uint64][][]byte `json:"consistency"`
 	}
 	if err := json.Unmarshal(data, &rep); err != nil {
 		return nil, usageErr("%s: %v", path, err)
@@ -364,20 +405,43 @@ func checkConsentWitnesses(c *cli.Context, path, vkey string) (*witness.Report, 
 	if err != nil {
 		return nil, usageErr("--key: %v", err)
 	}
-	wr, err := witness.Check(lv, []byte(rep.Checkpoint), p)
-	if err != nil {
-		// The consent verifier already reported a bad checkpoint.
-		return &witness.Report{Quorum: p.Quorum, Missing: names(p)}, nil
+	if _, err := note.Open([]byte(rep.Checkpoint), note.VerifierList(lv)); err != nil {
+		return out, nil // consent.Verify reported the bad checkpoint
 	}
-	return wr, nil
-}
-
-func names(p *witness.Policy) []string {
-	var out []string
-	for _, w := range p.Witnesses {
-		out = append(out, w.Name)
+	if p != nil {
+		if out.quorum, err = witness.Check(lv, []byte(rep.Checkpoint), p); err != nil {
+			return nil, err
+		}
+		if !out.quorum.OK() {
+			res.OK = false
+			res.Problems = append(res.Problems, "witness quorum not met: "+out.quorum.String())
+		}
 	}
-	return out
+	if st == nil {
+		return out, nil
+	}
+	var proofs trust.ProofSource
+	if c.IsSet("log-url") {
+		proofs = logURLProofs(c.String("log-url"), vkey)
+	}
+	var d *trust.Decision
+	if res.OK {
+		d, err = st.Accept(c.Context, vkey, []byte(rep.Checkpoint), proofs, rep.Consistency)
+	} else {
+		d, err = st.Check(c.Context, vkey, []byte(rep.Checkpoint), proofs)
+	}
+	var fork *trust.ForkError
+	switch {
+	case errors.As(err, &fork):
+		res.OK = false
+		res.Problems = append(res.Problems, fork.Error())
+		out.fork = fork
+	case err != nil:
+		return nil, err
+	default:
+		out.decision = d
+	}
+	return out, nil
 }
 
 // witnessedRecord is a catalog record with the witnesses' cosignatures of

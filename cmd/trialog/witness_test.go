@@ -346,9 +346,23 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	if !strings.Contains(string(page), "Witness cosignatures") || !strings.Contains(string(page), "<td>notary</td><td>notary.example/witness</td><td>20") {
 		t.Errorf("the IRB's HTML report does not show the witnesses' cosignature times")
 	}
-	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], report)
-	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") {
+	trustDir := filepath.Join(dir, "irb-trust")
+	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], "--trust", trustDir, report)
+	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") || !strings.Contains(out, "trust: first") {
 		t.Errorf("consent verify with witnesses:\n%s", out)
+	}
+	// A later report extends what the IRB's verifier remembers, through
+	// the consistency proofs it carries; the earlier one is still fine.
+	mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "SAMPLES-ICF@1.0", "--irb-ref", "IRB-2",
+		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("cd", 32), "--scopes", "samples")
+	report2 := filepath.Join(dir, "consent2.json")
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--out", report2)
+	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--trust", trustDir, report2)
+	if !strings.Contains(out, "trust: extended") {
+		t.Errorf("consent verify --trust of a later report:\n%s", out)
+	}
+	if out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--trust", trustDir, report); !strings.Contains(out, "trust: seen") {
+		t.Errorf("consent verify --trust of the earlier report:\n%s", out)
 	}
 	// A report whose checkpoint lost its cosignatures fails the quorum.
 	data, _ := os.ReadFile(report)
@@ -430,6 +444,29 @@ func TestTrustWithoutWitnesses(t *testing.T) {
 	if !strings.Contains(out, "trust: older") {
 		t.Errorf("older package after the newer one:\n%s", out)
 	}
+	// A verifier whose memory holds no proof for an older package (here its
+	// kept proofs are removed) refuses it as a rollback, unless the log's
+	// published tiles (issue 15's --log-url) supply the proof.
+	trust2 := filepath.Join(dir, "trust2")
+	mustRun(t, 0, "verify", "--key", vkey, "--trust", trust2, pkgA)
+	kept, _ := filepath.Glob(filepath.Join(trust2, "*", "latest.proofs"))
+	if len(kept) != 1 {
+		t.Fatalf("kept proofs: %v", kept)
+	}
+	os.Remove(kept[0])
+	out = mustRun(t, 1, "verify", "--key", vkey, "--trust", trust2, older)
+	if !strings.Contains(out, "fork or rollback (rollback)") {
+		t.Errorf("older package without a proof:\n%s", out)
+	}
+	pub := filepath.Join(dir, "published")
+	mustRun(t, 0, "publish", "--log", logA, "--trial", forkTrial, pub)
+	out = mustRun(t, 0, "verify", "--key", vkey, "--trust", trust2, "--log-url", pub, older)
+	if !strings.Contains(out, "trust: older") {
+		t.Errorf("older package with --log-url:\n%s", out)
+	}
+	// The published log of fork A cannot vouch for fork B.
+	mustRun(t, 1, "verify", "--key", vkey, "--trust", trust2, "--log-url", pub, pkgB)
+
 	out = mustRun(t, 1, "verify", "--key", vkey, "--trust", trustDir, "--json", pkgB)
 	var rep map[string]any
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
