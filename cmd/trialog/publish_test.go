@@ -163,6 +163,18 @@ func TestPublishServeMonitor(t *testing.T) {
 		}
 	}
 
+	// A trial created while serving is served after the next refresh.
+	mustRun(t, 0, "init", "--trial", "LATER01")
+	mustRun(t, 0, "ingest", "--trial", "LATER01", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	for i := 0; ; i++ {
+		if code, _ := httpGet(t, base+"/LATER01/checkpoint"); code == 200 {
+			break
+		} else if i == 50 {
+			t.Fatalf("a new trial is not served: %d", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// Monitor over HTTP: dataset versions and consent records, never values.
 	state := filepath.Join(party, "monitor")
 	out = mustRun(t, 0, "monitor", "--log-url", url, "--key", vkey, "--state", state, "--json")

@@ -63,7 +63,7 @@ func serveCommand() *cli.Command {
 				MaxHeaderBytes:    8 << 10,
 			}
 			fmt.Fprintf(os.Stderr, "trialog: serving %d trials read-only on http://%s/ (%v)\n", len(dirs), ln.Addr(), trials)
-			go refreshLoop(c.Context, loc, trials, c.Duration("refresh"))
+			go refreshLoop(c.Context, loc, h, c.Duration("refresh"))
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
@@ -100,10 +100,10 @@ func listTrials(loc backend.Location) ([]string, error) {
 	return out, nil
 }
 
-// refreshLoop publishes each trial's newest checkpoint periodically; a
-// failure is reported and retried, and the last good publication stays
-// served.
-func refreshLoop(ctx context.Context, loc backend.Location, trials []string, every time.Duration) {
+// refreshLoop publishes each trial's newest checkpoint periodically, and
+// starts serving trials created since; a failure is reported and retried,
+// and the last good publication stays served.
+func refreshLoop(ctx context.Context, loc backend.Location, h *tlogtiles.Handler, every time.Duration) {
 	if every <= 0 {
 		return
 	}
@@ -115,8 +115,17 @@ func refreshLoop(ctx context.Context, loc backend.Location, trials []string, eve
 			return
 		case <-tick.C:
 		}
+		trials, err := listTrials(loc)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "trialog: serve:", err)
+			continue
+		}
 		for _, id := range trials {
-			if _, err := publishTrial(ctx, loc, id, publicDir(loc, id)); err != nil && ctx.Err() == nil {
+			_, err := publishTrial(ctx, loc, id, publicDir(loc, id))
+			if err == nil {
+				err = h.Add(id, publicDir(loc, id))
+			}
+			if err != nil && ctx.Err() == nil {
 				fmt.Fprintln(os.Stderr, "trialog: serve:", err)
 			}
 		}

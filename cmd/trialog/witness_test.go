@@ -240,8 +240,8 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	ingestJSON(t, 0, []string{"--log", log}, "DM", filepath.Join(pilot, "dm.csv"))
 
 	// Kill two witnesses as soon as the ingest has journaled its first
-	// leaf (pending.json appears), i.e. in the middle of the ingest.
-	pending := filepath.Join(log, "trials", forkTrial, "pending.json")
+	// leaf (the write journal, journal.json, appears), i.e. in the middle of the ingest.
+	pending := filepath.Join(log, "trials", forkTrial, "journal.json")
 	killed := make(chan struct{})
 	stop := make(chan struct{})
 	go func() {
