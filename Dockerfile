@@ -55,7 +55,7 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
 
 FROM alpine:3.20 AS witness
 # litewitness signs through an ssh-agent (openssh-client provides it).
-RUN apk add --no-cache openssh-client && adduser -D -H -u 10002 witness && mkdir /data && chown witness /data
+RUN apk add --no-cache openssh-client openssh-keygen && adduser -D -H -u 10002 witness && mkdir /data && chown witness /data
 COPY --from=witness-build /out/litewitness /out/witnessctl /usr/local/bin/
 COPY deploy/witness-entrypoint.sh /usr/local/bin/witness-entrypoint.sh
 USER witness

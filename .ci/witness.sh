@@ -4,7 +4,10 @@
 # ssh-add: litewitness signs through an ssh-agent) if missing, and builds
 # litewitness and witnessctl from the filippo.io/torchwood version pinned
 # in go.mod into the cache the test harness uses
-# (~/.cache/trialog/torchwood-VERSION-GOVERSION-OS-ARCH). Idempotent.
+# (~/.cache/trialog/torchwood-VERSION-GOVERSION-OS-ARCH), and omniwitness
+# (github.com/transparency-dev/witness, the pseudo-version pinned in
+# witness/witnesstest/omni.go, built in a scratch module) beside it.
+# Idempotent.
 # Called by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +25,5 @@ if ! command -v ssh-agent >/dev/null || ! command -v ssh-keygen >/dev/null || ! 
 	apt-get install -y -qq --no-install-recommends openssh-client >/dev/null
 fi
 
-dir=$(go run ./witness/witnesstest/prebuild)
-echo "witness.sh: litewitness and witnessctl in $dir ($(($(date +%s) - start))s)"
+dirs=$(go run ./witness/witnesstest/prebuild | tr '\n' ' ')
+echo "witness.sh: litewitness/witnessctl and omniwitness in $dirs($(($(date +%s) - start))s)"

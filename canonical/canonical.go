@@ -1,33 +1,35 @@
 // Package canonical turns Arrow cells into trialog's canonical cell bytes
-// (docs/canonical-encoding.md, version 1): one byte string per logical
+// (docs/canonical-encoding.md, version 2): one byte string per logical
 // value, whatever Arrow type, width, unit, encoding or batch layout carried
 // it, so that the same table read from IPC, Parquet, CSV, Dataset-JSON or
 // XPT commits identically.
 //
-// Cell encoding v1 (tag byte, then payload):
+// Cell encoding v2 (tag byte, then payload):
 //
 //	0x00           missing (null), and empty text: SDTM character variables
 //	               have no null distinct from "" (SAS semantics)
 //	0x01 utf8      text, exact UTF-8 bytes; dates, times and timestamps are
 //	               written as ISO 8601 text so they equal SDTM --DTC text
-//	0x02 ascii     number, by exact decimal value: "[-]D[eE]" where D has no
+//	0x02 ascii     number, by decimal value: "[-]D[eE]" where D has no
 //	               leading or trailing zeros and E is the signed exponent
 //	               (omitted when 0); "0" for zero (±0 are one value);
-//	               "NaN", "Inf", "-Inf". Binary floats are first rounded to
-//	               15 significant digits (float64; float32 to its shortest
-//	               round-trip form), so 63 ≡ 63.0 ≡ 63.00 and an IBM float
-//	               8.549999999999999 ≡ 8.55.
+//	               "NaN", "Inf", "-Inf". Whole numbers are exact; other
+//	               floats and decimals are rounded (half to even, on their
+//	               exact value) to Rules.FloatDigits significant digits,
+//	               which the dataset's manifest records (default 12), so
+//	               63 ≡ 63.0 ≡ 63.00, an IBM float 8.549999999999999 ≡
+//	               8.55, and a converter's 0.794117647059 ≡ 27/34.
 //	0x03 0x00|0x01 boolean
 //	0x04 bytes     binary
+//
+// Version 1 (floats at 15 digits, decimals exact) is documented in
+// docs/canonical-encoding.md; it is no longer produced.
 package canonical
 
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
-	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -81,15 +83,20 @@ func Supported(dt arrow.DataType) error {
 	return fmt.Errorf("%w: %s", ErrUnsupported, dt)
 }
 
+// Encoder returns the cell encoder for an array under the default rules
+// (DefaultRules): for cells whose dataset has no manifest, such as consent
+// events.
+func Encoder(arr arrow.Array) (CellEncoder, error) { return DefaultRules().Encoder(arr) }
+
 // Encoder returns the cell encoder for an array. It is bound to the array,
 // so the type switch runs once per batch and column, not once per cell.
-func Encoder(arr arrow.Array) (CellEncoder, error) {
+func (r Rules) Encoder(arr arrow.Array) (CellEncoder, error) {
 	if err := Supported(arr.DataType()); err != nil {
 		return nil, err
 	}
 	switch a := arr.(type) {
 	case *array.Dictionary:
-		inner, err := Encoder(a.Dictionary())
+		inner, err := r.Encoder(a.Dictionary())
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +107,7 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 			return inner(dst, a.GetValueIndex(i))
 		}, nil
 	case array.ExtensionArray:
-		return Encoder(a.Storage())
+		return r.Encoder(a.Storage())
 	case *array.Null:
 		return func(dst []byte, i int) ([]byte, error) { return append(dst, TagNull), nil }, nil
 	case *array.Boolean:
@@ -128,21 +135,21 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 		return unsigned(a, a.Value), nil
 	case *array.Float16:
 		return nullable(a, func(dst []byte, i int) ([]byte, error) {
-			return AppendFloat32(dst, a.Value(i).Float32()), nil
+			return r.AppendFloat32(dst, a.Value(i).Float32()), nil
 		}), nil
 	case *array.Float32:
-		return nullable(a, func(dst []byte, i int) ([]byte, error) { return AppendFloat32(dst, a.Value(i)), nil }), nil
+		return nullable(a, func(dst []byte, i int) ([]byte, error) { return r.AppendFloat32(dst, a.Value(i)), nil }), nil
 	case *array.Float64:
-		return nullable(a, func(dst []byte, i int) ([]byte, error) { return AppendFloat64(dst, a.Value(i)), nil }), nil
+		return nullable(a, func(dst []byte, i int) ([]byte, error) { return r.AppendFloat64(dst, a.Value(i)), nil }), nil
 	case *array.Decimal128:
 		scale := a.DataType().(*arrow.Decimal128Type).Scale
 		return nullable(a, func(dst []byte, i int) ([]byte, error) {
-			return AppendDecimal(dst, a.Value(i).BigInt(), scale), nil
+			return r.AppendDecimal128(dst, a.Value(i), scale), nil
 		}), nil
 	case *array.Decimal256:
 		scale := a.DataType().(*arrow.Decimal256Type).Scale
 		return nullable(a, func(dst []byte, i int) ([]byte, error) {
-			return AppendDecimal(dst, a.Value(i).BigInt(), scale), nil
+			return r.AppendDecimal(dst, a.Value(i).BigInt(), scale), nil
 		}), nil
 	case *array.String:
 		return textColumn(a, a.ValueOffsets(), a.Value)
@@ -200,7 +207,7 @@ func Encoder(arr arrow.Array) (CellEncoder, error) {
 		unit := a.DataType().(*arrow.DurationType).Unit
 		exp := map[arrow.TimeUnit]int32{arrow.Second: 0, arrow.Millisecond: 3, arrow.Microsecond: 6, arrow.Nanosecond: 9}[unit]
 		return nullable(a, func(dst []byte, i int) ([]byte, error) {
-			return AppendDecimal(dst, big.NewInt(int64(a.Value(i))), exp), nil
+			return r.AppendDecimal(dst, big.NewInt(int64(a.Value(i))), exp), nil
 		}), nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, arr.DataType())
@@ -325,125 +332,6 @@ func AppendText(dst []byte, s string) ([]byte, error) {
 	return append(append(dst, TagText), s...), nil
 }
 
-// AppendInt appends an integer as a number cell.
-func AppendInt(dst []byte, v int64) []byte {
-	if v < 0 {
-		return AppendUint(dst, true, uint64(-v)) // -MinInt64 wraps to its magnitude
-	}
-	return AppendUint(dst, false, uint64(v))
-}
-
-// AppendUint appends the number cell of ±v.
-func AppendUint(dst []byte, negative bool, v uint64) []byte {
-	dst = append(dst, TagNumber)
-	if v == 0 {
-		return append(dst, '0')
-	}
-	exp := 0
-	for v%10 == 0 {
-		v /= 10
-		exp++
-	}
-	if negative {
-		dst = append(dst, '-')
-	}
-	dst = strconv.AppendUint(dst, v, 10)
-	if exp != 0 {
-		dst = append(dst, 'e')
-		dst = strconv.AppendInt(dst, int64(exp), 10)
-	}
-	return dst
-}
-
-// AppendFloat64 appends the number cell of f rounded to 15 significant
-// digits, the precision every IEEE double (and every SAS numeric) carries.
-func AppendFloat64(dst []byte, f float64) []byte {
-	// Whole numbers below 10^15 have at most 15 significant digits, so
-	// rounding changes nothing and the cell is the integer's: a fast path
-	// for the counts, sequence numbers and ages that SAS stores as doubles.
-	if f == math.Trunc(f) && math.Abs(f) < 1e15 && f != 0 {
-		return AppendInt(dst, int64(f))
-	}
-	return appendFloat(dst, f, 14, 64)
-}
-
-// AppendFloat32 appends the number cell of f in its shortest round-trip
-// decimal form.
-func AppendFloat32(dst []byte, f float32) []byte {
-	return appendFloat(dst, float64(f), -1, 32)
-}
-
-func appendFloat(dst []byte, f float64, prec, bitSize int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, TagNumber, 'N', 'a', 'N')
-	case math.IsInf(f, 1):
-		return append(dst, TagNumber, 'I', 'n', 'f')
-	case math.IsInf(f, -1):
-		return append(dst, TagNumber, '-', 'I', 'n', 'f')
-	case f == 0:
-		return append(dst, TagNumber, '0')
-	}
-	var buf [40]byte
-	s := strconv.AppendFloat(buf[:0], f, 'e', prec, bitSize) // [-]d[.ddd]e±XX
-	negative := s[0] == '-'
-	if negative {
-		s = s[1:]
-	}
-	var digits [24]byte
-	nd := 0
-	i := 0
-	for ; i < len(s) && s[i] != 'e'; i++ {
-		if s[i] != '.' {
-			digits[nd] = s[i]
-			nd++
-		}
-	}
-	exp, _ := strconv.Atoi(string(s[i+1:]))
-	exp -= nd - 1
-	for nd > 1 && digits[nd-1] == '0' {
-		nd--
-		exp++
-	}
-	dst = append(dst, TagNumber)
-	if negative {
-		dst = append(dst, '-')
-	}
-	dst = append(dst, digits[:nd]...)
-	if exp != 0 {
-		dst = append(dst, 'e')
-		dst = strconv.AppendInt(dst, int64(exp), 10)
-	}
-	return dst
-}
-
-// AppendDecimal appends the number cell of unscaled × 10^-scale, exactly.
-func AppendDecimal(dst []byte, unscaled *big.Int, scale int32) []byte {
-	if unscaled.Sign() == 0 {
-		return append(dst, TagNumber, '0')
-	}
-	s := unscaled.String()
-	negative := s[0] == '-'
-	if negative {
-		s = s[1:]
-	}
-	exp := -int64(scale)
-	for len(s) > 1 && s[len(s)-1] == '0' {
-		s = s[:len(s)-1]
-		exp++
-	}
-	dst = append(dst, TagNumber)
-	if negative {
-		dst = append(dst, '-')
-	}
-	dst = append(dst, s...)
-	if exp != 0 {
-		dst = append(dst, 'e')
-		dst = strconv.AppendInt(dst, exp, 10)
-	}
-	return dst
-}
-
 // Validate checks that every cell of arr encodes, returning the position
 // of the first that does not. Only text can fail (invalid UTF-8), so this
 // is much cheaper than encoding.
@@ -481,7 +369,7 @@ func Validate(arr arrow.Array) (int, error) {
 	case *array.Dictionary:
 		if _, err := Validate(a.Dictionary()); err != nil {
 			// Report the first row that uses a bad dictionary entry.
-			enc, _ := Encoder(a)
+			enc, _ := DefaultRules().Encoder(a)
 			for i := 0; i < a.Len(); i++ {
 				if _, err := enc(nil, i); err != nil {
 					return i, err
@@ -492,36 +380,4 @@ func Validate(arr arrow.Array) (int, error) {
 		return Validate(a.Storage())
 	}
 	return 0, nil
-}
-
-// ParseNumber returns the number cell of a decimal literal such as "63",
-// "-8.55" or "1e-5", exactly (no float rounding), and false when s is not
-// entirely such a literal. It is how typed-in values (prove --where) are
-// compared with number cells.
-func ParseNumber(s string) ([]byte, bool) {
-	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
-	e := int64(0)
-	if hasExp {
-		var err error
-		if e, err = strconv.ParseInt(exp, 10, 32); err != nil {
-			return nil, false
-		}
-	}
-	negative := strings.HasPrefix(mant, "-")
-	mant = strings.TrimPrefix(strings.TrimPrefix(mant, "-"), "+")
-	intPart, frac, _ := strings.Cut(mant, ".")
-	digits := intPart + frac
-	if digits == "" {
-		return nil, false
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return nil, false
-		}
-	}
-	unscaled, _ := new(big.Int).SetString(digits, 10)
-	if negative {
-		unscaled.Neg(unscaled)
-	}
-	return AppendDecimal(nil, unscaled, int32(int64(len(frac))-e)), true
 }

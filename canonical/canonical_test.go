@@ -64,11 +64,18 @@ func TestFloatRounding(t *testing.T) {
 		8.55:                        "855e-2",
 		1e-5:                        "1e-5",
 		-1.5:                        "-15e-1",
-		123456789012345678:          "123456789012346e3",
+		123456789012345678:          "123456789012e6", // above 2^53: not exact, rounded
+		27.0 / 34:                   "794117647059e-12",
+		0.794117647059:              "794117647059e-12", // a converter's 12 digits of 27/34
+		0.79:                        "79e-2",
+		0.8:                         "8e-1",
+		2.9999999999999996:          "3",
+		1234567890123:               "1234567890123", // whole below 2^53: exact
+		(1 << 53) - 1:               "9007199254740991",
 		math.NaN():                  "NaN",
 		math.Inf(1):                 "Inf",
 		math.Inf(-1):                "-Inf",
-		math.SmallestNonzeroFloat64: "494065645841247e-338",
+		math.SmallestNonzeroFloat64: "494065645841e-335",
 	}
 	for f, want := range cases {
 		if got := string(AppendFloat64(nil, f)); got != num(want) {
@@ -191,8 +198,67 @@ func TestFloat64IntegerFastPath(t *testing.T) {
 		if v == 0 || math.Abs(v) >= 1e15 {
 			continue
 		}
-		if got, want := AppendFloat64(nil, v), appendFloat(nil, v, 14, 64); string(got) != string(want) {
+		if got, want := AppendFloat64(nil, v), appendFloat(nil, v, 16, 64); string(got) != string(want) {
 			t.Fatalf("%v: fast path %q, float path %q", v, got, want)
+		}
+	}
+}
+
+// TestRulesDigits: the precision is a parameter of the rules; whole
+// numbers never depend on it.
+func TestRulesDigits(t *testing.T) {
+	for _, c := range []struct {
+		digits int
+		f      float64
+		want   string
+	}{
+		{15, 27.0 / 34, "794117647058823e-15"},
+		{15, 8.549999999999999, "855e-2"},
+		{6, 27.0 / 34, "794118e-6"},
+		{6, 1234567890123, "1234567890123"},
+		{12, 0.125, "125e-3"},
+	} {
+		if got := string(Rules{FloatDigits: c.digits}.AppendFloat64(nil, c.f)); got != num(c.want) {
+			t.Errorf("%d digits, %v: %q, want %q", c.digits, c.f, got, num(c.want))
+		}
+	}
+	if (Rules{FloatDigits: 5}).Check() == nil || (Rules{FloatDigits: 16}).Check() == nil || DefaultRules().Check() != nil {
+		t.Error("Check range")
+	}
+}
+
+// TestDecimalExactThenRounded: decimals by exact decimal value, rounded
+// half to even like floats when not whole; whole decimals are exact.
+func TestDecimalExactThenRounded(t *testing.T) {
+	for s, want := range map[string]string{
+		"0.794117647059":               "794117647059e-12",
+		"0.7941176470588235":           "794117647059e-12",
+		"0.79411764705850000000000001": "794117647059e-12",
+		"0.7941176470585":              "794117647058e-12", // tie: to even
+		"0.7941176470595":              "79411764706e-11",  // tie: to even, carry
+		"8.550":                        "855e-2",
+		"-0.9999999999999":             "-1",
+		"123456789012345678901234567":  "123456789012345678901234567", // whole: exact
+		"1e3":                          "1e3",
+		"0":                            "0",
+		"-0.0":                         "0",
+	} {
+		got, ok := ParseNumber(s)
+		if !ok || string(got) != num(want) {
+			t.Errorf("%s: %q, want %q", s, got, num(want))
+		}
+		// The decimal128 fast path agrees with big.Int.
+		unscaled, scale, _ := ParseDecimal(s)
+		if unscaled.BitLen() < 127 {
+			n := decimal128.FromBigInt(unscaled)
+			if fast := DefaultRules().AppendDecimal128(nil, n, scale); string(fast) != string(got) {
+				t.Errorf("%s: decimal128 %q, big %q", s, fast, got)
+			}
+		}
+	}
+	for _, bad := range []string{"", "-", "1.2.3", "0x10", "Inf", "1e", "1_000"} {
+		if _, ok := ParseNumber(bad); ok {
+			t.Errorf("%q parsed", bad)
 		}
 	}
 }

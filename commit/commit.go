@@ -29,14 +29,15 @@ import (
 // Committer computes the leaves of one dataset version.
 type Committer struct {
 	Columns Columns
+	Rules   canonical.Rules // the manifest's (Manifest.Rules)
 	salter  *leaf.Salter
 	encoder *leaf.RowEncoder
 	name    string
 }
 
 // NewCommitter prepares the leaves of a dataset version read from the file
-// called name with the given columns.
-func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols Columns) (*Committer, error) {
+// called name with the given columns, cells encoded under rules.
+func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
 	salter, err := leaf.NewSalter(secret, trial, dataset, version, len(cols.Sorted))
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func NewCommitter(secret []byte, trial, dataset string, version uint64, name str
 	if err != nil {
 		return nil, err
 	}
-	return &Committer{Columns: cols, salter: salter, encoder: enc, name: name}, nil
+	return &Committer{Columns: cols, Rules: rules, salter: salter, encoder: enc, name: name}, nil
 }
 
 // NewChecker returns a Committer that can only Check batches (it needs no
@@ -57,7 +58,7 @@ func NewChecker(name string, cols Columns) *Committer {
 // NewCommitterFromKey is NewCommitter for a holder of the dataset
 // version's salt key (leaf.SaltKey) rather than the trial secret: the
 // verifier of a derived-salt package.
-func NewCommitterFromKey(key []byte, trial, dataset string, version uint64, name string, cols Columns) (*Committer, error) {
+func NewCommitterFromKey(key []byte, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
 	salter, err := leaf.NewSalterFromKey(key, len(cols.Sorted))
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func NewCommitterFromKey(key []byte, trial, dataset string, version uint64, name
 	if err != nil {
 		return nil, err
 	}
-	return &Committer{Columns: cols, salter: salter, encoder: enc, name: name}, nil
+	return &Committer{Columns: cols, Rules: rules, salter: salter, encoder: enc, name: name}, nil
 }
 
 // RowEncoder is the leaf encoder of this dataset version.
@@ -81,7 +82,7 @@ func (c *Committer) cellError(row uint64, col string, err error) error {
 func (c *Committer) Encoders(rec arrow.Record) ([]canonical.CellEncoder, error) {
 	encs := make([]canonical.CellEncoder, len(c.Columns.Sorted))
 	for j, idx := range c.Columns.SourceIndex {
-		enc, err := canonical.Encoder(rec.Column(idx))
+		enc, err := c.Rules.Encoder(rec.Column(idx))
 		if err != nil {
 			return nil, fmt.Errorf("%s: column %s: %v: %w", c.name, c.Columns.Sorted[j], err, source.ErrInput)
 		}
@@ -147,11 +148,13 @@ type LeafBatch struct {
 	// [First, First+len(Hashes)): the workers fold it, so the dataset's
 	// range root costs the ingest's one thread only a merge per batch. It
 	// may hold slices of Hashes.
-	Range   *compact.Range
-	slab    []byte            // per row, leafSize bytes: 0x00 || leaf
-	salts   [][]byte          // per worker
-	digests []*leaf.RowDigest // per worker
-	hashes  []byte
+	Range *compact.Range
+	// Unfolded leaves Range nil: a verifier folds the hashes its own way.
+	Unfolded bool
+	slab     []byte            // per row, leafSize bytes: 0x00 || leaf
+	salts    [][]byte          // per worker
+	digests  []*leaf.RowDigest // per worker
+	hashes   []byte
 }
 
 // Fill computes the leaves and leaf hashes of every row of a batch whose
@@ -184,7 +187,10 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		digest, scratch := lb.digests[w], []byte(nil)
 		salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
 		lb.salts[w] = salts
-		r := trillian.NewCompactRange(first + uint64(lo))
+		var r *compact.Range
+		if !lb.Unfolded {
+			r = trillian.NewCompactRange(first + uint64(lo))
+		}
 		for i := lo; i < hi; i++ {
 			row := first + uint64(i)
 			var err error
@@ -197,6 +203,9 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 			lb.Leaves[i] = slot[1:len(slot):len(slot)]
 			hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
 			lb.Hashes[i] = digest.Sum(hs[:0], slot)
+			if r == nil {
+				continue
+			}
 			if err := r.Append(hs, nil); err != nil {
 				failures[part] = err
 				return
@@ -208,6 +217,10 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		if err != nil {
 			return err
 		}
+	}
+	if lb.Unfolded {
+		lb.Range = nil
+		return nil
 	}
 	lb.Range = ranges[0]
 	for _, r := range ranges[1:] {

@@ -16,8 +16,11 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/witness"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -42,6 +45,13 @@ type Report struct {
 	// tree size, the record count and the SHA-256 of the audits' JSON,
 	// so findings cannot be edited after the fact either.
 	Statement string `json:"statement"`
+	// Witnesses is the cosignature check of Checkpoint under the trial's
+	// witness policy when the report was made (nil without one), for the
+	// HTML: each witness's cosignature time is a time-stamp the CRO does
+	// not control (21 CFR Part 11 §11.10(e)). Not in the JSON: the
+	// cosignatures themselves are in Checkpoint, and consent verify
+	// --witness recomputes this from them.
+	Witnesses *witness.Report `json:"-"`
 }
 
 // ProvenRecord is a record with its leaf hash and inclusion proof.
@@ -88,6 +98,9 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 	}
 	rep := &Report{Format: ReportFormat, Trial: t.ID, GeneratedAt: now.UTC().Format(time.RFC3339), Checkpoint: string(signed),
 		TreeSize: cp.Size, RootHash: hex.EncodeToString(cp.Hash), Forms: []ProvenRecord{}, Participants: []Participant{}, Audits: audits}
+	if rep.Witnesses, err = checkpointWitnesses(t, signed); err != nil {
+		return nil, err
+	}
 	prove := func(r *Record) (ProvenRecord, error) {
 		l, err := r.Leaf(t.ID)
 		if err != nil {
@@ -319,4 +332,18 @@ func WriteHTML(w io.Writer, rep *Report, maxFindings int) error {
 	}
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// checkpointWitnesses checks a signed checkpoint's cosignatures under the
+// trial's witness policy; nil without a policy.
+func checkpointWitnesses(t *workspace.Trial, signed []byte) (*witness.Report, error) {
+	p, err := t.WitnessPolicy()
+	if err != nil || p == nil {
+		return nil, err
+	}
+	lv, err := note.NewVerifier(t.VerifierKey)
+	if err != nil {
+		return nil, err
+	}
+	return witness.Check(lv, signed, p)
 }

@@ -38,6 +38,7 @@ const (
 	ColProof     = ReservedPrefix + "_proof"      // list<fixed_size_binary(32)>: inclusion proof (rows selection)
 	SaltPrefix   = ReservedPrefix + "_salt."      // fixed_size_binary(16) per column whose salt is disclosed
 	CommitPrefix = ReservedPrefix + "_commit."    // fixed_size_binary(32) per column, always
+	ColLeafTag   = ReservedPrefix + "_leaf_tag"   // fixed_size_binary(3): derived mode, the first bytes of each row's leaf hash
 
 	metaVersion       = "trialog.package"
 	metaMode          = "trialog.mode"
@@ -51,6 +52,8 @@ const (
 	metaStatement     = "trialog.statement"
 	metaPolicy        = "trialog.witness_policy"
 	metaConsistency   = "trialog.consistency"
+	metaPolicyProof   = "trialog.witness_policy_proof"
+	metaSaltKey       = "trialog.salt_key"
 )
 
 // SaltColumn and CommitColumn name the package columns of a data column.
@@ -59,16 +62,23 @@ func CommitColumn(name string) string { return CommitPrefix + name }
 
 // Package modes and selections.
 const (
-	ModeAttached   = "attached" // disclosed values travel in the package
-	ModeDetached   = "detached" // salts and commitments only: the sponsor brings the data
-	SelectionRange = "range"    // every row of the version, one range proof
-	SelectionRows  = "rows"     // chosen rows, one inclusion proof each
+	ModeAttached = "attached" // disclosed values travel in the package
+	ModeDetached = "detached" // salts and commitments only: the sponsor brings the data
+	// ModeDerived: the version's salt key instead of per-row salts and
+	// commitments, for a whole version with nothing redacted; the sponsor
+	// brings the data and the verifier recomputes every leaf.
+	ModeDerived    = "derived"
+	SelectionRange = "range" // every row of the version, one range proof
+	SelectionRows  = "rows"  // chosen rows, one inclusion proof each
 )
 
 var (
 	SaltType   = &arrow.FixedSizeBinaryType{ByteWidth: leaf.SaltSize}
 	CommitType = &arrow.FixedSizeBinaryType{ByteWidth: leaf.CommitmentSize}
 	ProofType  = arrow.ListOf(&arrow.FixedSizeBinaryType{ByteWidth: trillian.HashSize})
+	// LeafTagType is a derived package's per-row column: the first
+	// LeafTagSize bytes of the row's RFC 6962 leaf hash.
+	LeafTagType = &arrow.FixedSizeBinaryType{ByteWidth: LeafTagSize}
 )
 
 // Meta is what a package's schema metadata holds.
@@ -94,7 +104,27 @@ type Meta struct {
 	// remembers an earlier checkpoint (trialog verify --trust) can check
 	// this one extends it without asking the log.
 	Consistency []ConsistencyProof
+	// PolicyProof shows WitnessPolicy is in the log: its policy leaf
+	// (leaf.PolicyLeaf), leaf index and inclusion proof against the
+	// checkpoint. Nil when there is no policy.
+	PolicyProof *PolicyProof
+	// SaltKey is the dataset version's salt key (leaf.SaltKey), derived
+	// mode only.
+	SaltKey []byte
 }
+
+// PolicyProof is the inclusion of the witness policy's leaf.
+type PolicyProof struct {
+	Leaf  []byte   `json:"leaf"`
+	Index uint64   `json:"index"`
+	Proof [][]byte `json:"proof"`
+}
+
+// LeafTagSize is the size of a derived package's leaf tags. They only
+// locate the rows that differ; what proves the rows is the range root
+// recomputed from every full leaf hash, so a tag collision can hide where
+// a difference is (1 in 2^24 per altered row), never that there is one.
+const LeafTagSize = 3
 
 // ConsistencyProof is a consistency proof from tree size From to the
 // package checkpoint's size.
@@ -130,10 +160,20 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
-	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement, metaPolicy, metaConsistency}
+	policyProof := []byte{}
+	if p.PolicyProof != nil {
+		if policyProof, err = json.Marshal(p.PolicyProof); err != nil {
+			return arrow.Metadata{}, err
+		}
+	}
+	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement, metaPolicy, metaConsistency, metaPolicyProof}
 	vals := []string{Version, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
 		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement),
-		string(p.WitnessPolicy), string(cons)}
+		string(p.WitnessPolicy), string(cons), string(policyProof)}
+	if p.Mode == ModeDerived {
+		keys = append(keys, metaSaltKey)
+		vals = append(vals, base64.StdEncoding.EncodeToString(p.SaltKey))
+	}
 	if p.RangeProof != nil {
 		rp, err := json.Marshal(p.RangeProof)
 		if err != nil {
@@ -170,7 +210,7 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 	if p.Selection, err = get(metaSelection); err != nil {
 		return nil, err
 	}
-	if (p.Mode != ModeAttached && p.Mode != ModeDetached) || (p.Selection != SelectionRange && p.Selection != SelectionRows) {
+	if (p.Mode != ModeAttached && p.Mode != ModeDetached && (p.Mode != ModeDerived || v == VersionV2)) || (p.Selection != SelectionRange && p.Selection != SelectionRows) {
 		return nil, fmt.Errorf("%w: mode %q selection %q", ErrPackage, p.Mode, p.Selection)
 	}
 	s, err := get(metaManifestLeaf)
@@ -220,12 +260,34 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		if err := json.Unmarshal([]byte(s), &p.Consistency); err != nil {
 			return nil, fmt.Errorf("%w: consistency proofs: %v", ErrPackage, err)
 		}
+		if s, err = get(metaPolicyProof); err != nil {
+			return nil, err
+		}
+		if s != "" {
+			p.PolicyProof = &PolicyProof{}
+			if err := json.Unmarshal([]byte(s), p.PolicyProof); err != nil {
+				return nil, fmt.Errorf("%w: witness policy proof: %v", ErrPackage, err)
+			}
+		}
 		for _, c := range p.Consistency {
 			for _, h := range c.Proof {
 				if len(h) != trillian.HashSize {
 					return nil, fmt.Errorf("%w: consistency proof from %d: hash of %d bytes", ErrPackage, c.From, len(h))
 				}
 			}
+		}
+	}
+	if p.Mode == ModeDerived {
+		// The salt key derives every cell's salt: it may travel only with
+		// a whole version and nothing redacted (docs/package-format.md).
+		if p.Selection != SelectionRange || len(p.Redacted) > 0 {
+			return nil, fmt.Errorf("%w: a derived package must cover the whole version with nothing redacted", ErrPackage)
+		}
+		if s, err = get(metaSaltKey); err != nil {
+			return nil, err
+		}
+		if p.SaltKey, err = base64.StdEncoding.DecodeString(s); err != nil || len(p.SaltKey) != leaf.SaltKeySize {
+			return nil, fmt.Errorf("%w: salt key is not %d base64 bytes", ErrPackage, leaf.SaltKeySize)
 		}
 	}
 	if p.Selection == SelectionRange {

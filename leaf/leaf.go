@@ -32,7 +32,7 @@ const (
 	KindConsent  Kind = 0x03
 )
 
-// FormatV1 is the format byte of consent leaves (row leaves
+// FormatV1 is the format byte of consent and policy leaves (row leaves
 // are FormatRowV2, manifest leaves ManifestFormatByte).
 const FormatV1 = 0x01
 

@@ -8,15 +8,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+
+	"github.com/trialog/trialog/canonical"
 )
 
 // ManifestFormat names this manifest schema inside the JSON itself.
 const ManifestFormat = "trialog-manifest-v2"
 
-// ManifestFormatByte is the format byte of manifest leaves. Version 1
-// carried the source file name and the operator in clear; version 2 (this
-// one) is fit to publish: it carries them only inside Private, a salted
-// commitment (docs/commitments.md, docs/publishing.md).
+// ManifestFormatByte is the format byte of manifest leaves. Manifest v2
+// (this one) is fit to publish: the source file name and the operator are
+// only inside Private, a salted commitment (docs/commitments.md,
+// docs/publishing.md), and it names the canonical cell encoding and its
+// parameters ("encoding", docs/canonical-encoding.md). Manifest v1 carried
+// the name and operator in clear and had no encoding; it is no longer read.
 const ManifestFormatByte = 0x02
 
 // privateTag domain-separates the manifest's private commitment.
@@ -35,6 +39,7 @@ type Manifest struct {
 	Version    uint64   `json:"version"`
 	Source     Source   `json:"source"`
 	Schema     []Column `json:"schema"`
+	Encoding   Encoding `json:"encoding"` // how cells were made canonical
 	Keys       []string `json:"keys,omitempty"`
 	Rows       uint64   `json:"rows"`
 	FirstIndex uint64   `json:"first_index"`
@@ -62,6 +67,24 @@ type Source struct {
 type Column struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
+}
+
+// Encoding names the canonical cell encoding version the rows were
+// committed under and its parameters (docs/canonical-encoding.md): a
+// verifier encodes a copy under the same ones.
+type Encoding struct {
+	Version     int `json:"version"`      // canonical encoding version (2)
+	FloatDigits int `json:"float_digits"` // significant digits of non-whole numbers
+}
+
+// NewEncoding records rules of the current canonical encoding.
+func NewEncoding(r canonical.Rules) Encoding {
+	return Encoding{Version: canonical.Version, FloatDigits: r.FloatDigits}
+}
+
+// Rules returns the canonical rules to encode this dataset's cells with.
+func (m *Manifest) Rules() canonical.Rules {
+	return canonical.Rules{FloatDigits: m.Encoding.FloatDigits}
 }
 
 // ColumnNames returns the schema's column names in source order.
@@ -151,6 +174,12 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	}
 	if p, err := hex.DecodeString(m.Private); err != nil || len(p) != sha256.Size || hex.EncodeToString(p) != m.Private {
 		return nil, fmt.Errorf("%w: manifest private commitment", ErrMalformed)
+	}
+	if m.Encoding.Version != canonical.Version {
+		return nil, fmt.Errorf("%w: manifest: canonical cell encoding %d (this verifier knows %d)", ErrMalformed, m.Encoding.Version, canonical.Version)
+	}
+	if err := m.Rules().Check(); err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
 	}
 	return &m, nil
 }

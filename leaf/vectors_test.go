@@ -10,6 +10,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
@@ -82,7 +86,7 @@ func h(b []byte) string { return hex.EncodeToString(b) }
 
 func build(t *testing.T) Vectors {
 	var v Vectors
-	v.Spec = "trialog canonical encoding v1; salts and cell commitments v1; row leaf v2; manifest leaf v2"
+	v.Spec = "trialog canonical encoding v2 (float_digits 12 unless a vector says otherwise); salts and cell commitments v1; row leaf v2; manifest leaf v2"
 	text := func(s string) []byte { b, _ := canonical.AppendText(nil, s); return b }
 	for _, c := range []struct {
 		typ, val string
@@ -107,6 +111,25 @@ func build(t *testing.T) Vectors {
 		{"float64", "+Inf", canonical.AppendFloat64(nil, math.Inf(1))},
 		{"float64", "-Inf", canonical.AppendFloat64(nil, math.Inf(-1))},
 		{"float64", "1e-05", canonical.AppendFloat64(nil, 1e-5)},
+		{"float64", "0.7941176470588235 (27/34, XPT double)", canonical.AppendFloat64(nil, 27.0/34)},
+		{"float64", "0.794117647059 (the same at 12 significant digits, Dataset-JSON)", canonical.AppendFloat64(nil, 0.794117647059)},
+		{"float64", "0.79", canonical.AppendFloat64(nil, 0.79)},
+		{"float64", "0.8", canonical.AppendFloat64(nil, 0.8)},
+		{"float64", "8.56", canonical.AppendFloat64(nil, 8.56)},
+		{"float64", "27", canonical.AppendFloat64(nil, 27)},
+		{"float64", "28", canonical.AppendFloat64(nil, 28)},
+		{"float64", "2.9999999999999996", canonical.AppendFloat64(nil, 2.9999999999999996)},
+		{"float64", "1234567890123 (whole, below 2^53: exact)", canonical.AppendFloat64(nil, 1234567890123)},
+		{"float64", "123456789012345678 (whole, above 2^53: rounded)", canonical.AppendFloat64(nil, 123456789012345678)},
+		{"float64 (float_digits 15)", "0.7941176470588235", canonical.Rules{FloatDigits: 15}.AppendFloat64(nil, 27.0/34)},
+		{"float64 (float_digits 6)", "0.7941176470588235", canonical.Rules{FloatDigits: 6}.AppendFloat64(nil, 27.0/34)},
+		{"decimal (Dataset-JSON string)", `"8.550"`, mustNumber(t, "8.550")},
+		{"decimal (Dataset-JSON string)", `"0.7941176470588235"`, mustNumber(t, "0.7941176470588235")},
+		{"decimal (Dataset-JSON string)", `"0.7941176470585" (tie: half to even)`, mustNumber(t, "0.7941176470585")},
+		{"decimal (Dataset-JSON string)", `"123456789012345678901234567" (whole: exact)`, mustNumber(t, "123456789012345678901234567")},
+		{"date32 (XPT DATE9. 19725, Dataset-JSON date \"2014-01-02\")", "2014-01-02", encodeOne(t, dateArray(16072))},
+		{"timestamp[us] (XPT DATETIME20. 1704277800, Dataset-JSON datetime)", "2014-01-02T10:30:00", encodeOne(t, timestampArray(1704277800-315619200))},
+		{"time64[us] (XPT TIME8. 37815.5, Dataset-JSON time)", "10:30:15.5", encodeOne(t, time64Array(37815500000))},
 		{"bool", "true", []byte{canonical.TagBool, 1}},
 		{"binary", "0xdeadbeef", []byte{canonical.TagBytes, 0xde, 0xad, 0xbe, 0xef}},
 	} {
@@ -153,7 +176,8 @@ func build(t *testing.T) Vectors {
 	v.RowLeaf.Leaf, v.RowLeaf.LeafHash = h(l), h(trillian.LeafHash(l))
 	m := &leaf.Manifest{Format: leaf.ManifestFormat, Trial: "CDISCPILOT01", Dataset: "DM", Version: 1,
 		Source: leaf.Source{Name: "dm.csv", Format: "csv", Bytes: 81006, SHA256: "00"}, Schema: []leaf.Column{{Name: "USUBJID", Type: "utf8"}, {Name: "AGE", Type: "int64"}, {Name: "SEX", Type: "utf8"}},
-		Rows: 1, FirstIndex: 0, RangeRoot: h(trillian.LeafHash(l)), CreatedAt: "2026-11-25T00:00:00Z", Operator: "cro"}
+		Encoding: leaf.NewEncoding(canonical.DefaultRules()),
+		Rows:     1, FirstIndex: 0, RangeRoot: h(trillian.LeafHash(l)), CreatedAt: "2026-11-25T00:00:00Z", Operator: "cro"}
 	psalt, err := leaf.ManifestPrivateSalt(secret, m.Trial, m.Dataset, m.Version)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +200,7 @@ func TestVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	path := "../testdata/vectors/v2.json"
+	path := "../testdata/vectors/v3.json"
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -197,6 +221,44 @@ func TestVectors(t *testing.T) {
 	if err != nil || row.Index != 0 || h(row.Context[:]) != v.RowLeaf.Context || h(row.RowHash[:]) != v.RowLeaf.RowHash || h(row.Cells[:]) != v.RowLeaf.CellsDigest {
 		t.Fatalf("parse row leaf: %+v %v", row, err)
 	}
+}
+
+func mustNumber(t *testing.T, s string) []byte {
+	b, ok := canonical.ParseNumber(s)
+	if !ok {
+		t.Fatalf("%s: not a number", s)
+	}
+	return b
+}
+
+func encodeOne(t *testing.T, arr arrow.Array) []byte {
+	enc, err := canonical.Encoder(arr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := enc(nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func dateArray(days int32) arrow.Array {
+	b := array.NewDate32Builder(memory.DefaultAllocator)
+	b.Append(arrow.Date32(days))
+	return b.NewArray()
+}
+
+func timestampArray(unixSeconds int64) arrow.Array {
+	b := array.NewTimestampBuilder(memory.DefaultAllocator, &arrow.TimestampType{Unit: arrow.Microsecond})
+	b.Append(arrow.Timestamp(unixSeconds * 1e6))
+	return b.NewArray()
+}
+
+func time64Array(us int64) arrow.Array {
+	b := array.NewTime64Builder(memory.DefaultAllocator, arrow.FixedWidthTypes.Time64us.(*arrow.Time64Type))
+	b.Append(arrow.Time64(us))
+	return b.NewArray()
 }
 
 // TestSaltsAgree: the batch keystream and the single-cell form agree.
@@ -226,7 +288,7 @@ func TestParseRowRejectsGarbage(t *testing.T) {
 // FuzzParseRow: any bytes either fail to parse or parse to a row whose
 // re-encoding is exactly those bytes (one encoding per row).
 func FuzzParseRow(f *testing.F) {
-	raw, _ := os.ReadFile("../testdata/vectors/v2.json")
+	raw, _ := os.ReadFile("../testdata/vectors/v3.json")
 	var v Vectors
 	json.Unmarshal(raw, &v)
 	seed, _ := hex.DecodeString(v.RowLeaf.Leaf)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/tlogtiles"
 	"github.com/trialog/trialog/trillian/checkpoint"
@@ -66,7 +67,8 @@ func rows(n int) [][]byte {
 
 func manifest(t *testing.T, dataset string, version, nrows, first uint64) []byte {
 	m := &leaf.Manifest{Format: leaf.ManifestFormat, Trial: "T1", Dataset: dataset, Version: version, Rows: nrows, FirstIndex: first,
-		Source: leaf.Source{Name: "secret-file-name.csv", Format: "csv"}, Operator: "Jane Doe", CreatedAt: "2026-12-03T00:00:00Z"}
+		Source: leaf.Source{Name: "secret-file-name.csv", Format: "csv"}, Operator: "Jane Doe", CreatedAt: "2026-12-03T00:00:00Z",
+		Encoding: leaf.NewEncoding(canonical.DefaultRules())}
 	if err := m.SetPrivate(bytes.Repeat([]byte{1}, leaf.SecretSize)); err != nil {
 		t.Fatal(err)
 	}
@@ -105,12 +107,13 @@ func TestCheckReportsAndResumes(t *testing.T) {
 		len(rep.Datasets) != 1 || rep.Datasets[0] != (DatasetVersion{Dataset: "DM", Version: 1, Rows: 300, Leaf: 301}) {
 		t.Fatalf("first check: %+v", rep)
 	}
-	f.appendAndPublish(append(rows(1000), manifest(t, "DM", 2, 1000, 302), consent(t, leaf.ConsentEvent, 1), []byte{0x7f, 1})...)
+	f.appendAndPublish(append(rows(1000), manifest(t, "DM", 2, 1000, 302), consent(t, leaf.ConsentEvent, 1), []byte{0x7f, 1},
+		leaf.NewPolicyLeaf("T1", 1, "trialog witness policy v1\n").Marshal())...)
 	rep, err = Check(ctx, r, Options{VerifierKey: f.vkey, StateDir: state})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OldSize != 302 || rep.NewSize != 1305 || rep.New.Rows != 1000 || rep.New.Consent["event"] != 1 || rep.New.Unknown != 1 ||
+	if rep.OldSize != 302 || rep.NewSize != 1306 || rep.New.Rows != 1000 || rep.New.Consent["event"] != 1 || rep.New.Unknown != 1 || rep.New.Policies != 1 ||
 		rep.Totals.Rows != 1300 || rep.Totals.Manifests != 2 || len(rep.Datasets) != 1 || rep.Datasets[0].Version != 2 {
 		t.Fatalf("second check: %+v", rep)
 	}

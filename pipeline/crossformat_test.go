@@ -136,12 +136,14 @@ func TestCrossFormatIdentity(t *testing.T) {
 }
 
 // TestDetachedReportsEditedCells: a sponsor's CSV copy with two edited
-// cells is verified row by row and the report names exactly those.
+// cells is verified row by row against a full detached package and the
+// report names exactly those (a derived package names the rows only:
+// TestDerivedPackage).
 func TestDetachedReportsEditedCells(t *testing.T) {
 	tr, _ := newTrial(t)
 	csvPath := pilotFile(t, "dm.csv")
 	ingest(t, tr, csvPath, "DM")
-	pkg := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "DM", Detached: true})
+	pkg := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "DM", Detached: true, Form: pipeline.FormFull})
 	raw, _ := os.ReadFile(csvPath)
 	lines := strings.SplitAfter(string(raw), "\n")
 	lines[11] = strings.Replace(lines[11], `"M"`, `"F"`, 1)               // row 10: SEX

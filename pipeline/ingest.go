@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
@@ -31,6 +32,9 @@ type IngestOptions struct {
 	Operator string
 	// Keys are the dataset's natural key columns, if known.
 	Keys []string
+	// Rules are the canonical cell rules recorded in the manifest (zero:
+	// canonical.DefaultRules, 12 significant digits).
+	Rules canonical.Rules
 	// Progress, if set, is called with the number of rows committed so far.
 	Progress func(rows uint64)
 	// Total, if set, is called once the row count is known.
@@ -68,6 +72,12 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	}
 	if opts.AppendLeaves <= 0 {
 		opts.AppendLeaves = 32768
+	}
+	if opts.Rules == (canonical.Rules{}) {
+		opts.Rules = canonical.DefaultRules()
+	}
+	if err := opts.Rules.Check(); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, workspace.ErrUsage)
 	}
 	cols, err := commit.ColumnsOf(f.Name, f.Schema())
 	if err != nil {
@@ -115,9 +125,9 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		}
 		// Same bytes must also be read the same way, or the rest of the
 		// rows would not be what the manifest describes.
-		if got := schemaOf(f); !slices.Equal(got, m.Schema) || string(f.Format) != m.Source.Format || !slices.Equal(f.NullValues(), pending.NullValues) {
-			return nil, fmt.Errorf("%s: the interrupted ingest read this file as %s with columns %v and missing tokens %q; rerun with the same --format, --schema and --null: %w",
-				f.Name, m.Source.Format, m.Schema, pending.NullValues, workspace.ErrUsage)
+		if got := schemaOf(f); !slices.Equal(got, m.Schema) || string(f.Format) != m.Source.Format || !slices.Equal(f.NullValues(), pending.NullValues) || f.TextEncoding() != pending.Encoding {
+			return nil, fmt.Errorf("%s: the interrupted ingest read this file as %s with columns %v, missing tokens %q and text encoding %q; rerun with the same --format, --schema, --null, --encoding and --define: %w",
+				f.Name, m.Source.Format, m.Schema, pending.NullValues, pending.Encoding, workspace.ErrUsage)
 		}
 	} else {
 		versions, err := t.Versions(opts.Dataset)
@@ -142,6 +152,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			Dataset:    opts.Dataset,
 			Version:    version,
 			Source:     leaf.Source{Name: f.Name, Format: string(f.Format), Bytes: f.Size, SHA256: digest},
+			Encoding:   leaf.NewEncoding(opts.Rules),
 			Keys:       opts.Keys,
 			FirstIndex: root.Size,
 			CreatedAt:  opts.Now().UTC().Format(time.RFC3339),
@@ -157,7 +168,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			opts.Total(v.rows)
 		}
 		what := fmt.Sprintf("ingest of dataset %s from %s", m.Dataset, f.Name)
-		j, err := t.Begin(ctx, workspace.KindDataset, what, &workspace.Pending{Manifest: m, NullValues: f.NullValues()})
+		j, err := t.Begin(ctx, workspace.KindDataset, what, &workspace.Pending{Manifest: m, NullValues: f.NullValues(), Encoding: f.TextEncoding()})
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +180,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 }
 
 func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols commit.Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
-	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,8 @@ type ProveOptions struct {
 	Redact []string
 	// Detached leaves every value out: the recipient brings the data file.
 	Detached bool
+	// Form is FormAuto, FormFull or FormDerived (derived.go).
+	Form string
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
@@ -88,6 +90,27 @@ func ManifestSchemaHints(m *leaf.Manifest) map[string]arrow.DataType {
 		}
 	}
 	return hints
+}
+
+// ManifestReadOptions are the options to read a copy of a dataset version
+// (or, for prove, the ingested file again) as it was ingested: the
+// manifest's column types as CSV type hints, and SAS display formats for
+// its calendar columns, so that an XPT copy whose numerics carry no date
+// format (or whose dates were typed by define.xml at ingest) is read as
+// the dates that were logged.
+func ManifestReadOptions(m *leaf.Manifest) source.Options {
+	opts := source.Options{TypeHints: ManifestSchemaHints(m), Formats: map[string]string{}}
+	for _, c := range m.Schema {
+		switch {
+		case strings.HasPrefix(c.Type, "date"):
+			opts.Formats[c.Name] = "DATE9."
+		case strings.HasPrefix(c.Type, "timestamp"):
+			opts.Formats[c.Name] = "DATETIME20."
+		case strings.HasPrefix(c.Type, "time"):
+			opts.Formats[c.Name] = "TIME8."
+		}
+	}
+	return opts
 }
 
 // Prove writes a disclosure package for a dataset version to out. The data
@@ -159,6 +182,16 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if opts.Detached {
 		meta.Mode = disclosure.ModeDetached
 	}
+	derived, err := derivedForm(opts, len(m.Keys) > 0)
+	if err != nil {
+		return nil, err
+	}
+	if derived {
+		meta.Mode = disclosure.ModeDerived
+		if meta.SaltKey, err = leaf.SaltKey(t.Secret(), t.ID, m.Dataset, m.Version, len(cols.Sorted)); err != nil {
+			return nil, err
+		}
+	}
 	var rangeCheck *trillian.RangeVerifier
 	if len(opts.Rows) == 0 && len(opts.Where) == 0 {
 		meta.Selection = disclosure.SelectionRange
@@ -174,7 +207,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, err
 		}
 	}
-	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
+	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
 	if err != nil {
 		return nil, err
 	}
@@ -213,12 +246,19 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := w.start(tmp); err != nil {
-		return nil, err
-	}
-	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch))
-	if err != nil {
-		return nil, err
+	var rows uint64
+	if derived {
+		if rows, err = writeDerived(ctx, tmp, f, meta, committer, rangeCheck); err != nil {
+			return nil, err
+		}
+		w.written = rows
+	} else {
+		if err := w.start(tmp); err != nil {
+			return nil, err
+		}
+		if rows, err = source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch)); err != nil {
+			return nil, err
+		}
 	}
 	if rows != m.Rows {
 		return nil, fmt.Errorf("%s has %d rows, the manifest %d", f.Name, rows, m.Rows)
@@ -231,8 +271,10 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if w.written != disclosure.CountRanges(w.rows) {
 		return nil, fmt.Errorf("%s changed while the package was written", f.Name)
 	}
-	if err := w.writer.Close(); err != nil {
-		return nil, err
+	if !derived {
+		if err := w.writer.Close(); err != nil {
+			return nil, err
+		}
 	}
 	if err := durable.Commit(tmp, out, 0o600); err != nil {
 		return nil, err
@@ -307,12 +349,12 @@ func (w *packageWriter) selected(b source.Batch) ([]int, error) {
 		conds = map[int][][]byte{}
 		for _, c := range w.opts.Where {
 			idx := w.schema.FieldIndices(c.Column)[0]
-			conds[idx] = append(conds[idx], conditionCells(c.Value)...)
+			conds[idx] = append(conds[idx], conditionCells(w.committer.Rules, c.Value)...)
 		}
 	}
 	encs := map[int]canonical.CellEncoder{}
 	for idx := range conds {
-		enc, err := canonical.Encoder(b.Rec.Column(idx))
+		enc, err := w.committer.Rules.Encoder(b.Rec.Column(idx))
 		if err != nil {
 			return nil, err
 		}
@@ -354,14 +396,15 @@ rows:
 
 // conditionCells are the canonical cells a --where value stands for: the
 // text itself, and the number it spells exactly if it is one ("63" matches
-// the number 63 and 63.0; "1-2" or "2014-01" are text only).
-func conditionCells(v string) [][]byte {
+// the number 63 and 63.0; "1-2" or "2014-01" are text only), under the
+// dataset's rules.
+func conditionCells(rules canonical.Rules, v string) [][]byte {
 	text, err := canonical.AppendText(nil, v)
 	if err != nil {
 		return nil
 	}
 	out := [][]byte{text}
-	if num, ok := canonical.ParseNumber(v); ok {
+	if num, ok := rules.ParseNumber(v); ok {
 		out = append(out, num)
 	}
 	return out

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/workspace"
@@ -22,6 +23,24 @@ func addWitnessing(ctx context.Context, t *workspace.Trial, meta *disclosure.Met
 		return err
 	}
 	meta.WitnessPolicy = policy
+	if policy != nil {
+		rec, err := t.WitnessPolicyRecord()
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			return fmt.Errorf("trial %s: witness policy without a log record (run trialog witness add again)", t.ID)
+		}
+		leaves, err := t.Log.Leaves(ctx, rec.LeafIndex, 1)
+		if err != nil {
+			return err
+		}
+		proof, err := t.Log.InclusionProof(ctx, rec.LeafIndex, size)
+		if err != nil {
+			return err
+		}
+		meta.PolicyProof = &disclosure.PolicyProof{Leaf: leaves[0], Index: rec.LeafIndex, Proof: proof}
+	}
 	sizes, err := t.CheckpointSizes()
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -67,6 +68,19 @@ type Options struct {
 	// NullValues are the CSV tokens meaning "missing"; default "" and "NA".
 	// A quoted token is text, not missing.
 	NullValues []string
+	// Encoding is the character set of XPT text: "" or "utf-8" (checked),
+	// "latin1" or "windows-1252" (converted to UTF-8). Other formats
+	// define their encoding (UTF-8) and ignore it.
+	Encoding string
+	// Formats are SAS display formats by column name (define.xml
+	// def:DisplayFormat at ingest, the manifest's calendar columns when
+	// verifying: pipeline.ManifestReadOptions) for XPT numerics whose file
+	// declares none, so that a date stored as a number is read as a date.
+	Formats map[string]string
+	// Warn receives warnings about input that is accepted but looks
+	// wrong (a Dataset-JSON integer column holding 2.5). Each distinct
+	// warning is given once per File, however many passes read it.
+	Warn func(msg string)
 	// BatchRows is the number of rows per batch (default 16384).
 	BatchRows int
 	// Allocator for Arrow buffers (default a Recycler keeping 32 MiB).
@@ -106,6 +120,9 @@ func Open(ctx context.Context, path string, opts Options) (*File, error) {
 	if opts.NullValues == nil {
 		opts.NullValues = []string{"", "NA"}
 	}
+	if opts.Warn != nil {
+		opts.Warn = once(opts.Warn)
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -139,6 +156,34 @@ func Open(ctx context.Context, path string, opts Options) (*File, error) {
 		}
 	}
 	return f, nil
+}
+
+// once passes each distinct message to warn only the first time.
+func once(warn func(string)) func(string) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(msg string) {
+		mu.Lock()
+		first := !seen[msg]
+		seen[msg] = true
+		mu.Unlock()
+		if first {
+			warn(msg)
+		}
+	}
+}
+
+// TextEncoding is the character set the file's text is read in: the
+// --encoding of an XPT ("" for UTF-8), "" for formats that define theirs.
+func (f *File) TextEncoding() string {
+	if f.Format != XPT {
+		return ""
+	}
+	switch strings.ToLower(f.opts.Encoding) {
+	case "utf-8", "utf8":
+		return ""
+	}
+	return f.opts.Encoding
 }
 
 // Schema is the file's Arrow schema.

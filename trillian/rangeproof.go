@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"strings"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -211,7 +212,7 @@ func (v *RangeVerifier) Verify(root []byte) error {
 		return nil
 	}
 	if err := proof.VerifyConsistency(Hasher, v.proof.End, v.proof.Size, v.proof.Right, endRoot, root); err != nil {
-		return fmt.Errorf("range proof: %v: %w", err, ErrRangeMismatch)
+		return fmt.Errorf("range proof: %v: %w", oneLine(err), ErrRangeMismatch)
 	}
 	return nil
 }
@@ -223,12 +224,12 @@ func NewCompactRange(begin uint64) *compact.Range { return rangeFactory.NewEmpty
 // VerifyInclusion checks an inclusion proof of leafHash at index in the tree
 // of the given size and root.
 func VerifyInclusion(index, size uint64, leafHash []byte, proofHashes [][]byte, root []byte) error {
-	return proof.VerifyInclusion(Hasher, index, size, leafHash, proofHashes, root)
+	return oneLine(proof.VerifyInclusion(Hasher, index, size, leafHash, proofHashes, root))
 }
 
 // VerifyConsistency checks a consistency proof between two roots.
 func VerifyConsistency(size1, size2 uint64, proofHashes [][]byte, root1, root2 []byte) error {
-	return proof.VerifyConsistency(Hasher, size1, size2, proofHashes, root1, root2)
+	return oneLine(proof.VerifyConsistency(Hasher, size1, size2, proofHashes, root1, root2))
 }
 
 // ErrRollback and ErrFork are the two ways a later tree head can fail to
@@ -256,4 +257,20 @@ func CheckExtends(old, new Root, proofHashes [][]byte) error {
 		return fmt.Errorf("tree %d (root %x) does not extend tree %d (root %x): the consistency proof fails: %w", new.Size, new.Hash, old.Size, old.Hash, ErrFork)
 	}
 	return nil
+}
+
+// oneLine keeps the proof library's errors to one line: its root mismatch
+// prints both roots as Go byte slices over four lines, and trialog's
+// errors and reports are one line each.
+func oneLine(err error) error {
+	var mismatch proof.RootMismatchError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &mismatch):
+		return fmt.Errorf("calculated root %x does not match the expected root %x", mismatch.CalculatedRoot, mismatch.ExpectedRoot)
+	case strings.Contains(err.Error(), "\n"):
+		return errors.New(strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return err
 }

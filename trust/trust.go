@@ -14,6 +14,9 @@
 //	DIR/LOG/vkey           the log's verifier key (what LOG stands for)
 //	DIR/LOG/latest         the largest accepted signed checkpoint, as received
 //	DIR/LOG/seen/SIZE      base64 root hash of an accepted checkpoint of SIZE
+//	DIR/LOG/latest.proofs  JSON {"to": N, "proofs": {"FROM": [base64 hashes]}}: the
+//	                       consistency proofs that came with the latest checkpoint
+//	                       (size N), from earlier sizes to N
 //
 // where LOG is the path-escaped origin, '+', and the key hash in hex.
 package trust
@@ -22,6 +25,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -105,8 +109,13 @@ func (s *Store) logDir(v note.Verifier) string {
 // against what was accepted before for the same log and records it. A *ForkError means exit 1: the log
 // forked or rolled back. Only one verifier process should use a trust
 // directory at a time: Accept takes a lock on the log's entry.
-func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource) (*Decision, error) {
-	return s.decide(ctx, verifierKey, signed, proofs, true)
+//
+// carried are consistency proofs from earlier sizes to this checkpoint's
+// size that came with it (a package's); when it becomes the stored
+// checkpoint they are kept, so an older checkpoint met later (an older
+// package verified after a newer one) is checked against it offline.
+func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource, carried map[uint64][][]byte) (*Decision, error) {
+	return s.decide(ctx, verifierKey, signed, proofs, carried, true)
 }
 
 // Check is Accept without recording anything: it tells whether the
@@ -114,10 +123,10 @@ func (s *Store) Accept(ctx context.Context, verifierKey string, signed []byte, p
 // uses it for a checkpoint that fails other checks (a missed witness
 // quorum), which must not become what it remembers.
 func (s *Store) Check(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource) (*Decision, error) {
-	return s.decide(ctx, verifierKey, signed, proofs, false)
+	return s.decide(ctx, verifierKey, signed, proofs, nil, false)
 }
 
-func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource, write bool) (*Decision, error) {
+func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, proofs ProofSource, carried map[uint64][][]byte, write bool) (*Decision, error) {
 	v, err := note.NewVerifier(strings.TrimSpace(verifierKey))
 	if err != nil {
 		return nil, fmt.Errorf("verifier key: %w", err)
@@ -144,6 +153,9 @@ func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, p
 			return nil, err
 		}
 		if err := s.record(dir, cp, signed, true); err != nil {
+			return nil, err
+		}
+		if err := s.keepProofs(dir, cp.Size, carried); err != nil {
 			return nil, err
 		}
 		return &Decision{Outcome: "first", StoredSize: cp.Size}, nil
@@ -185,11 +197,17 @@ func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, p
 		if err := s.record(dir, cp, signed, true); err != nil {
 			return nil, err
 		}
+		if err := s.keepProofs(dir, cp.Size, carried); err != nil {
+			return nil, err
+		}
 		return &Decision{Outcome: "extended", StoredSize: cp.Size}, nil
 	default:
-		p, err := get(ctx, proofs, cp.Size, old.Size)
-		if err != nil {
-			return nil, fork("rollback", "tree size %d is smaller than the stored %d and was never accepted; no proof that it is a prefix: %v", cp.Size, old.Size, err)
+		p, ok := s.keptProof(dir, cp.Size, old.Size)
+		if !ok {
+			var perr error
+			if p, perr = get(ctx, proofs, cp.Size, old.Size); perr != nil {
+				return nil, fork("rollback", "tree size %d is smaller than the stored %d and was never accepted; no proof that it is a prefix: %v", cp.Size, old.Size, perr)
+			}
 		}
 		if err := proof.VerifyConsistency(trillian.Hasher, cp.Size, old.Size, p, cp.Hash, old.Hash); err != nil {
 			return nil, fork("rollback", "tree %d is not a prefix of the stored tree %d: %v", cp.Size, old.Size, err)
@@ -261,4 +279,43 @@ func lock(path string) (func(), error) {
 		return nil, fmt.Errorf("trust directory: lock: %w", err)
 	}
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+type keptProofs struct {
+	To     uint64              `json:"to"`
+	Proofs map[uint64][][]byte `json:"proofs"`
+}
+
+// keepProofs stores the proofs that came with the new latest checkpoint
+// (size to). Written after latest: a crash in between leaves proofs for
+// another size, which keptProof ignores.
+func (s *Store) keepProofs(dir string, to uint64, carried map[uint64][][]byte) error {
+	path := filepath.Join(dir, "latest.proofs")
+	if len(carried) == 0 {
+		if err := durable.Remove(path); err != nil {
+			return fmt.Errorf("trust directory: %w", err)
+		}
+		return nil
+	}
+	data, err := json.Marshal(keptProofs{To: to, Proofs: carried})
+	if err != nil {
+		return err
+	}
+	if err := durable.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("trust directory: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) keptProof(dir string, from, to uint64) ([][]byte, bool) {
+	data, err := os.ReadFile(filepath.Join(dir, "latest.proofs"))
+	if err != nil {
+		return nil, false
+	}
+	var k keptProofs
+	if json.Unmarshal(data, &k) != nil || k.To != to {
+		return nil, false
+	}
+	p, ok := k.Proofs[from]
+	return p, ok
 }

@@ -75,7 +75,7 @@ func TestForkRollbackAndExtension(t *testing.T) {
 		t.Fatal(err)
 	}
 	accept := func(cp []byte, src trust.ProofSource) (*trust.Decision, error) {
-		return st.Accept(ctx, vkey, cp, src)
+		return st.Accept(ctx, vkey, cp, src, nil)
 	}
 	want := func(cp []byte, src trust.ProofSource, outcome string) {
 		t.Helper()
@@ -138,7 +138,7 @@ func TestForkRollbackAndExtension(t *testing.T) {
 	}
 	// A checkpoint under another key is not this log's: an error, not a fork.
 	_, otherV, _ := checkpoint.GenerateKey(checkpoint.Origin("TRUST"))
-	if _, err := st.Accept(ctx, otherV, cpA20, nil); err == nil {
+	if _, err := st.Accept(ctx, otherV, cpA20, nil, nil); err == nil {
 		t.Error("checkpoint accepted under another key")
 	}
 }
@@ -166,4 +166,49 @@ func mth(h [][]byte) []byte {
 		k *= 2
 	}
 	return trillian.HashChildren(mth(h[:k]), mth(h[k:]))
+}
+
+// TestCarriedProofsAcceptOlderCheckpoints: a verifier that met a newer
+// checkpoint first (with the proofs its package carried, from earlier
+// sizes) accepts an older checkpoint of the same history offline, and
+// still refuses another history's at that size.
+func TestCarriedProofsAcceptOlderCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	skey, vkey, _ := checkpoint.GenerateKey(checkpoint.Origin("CARRY"))
+	l, err := embedded.Open(ctx, filepath.Join(dir, "a"), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a := &forkable{log: l, skey: skey}
+	cp10 := a.grow(t, "a", 10)
+	cp15 := a.grow(t, "a", 5)
+	cp20 := a.grow(t, "a", 5)
+	carried := map[uint64][][]byte{}
+	for _, from := range []uint64{10, 15} {
+		p, err := l.ConsistencyProof(ctx, from, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		carried[from] = p
+	}
+	st, _ := trust.Open(filepath.Join(dir, "trust"))
+	if d, err := st.Accept(ctx, vkey, cp20, nil, carried); err != nil || d.Outcome != "first" {
+		t.Fatalf("first: %+v %v", d, err)
+	}
+	for _, cp := range [][]byte{cp10, cp15} {
+		if d, err := st.Accept(ctx, vkey, cp, nil, nil); err != nil || d.Outcome != "older" {
+			t.Fatalf("older checkpoint with a kept proof: %+v %v", d, err)
+		}
+	}
+	forged, _ := checkpoint.Sign(skey, trillian.Root{Size: 15, Hash: make([]byte, 32)})
+	var fe *trust.ForkError
+	if _, err := st.Accept(ctx, vkey, forged, nil, nil); !errors.As(err, &fe) || fe.Reason != "fork" {
+		t.Errorf("another root at a seen size: %v", err)
+	}
+	forged12, _ := checkpoint.Sign(skey, trillian.Root{Size: 12, Hash: make([]byte, 32)})
+	if _, err := st.Accept(ctx, vkey, forged12, nil, nil); !errors.As(err, &fe) || fe.Reason != "rollback" {
+		t.Errorf("a size with no kept proof: %v", err)
+	}
 }

@@ -59,6 +59,9 @@ func (v *verifier) checkHeader() bool {
 		rep.fail("manifest columns: %v", err)
 		return false
 	}
+	if meta.Mode == disclosure.ModeDerived {
+		return v.checkDerivedColumns()
+	}
 	seenField := map[string]bool{}
 	for _, f := range v.schema.Fields() {
 		if seenField[f.Name] {

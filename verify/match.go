@@ -83,7 +83,7 @@ func loadKeyed(f *source.File, m *leaf.Manifest, names []string) (*keyedData, er
 		encs := make([]canonical.CellEncoder, len(names))
 		for j, idx := range colIdx {
 			if idx >= 0 {
-				enc, err := canonical.Encoder(b.Rec.Column(idx))
+				enc, err := m.Rules().Encoder(b.Rec.Column(idx))
 				if err != nil {
 					return fmt.Errorf("data file %s: column %s: %w", f.Name, names[j], err)
 				}
@@ -215,7 +215,7 @@ func (v *verifier) planKeyed(fr *ipc.FileReader) error {
 		encs := make([]canonical.CellEncoder, len(v.names))
 		for _, key := range v.meta.Manifest.Keys {
 			j := slices.Index(v.names, key)
-			if encs[j], err = canonical.Encoder(rec.Column(v.valueCol[j])); err != nil {
+			if encs[j], err = v.rules.Encoder(rec.Column(v.valueCol[j])); err != nil {
 				rec.Release()
 				return fmt.Errorf("%s: key column %s: %w: %v", v.rep.Package, key, disclosure.ErrPackage, err)
 			}
@@ -346,6 +346,7 @@ type dataCursor struct {
 	rec      arrow.Record
 	first    uint64 // row index of rec's first row
 	encs     []canonical.CellEncoder
+	rules    canonical.Rules
 	names    []string
 	colIdx   []int // per name-ordered manifest column: data field index or -1
 	problems []string
@@ -358,7 +359,7 @@ func newDataCursor(f *source.File, m *leaf.Manifest, names []string) (*dataCurso
 	if err != nil {
 		return nil, err
 	}
-	d := &dataCursor{file: f, batches: b, names: names}
+	d := &dataCursor{file: f, batches: b, names: names, rules: m.Rules()}
 	schema := f.Schema()
 	for _, n := range names {
 		idx := schema.FieldIndices(n)
@@ -401,7 +402,7 @@ func (d *dataCursor) seek(r uint64) (arrow.Record, int, []canonical.CellEncoder,
 		d.encs = make([]canonical.CellEncoder, len(d.names))
 		for j, idx := range d.colIdx {
 			if idx >= 0 {
-				enc, err := canonical.Encoder(d.rec.Column(idx))
+				enc, err := d.rules.Encoder(d.rec.Column(idx))
 				if err != nil {
 					return nil, 0, nil, fmt.Errorf("data file %s: column %s: %w", d.file.Name, d.names[j], err)
 				}

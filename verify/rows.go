@@ -68,7 +68,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 		encs := make([]canonical.CellEncoder, len(v.names))
 		for j, idx := range v.valueCol {
 			if idx >= 0 {
-				if encs[j], err = canonical.Encoder(rec.Column(idx)); err != nil {
+				if encs[j], err = v.rules.Encoder(rec.Column(idx)); err != nil {
 					v.rep.fail("column %s: %v", v.names[j], err)
 					rec.Release()
 					return nil

@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trialog/trialog/leaf"
+	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trust"
 	"github.com/trialog/trialog/witness"
 )
@@ -50,6 +52,10 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 			rep.fail("package witness policy: %v", err)
 			return
 		}
+		if err := v.checkPolicyLogged(lv); err != nil {
+			rep.fail("package witness policy: %v", err)
+			return
+		}
 		wr, err := witness.Check(lv, meta.Checkpoint, p)
 		if err != nil {
 			rep.fail("package witness policy: %v", err)
@@ -75,11 +81,16 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 		}
 		return nil, fmt.Errorf("%w: the package carries none from size %d (a log URL can supply it)", trust.ErrNoProof, a)
 	}
-	decide := v.opts.Trust.Accept
-	if !ok {
-		decide = v.opts.Trust.Check
+	var d *trust.Decision
+	if ok {
+		carried := map[uint64][][]byte{}
+		for _, c := range meta.Consistency {
+			carried[c.From] = c.Proof
+		}
+		d, err = v.opts.Trust.Accept(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs, carried)
+	} else {
+		d, err = v.opts.Trust.Check(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
 	}
-	d, err := decide(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
 	var fork *trust.ForkError
 	switch {
 	case errors.As(err, &fork):
@@ -90,4 +101,29 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 	default:
 		rep.Trust = d
 	}
+}
+
+// checkPolicyLogged checks that the package's witness policy is the one
+// the log holds: its policy leaf (trial, digest of the signed text) is in
+// the checkpointed tree.
+func (v *verifier) checkPolicyLogged(lv note.Verifier) error {
+	pp := v.meta.PolicyProof
+	if pp == nil {
+		return errors.New("no proof that the policy is in the log")
+	}
+	pl, err := leaf.ParsePolicyLeaf(pp.Leaf)
+	if err != nil {
+		return err
+	}
+	n, err := note.Open(v.meta.WitnessPolicy, note.VerifierList(lv))
+	if err != nil {
+		return err
+	}
+	if want := leaf.NewPolicyLeaf(v.meta.Manifest.Trial, pl.Seq, n.Text); pl.Trial != want.Trial || pl.Digest != want.Digest {
+		return fmt.Errorf("the policy leaf at %d is not this policy's (trial %s)", pp.Index, v.meta.Manifest.Trial)
+	}
+	if err := trillian.VerifyInclusion(pp.Index, v.cp.Size, trillian.LeafHash(pp.Leaf), pp.Proof, v.cp.Hash); err != nil {
+		return fmt.Errorf("policy leaf %d is not in the checkpointed tree: %v", pp.Index, err)
+	}
+	return nil
 }

@@ -41,13 +41,12 @@ func newCosigner(t *testing.T, name string) *cosigner {
 // add-checkpoint response.
 func (c *cosigner) cosign(t *testing.T, signed []byte) []byte {
 	t.Helper()
-	n, err := note.Open(signed, rejectAll{})
+	_, err := note.Open(signed, rejectAll{})
 	var unv *note.UnverifiedNoteError
 	if !errors.As(err, &unv) {
 		t.Fatalf("open: %v", err)
 	}
-	n = unv.Note
-	out, err := note.Sign(&note.Note{Text: n.Text}, c.s)
+	out, err := note.Sign(&note.Note{Text: unv.Note.Text}, c.s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ import (
 const (
 	KindDataset = "dataset"
 	KindConsent = "consent"
+	KindPolicy  = "policy" // a witness policy (witness.go)
 )
 
 // ErrBusy is wrapped when another write to the trial's log is unfinished.
@@ -131,7 +132,10 @@ func (t *Trial) Finish(ctx context.Context, root trillian.Root, store func(signe
 	if err := durable.Remove(t.journalPath()); err != nil {
 		return nil, err
 	}
-	return signed, nil
+	// Only now, with the leaves, the writer's commit and the checkpoint
+	// durable and the journal gone, is the checkpoint sent to the
+	// witnesses: a witness that is down loses nothing (docs/witnessing.md).
+	return t.witnessFinished(ctx, signed), nil
 }
 
 // Abandon drops the journal of a write none of whose leaves were logged.
@@ -170,6 +174,9 @@ type Pending struct {
 	// NullValues are the CSV missing tokens the first run read with: a
 	// resumed run must read the file exactly the same way.
 	NullValues []string `json:"null_values,omitempty"`
+	// Encoding is the XPT text encoding the first run read with (same
+	// reason).
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // Pending returns the unfinished dataset ingest, or nil (also when the

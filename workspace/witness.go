@@ -5,6 +5,7 @@ package workspace
 // Files, beside the others of the trial:
 //
 //	DIR/trials/ID/witness.policy      the policy, as a note signed by the trial key
+//	DIR/trials/ID/witness-policy.json where it is logged (its policy leaf)
 //	DIR/trials/ID/witness-state.json  per witness, the tree size it last cosigned
 //
 // The checkpoint files (checkpoint, checkpoints/SIZE) are replaced by their
@@ -26,6 +27,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/internal/durable"
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/witness"
 	"github.com/trialog/trialog/witness/client"
@@ -61,18 +63,114 @@ func (t *Trial) WitnessPolicy() (*witness.Policy, error) {
 	return p, nil
 }
 
-// SetWitnessPolicy signs p with the trial key and makes it the trial's
-// policy. Witnesses added later start with no known size (their 409
-// answer tells it).
-func (t *Trial) SetWitnessPolicy(p *witness.Policy) ([]byte, error) {
-	signed, err := t.SignStatement(witness.PolicyNoteText(p, t.VerifierKey))
+// PolicyRecord is witness-policy.json: where the trial's current policy
+// is in the log.
+type PolicyRecord struct {
+	Seq       uint64 `json:"seq"`        // 1 for the trial's first policy
+	LeafIndex uint64 `json:"leaf_index"` // its policy leaf (leaf.PolicyLeaf)
+}
+
+// policyBody is the journal body of a policy write.
+type policyBody struct {
+	Seq  uint64 `json:"seq"`
+	Note string `json:"note"` // the signed policy note
+}
+
+func (t *Trial) policyRecordPath() string { return filepath.Join(t.Dir, "witness-policy.json") }
+
+// WitnessPolicyRecord returns where the current policy was logged, or nil.
+func (t *Trial) WitnessPolicyRecord() (*PolicyRecord, error) {
+	b, err := os.ReadFile(t.policyRecordPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := durable.WriteFile(t.policyPath(), signed, 0o644); err != nil {
+	var r PolicyRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.policyRecordPath(), err)
+	}
+	return &r, nil
+}
+
+// SetWitnessPolicy signs p with the trial key, logs it (a policy leaf:
+// the digest of the signed text, through the write journal like every
+// other leaf, so the change is part of the history the witnesses cosign)
+// and makes it the trial's policy. Witnesses added later start with no
+// known size (their 409 answer tells it). The checkpoint over the new
+// leaf is offered to the witnesses of the new policy, as after any write.
+func (t *Trial) SetWitnessPolicy(ctx context.Context, p *witness.Policy) ([]byte, error) {
+	if err := t.finishPolicyWrite(ctx); err != nil {
+		return nil, err
+	}
+	text := witness.PolicyNoteText(p, t.VerifierKey)
+	signed, err := t.SignStatement(text)
+	if err != nil {
+		return nil, err
+	}
+	seq := uint64(1)
+	if r, err := t.WitnessPolicyRecord(); err != nil {
+		return nil, err
+	} else if r != nil {
+		seq = r.Seq + 1
+	}
+	var index uint64
+	_, _, err = t.Write(ctx, KindPolicy, fmt.Sprintf("witness policy %d", seq),
+		func(start uint64) (any, [][]byte, error) {
+			index = start
+			return policyBody{Seq: seq, Note: string(signed)}, [][]byte{leaf.NewPolicyLeaf(t.ID, seq, text).Marshal()}, nil
+		},
+		func([]byte) error { return t.storePolicy(signed, PolicyRecord{Seq: seq, LeafIndex: index}) })
+	if err != nil {
 		return nil, err
 	}
 	return signed, nil
+}
+
+// storePolicy makes a logged policy the trial's (idempotent: a resumed
+// write may repeat it).
+func (t *Trial) storePolicy(signed []byte, r PolicyRecord) error {
+	if err := durable.WriteFile(t.policyPath(), signed, 0o644); err != nil {
+		return err
+	}
+	data, _ := json.MarshalIndent(r, "", "  ")
+	return durable.WriteFile(t.policyRecordPath(), append(data, '\n'), 0o644)
+}
+
+// finishPolicyWrite completes or drops a policy write a crash left in the
+// journal: finished if its leaf is in the log, dropped if not.
+func (t *Trial) finishPolicyWrite(ctx context.Context) error {
+	j, err := t.Journal()
+	if err != nil || j == nil || j.Kind != KindPolicy {
+		return err
+	}
+	var body policyBody
+	if err := json.Unmarshal(j.Body, &body); err != nil {
+		return fmt.Errorf("%s: %w", t.journalPath(), err)
+	}
+	root, err := t.Log.LatestRoot(ctx)
+	if err != nil {
+		return err
+	}
+	if root.Size <= j.Start {
+		return t.Abandon()
+	}
+	text, err := checkpoint.OpenNote(t.VerifierKey, []byte(body.Note))
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.journalPath(), err)
+	}
+	logged, err := t.Log.Leaves(ctx, j.Start, 1)
+	if err != nil {
+		return err
+	}
+	if string(logged[0]) != string(leaf.NewPolicyLeaf(t.ID, body.Seq, text).Marshal()) {
+		return fmt.Errorf("trial %s: leaf %d is not the journaled witness policy: the log changed under a pending write", t.ID, j.Start)
+	}
+	_, err = t.Finish(ctx, root, func([]byte) error {
+		return t.storePolicy([]byte(body.Note), PolicyRecord{Seq: body.Seq, LeafIndex: j.Start})
+	})
+	return err
 }
 
 func (t *Trial) witnessSizes() (map[string]uint64, error) {
@@ -109,10 +207,20 @@ func (s *WitnessStatus) JSON() map[string]any {
 			errs[r.Witness] = r.Err.Error()
 		}
 	}
+	orEmpty := func(v []string) []string {
+		if v == nil {
+			return []string{}
+		}
+		return v
+	}
+	valid := s.Report.Valid
+	if valid == nil {
+		valid = []witness.Cosignature{}
+	}
 	return map[string]any{
 		"tree_size": s.TreeSize, "witnessed": s.Report.OK(), "cosignatures": len(s.Report.Valid),
-		"quorum": s.Report.Quorum, "cosigned_by": s.Report.Valid, "missing": s.Report.Missing,
-		"invalid": s.Report.Invalid, "errors": errs,
+		"quorum": s.Report.Quorum, "cosigned_by": valid, "missing": orEmpty(s.Report.Missing),
+		"invalid": orEmpty(s.Report.Invalid), "errors": errs,
 	}
 }
 
@@ -223,4 +331,33 @@ func (t *Trial) CheckpointSizes() ([]uint64, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// witnessOutcome is what the witnesses answered after the last Finish.
+type witnessOutcome struct {
+	status *WitnessStatus
+	err    error
+}
+
+// witnessFinished submits the checkpoint a write just published and
+// returns it as cosigned so far (unchanged without a policy, or when
+// witnessing failed locally: the write itself stands either way, and
+// LastWitnessing tells what happened).
+func (t *Trial) witnessFinished(ctx context.Context, signed []byte) []byte {
+	st, err := t.WitnessLatest(ctx, t.WitnessOptions)
+	t.witnessing = &witnessOutcome{status: st, err: err}
+	if err != nil || st == nil {
+		return signed
+	}
+	return st.Checkpoint
+}
+
+// LastWitnessing returns what the witnesses answered after the last
+// write this Trial finished (Finish): the status (nil without a policy)
+// and a local error. done is false when no write finished.
+func (t *Trial) LastWitnessing() (st *WitnessStatus, err error, done bool) {
+	if t.witnessing == nil {
+		return nil, nil, false
+	}
+	return t.witnessing.status, t.witnessing.err, true
 }

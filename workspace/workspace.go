@@ -75,6 +75,9 @@ type Trial struct {
 	signerKey   string
 	secret      []byte
 	lock        *os.File
+	// WitnessOptions tune the submission to witnesses after each write.
+	WitnessOptions WitnessOptions
+	witnessing     *witnessOutcome // what the last Finish got from the witnesses
 }
 
 // LogOpener opens the tree of a trial whose backend is not embedded (the

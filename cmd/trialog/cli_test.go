@@ -101,8 +101,14 @@ func TestCLIContract(t *testing.T) {
 	edited := filepath.Join(dir, "dm-edited.csv")
 	os.WriteFile(edited, bytes.Replace(raw, []byte(`"01-701-1023","1023","2012-08-05"`), []byte(`"01-701-1023","1023","2012-08-06"`), 1), 0o644)
 	code, out, _ := trialog(t, "verify", "--key", vkey, detached, edited)
+	if code != 1 || !strings.Contains(out, "row 1 (leaf 1)") || !strings.Contains(out, "follow-up") {
+		t.Errorf("tampered copy, derived package: exit %d\n%s", code, out)
+	}
+	followUp := filepath.Join(dir, "dm-row-1.proof.arrow")
+	mustRun(t, 0, "prove", "--dataset", "DM", "--detached", "--rows", "1", "--out", followUp, dm)
+	code, out, _ = trialog(t, "verify", "--key", vkey, followUp, edited)
 	if code != 1 || !strings.Contains(out, "row 1 (leaf 1): columns RFSTDTC") {
-		t.Errorf("tampered copy: exit %d\n%s", code, out)
+		t.Errorf("tampered copy, follow-up package: exit %d\n%s", code, out)
 	}
 	code, out, _ = trialog(t, "verify", "--json", "--key", vkey, detached, edited)
 	var rep struct {

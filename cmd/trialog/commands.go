@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/backend"
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
@@ -60,13 +61,14 @@ func ingestCommand() *cli.Command {
 		Name:      "ingest",
 		Usage:     "log every row of a dataset file, then its manifest, and sign a checkpoint",
 		ArgsUsage: "FILE",
-		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "dataset", Usage: "dataset name (default: the file name without extension, upper case)"},
 			&cli.StringFlag{Name: "schema", Usage: "pinned schema file (JSON list of {name, type})"},
 			&cli.BoolFlag{Name: "new-version", Usage: "log the file again as a new version even if its content was logged before"},
 			&cli.StringFlag{Name: "operator", Usage: "who runs the ingest (default: the OS user)"},
 			&cli.StringFlag{Name: "keys", Usage: "comma-separated natural key columns (e.g. USUBJID,AESEQ)"},
-			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) from it"},
+			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) and the display formats of XPT numerics without one (dates) from it"},
+			&cli.IntFlag{Name: "float-digits", Usage: fmt.Sprintf("significant digits non-whole numbers are committed to (%d–%d), recorded in the manifest", canonical.MinFloatDigits, canonical.MaxFloatDigits), Value: canonical.DefaultFloatDigits},
 			&cli.TimestampFlag{Name: "created-at", Layout: time.RFC3339, Usage: "ingest time recorded in the manifest (default: now), e.g. to replay an ingest elsewhere byte for byte"},
 		},
 		Action: func(c *cli.Context) error {
@@ -79,6 +81,14 @@ func ingestCommand() *cli.Command {
 				dataset = strings.ToUpper(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 			}
 			var opts source.Options
+			var def *definexml.Dataset
+			if d := c.String("define"); d != "" {
+				var err error
+				if def, err = definexml.DatasetFromFile(d, dataset); err != nil {
+					return err
+				}
+				opts.Formats = def.DisplayFormats()
+			}
 			if s := c.String("schema"); s != "" {
 				schema, err := source.SchemaFile(s)
 				if err != nil {
@@ -96,7 +106,8 @@ func ingestCommand() *cli.Command {
 			}
 			defer t.Close()
 			var bar *progressbar.ProgressBar
-			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys"))}
+			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys")),
+				Rules: canonical.Rules{FloatDigits: c.Int("float-digits")}}
 			if isTerminal() && !c.Bool("json") {
 				iopts.Total = func(n uint64) {
 					bar = progressbar.NewOptions64(int64(n), progressbar.OptionSetWriter(os.Stderr),
@@ -112,10 +123,14 @@ func ingestCommand() *cli.Command {
 			if at := c.Timestamp("created-at"); at != nil {
 				iopts.Now = func() time.Time { return *at }
 			}
-			if d := c.String("define"); d != "" && len(iopts.Keys) == 0 {
-				if iopts.Keys, err = definexml.KeysFromFile(d, dataset); err != nil {
-					return err
+			if def != nil && len(iopts.Keys) == 0 {
+				if def.KeyError != nil {
+					return fmt.Errorf("%w: %v", source.ErrInput, def.KeyError)
 				}
+				if len(def.Keys) == 0 {
+					return fmt.Errorf("%s: dataset %s declares no key variables: %w", filepath.Base(c.String("define")), dataset, source.ErrInput)
+				}
+				iopts.Keys = def.Keys
 			}
 			res, err := pipeline.Ingest(c.Context, t, f, iopts)
 			if bar != nil {
@@ -208,7 +223,7 @@ func proveCommand() *cli.Command {
 		Name:      "prove",
 		Usage:     "write a disclosure package (Arrow IPC) for a dataset version's rows, or one per dataset for a subject",
 		ArgsUsage: "DATAFILE (with --dataset) | DATAFILE... (with --subject)",
-		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
+		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "dataset", Usage: "NAME[@VERSION] (default: the latest version)"},
 			&cli.StringFlag{Name: "subject", Usage: "subject ID: one package per dataset file given, with that subject's rows, into the --out directory"},
 			&cli.StringFlag{Name: "subject-column", Usage: "column holding the subject ID", Value: "USUBJID"},
@@ -216,6 +231,7 @@ func proveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "where", Usage: "COL=VALUE: disclose matching rows (repeatable)"},
 			&cli.StringFlag{Name: "redact", Usage: "comma-separated columns to withhold (values and salts)"},
 			&cli.BoolFlag{Name: "detached", Usage: "proofs and salts only: the recipient verifies their own copy of the data"},
+			&cli.StringFlag{Name: "form", Usage: "package form: derived (the version's salt key and a 3-byte tag per row: a few percent of the data; a whole version, --detached, nothing redacted), full (salts and commitments per row: names the column of a difference, matches a re-sorted copy by key); default derived where allowed and the dataset has no natural keys"},
 			&cli.StringFlag{Name: "out", Usage: "package file to write", Required: true},
 		},
 		Action: func(c *cli.Context) error {
@@ -232,7 +248,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached")}
+			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached"), Form: c.String("form")}
 			if r := c.String("rows"); r != "" {
 				if opts.Rows, err = parseRows(r); err != nil {
 					return err
@@ -254,7 +270,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			f, err := openSource(c.Context, c, c.Args().First(), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+			f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
 			if err != nil {
 				return err
 			}
@@ -262,6 +278,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			warnUnwitnessed(t)
 			if c.Bool("json") {
 				return printJSON(res)
 			}
@@ -277,7 +294,7 @@ func verifyCommand() *cli.Command {
 		Name:      "verify",
 		Usage:     "check a package (and a data file) offline against the trial's public key",
 		ArgsUsage: "PACKAGE [DATAFILE]",
-		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), nullFlag(),
+		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
 			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
@@ -305,7 +322,7 @@ func verifyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				if opts.Data, err = openSource(c.Context, c, c.Args().Get(1), source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}); err != nil {
+				if opts.Data, err = openSource(c.Context, c, c.Args().Get(1), pipeline.ManifestReadOptions(m)); err != nil {
 					return err
 				}
 			}
@@ -348,6 +365,9 @@ func printReport(rep *verify.Report) {
 	}
 	fmt.Printf("%s: %s version %d of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
 		rep.Package, rep.Dataset, rep.Version, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
+	if rep.FloatDigits > 0 {
+		fmt.Printf("  numbers: whole values exact, others compared at %d significant digits (the manifest's rule)\n", rep.FloatDigits)
+	}
 	if len(rep.Redacted) > 0 {
 		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
 	}

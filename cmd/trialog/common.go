@@ -43,6 +43,10 @@ func formatFlag() cli.Flag {
 	return &cli.StringFlag{Name: "format", Usage: fmt.Sprintf("input format, one of %v (default: detect)", source.Formats)}
 }
 
+func encodingFlag() cli.Flag {
+	return &cli.StringFlag{Name: "encoding", Usage: "character set of SAS XPT text: utf-8 (checked), latin1 or windows-1252 (converted); other formats are UTF-8 by definition", Value: "utf-8"}
+}
+
 func nullFlag() cli.Flag {
 	return &cli.StringFlag{Name: "null", Usage: "comma-separated CSV tokens meaning missing", Value: ",NA"}
 }
@@ -63,6 +67,8 @@ func openTrial(c *cli.Context, writable bool) (*workspace.Trial, error) {
 // openSource opens a data file with the reader options from the flags.
 func openSource(ctx context.Context, c *cli.Context, path string, opts source.Options) (*source.File, error) {
 	opts.Format = source.Format(c.String("format"))
+	opts.Encoding = c.String("encoding")
+	opts.Warn = func(msg string) { fmt.Fprintln(os.Stderr, "warning: "+msg) }
 	if c.IsSet("null") || opts.NullValues == nil {
 		opts.NullValues = strings.Split(c.String("null"), ",")
 	}

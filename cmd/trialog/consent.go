@@ -15,7 +15,6 @@ import (
 	"github.com/trialog/trialog/consent/imports"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -64,9 +63,9 @@ func withRegistry(c *cli.Context, writable bool, fn func(t *workspace.Trial, reg
 	return err
 }
 
-func printRecords(c *cli.Context, recs []*consent.Record) error {
+func printRecords(c *cli.Context, t *workspace.Trial, recs []*consent.Record) error {
 	if c.Bool("json") {
-		return printJSON(map[string]any{"records": recs})
+		return printJSON(withWitnesses(t, map[string]any{"records": recs}))
 	}
 	for _, r := range recs {
 		if r.Form != nil {
@@ -113,7 +112,7 @@ func consentFormAddCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				return printRecords(c, []*consent.Record{rec})
+				return printRecords(c, t, []*consent.Record{rec})
 			})
 		},
 	}
@@ -142,7 +141,7 @@ func consentRecordCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				return printRecords(c, recs)
+				return printRecords(c, t, recs)
 			})
 		},
 	}
@@ -182,7 +181,7 @@ func consentImportCommand() *cli.Command {
 				}
 				recs, notes := res.Records, res.Notes
 				if c.Bool("json") {
-					return printJSON(map[string]any{"logged": len(recs), "records": recs, "notes": notes, "sdtm": res.SDTM})
+					return printJSON(withWitnesses(t, map[string]any{"logged": len(recs), "records": recs, "notes": notes, "sdtm": res.SDTM}))
 				}
 				fmt.Printf("%d consent events logged\n", len(recs))
 				for _, n := range notes {
@@ -375,7 +374,7 @@ func consentAuditCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				f, err := openSource(c.Context, c, c.Args().First(), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+				f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
 				if err != nil {
 					return err
 				}

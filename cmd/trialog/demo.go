@@ -111,7 +111,7 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			copyFile, err := readers.Open(ctx, edited, source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+			copyFile, err := readers.Open(ctx, edited, pipeline.ManifestReadOptions(&rec.Manifest))
 			if err != nil {
 				return err
 			}
@@ -123,13 +123,32 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("== verify a sponsor's copy of DM with one edited date against a detached package (expected to fail):\n")
+			st, err := os.Stat(proof)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("== verify a sponsor's copy of DM with one edited date against a whole-dataset package (%d bytes: the salt key and a tag per row; expected to fail):\n", st.Size())
 			printReport(rep)
 			if rep.OK || rep.BadRowCount != 1 {
 				return fmt.Errorf("demo: the edited copy was not caught")
 			}
-			fmt.Printf("\nTry it yourself:\n  go run ./cmd/trialog verify --key %s %s\n  go run ./cmd/trialog verify --key %s %s %s\n",
-				vkey, filepath.Join(dir, "dm-"+subject+".arrow"), vkey, proof, edited)
+			// The whole-dataset package names the row; a follow-up package
+			// of that row carries its commitments and names the column.
+			bad := rep.BadRows[0].Row
+			followUp := filepath.Join(dir, fmt.Sprintf("dm-row-%d.proof.arrow", bad))
+			if _, err := pipeline.Prove(ctx, t, f, followUp, pipeline.ProveOptions{Dataset: "DM", Detached: true, Rows: [][2]uint64{{bad, bad + 1}}}); err != nil {
+				return err
+			}
+			if rep, err = verify.Package(ctx, followUp, verify.Options{VerifierKey: strings.TrimSpace(string(key)), Data: copyFile}); err != nil {
+				return err
+			}
+			fmt.Printf("== the follow-up package of row %d names the column (expected to fail):\n", bad)
+			printReport(rep)
+			if rep.OK || rep.BadRowCount != 1 || len(rep.BadRows[0].Columns) == 0 {
+				return fmt.Errorf("demo: the follow-up package did not name the column")
+			}
+			fmt.Printf("\nTry it yourself:\n  go run ./cmd/trialog verify --key %s %s\n  go run ./cmd/trialog verify --key %s %s %s\n  go run ./cmd/trialog verify --key %s %s %s\n",
+				vkey, filepath.Join(dir, "dm-"+subject+".arrow"), vkey, proof, edited, vkey, followUp, edited)
 			return nil
 		},
 	}

@@ -88,8 +88,12 @@ func printMonitorReport(rep *monitor.Report) {
 		fmt.Printf("--- checkpoint this monitor accepted before:\n%s--- checkpoint the log serves now:\n%s", rep.Evidence.Old, rep.Evidence.New)
 		return
 	}
-	fmt.Printf("%s: tree %d → %d, consistent: %d new leaves (%d rows, %d manifests%s%s)\n", rep.Origin, rep.OldSize, rep.NewSize,
-		rep.NewSize-rep.OldSize, rep.New.Rows, rep.New.Manifests, consentSummary(rep.New.Consent), unknownSummary(rep.New.Unknown))
+	policies := ""
+	if rep.New.Policies > 0 {
+		policies = fmt.Sprintf(", %d witness policy changes", rep.New.Policies)
+	}
+	fmt.Printf("%s: tree %d → %d, consistent: %d new leaves (%d rows, %d manifests%s%s%s)\n", rep.Origin, rep.OldSize, rep.NewSize,
+		rep.NewSize-rep.OldSize, rep.New.Rows, rep.New.Manifests, consentSummary(rep.New.Consent), policies, unknownSummary(rep.New.Unknown))
 	for _, d := range rep.Datasets {
 		fmt.Printf("  new dataset version %s@%d: %d rows (manifest leaf %d)\n", d.Dataset, d.Version, d.Rows, d.Leaf)
 	}

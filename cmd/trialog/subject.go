@@ -12,7 +12,6 @@ import (
 
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -58,7 +57,7 @@ func proveSubject(c *cli.Context) error {
 				used[r] = true
 			}
 		}
-		f, err := openSource(c.Context, c, path, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)})
+		f, err := openSource(c.Context, c, path, pipeline.ManifestReadOptions(m))
 		if err != nil {
 			return err
 		}

@@ -114,10 +114,27 @@ func witnessAdd(c *cli.Context) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if _, err := t.SetWitnessPolicy(np); err != nil {
+	if _, err := t.SetWitnessPolicy(c.Context, np); err != nil {
 		return err
 	}
 	fmt.Printf("trial %s: witness %s added; %d witnesses, quorum %d\n", t.ID, w.Name, len(np.Witnesses), np.Quorum)
+	// The policy leaf's checkpoint was offered to the witnesses at once, so
+	// a witness that does not know the log (403) or cannot be reached shows
+	// up now, not at the next ingest. Its answer is reported; the policy
+	// stands either way.
+	st, err, _ := t.LastWitnessing()
+	if err != nil || st == nil {
+		return err
+	}
+	for _, r := range st.Results {
+		if r.Witness == w.Name {
+			if r.Cosigned {
+				fmt.Printf("witness %s cosigned the latest checkpoint (tree size %d)\n", w.Name, st.TreeSize)
+			} else {
+				fmt.Fprintf(os.Stderr, "trialog: warning: witness %s did not cosign the latest checkpoint: %v\n", w.Name, r.Err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -146,14 +163,22 @@ func witnessList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	rec, err := t.WitnessPolicyRecord()
+	if err != nil {
+		return err
+	}
 	if c.Bool("json") {
-		var ws []map[string]string
+		ws := []map[string]string{}
 		for _, w := range p.Witnesses {
 			ws = append(ws, map[string]string{"name": w.Name, "url": w.URL, "key": w.Key})
 		}
-		return printJSON(map[string]any{"trial": t.ID, "quorum": p.Quorum, "witnesses": ws, "latest": rep})
+		return printJSON(map[string]any{"trial": t.ID, "quorum": p.Quorum, "witnesses": ws, "policy_log": rec, "latest": rep})
 	}
-	fmt.Printf("trial %s: %d witnesses, quorum %d\n", t.ID, len(p.Witnesses), p.Quorum)
+	fmt.Printf("trial %s: %d witnesses, quorum %d", t.ID, len(p.Witnesses), p.Quorum)
+	if rec != nil {
+		fmt.Printf(" (policy %d, logged at leaf %d)", rec.Seq, rec.LeafIndex)
+	}
+	fmt.Println()
 	for _, w := range p.Witnesses {
 		fmt.Printf("  %s  %s  %s\n", w.Name, w.URL, w.Key)
 	}
@@ -173,13 +198,17 @@ func printWitnessStatus(out *os.File, st *workspace.WitnessStatus) {
 	}
 }
 
-// witnessAfterWrite submits the trial's new latest checkpoint to its
-// witnesses after a write (ingest, consent, checkpoint) whose data is
-// already durable. It returns the status (nil without a policy) and
+// witnessAfterWrite reports what the witnesses said about the trial's new
+// latest checkpoint after a write (ingest, consent: the log-write owner,
+// workspace.Finish, submitted it) or submits it (checkpoint, which
+// publishes without a write). It returns the status (nil without a policy) and
 // errNotWitnessed when the quorum was not reached: the write stands, the
 // checkpoint waits for trialog witness sync.
 func witnessAfterWrite(c *cli.Context, t *workspace.Trial) (*workspace.WitnessStatus, error) {
-	st, err := t.WitnessLatest(c.Context, workspace.WitnessOptions{})
+	st, err, done := t.LastWitnessing() // the log-write owner submitted it
+	if !done {
+		st, err = t.WitnessLatest(c.Context, workspace.WitnessOptions{})
+	}
 	if err != nil || st == nil {
 		return nil, err
 	}
@@ -423,4 +452,35 @@ func recordWitnesses(t *workspace.Trial, recs []*workspace.Record) ([]witnessedR
 		}
 	}
 	return out, nil
+}
+
+// withWitnesses adds the witnesses' answer to the write the trial just
+// finished ("witnesses", as in ingest --json) to a JSON output.
+func withWitnesses(t *workspace.Trial, out map[string]any) map[string]any {
+	if st, _, done := t.LastWitnessing(); done && st != nil {
+		out["witnesses"] = st.JSON()
+	}
+	return out
+}
+
+// warnUnwitnessed tells the CRO on stderr when a package was made against
+// a checkpoint that has not met the trial's witness quorum: the package
+// states the policy, so it will fail verification until witness sync
+// succeeds and the package is made again.
+func warnUnwitnessed(t *workspace.Trial) {
+	p, err := t.WitnessPolicy()
+	if err != nil || p == nil {
+		return
+	}
+	signed, err := t.LatestCheckpoint()
+	if err != nil {
+		return
+	}
+	lv, err := note.NewVerifier(t.VerifierKey)
+	if err != nil {
+		return
+	}
+	if rep, err := witness.Check(lv, signed, p); err == nil && !rep.OK() {
+		fmt.Fprintf(os.Stderr, "trialog: warning: the package's checkpoint has %s: it fails verification until trialog witness sync reaches the quorum and the package is made again\n", rep)
+	}
 }

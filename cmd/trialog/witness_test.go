@@ -18,12 +18,15 @@ const forkTrial = "CDISCPILOT01"
 
 var witnessNames = []string{"sponsor", "irb", "notary"}
 
-// startWitnesses starts three real litewitness processes (sponsor, IRB,
+// startWitnesses starts three real witness processes (sponsor, IRB,
 // notary), tells each about the trial's log key and writes each one's
 // verifier key to DIR/NAME.vkey, as an institution would hand it over.
 func startWitnesses(t *testing.T, dir, vkeyPath string) ([]*witnesstest.Witness, []string) {
 	t.Helper()
-	ws := witnesstest.StartT(t, "sponsor.example/witness", "irb.example/witness", "notary.example/witness")
+	// litewitness (torchwood) for the sponsor and the IRB, omniwitness
+	// (transparency-dev/witness) for the notary: two implementations.
+	ws := append(witnesstest.StartT(t, "sponsor.example/witness", "irb.example/witness"),
+		witnesstest.StartOmniT(t, "notary.example/witness"))
 	vkey, err := os.ReadFile(vkeyPath)
 	if err != nil {
 		t.Fatal(err)
@@ -42,10 +45,16 @@ func startWitnesses(t *testing.T, dir, vkeyPath string) ([]*witnesstest.Witness,
 	return ws, files
 }
 
-func addWitnesses(t *testing.T, logArgs []string, ws []*witnesstest.Witness, files []string) {
+// addWitnesses adds the three witnesses to a trial's policy; unless the
+// log is a replica behind another one the witnesses already follow, each
+// must cosign the policy's checkpoint at once.
+func addWitnesses(t *testing.T, logArgs []string, ws []*witnesstest.Witness, files []string, replica bool) {
 	t.Helper()
 	for i, w := range ws {
-		mustRun(t, 0, append([]string{"witness", "add", "--trial", forkTrial, "--name", witnessNames[i], "--url", w.URL, "--key", files[i]}, logArgs...)...)
+		out := mustRun(t, 0, append([]string{"witness", "add", "--trial", forkTrial, "--name", witnessNames[i], "--url", w.URL, "--key", files[i]}, logArgs...)...)
+		if !replica && !strings.Contains(out, "witness "+witnessNames[i]+" cosigned the latest checkpoint") {
+			t.Errorf("witness add did not get the new witness's cosignature:\n%s", out)
+		}
 	}
 	out := mustRun(t, 0, append([]string{"witness", "list", "--trial", forkTrial}, logArgs...)...)
 	if !strings.Contains(out, "3 witnesses, quorum 2") {
@@ -199,7 +208,7 @@ func TestWitnessForkEmbedded(t *testing.T) {
 	mustRun(t, 0, "init", "--log", logA, "--trial", forkTrial)
 	vkey := filepath.Join(logA, "trials", forkTrial, "checkpoint.vkey")
 	ws, files := startWitnesses(t, dir, vkey)
-	addWitnesses(t, []string{"--log", logA}, ws, files)
+	addWitnesses(t, []string{"--log", logA}, ws, files, false)
 	res := ingestJSON(t, 0, []string{"--log", logA}, "DM", filepath.Join(pilot, "dm.csv"))
 	if ok, n := witnessed(t, res); !ok || n != 3 {
 		t.Fatalf("DM: witnessed %v with %v cosignatures", ok, n)
@@ -236,11 +245,11 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	mustRun(t, 0, "init", "--log", log, "--trial", forkTrial)
 	vkey := filepath.Join(log, "trials", forkTrial, "checkpoint.vkey")
 	ws, files := startWitnesses(t, dir, vkey)
-	addWitnesses(t, []string{"--log", log}, ws, files)
+	addWitnesses(t, []string{"--log", log}, ws, files, false)
 	ingestJSON(t, 0, []string{"--log", log}, "DM", filepath.Join(pilot, "dm.csv"))
 
 	// Kill two witnesses as soon as the ingest has journaled its first
-	// leaf (the write journal, journal.json, appears), i.e. in the middle of the ingest.
+	// leaf (the write journal appears), i.e. in the middle of the ingest.
 	pending := filepath.Join(log, "trials", forkTrial, "journal.json")
 	killed := make(chan struct{})
 	stop := make(chan struct{})
@@ -279,9 +288,13 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	if !strings.Contains(errOut, "1 of 3 witness cosignatures, quorum 2 (missing: irb, notary)") {
 		t.Errorf("stderr does not say the quorum was missed:\n%s", errOut)
 	}
-	// The data is there: prove works, the package fails only the quorum.
+	// The data is there: prove works (with a warning), the package fails
+	// only the quorum.
 	pkg := filepath.Join(dir, "cm.arrow")
-	mustRun(t, 0, "prove", "--log", log, "--trial", forkTrial, "--dataset", "CM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "cm.csv"))
+	code, _, errOut = trialog(t, "prove", "--log", log, "--trial", forkTrial, "--dataset", "CM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "cm.csv"))
+	if code != 0 || !strings.Contains(errOut, "warning: the package's checkpoint has 1 of 3 witness cosignatures") {
+		t.Errorf("prove of an unwitnessed checkpoint: exit %d, stderr %q", code, errOut)
+	}
 	policy := []string{"verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2]}
 	mustRun(t, 1, append(policy, pkg)...)
 	mustRun(t, 3, "witness", "sync", "--log", log, "--trial", forkTrial, "--timeout", "1s")
@@ -322,10 +335,17 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 
 	// Consent events are witnessed too, and the IRB's report carries the
 	// cosigned checkpoint: consent verify demands the quorum.
-	mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "MAIN-ICF@1.0", "--irb-ref", "IRB-1",
-		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("ab", 32), "--scopes", "main")
-	report := filepath.Join(dir, "consent.json")
-	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report)
+	out = mustRun(t, 0, "consent", "form", "add", "--log", log, "--trial", forkTrial, "--form", "MAIN-ICF@1.0", "--irb-ref", "IRB-1",
+		"--irb-approved", "2013-01-01", "--effective", "2013-01-02", "--sha256", strings.Repeat("ab", 32), "--scopes", "main", "--json")
+	if !strings.Contains(out, `"witnessed": true`) {
+		t.Errorf("consent form add --json does not say the checkpoint was witnessed:\n%s", out)
+	}
+	report, html := filepath.Join(dir, "consent.json"), filepath.Join(dir, "consent.html")
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report, "--html", html)
+	page, _ := os.ReadFile(html)
+	if !strings.Contains(string(page), "Witness cosignatures") || !strings.Contains(string(page), "<td>notary</td><td>notary.example/witness</td><td>20") {
+		t.Errorf("the IRB's HTML report does not show the witnesses' cosignature times")
+	}
 	out = mustRun(t, 0, "consent", "verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], report)
 	if !strings.Contains(out, "3 of 3 witness cosignatures, quorum 2") {
 		t.Errorf("consent verify with witnesses:\n%s", out)
@@ -367,8 +387,8 @@ func TestWitnessForkTrillian(t *testing.T) {
 	logA, logB := []string{"--log", d.URL(), "--state", state}, []string{"--log", emb}
 	mustRun(t, 0, "checkpoint", "--log", emb, "--trial", forkTrial) // re-signed with the copied key
 	ws, files := startWitnesses(t, dir, vkey)
-	addWitnesses(t, logA, ws, files)
-	addWitnesses(t, logB, ws, files)
+	addWitnesses(t, logA, ws, files, false)
+	addWitnesses(t, logB, ws, files, true) // the same policy leaves: the same history
 	resA := ingestJSON(t, 0, logA, "DM", filepath.Join(pilot, "dm.csv"))
 	if ok, n := witnessed(t, resA); !ok || n != 3 {
 		t.Fatalf("DM on Trillian: witnessed %v with %v cosignatures", ok, n)
@@ -378,4 +398,44 @@ func TestWitnessForkTrillian(t *testing.T) {
 		t.Fatal("the two logs do not share the DM history")
 	}
 	forkScenario(t, dir, logA, logB, vkey, files)
+}
+
+// TestTrustWithoutWitnesses: a trial with no witness policy at all. Both
+// forks' packages verify on their own (the gap witnesses close), but a
+// verifier that remembers fork A (--trust) refuses fork B, while an older
+// package of fork A, verified after the newer one, is accepted offline
+// through the consistency proofs the newer package carried.
+func TestTrustWithoutWitnesses(t *testing.T) {
+	dir := t.TempDir()
+	logA, logB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	mustRun(t, 0, "init", "--log", logA, "--trial", forkTrial)
+	vkey := filepath.Join(logA, "trials", forkTrial, "checkpoint.vkey")
+	dm := filepath.Join(pilot, "dm.csv")
+	mustRun(t, 0, "ingest", "--log", logA, "--trial", forkTrial, "--dataset", "DM", dm)
+	older := filepath.Join(dir, "dm-older.arrow")
+	mustRun(t, 0, "prove", "--log", logA, "--trial", forkTrial, "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", older, dm)
+	copyTree(t, logA, logB)
+	mustRun(t, 0, "ingest", "--log", logA, "--trial", forkTrial, "--dataset", "AE", filepath.Join(pilot, "ae.csv"))
+	altered := alteredAE(t, dir, 0)
+	mustRun(t, 0, "ingest", "--log", logB, "--trial", forkTrial, "--dataset", "AE", altered)
+	pkgA, pkgB := filepath.Join(dir, "a.arrow"), filepath.Join(dir, "b.arrow")
+	mustRun(t, 0, "prove", "--log", logA, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgA, filepath.Join(pilot, "ae.csv"))
+	mustRun(t, 0, "prove", "--log", logB, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgB, altered)
+	// Without memory both forks verify.
+	mustRun(t, 0, "verify", "--key", vkey, pkgA)
+	mustRun(t, 0, "verify", "--key", vkey, pkgB)
+	trustDir := filepath.Join(dir, "trust")
+	mustRun(t, 0, "verify", "--key", vkey, "--trust", trustDir, pkgA)
+	out := mustRun(t, 0, "verify", "--key", vkey, "--trust", trustDir, older)
+	if !strings.Contains(out, "trust: older") {
+		t.Errorf("older package after the newer one:\n%s", out)
+	}
+	out = mustRun(t, 1, "verify", "--key", vkey, "--trust", trustDir, "--json", pkgB)
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := rep["fork_evidence"].(string); !strings.Contains(ev, "stored checkpoint") || !strings.Contains(ev, "offered checkpoint") {
+		t.Errorf("verify --json of fork B lacks the evidence: %v", rep)
+	}
 }

@@ -5,8 +5,10 @@ package testutil
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"io"
+	"math"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -64,4 +66,26 @@ func BenchmarkRead(b *testing.B, name string, data []byte, open func(io.Reader) 
 		}
 		b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
 	})
+}
+
+// IBM encodes a float64 as an 8-byte IBM-370 hexadecimal float, as SAS
+// XPORT stores numerics. Every float64 in the IBM range is exactly
+// representable (53 significand bits plus at most 3 bits of hexadecimal
+// alignment fit in 56), so this is exact; tests use it to write XPT
+// values.
+func IBM(f float64) [8]byte {
+	var out [8]byte
+	if f == 0 {
+		return out
+	}
+	var sign uint64
+	if f < 0 {
+		sign, f = 1, -f
+	}
+	frac, e := math.Frexp(f) // f = frac * 2^e, frac in [0.5,1)
+	mant := uint64(math.Ldexp(frac, 53))
+	s := ((e+3)%4 + 4) % 4
+	x := (e + 3 - s) / 4
+	binary.BigEndian.PutUint64(out[:], sign<<63|uint64(x+64)<<56|mant<<s)
+	return out
 }

@@ -51,6 +51,14 @@ func norm(col arrow.Array, i int) any {
 		return "num:" + strconv.FormatFloat(c.Value(i), 'g', 15, 64)
 	case *array.Boolean:
 		return "bool:" + strconv.FormatBool(c.Value(i))
+	case *array.Decimal128:
+		return "num:" + strconv.FormatFloat(c.Value(i).ToFloat64(c.DataType().(*arrow.Decimal128Type).Scale), 'g', 15, 64)
+	case *array.Date32:
+		return c.Value(i).FormattedString()
+	case *array.Timestamp:
+		return c.Value(i).ToTime(arrow.Microsecond).Format("2006-01-02T15:04:05.999999")
+	case *array.Time64:
+		return c.Value(i).FormattedString(arrow.Microsecond)
 	}
 	panic(fmt.Sprintf("unexpected column type %s", col.DataType()))
 }
@@ -192,7 +200,7 @@ func TestColumnMetadata(t *testing.T) {
 		}
 	}
 	age, _ := tb.schema.FieldsByName("AGE")
-	if age[0].Type.ID() != arrow.INT64 {
+	if age[0].Type.ID() != arrow.FLOAT64 {
 		t.Errorf("AGE type %s", age[0].Type)
 	}
 }

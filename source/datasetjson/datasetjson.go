@@ -13,17 +13,28 @@
 //
 // NewReaderFor picks one of the three from the file name extension.
 //
-// Type mapping of the column dataType:
+// Type mapping of the column dataType (and targetDataType):
 //
-//	string, datetime, date, time, URI → arrow.BinaryTypes.String
-//	integer                            → arrow.PrimitiveTypes.Int64
-//	decimal, float, double             → arrow.PrimitiveTypes.Float64
-//	boolean                            → arrow.FixedWidthTypes.Boolean
+//	string, URI                           → arrow.BinaryTypes.String
+//	date, datetime, time                  → arrow.BinaryTypes.String (ISO 8601 text as is,
+//	                                         partial values such as "2014-03" included)
+//	date, datetime, time with
+//	  targetDataType "integer"            → date32, timestamp[us] (no zone), time64[us]:
+//	                                         a SAS numeric date written as complete ISO
+//	                                         text; it commits like the XPT numeric
+//	integer, float, double                → arrow.PrimitiveTypes.Float64
+//	decimal                               → decimal128(38, 18) (DecimalType), exactly
+//	boolean                               → arrow.FixedWidthTypes.Boolean
 //
-// Dates and times stay text because SDTM ISO 8601 values may be partial
-// ("2014-01"). A decimal is written as a JSON string in v1.1 (to keep its
-// digits); both strings and numbers are accepted and parsed to float64.
-// JSON null is an Arrow null; "" is an empty string. Every field is
+// Numbers are read by value: integer columns are float64 because SAS
+// numerics are doubles (a whole number beyond 2^53 is an error, never
+// rounded), and a column declared integer that holds 2.5 is accepted with
+// one warning (WithWarn) naming the column and its first such row. A
+// decimal is a JSON string in v1.1 (to keep its digits; a JSON number is
+// accepted too) and is read exactly, not through float64. JSON null is an
+// Arrow null; "" is an empty string. Strings must be valid UTF-8 (RFC 8259
+// §8.1): invalid bytes or an unpaired surrogate escape are an error naming
+// row and column, never replaced by U+FFFD. Every field is
 // nullable; its metadata holds "itemOID", "label", "dataType",
 // "targetDataType", "length", "displayFormat" and "keySequence" when
 // present. The schema metadata holds the dataset "name", "label",
@@ -62,3 +73,8 @@ func WithAllocator(mem memory.Allocator) Option { return rowbatch.WithAllocator(
 // WithBatchSize sets the maximum number of rows per record batch
 // (default DefaultBatchSize). Values below 1 are ignored.
 func WithBatchSize(n int) Option { return rowbatch.WithBatchSize(n) }
+
+// WithWarn sets the receiver of warnings about accepted but suspicious
+// values (a non-integer in a column declared integer: reported once per
+// column, naming its first row). Nil drops them.
+func WithWarn(warn func(msg string)) Option { return rowbatch.WithWarn(warn) }

@@ -78,7 +78,10 @@ func fuzzRead(t *testing.T, data []byte, name string) {
 
 func FuzzDatasetJSON(f *testing.F) {
 	addSeeds(f, "*.json", small,
-		`{"columns":[{"name":"A","dataType":"integer"}],"rows":[[1],[null]],"records":2}`)
+		`{"columns":[{"name":"A","dataType":"integer"}],"rows":[[1],[null]],"records":2}`,
+		`{"columns":[{"name":"D","dataType":"date","targetDataType":"integer"},{"name":"T","dataType":"datetime","targetDataType":"integer"},`+
+			`{"name":"M","dataType":"time","targetDataType":"integer"},{"name":"X","dataType":"decimal"},{"name":"S","dataType":"string"}],`+
+			`"rows":[["2014-01-02","2014-01-02T10:30:00.5","10:30","-8.550","a\u00e9\ud83d\ude00\n"],[null,null,null,"1e-3","\\"]]}`)
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, data, "fuzz.json") })
 }
 

@@ -32,16 +32,31 @@ type Metadata struct {
 	Columns            []Column `json:"columns"`
 }
 
-// arrowType maps a Dataset-JSON dataType to its Arrow type (see the package
-// documentation for why).
-func arrowType(dataType string) (arrow.DataType, bool) {
+// DecimalType is the Arrow type of decimal columns: 20 digits before the
+// point and 18 after, exactly.
+var DecimalType = &arrow.Decimal128Type{Precision: 38, Scale: 18}
+
+// arrowType maps a column's dataType and targetDataType to its Arrow type
+// (see the package documentation for why).
+func arrowType(dataType, target string) (arrow.DataType, bool) {
 	switch dataType {
-	case "string", "datetime", "date", "time", "URI":
+	case "date", "datetime", "time":
+		if target != "integer" {
+			return arrow.BinaryTypes.String, true
+		}
+		switch dataType {
+		case "date":
+			return arrow.FixedWidthTypes.Date32, true
+		case "datetime":
+			return &arrow.TimestampType{Unit: arrow.Microsecond}, true
+		}
+		return arrow.FixedWidthTypes.Time64us, true
+	case "string", "URI":
 		return arrow.BinaryTypes.String, true
-	case "integer":
-		return arrow.PrimitiveTypes.Int64, true
-	case "decimal", "float", "double":
+	case "integer", "float", "double":
 		return arrow.PrimitiveTypes.Float64, true
+	case "decimal":
+		return DecimalType, true
 	case "boolean":
 		return arrow.FixedWidthTypes.Boolean, true
 	}
@@ -63,7 +78,7 @@ func (m *Metadata) schema() (*arrow.Schema, error) {
 			return nil, fmt.Errorf("column %d: duplicate name %s", i+1, c.Name)
 		}
 		seen[c.Name] = true
-		typ, ok := arrowType(c.DataType)
+		typ, ok := arrowType(c.DataType, c.TargetDataType)
 		if !ok {
 			return nil, fmt.Errorf("column %s: unknown dataType %q", c.Name, c.DataType)
 		}
@@ -125,5 +140,14 @@ func (m *Metadata) decodeMember(dec *json.Decoder, key string) (bool, error) {
 	default:
 		return false, nil
 	}
-	return true, dec.Decode(dst)
+	// Decoded from its raw text so that invalid UTF-8 is refused rather
+	// than replaced by U+FFFD, as encoding/json would.
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return true, err
+	}
+	if err := checkText(raw); err != nil {
+		return true, err
+	}
+	return true, json.Unmarshal(raw, dst)
 }

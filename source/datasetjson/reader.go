@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -47,6 +46,9 @@ type Reader struct {
 	rows             int64                // rows read so far
 	rb               *array.RecordBuilder // the Batcher's
 	noRows           bool                 // a .json object without "rows"
+	text             []byte               // reused unescaped string
+	warned           []bool               // per column: non-integer warning given
+	nonInteger       bool                 // the value just appended to an integer column is not whole
 }
 
 var _ array.RecordReader = (*Reader)(nil)
@@ -56,13 +58,16 @@ type kind uint8
 const (
 	kindString kind = iota
 	kindInteger
-	kindDecimal // decimal: JSON string or number
+	kindDecimal // decimal: JSON string (v1.1) or number
 	kindFloat   // float, double: JSON number
 	kindBoolean
+	kindDate     // date with targetDataType integer: ISO 8601 text of a SAS date
+	kindDatetime // datetime with targetDataType integer
+	kindTime     // time with targetDataType integer
 )
 
-func kindOf(dataType string) kind {
-	switch dataType {
+func kindOf(c Column) kind {
+	switch c.DataType {
 	case "integer":
 		return kindInteger
 	case "decimal":
@@ -71,6 +76,10 @@ func kindOf(dataType string) kind {
 		return kindFloat
 	case "boolean":
 		return kindBoolean
+	case "date", "datetime", "time":
+		if c.TargetDataType == "integer" {
+			return map[string]kind{"date": kindDate, "datetime": kindDatetime, "time": kindTime}[c.DataType]
+		}
 	}
 	return kindString
 }
@@ -162,8 +171,9 @@ func (x *Reader) start() (*Reader, error) {
 	}
 	x.schema = s
 	x.kinds = make([]kind, len(x.meta.Columns))
+	x.warned = make([]bool, len(x.meta.Columns))
 	for i, c := range x.meta.Columns {
-		x.kinds[i] = kindOf(c.DataType)
+		x.kinds[i] = kindOf(c)
 	}
 	x.Batcher.Init(s, x.cfg, x.nextRow, func() {
 		if x.closer != nil {
@@ -189,7 +199,7 @@ func classify(name, where string, err error) error {
 		return fmt.Errorf("%s: %s: unexpected end of input: %w", name, where, ErrMalformed)
 	case errors.As(err, &syn):
 		return fmt.Errorf("%s: %s: invalid JSON at byte %d: %v: %w", name, where, syn.Offset, err, ErrMalformed)
-	case errors.As(err, &typ):
+	case errors.As(err, &typ), errors.Is(err, errInvalidUTF8):
 		return fmt.Errorf("%s: %s: %v: %w", name, where, err, ErrMalformed)
 	case errors.As(err, &corrupt), errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader),
 		errors.Is(err, zlib.ErrChecksum), errors.Is(err, zlib.ErrHeader), errors.Is(err, zlib.ErrDictionary):
@@ -398,6 +408,14 @@ func (x *Reader) readRow() (bool, error) {
 		if err := x.appendValue(i, v); err != nil {
 			return false, x.malformed("%s: column %s: %v", where, x.meta.Columns[i].Name, err)
 		}
+		if x.nonInteger {
+			x.nonInteger = false
+			if !x.warned[i] && x.cfg.Warn != nil {
+				x.warned[i] = true
+				x.cfg.Warn(fmt.Sprintf("%s: column %s is declared integer but holds non-integer numbers (first at %s); they are committed by value",
+					x.name, x.meta.Columns[i].Name, where))
+			}
+		}
 	}
 	x.rows++
 	return true, nil
@@ -419,39 +437,58 @@ func (x *Reader) appendValue(i int, v json.RawMessage) error {
 		if v[0] != '"' {
 			return fmt.Errorf("want %s as a JSON string, got %s", x.meta.Columns[i].DataType, describeRaw(v))
 		}
-		s, err := unquote(v)
+		s, err := unquoteInto(v, &x.text)
 		if err != nil {
 			return err
 		}
 		b.(*array.StringBuilder).BinaryBuilder.Append(s)
-	case kindInteger:
+	case kindInteger, kindFloat:
+		// Read as float64 whatever the declared type: SAS numerics are
+		// doubles, encoding is by value, and a column declared integer
+		// may hold 2.5 (accepted with a warning, see readRow).
 		if !isNumberStart(v[0]) {
-			return fmt.Errorf("want integer, got %s", describeRaw(v))
-		}
-		n, err := parseInteger(string(v))
-		if err != nil {
-			return fmt.Errorf("want integer, got %s", describeRaw(v))
-		}
-		b.(*array.Int64Builder).Append(n)
-	case kindDecimal, kindFloat:
-		num := v
-		if v[0] == '"' && x.kinds[i] == kindDecimal {
-			s, err := unquote(v)
-			if err != nil {
-				return err
-			}
-			if !isDecimal(string(s)) {
-				return fmt.Errorf("want %s, got %s", x.meta.Columns[i].DataType, describeRaw(v))
-			}
-			num = s
-		} else if !isNumberStart(v[0]) {
 			return fmt.Errorf("want %s, got %s", x.meta.Columns[i].DataType, describeRaw(v))
 		}
-		f, err := strconv.ParseFloat(string(num), 64)
+		f, err := strconv.ParseFloat(string(v), 64)
 		if err != nil {
 			return fmt.Errorf("want %s, got %s: out of range", x.meta.Columns[i].DataType, describeRaw(v))
 		}
+		if f == math.Trunc(f) && math.Abs(f) >= 1<<53 {
+			if n, err := strconv.ParseInt(string(v), 10, 64); err != nil || float64(n) != f || int64(f) != n {
+				return fmt.Errorf("want %s, got a whole number beyond 2^53, which a SAS numeric cannot hold exactly", x.meta.Columns[i].DataType)
+			}
+		}
+		if x.kinds[i] == kindInteger && f != math.Trunc(f) {
+			x.nonInteger = true
+		}
 		b.(*array.Float64Builder).Append(f)
+	case kindDecimal:
+		num := v
+		if v[0] == '"' {
+			s, err := unquoteInto(v, &x.text)
+			if err != nil {
+				return err
+			}
+			num = s
+		} else if !isNumberStart(v[0]) {
+			return fmt.Errorf("want decimal, got %s", describeRaw(v))
+		}
+		d, err := parseDecimal(num)
+		if err != nil {
+			return err
+		}
+		b.(*array.Decimal128Builder).Append(d)
+	case kindDate, kindDatetime, kindTime:
+		if v[0] != '"' {
+			return fmt.Errorf("want %s as ISO 8601 text, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		s, err := unquoteInto(v, &x.text)
+		if err != nil {
+			return err
+		}
+		if err := appendISO(b, x.kinds[i], string(s)); err != nil {
+			return err
+		}
 	case kindBoolean:
 		switch v[0] {
 		case 't':
@@ -478,22 +515,6 @@ func article(kind string) string {
 
 func isNumberStart(c byte) bool { return c == '-' || (c >= '0' && c <= '9') }
 
-// unquote returns the content of a JSON string. Without escapes the bytes
-// between the quotes are used as they are (the decoder has checked the
-// syntax); invalid UTF-8 and escapes go through encoding/json so that the
-// result is what json.Unmarshal gives (invalid bytes become U+FFFD).
-func unquote(v json.RawMessage) ([]byte, error) {
-	s := v[1 : len(v)-1]
-	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
-		return s, nil
-	}
-	var str string
-	if err := json.Unmarshal(v, &str); err != nil {
-		return nil, err
-	}
-	return []byte(str), nil
-}
-
 // describeRaw renders a JSON value for an error message.
 func describeRaw(v json.RawMessage) string {
 	// The kind only, never the value: error messages must not carry cells.
@@ -510,20 +531,6 @@ func describeRaw(v json.RawMessage) string {
 		return "null"
 	}
 	return "a number"
-}
-
-// parseInteger accepts a JSON number that is an integer, also when written
-// with a fraction or exponent ("3.0", "1e2"), as long as it fits in int64
-// exactly.
-func parseInteger(s string) (int64, error) {
-	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return v, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
-		return 0, errors.New("not an integer")
-	}
-	return int64(f), nil
 }
 
 // isDecimal reports whether s is a plain decimal number: optional sign,

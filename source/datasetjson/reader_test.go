@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/trialog/trialog/source/datasetjson"
@@ -68,7 +69,7 @@ func TestTypesAndValues(t *testing.T) {
 	if fmt.Sprint(tb.rows) != fmt.Sprint(want) {
 		t.Errorf("rows %v\nwant %v", tb.rows, want)
 	}
-	wantTypes := []arrow.DataType{arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64,
+	wantTypes := []arrow.DataType{arrow.BinaryTypes.String, arrow.PrimitiveTypes.Float64, datasetjson.DecimalType,
 		arrow.PrimitiveTypes.Float64, arrow.FixedWidthTypes.Boolean, arrow.BinaryTypes.String}
 	for i, f := range tb.schema.Fields() {
 		if !arrow.TypeEqual(f.Type, wantTypes[i]) || !f.Nullable {
@@ -127,8 +128,20 @@ func TestMalformedJSON(t *testing.T) {
 	}{
 		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[1],[2],["x"]]}`,
 			`row 3: column AGE: want integer, got a string`},
-		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[1.5]]}`, `row 1: column AGE: want integer, got a number`},
-		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[99999999999999999999]]}`, `want integer, got a number`},
+		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[99999999999999999999]]}`, `want integer, got a whole number beyond 2^53`},
+		{"a.json", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}],\"rows\":[[\"a\"],[\"b\xffc\"]]}", `row 2: column S: text is not valid UTF-8`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["\ud800x"]]}`, `row 1: column S: text is not valid UTF-8`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["\udc00\ud800"]]}`, `row 1: column S: text is not valid UTF-8`},
+		{"a.json", "{\"label\":\"\xfe\",\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}],\"rows\":[]}", `"label": text is not valid UTF-8`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\xff\",\"dataType\":\"string\"}]}\n", `text is not valid UTF-8`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}]}\n[\"\xc3\"]\n", `row 1 (line 2): column S: text is not valid UTF-8`},
+		{"a.json", `{"columns":[{"name":"D","dataType":"date","targetDataType":"integer"}],"rows":[["2014-03"]]}`, `row 1: column D: want a complete ISO 8601 date`},
+		{"a.json", `{"columns":[{"name":"D","dataType":"date","targetDataType":"integer"}],"rows":[[19000]]}`, `row 1: column D: want date as ISO 8601 text, got a number`},
+		{"a.json", `{"columns":[{"name":"D","dataType":"datetime","targetDataType":"integer"}],"rows":[["2014-03-01T10:00:00+01:00"]]}`, `want a complete ISO 8601 datetime without time zone`},
+		{"a.json", `{"columns":[{"name":"D","dataType":"time","targetDataType":"integer"}],"rows":[["25:00"]]}`, `want a complete ISO 8601 time`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["0.0000000000000000001"]]}`, `more than 18 digits after the point`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["1e-2000000000"]]}`, `more than 18 digits after the point`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[[1e999]]}`, `more than 20 digits before the point`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["1.5"],["NaN"]]}`, `row 2: column H: want decimal, got a string`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[[""]]}`, `row 1: column H: want decimal, got a string`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"float"}],"rows":[["1.5"]]}`, `row 1: column H: want float, got a string`},
@@ -303,5 +316,70 @@ func TestMemoryDoesNotGrowWithRows(t *testing.T) {
 	}
 	if peak > 256<<10 {
 		t.Errorf("peak Arrow memory %d bytes for 1000-row batches", peak)
+	}
+}
+
+// TestNumericDatesDecimalsAndIntegerWarning: date/datetime/time columns
+// with targetDataType integer (SAS numerics) are read as calendar values,
+// ISO text in other date columns stays text (partial dates included),
+// decimal strings keep every digit, and a column declared integer that
+// holds 2.5 is accepted with one warning naming the column and first row.
+func TestNumericDatesDecimalsAndIntegerWarning(t *testing.T) {
+	doc := `{"columns":[{"name":"ADT","dataType":"date","targetDataType":"integer"},
+{"name":"ADTM","dataType":"datetime","targetDataType":"integer"},
+{"name":"ATM","dataType":"time","targetDataType":"integer"},
+{"name":"DTC","dataType":"date"},
+{"name":"CHG","dataType":"decimal","targetDataType":"decimal"},
+{"name":"PCHG","dataType":"integer"}],
+"rows":[["2014-01-02","2014-01-02T10:30","10:30:15.5","2014-03","0.123456789012345678",1],
+[null,"2014-01-02T10:30:00.000001","00:00","2014-03-01","-8.550",2.5],
+["1960-01-01","1960-01-01T00:00:00","23:59:59",null,"12",-7.25]]}`
+	var warnings []string
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rr, err := datasetjson.NewReader(strings.NewReader(doc), "adxx.json", datasetjson.WithAllocator(mem),
+		datasetjson.WithWarn(func(m string) { warnings = append(warnings, m) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Release()
+	tb, err := drain(t, rr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{
+		{"2014-01-02", "2014-01-02T10:30:00", "10:30:15.500000", "2014-03", "num:0.123456789012346", "num:1"},
+		{nil, "2014-01-02T10:30:00.000001", "00:00:00.000000", "2014-03-01", "num:-8.55", "num:2.5"},
+		{"1960-01-01", "1960-01-01T00:00:00", "23:59:59.000000", nil, "num:12", "num:-7.25"},
+	}
+	if fmt.Sprint(tb.rows) != fmt.Sprint(want) {
+		t.Errorf("rows %v\nwant %v", tb.rows, want)
+	}
+	if len(warnings) != 1 || warnings[0] != "adxx.json: column PCHG is declared integer but holds non-integer numbers (first at row 2); they are committed by value" {
+		t.Errorf("warnings %q", warnings)
+	}
+	// Every digit of the decimal string is kept.
+	rr2, _ := datasetjson.NewReader(strings.NewReader(doc), "adxx.json")
+	defer rr2.Release()
+	rr2.Next()
+	d := rr2.Record().Column(4).(*array.Decimal128)
+	if got := d.Value(0).ToString(18); got != "0.123456789012345678" {
+		t.Errorf("decimal %s", got)
+	}
+}
+
+// TestEscapes: escaped strings decode as encoding/json would for valid
+// input, surrogate pairs included, and the scratch buffer never leaks one
+// value into another.
+func TestEscapes(t *testing.T) {
+	doc := `{"columns":[{"name":"A","dataType":"string"},{"name":"B","dataType":"string"}],"rows":[` +
+		`["q\"b\\s\/\b\f\n\r\t","plain"],["\u00e9\ud83d\ude00x","\u0041"],["plain2","tail\u0000"]]}`
+	tb, err := readBytes(t, []byte(doc), "e.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{{"q\"b\\s/\b\f\n\r\t", "plain"}, {"é😀x", "A"}, {"plain2", "tail\x00"}}
+	if fmt.Sprintf("%q", tb.rows) != fmt.Sprintf("%q", want) {
+		t.Errorf("rows %q\nwant %q", tb.rows, want)
 	}
 }

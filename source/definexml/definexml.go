@@ -57,6 +57,10 @@ type Dataset struct {
 	Columns []Column
 	// Keys are the key variable names ordered by KeySequence.
 	Keys []string
+	// KeyError is set, and Keys empty, when the dataset's key declaration
+	// is unusable (a Define-XML 1.0 DomainKeys naming no variable of the
+	// dataset); the rest of the document is still read.
+	KeyError error
 }
 
 // Column is one ItemRef resolved to its ItemDef.

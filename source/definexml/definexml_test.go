@@ -213,6 +213,16 @@ func TestMalformed(t *testing.T) {
 	if x.Columns[0].Name != "B" || fmt.Sprint(x.Keys) != "[A]" {
 		t.Errorf("order %+v keys %v", x.Columns, x.Keys)
 	}
+	// A DomainKeys naming no variable spoils that dataset's keys only.
+	d, err = definexml.Parse(strings.NewReader(strings.Replace(fmt.Sprintf(tiny, `<ItemRef ItemOID="IT.A"/>`, "8"), `SASDatasetName="X"`, `def:DomainKeys="A, Q"`, 1)), "x.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ = d.Dataset("X")
+	checkMalformed(t, x.KeyError, "x.xml", `DomainKeys names "Q"`)
+	if len(x.Keys) != 0 || x.Columns[0].KeySequence != 0 {
+		t.Errorf("keys %v %+v", x.Keys, x.Columns)
+	}
 	full := readFile(t, define21)
 	for _, tc := range []struct{ doc, want string }{
 		{fmt.Sprintf(tiny, `<ItemRef ItemOID="IT.Z"/>`, "8"), `ItemGroupDef X: ItemRef "IT.Z": no ItemDef with that OID`},
@@ -220,7 +230,6 @@ func TestMalformed(t *testing.T) {
 		{fmt.Sprintf(tiny, `<ItemRef ItemOID="IT.A" OrderNumber="-1"/>`, "8"), `variable A: OrderNumber "-1"`},
 		{fmt.Sprintf(tiny, `<ItemRef ItemOID="IT.A" KeySequence="1"/><ItemRef ItemOID="IT.B" KeySequence="1"/>`, "8"), `KeySequence 1 on both A and B`},
 		{fmt.Sprintf(tiny, `<ItemRef ItemOID="IT.A"/><ItemRef ItemOID="IT.A"/>`, "8"), `variable A listed twice`},
-		{strings.Replace(fmt.Sprintf(tiny, `<ItemRef ItemOID="IT.A"/>`, "8"), `SASDatasetName="X"`, `def:DomainKeys="A, Q"`, 1), `DomainKeys names "Q"`},
 		{`<ODM><Study OID="S"></Study></ODM>`, `no Study/MetaDataVersion element`},
 		{`<NotODM/>`, `line 1: expected element type <ODM> but have <NotODM>`},
 		{`<ODM><Study>`, `unexpected end of input`},

@@ -8,9 +8,9 @@ import (
 	"github.com/trialog/trialog/source"
 )
 
-// KeysFromFile returns a dataset's key variables, in KeySequence order, from
-// a Define-XML (1.0 or 2.x) file.
-func KeysFromFile(path, dataset string) ([]string, error) {
+// DatasetFromFile reads one dataset's definition from a Define-XML (1.0 or
+// 2.x) file.
+func DatasetFromFile(path, dataset string) (*Dataset, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -24,8 +24,34 @@ func KeysFromFile(path, dataset string) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: no dataset %s: %w", filepath.Base(path), dataset, source.ErrInput)
 	}
+	return ds, nil
+}
+
+// KeysFromFile returns a dataset's key variables, in KeySequence order, from
+// a Define-XML (1.0 or 2.x) file.
+func KeysFromFile(path, dataset string) ([]string, error) {
+	ds, err := DatasetFromFile(path, dataset)
+	if err != nil {
+		return nil, err
+	}
+	if ds.KeyError != nil {
+		return nil, fmt.Errorf("%w: %v", source.ErrInput, ds.KeyError)
+	}
 	if len(ds.Keys) == 0 {
 		return nil, fmt.Errorf("%s: dataset %s declares no key variables: %w", filepath.Base(path), dataset, source.ErrInput)
 	}
 	return ds.Keys, nil
+}
+
+// DisplayFormats returns the def:DisplayFormat of each variable that has
+// one (e.g. TRTSDT → DATE9.): an XPT reader uses them for numerics whose
+// file declares no format, so that dates stored as numbers read as dates.
+func (ds *Dataset) DisplayFormats() map[string]string {
+	out := map[string]string{}
+	for _, c := range ds.Columns {
+		if c.DisplayFormat != "" {
+			out[c.Name] = c.DisplayFormat
+		}
+	}
+	return out
 }

@@ -87,6 +87,7 @@ func Parse(r io.Reader, name string) (*Define, error) {
 	var doc xODM
 	src := &ioErrReader{r: r}
 	dec := xml.NewDecoder(src)
+	dec.CharsetReader = charsetReader
 	if err := dec.Decode(&doc); err != nil {
 		var syn *xml.SyntaxError
 		switch {
@@ -184,7 +185,15 @@ func Parse(r io.Reader, name string) (*Define, error) {
 				k = strings.TrimSpace(k)
 				j := ds.column(k)
 				if j < 0 {
-					return nil, bad("ItemGroupDef %s: DomainKeys names %q, which is not a variable of the dataset", where, k)
+					// The CDISC pilot ADaM define has such a slip (ADLBHY
+					// lists LBSEQ): it spoils that dataset's keys, not
+					// the other datasets of the document.
+					ds.KeyError = bad("ItemGroupDef %s: DomainKeys names %q, which is not a variable of the dataset", where, k)
+					for c := range ds.Columns {
+						ds.Columns[c].KeySequence = 0
+					}
+					clear(seenKey)
+					break
 				}
 				if ds.Columns[j].KeySequence != 0 {
 					return nil, bad("ItemGroupDef %s: DomainKeys names %s twice", where, k)

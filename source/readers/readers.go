@@ -66,17 +66,22 @@ func buffered(open func(r io.Reader, name string, o source.Options) (array.Recor
 }
 
 func xptReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-	return xpt.NewReader(r, name, xpt.WithAllocator(o.Allocator), xpt.WithBatchSize(o.BatchRows))
+	return xpt.NewReader(r, name, xpt.WithAllocator(o.Allocator), xpt.WithBatchSize(o.BatchRows),
+		xpt.WithEncoding(o.Encoding), xpt.WithFormats(o.Formats))
+}
+
+func jsonOptions(o source.Options) []datasetjson.Option {
+	return []datasetjson.Option{datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithWarn(o.Warn)}
 }
 
 func jsonReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-	return datasetjson.NewReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	return datasetjson.NewReader(r, name, jsonOptions(o)...)
 }
 
 func ndjsonReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-	return datasetjson.NewNDJSONReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	return datasetjson.NewNDJSONReader(r, name, jsonOptions(o)...)
 }
 
 func dsjcReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {
-	return datasetjson.NewCompressedReader(r, name, datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows))
+	return datasetjson.NewCompressedReader(r, name, jsonOptions(o)...)
 }

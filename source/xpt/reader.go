@@ -36,7 +36,10 @@ type Variable struct {
 	Length   int    // bytes in the observation (2..8 for numerics)
 	Format   string // e.g. "DATE9.", "8.2"; "" when none
 	Informat string
-	offset   int // byte offset inside the observation
+	// Kind says whether a numeric holds a date, datetime or time, from
+	// Format (or, when the file has none, the format given by WithFormats).
+	Kind   Temporal
+	offset int // byte offset inside the observation
 }
 
 // Reader streams the observations of the first member of an XPORT file as
@@ -54,6 +57,9 @@ type Reader struct {
 	obs              []byte
 	nobs             int64                // observations read so far
 	rb               *array.RecordBuilder // the Batcher's
+	cfg              rowbatch.Config
+	decode           textDecoder
+	text             []byte // reused decoded character value
 }
 
 var _ array.RecordReader = (*Reader)(nil)
@@ -62,11 +68,15 @@ var _ array.RecordReader = (*Reader)(nil)
 // positioned at the first observation. name is the file name used in error
 // messages.
 func NewReader(r io.Reader, name string, opts ...Option) (*Reader, error) {
-	x := &Reader{name: name, br: bufio.NewReaderSize(r, 64<<10)}
+	x := &Reader{name: name, br: bufio.NewReaderSize(r, 64<<10), cfg: rowbatch.NewConfig(opts)}
+	var err error
+	if x.decode, err = newTextDecoder(x.cfg.Encoding); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	if err := x.readHeaders(); err != nil {
 		return nil, err
 	}
-	x.Batcher.Init(x.schema, rowbatch.NewConfig(opts), x.nextRow, nil)
+	x.Batcher.Init(x.schema, x.cfg, x.nextRow, nil)
 	return x, nil
 }
 
@@ -189,6 +199,12 @@ func (x *Reader) readHeaders() error {
 		// SAS and other readers use, npos is informational.
 		v.offset = off
 		off += v.Length
+		if v.Numeric && !x.cfg.RawNumbers {
+			v.Kind = FormatTemporal(v.Format)
+			if f := x.cfg.Formats[v.Name]; v.Kind == Number && f != "" {
+				v.Kind = FormatTemporal(f)
+			}
+		}
 		x.vars[i] = v
 		fields[i] = v.field()
 	}
@@ -267,7 +283,7 @@ func (v Variable) field() arrow.Field {
 	typ := arrow.DataType(arrow.BinaryTypes.String)
 	if v.Numeric {
 		vals[0] = "num"
-		typ = arrow.PrimitiveTypes.Float64
+		typ = v.Kind.arrowType()
 	}
 	if v.Label != "" {
 		keys, vals = append(keys, "label"), append(vals, v.Label)
@@ -286,7 +302,9 @@ func (x *Reader) nextRow(rb *array.RecordBuilder) (bool, error) {
 	x.rb = rb
 	ok, err := x.readObs()
 	if ok {
-		x.appendObs()
+		if err := x.appendObs(); err != nil {
+			return false, err
+		}
 	}
 	return ok, err
 }
@@ -330,23 +348,55 @@ func (x *Reader) readObs() (bool, error) {
 }
 
 // appendObs appends the values of x.obs to the column builders.
-func (x *Reader) appendObs() {
+func (x *Reader) appendObs() error {
 	for i := range x.vars {
 		v := &x.vars[i]
 		val := x.obs[v.offset : v.offset+v.Length]
 		if v.Numeric {
-			b := x.rb.Field(i).(*array.Float64Builder)
 			f, missing := ibmToFloat64(val)
+			b := x.rb.Field(i)
 			if missing {
 				b.AppendNull()
-			} else {
-				b.Append(f)
+				continue
+			}
+			switch v.Kind {
+			case Number:
+				b.(*array.Float64Builder).Append(f)
+			case Date:
+				d, err := days(f)
+				if err != nil {
+					return x.malformed("observation %d: variable %s (%s): %v", x.nobs, v.Name, x.format(v), err)
+				}
+				b.(*array.Date32Builder).Append(arrow.Date32(d))
+			case Datetime, Time:
+				us, err := micros(f, v.Kind)
+				if err != nil {
+					return x.malformed("observation %d: variable %s (%s): %v", x.nobs, v.Name, x.format(v), err)
+				}
+				if v.Kind == Time {
+					b.(*array.Time64Builder).Append(arrow.Time64(us))
+				} else {
+					b.(*array.TimestampBuilder).Append(arrow.Timestamp(us))
+				}
 			}
 			continue
 		}
-		b := x.rb.Field(i).(*array.StringBuilder)
-		b.BinaryBuilder.Append(bytes.TrimRight(val, " "))
+		var err error
+		if x.text, err = x.decode(x.text[:0], bytes.TrimRight(val, " ")); err != nil {
+			return x.malformed("observation %d: variable %s: %v", x.nobs, v.Name, err)
+		}
+		x.rb.Field(i).(*array.StringBuilder).BinaryBuilder.Append(x.text)
 	}
+	return nil
+}
+
+// format is the display format that made v a date, datetime or time:
+// its own, or the one WithFormats gave.
+func (x *Reader) format(v *Variable) string {
+	if FormatTemporal(v.Format) != Number {
+		return v.Format
+	}
+	return x.cfg.Formats[v.Name]
 }
 
 func allBlank(p []byte) bool {

@@ -66,6 +66,8 @@ func readAll(t testing.TB, data []byte, name string, opts ...xpt.Option) (table,
 				case col.IsNull(i):
 				case col.DataType().ID() == arrow.STRING:
 					row[j] = col.(*array.String).Value(i)
+				case col.DataType().ID() != arrow.FLOAT64:
+					row[j] = col.ValueStr(i) // dates, datetimes, times
 				default:
 					row[j] = col.(*array.Float64).Value(i)
 				}

@@ -17,10 +17,17 @@
 //
 // Mapping:
 //   - character variable → arrow.BinaryTypes.String, trailing blanks removed
-//     (an all-blank value becomes ""). XPORT carries no encoding; bytes are
-//     passed through unchanged (the CDISC pilot data are ASCII).
+//     (an all-blank value becomes ""). XPORT carries no encoding: text is
+//     read as UTF-8 unless WithEncoding names Latin-1 or Windows-1252, and
+//     converted explicitly; a value that is not valid in that encoding is
+//     an error naming observation and variable, never replaced.
 //   - numeric variable → arrow.PrimitiveTypes.Float64, exact IBM → IEEE
-//     conversion; SAS missing values (., .A-.Z, ._) → null.
+//     conversion; SAS missing values (., .A-.Z, ._) → null. A numeric with
+//     a date, datetime or time display format (DATE9., E8601DT., TIME8., …;
+//     see FormatTemporal), from its NAMESTR or else from WithFormats, is a
+//     calendar value instead: days since 1960 → date32, seconds since 1960
+//     → timestamp[us] without zone (wall clock), seconds → time64[us]; a
+//     non-whole date or a time outside 0–24 h is an error.
 //   - every field is nullable; field metadata: "label", "format",
 //     "informat" (when set), "sas.type" ("char"/"num"), "sas.length".
 //   - schema metadata: "name", "label", "sas.type" (dataset type, when set),
@@ -59,6 +66,19 @@ type Option = rowbatch.Option
 // WithAllocator sets the allocator of the record batches
 // (default memory.DefaultAllocator).
 func WithAllocator(mem memory.Allocator) Option { return rowbatch.WithAllocator(mem) }
+
+// WithEncoding names the character set of the file's text: "utf-8"
+// (default), "latin1" (ISO 8859-1) or "windows-1252".
+func WithEncoding(name string) Option { return rowbatch.WithEncoding(name) }
+
+// WithFormats gives SAS display formats by variable name (from define.xml
+// DisplayFormat) for numeric variables whose NAMESTR carries none.
+func WithFormats(formats map[string]string) Option { return rowbatch.WithFormats(formats) }
+
+// WithRawNumbers reads every numeric as its float64 value, ignoring date,
+// datetime and time formats: for converters and diagnostics that do their
+// own calendar arithmetic.
+func WithRawNumbers() Option { return rowbatch.WithRawNumbers() }
 
 // WithBatchSize sets the maximum number of rows per record batch
 // (default DefaultBatchSize). Values below 1 are ignored.

@@ -86,15 +86,20 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-// TestForkRefusedByRealWitnesses: three litewitness processes (sponsor,
-// IRB, notary), quorum 2. A log is copied into two forks signed by the
+// TestForkRefusedByRealWitnesses: three witness processes (sponsor and
+// IRB: litewitness; notary: omniwitness, an independent implementation),
+// quorum 2. A log is copied into two forks signed by the
 // same key; fork A's checkpoints are cosigned by all three; every witness
 // refuses fork B's (422: its proof does not extend what they saw), so
 // fork B's checkpoint never reaches the quorum and witness.Check names the
 // missing witnesses.
 func TestForkRefusedByRealWitnesses(t *testing.T) {
 	ctx := context.Background()
-	ws := witnesstest.StartT(t, "sponsor.example/witness", "irb.example/witness", "notary.example/witness")
+	// Two implementations in one quorum: litewitness (torchwood) for the
+	// sponsor and the IRB, omniwitness (transparency-dev/witness) for the
+	// notary.
+	ws := append(witnesstest.StartT(t, "sponsor.example/witness", "irb.example/witness"),
+		witnesstest.StartOmniT(t, "notary.example/witness"))
 	origin := checkpoint.Origin("FORKTRIAL")
 	skey, vkey, err := checkpoint.GenerateKey(origin)
 	if err != nil {

@@ -28,6 +28,7 @@ type Witness struct {
 	Dir string
 
 	bin         string
+	omni        bool // an omniwitness (omni.go), not a litewitness
 	fingerprint string
 	agent       *exec.Cmd
 	agentDone   chan struct{}
@@ -122,6 +123,9 @@ func (w *Witness) startAgent(ctx context.Context) error {
 // witness's address, and waits until it prints its verifier key and
 // accepts connections.
 func (w *Witness) StartServer(ctx context.Context) error {
+	if w.omni {
+		return w.startOmni(ctx)
+	}
 	logFile, err := os.OpenFile(w.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -195,9 +199,13 @@ func tail(path string) string {
 	return strings.TrimSpace(string(data))
 }
 
-// AddLog tells the witness about a log (witnessctl add-log and add-key):
-// from now on it cosigns checkpoints of origin signed by logKey.
+// AddLog tells the witness about a log (litewitness: witnessctl add-log
+// and add-key; omniwitness: its logs file, then a restart): from now on it
+// cosigns checkpoints of origin signed by logKey.
 func (w *Witness) AddLog(ctx context.Context, origin, logKey string) error {
+	if w.omni {
+		return w.addOmniLog(ctx, origin, logKey)
+	}
 	ctl := filepath.Join(w.bin, WitnessCtlBinary)
 	for _, args := range [][]string{
 		{"add-log", "-db", w.dbPath(), "-origin", origin},

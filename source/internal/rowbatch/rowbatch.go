@@ -20,6 +20,17 @@ const DefaultBatchSize = 8192
 type Config struct {
 	Mem       memory.Allocator
 	BatchSize int
+	// Encoding names the character set of text in formats that do not
+	// define one (XPT): "" or "utf-8", "latin1", "windows-1252".
+	Encoding string
+	// Formats are SAS display formats by variable name (from define.xml
+	// or a manifest), used where the file declares none (XPT).
+	Formats map[string]string
+	// RawNumbers reads XPT numerics as numbers whatever their format.
+	RawNumbers bool
+	// Warn receives warnings about accepted but suspicious input (e.g. a
+	// non-integer in a column declared integer); nil drops them.
+	Warn func(msg string)
 }
 
 // Option configures a reader.
@@ -44,6 +55,18 @@ func WithBatchSize(n int) Option {
 		}
 	}
 }
+
+// WithEncoding sets Config.Encoding.
+func WithEncoding(name string) Option { return func(c *Config) { c.Encoding = name } }
+
+// WithFormats sets Config.Formats.
+func WithFormats(f map[string]string) Option { return func(c *Config) { c.Formats = f } }
+
+// WithRawNumbers sets Config.RawNumbers.
+func WithRawNumbers() Option { return func(c *Config) { c.RawNumbers = true } }
+
+// WithWarn sets Config.Warn.
+func WithWarn(warn func(string)) Option { return func(c *Config) { c.Warn = warn } }
 
 // NewConfig applies options to the defaults.
 func NewConfig(opts []Option) Config {

@@ -1,7 +1,7 @@
-// Command prebuild builds (or finds in the cache) the litewitness and
-// witnessctl binaries the witness tests run, so that `go test` does not
-// spend its timeout on a build. .ci/witness.sh runs it; it prints the
-// binaries' directory.
+// Command prebuild builds (or finds in the cache) the witnesses the tests
+// run (litewitness and witnessctl; omniwitness and its generate_keys), so
+// that `go test` does not spend its timeout on a build. .ci/witness.sh
+// runs it; it prints the binaries' directories.
 package main
 
 import (
@@ -25,4 +25,11 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Println(dir)
+	omni, err := witnesstest.EnsureOmniBinaries(ctx, func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(omni)
 }

@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/trialog/trialog/commit"
+	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/workspace"
+)
+
+// Package forms (ProveOptions.Form).
+const (
+	// FormAuto writes a derived package where one may be written (a whole
+	// version, detached, nothing redacted) and the manifest has no natural
+	// keys, a full package otherwise.
+	FormAuto = ""
+	// FormFull always writes per-row salts and commitments.
+	FormFull = "full"
+	// FormDerived writes the version's salt key and one 3-byte leaf tag
+	// per row (docs/package-format.md, derived mode): packages of a few
+	// percent of the data's size.
+	FormDerived = "derived"
+)
+
+// derivedForm decides whether a package is derived. The salt key derives
+// the salt of every cell of the version, so it may travel only where all
+// of them are disclosed: the whole version, nothing redacted. Detached
+// only: an attached package carries the values anyway. Natural keys need
+// the full form by default, whose key columns match a re-sorted copy row
+// for row; a derived package matches by position.
+func derivedForm(opts ProveOptions, hasKeys bool) (bool, error) {
+	eligible := opts.Detached && len(opts.Rows) == 0 && len(opts.Where) == 0 && len(opts.Redact) == 0
+	switch opts.Form {
+	case FormFull:
+		return false, nil
+	case FormDerived:
+		if !eligible {
+			return false, fmt.Errorf("a derived package proves a whole version, detached, with nothing redacted (no row selection or redaction): %w", workspace.ErrUsage)
+		}
+		return true, nil
+	case FormAuto:
+		return eligible && !hasKeys, nil
+	}
+	return false, fmt.Errorf("package form %q: want %q or %q: %w", opts.Form, FormFull, FormDerived, workspace.ErrUsage)
+}
+
+// writeDerived writes a derived package's one column, the leaf tag of
+// every row in order, computing each row's leaf exactly as ingest did and
+// folding it into the range proof's self-check.
+func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disclosure.Meta, committer *commit.Committer, rangeCheck *trillian.RangeVerifier) (uint64, error) {
+	md, err := meta.Metadata()
+	if err != nil {
+		return 0, err
+	}
+	schema := arrow.NewSchema([]arrow.Field{{Name: disclosure.ColLeafTag, Type: disclosure.LeafTagType}}, &md)
+	mem := memory.DefaultAllocator
+	w, err := ipc.NewFileWriter(file, ipc.WithSchema(schema), ipc.WithAllocator(mem))
+	if err != nil {
+		return 0, err
+	}
+	lb := &commit.LeafBatch{Unfolded: true} // folded into the range check below
+	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, func(b source.Batch) error {
+		if err := committer.Fill(lb, b.Rec, b.First, 0); err != nil {
+			return err
+		}
+		n := len(lb.Hashes)
+		// A segment merged before lb's buffers are reused: a compact range
+		// keeps the hashes it is given until they are merged.
+		seg := rangeCheck.NewSegment(b.First)
+		for _, h := range lb.Hashes {
+			if err := seg.Append(h); err != nil {
+				return err
+			}
+		}
+		rangeCheck.AppendSegment(seg)
+		tags := fixedSizeColumn(disclosure.LeafTagType, n, func(k int) []byte { return lb.Hashes[k][:disclosure.LeafTagSize] })
+		defer tags.Release()
+		rec := array.NewRecord(schema, []arrow.Array{tags}, int64(n))
+		defer rec.Release()
+		return w.Write(rec)
+	}))
+	if err != nil {
+		return rows, err
+	}
+	return rows, w.Close()
+}

@@ -1,0 +1,4 @@
+package xpt
+
+// ToIBM is toIBM for the external tests, which build XPT fixtures.
+var ToIBM = toIBM

@@ -1,0 +1,163 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+
+	"github.com/trialog/trialog/commit"
+	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/source"
+	"github.com/trialog/trialog/trillian"
+)
+
+// A derived package (docs/package-format.md, derived mode) carries the
+// dataset version's salt key instead of per-row salts and commitments,
+// and one 3-byte leaf tag per row. The verifier derives every salt,
+// recomputes every cell commitment, row hash, cells digest and leaf of
+// the recipient's data file exactly as ingest did, checks the leaves
+// against the range proof and the manifest's range root, and uses the
+// tags only to say which rows differ. Naming the column of a differing
+// row needs its logged commitments: a follow-up package of just those
+// rows (trialog prove --rows … --detached --form full) gives them.
+
+// followUp is the advice attached to rows a derived package finds.
+const followUp = "differs from the logged row; a derived package carries no per-cell commitments: ask the CRO for a follow-up package of this row (trialog prove --rows R --detached --form full) to name the column"
+
+// checkDerivedColumns checks a derived package's one column and the data
+// file's columns against the manifest.
+func (v *verifier) checkDerivedColumns() bool {
+	rep := v.rep
+	fields := v.schema.Fields()
+	if len(fields) != 1 || fields[0].Name != disclosure.ColLeafTag || !arrow.TypeEqual(fields[0].Type, disclosure.LeafTagType) {
+		rep.fail("a derived package has exactly one column, %s of 3-byte values", disclosure.ColLeafTag)
+		return false
+	}
+	if v.opts.Data == nil {
+		rep.fail("a derived package needs the data file to verify")
+		return false
+	}
+	schema := v.opts.Data.Schema()
+	ok := true
+	v.derivedCols = commit.Columns{Sorted: v.names}
+	for _, n := range v.names {
+		idx := schema.FieldIndices(n)
+		if len(idx) != 1 {
+			rep.fail("data file %s: column %s missing (dropped or renamed)", v.opts.Data.Name, n)
+			ok = false
+			continue
+		}
+		v.derivedCols.SourceIndex = append(v.derivedCols.SourceIndex, idx[0])
+	}
+	var extra []string
+	for _, f := range schema.Fields() {
+		if !slices.Contains(v.names, f.Name) {
+			extra = append(extra, f.Name)
+		}
+	}
+	if len(extra) > 0 {
+		rep.fail("data file %s: columns not in the manifest: %s", v.opts.Data.Name, strings.Join(extra, ", "))
+	}
+	return ok
+}
+
+// derivedTags reads the leaf tags, at most one per row of the version.
+func (v *verifier) derivedTags(fr *ipc.FileReader) ([]byte, error) {
+	rows := v.meta.Manifest.Rows
+	tags := make([]byte, 0, rows*disclosure.LeafTagSize)
+	for b := 0; b < fr.NumRecords(); b++ {
+		rec, err := recordAt(fr, b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: batch %d: %w: %v", v.rep.Package, b, disclosure.ErrPackage, err)
+		}
+		col, ok := rec.Column(0).(*array.FixedSizeBinary)
+		if !ok || col.NullN() > 0 {
+			rec.Release()
+			return nil, fmt.Errorf("%s: batch %d: %w: leaf tags of the wrong type or null", v.rep.Package, b, disclosure.ErrPackage)
+		}
+		n := uint64(col.Len())
+		if uint64(len(tags))/disclosure.LeafTagSize+n > rows {
+			rec.Release()
+			v.rep.fail("the package holds more leaf tags than the version's %d rows", rows)
+			return nil, nil
+		}
+		for i := 0; i < col.Len(); i++ {
+			tags = append(tags, col.Value(i)...)
+		}
+		rec.Release()
+	}
+	if got := uint64(len(tags)) / disclosure.LeafTagSize; got != rows {
+		v.rep.fail("the package holds %d leaf tags for the version's %d rows", got, rows)
+		return nil, nil
+	}
+	return tags, nil
+}
+
+// derivedRows verifies the data file against a derived package.
+func (v *verifier) derivedRows(ctx context.Context, fr *ipc.FileReader) error {
+	m, data := v.meta.Manifest, v.opts.Data
+	tags, err := v.derivedTags(fr)
+	if err != nil || tags == nil {
+		return err
+	}
+	committer, err := commit.NewCommitterFromKey(v.meta.SaltKey, m.Trial, m.Dataset, m.Version, data.Name, v.derivedCols, v.rules)
+	if err != nil {
+		v.rep.fail("salt key: %v", err)
+		return nil
+	}
+	rangeCheck, err := trillian.NewRangeVerifier(*v.meta.RangeProof)
+	if err != nil {
+		v.rep.fail("%v", err)
+		return nil
+	}
+	lb := &commit.LeafBatch{Unfolded: true} // folded into the range check below
+	rows, err := source.ForEachBatchAhead(ctx, data, source.Chunked(16384, func(b source.Batch) error {
+		if err := committer.Fill(lb, b.Rec, b.First, 0); err != nil {
+			return err
+		}
+		seg := rangeCheck.NewSegment(b.First)
+		for i, h := range lb.Hashes {
+			r := b.First + uint64(i)
+			if r >= m.Rows {
+				break
+			}
+			if !bytes.Equal(h[:disclosure.LeafTagSize], tags[r*disclosure.LeafTagSize:(r+1)*disclosure.LeafTagSize]) {
+				v.badRow(RowProblem{Row: r, LeafIndex: m.FirstIndex + r, Reason: followUp})
+			}
+			if err := seg.Append(h); err != nil {
+				return err
+			}
+		}
+		rangeCheck.AppendSegment(seg)
+		return nil
+	}))
+	if err != nil {
+		return err
+	}
+	v.rep.Rows = min(rows, m.Rows)
+	switch {
+	case rows > m.Rows:
+		v.rep.fail("data file %s has %d rows, the dataset version %d: rows %d-%d are not in it", data.Name, rows, m.Rows, m.Rows, rows-1)
+	case rows < m.Rows:
+		v.rep.fail("data file %s has %d rows, the dataset version %d: rows %d-%d are missing", data.Name, rows, m.Rows, rows, m.Rows-1)
+	default:
+		if err := rangeCheck.Verify(v.cp.Hash); err != nil {
+			if v.rep.BadRowCount == 0 {
+				v.rep.fail("the rows do not hash to the checkpointed tree (a row differs where its leaf tag does not show it, or a proof hash was altered): %v", err)
+			} else {
+				v.rep.fail("the rows do not hash to the checkpointed tree: %v", err)
+			}
+		} else if root, _ := rangeCheck.RangeRoot(); hex.EncodeToString(root) != m.RangeRoot {
+			v.rep.fail("dataset range root %x differs from the manifest's %s", root, m.RangeRoot)
+		}
+	}
+	v.rep.Notes = append(v.rep.Notes, "derived package: the data file's rows were matched to the log by position, every leaf recomputed from the salt key")
+	return nil
+}
