@@ -207,7 +207,6 @@ func mon(ctx context.Context, dir, out, url, state string) uint64 {
 	return rep.NewSize - rep.OldSize
 }
 
-
 // serve starts the read-only handler on loopback and sends requests for
 // random level-0 tiles and entry bundles (and the checkpoint) from conc
 // keep-alive clients, until requests are sent or maxTime passes.
