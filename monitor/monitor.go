@@ -58,10 +58,8 @@ type Counts struct {
 	Rows      uint64            `json:"rows"`
 	Manifests uint64            `json:"manifests"`
 	Consent   map[string]uint64 `json:"consent,omitempty"` // record type → count
-	// Policies counts witness policy changes (leaf kind 0x04,
-	// docs/witnessing.md): who must cosign this log's checkpoints.
-	Policies uint64 `json:"witness_policies,omitempty"`
-	Unknown  uint64 `json:"unknown"` // kinds or versions this monitor does not know
+	Policies  uint64            `json:"witness_policies"`  // witness policy changes (docs/witnessing.md)
+	Unknown   uint64            `json:"unknown"`           // kinds or versions this monitor does not know
 }
 
 // DatasetVersion is one dataset version announced by a manifest leaf.
@@ -188,7 +186,7 @@ func Check(ctx context.Context, r tlogtiles.Reader, opts Options) (*Report, erro
 
 // classify counts one leaf by kind. Only the clear parts of a leaf are
 // read: a manifest's dataset, version and row count; a consent record's
-// type. Everything else in a leaf is a salted commitment.
+// type; that a witness policy changed. Everything else in a leaf is a salted commitment.
 func classify(index uint64, l []byte, rep *Report) {
 	kind, _, err := leaf.Header(l)
 	switch {
@@ -236,7 +234,7 @@ func consentType(t byte) string {
 }
 
 func add(a, b Counts) Counts {
-	out := Counts{Rows: a.Rows + b.Rows, Manifests: a.Manifests + b.Manifests, Unknown: a.Unknown + b.Unknown}
+	out := Counts{Rows: a.Rows + b.Rows, Manifests: a.Manifests + b.Manifests, Policies: a.Policies + b.Policies, Unknown: a.Unknown + b.Unknown}
 	for _, m := range []map[string]uint64{a.Consent, b.Consent} {
 		for k, v := range m {
 			if out.Consent == nil {

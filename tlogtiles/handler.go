@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 )
 
 // Cache rules (C2SP tlog-tiles): a tile or entry bundle path, full or
@@ -28,6 +29,7 @@ const (
 // though they may live in the same directory tree, are outside every
 // published directory and match no servable path.
 type Handler struct {
+	mu    sync.RWMutex
 	roots map[string]*os.Root
 	dirs  map[string]*os.File // the same directories, for openat2 on Linux
 }
@@ -37,28 +39,42 @@ type Handler struct {
 func NewHandler(trials map[string]string) (*Handler, error) {
 	h := &Handler{roots: make(map[string]*os.Root, len(trials)), dirs: make(map[string]*os.File, len(trials))}
 	for id, dir := range trials {
-		if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\%") {
+		if err := h.Add(id, dir); err != nil {
 			h.Close()
-			return nil, fmt.Errorf("trial ID %q cannot be served", id)
+			return nil, err
 		}
-		r, err := os.OpenRoot(dir)
-		if err != nil {
-			h.Close()
-			return nil, fmt.Errorf("trial %s: published directory: %w", id, err)
-		}
-		h.roots[id] = r
-		d, err := os.Open(dir)
-		if err != nil {
-			h.Close()
-			return nil, fmt.Errorf("trial %s: published directory: %w", id, err)
-		}
-		h.dirs[id] = d
 	}
 	return h, nil
 }
 
+// Add serves one more trial (a trial created after the server started);
+// adding a trial already served does nothing.
+func (h *Handler) Add(id, dir string) error {
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\\%") {
+		return fmt.Errorf("trial ID %q cannot be served", id)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.roots[id] != nil {
+		return nil
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("trial %s: published directory: %w", id, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		r.Close()
+		return fmt.Errorf("trial %s: published directory: %w", id, err)
+	}
+	h.roots[id], h.dirs[id] = r, d
+	return nil
+}
+
 // Close releases the directories.
 func (h *Handler) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var errs []error
 	for _, r := range h.roots {
 		errs = append(errs, r.Close())
@@ -82,7 +98,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	trial, p, ok := strings.Cut(strings.TrimPrefix(req.URL.Path, "/"), "/")
-	root := h.roots[trial]
+	h.mu.RLock()
+	root, dir := h.roots[trial], h.dirs[trial]
+	h.mu.RUnlock()
 	if !ok || root == nil {
 		http.NotFound(w, req)
 		return
@@ -92,7 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	f, err := openPublished(root, h.dirs[trial], p)
+	f, err := openPublished(root, dir, p)
 	if err != nil {
 		http.NotFound(w, req)
 		return

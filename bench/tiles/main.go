@@ -7,6 +7,8 @@
 //	tiles publish -log DIR -out PUB      tlogtiles.Publish into PUB
 //	tiles monitor -out PUB -state S      monitor.Check from the directory (or -url)
 //	tiles serve   -out PUB -requests N   loopback HTTP server + Go load generator over tile paths
+//	tiles server  -out PUB -addr A -max-time D   only the server (its CPU time is then its own)
+//	tiles load    -out PUB -url U -requests N    only the load generator, against a server
 package main
 
 import (
@@ -49,6 +51,7 @@ func main() {
 	requests := fs.Int("requests", 200_000, "serve: requests to send")
 	conc := fs.Int("conc", 32, "serve: concurrent clients")
 	maxTime := fs.Duration("max-time", 60*time.Second, "serve: stop after this long")
+	addr := fs.String("addr", "127.0.0.1:18181", "server: listen address")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
 	fs.Parse(os.Args[2:])
 	if *cpuprofile != "" {
@@ -74,6 +77,11 @@ func main() {
 		count, what = mon(ctx, *dir, *out, *url, *state), "leaves monitored"
 	case "serve":
 		count, what = serve(*out, *requests, *conc, *maxTime), "tile requests served"
+		start = serveStart
+	case "server":
+		count, what = server(*out, *addr, *maxTime), "tile requests served"
+	case "load":
+		count, what = load(*out, *url, *requests, *conc, *maxTime), "tile requests sent"
 		start = serveStart
 	default:
 		log.Fatalf("unknown step %q", os.Args[1])
@@ -199,8 +207,6 @@ func mon(ctx context.Context, dir, out, url, state string) uint64 {
 	return rep.NewSize - rep.OldSize
 }
 
-var serveStart time.Time
-
 // serve starts the read-only handler on loopback and sends requests for
 // random level-0 tiles and entry bundles (and the checkpoint) from conc
 // keep-alive clients, until requests are sent or maxTime passes.
@@ -216,6 +222,42 @@ func serve(out string, requests, conc int, maxTime time.Duration) uint64 {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
+	n := load(out, "http://"+ln.Addr().String()+"/BENCH/", requests, conc, maxTime)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("serve: %d clients, heap in use %d MiB (client and server in one process)\n", conc, ms.HeapInuse>>20)
+	return n
+}
+
+// counting counts the requests a handler answered.
+type counting struct {
+	h http.Handler
+	n atomic.Int64
+}
+
+func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.n.Add(1); c.h.ServeHTTP(w, r) }
+
+// server serves out under /BENCH/ at addr for maxTime, then reports how
+// many requests it answered (run it under /usr/bin/time -v beside load).
+func server(out, addr string, maxTime time.Duration) uint64 {
+	h, err := tlogtiles.NewHandler(map[string]string{"BENCH": out})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := &counting{h: h}
+	srv := &http.Server{Addr: addr, Handler: c, ReadHeaderTimeout: 5 * time.Second}
+	go srv.ListenAndServe()
+	time.Sleep(maxTime)
+	srv.Close()
+	return uint64(c.n.Load())
+}
+
+var serveStart time.Time
+
+// load sends requests for random full level-0 tiles and entry bundles of
+// the publication in out (1% checkpoints) to base from conc keep-alive
+// clients, until requests are sent or maxTime passes.
+func load(out, base string, requests, conc int, maxTime time.Duration) uint64 {
 	data, err := os.ReadFile(filepath.Join(out, "checkpoint"))
 	if err != nil {
 		log.Fatal(err)
@@ -226,7 +268,6 @@ func serve(out string, requests, conc int, maxTime time.Duration) uint64 {
 	if full == 0 {
 		log.Fatal("need at least one full tile")
 	}
-	base := "http://" + ln.Addr().String() + "/BENCH/"
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var sent, failed atomic.Int64
@@ -269,8 +310,5 @@ func serve(out string, requests, conc int, maxTime time.Duration) uint64 {
 	if f := failed.Load(); f > 0 {
 		log.Fatalf("%d of %d requests failed", f, n)
 	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	fmt.Printf("serve: tree %d, %d clients, heap in use %d MiB (client and server in one process)\n", size, conc, ms.HeapInuse>>20)
 	return uint64(n)
 }

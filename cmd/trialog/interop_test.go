@@ -103,4 +103,26 @@ func TestInteropIndependentClient(t *testing.T) {
 	if err := tlog.CheckRecord(rp, c2.N, c2.Hash, 5, tlog.RecordHash(bad)); err == nil {
 		t.Fatal("an altered leaf proved")
 	}
+
+	// trialog's third-party verbs on a machine without the CRO's
+	// directory: only the static server's URL, the verifier key and the
+	// files the party was given.
+	party := filepath.Join(dir, "party")
+	os.MkdirAll(party, 0o755)
+	pkg := filepath.Join(party, "dm.arrow")
+	mustRun(t, 0, "prove", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	for name, data := range map[string][]byte{"log.vkey": vkey, "cp1": cp1, "cp2": cp2} {
+		os.WriteFile(filepath.Join(party, name), data, 0o644)
+	}
+	l.Close()
+	if err := os.Rename(log, log+".elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TRIALOG_LOG", "")
+	key := filepath.Join(party, "log.vkey")
+	mustRun(t, 0, "consistency", "--log-url", srv.URL, "--key", key, filepath.Join(party, "cp1"), filepath.Join(party, "cp2"))
+	mustRun(t, 0, "verify", "--log-url", srv.URL, "--key", key, pkg)
+	if out := mustRun(t, 0, "monitor", "--log-url", srv.URL, "--key", key, "--state", filepath.Join(party, "state")); !strings.Contains(out, "new dataset version AE@1") {
+		t.Errorf("monitor: %s", out)
+	}
 }

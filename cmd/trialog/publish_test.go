@@ -19,33 +19,55 @@ import (
 )
 
 // startServe runs `trialog serve` in-process on a free loopback port
-// until the test ends, and returns its base URL.
+// until the test ends, and returns its base URL. The port is picked by
+// listening on :0 and closing; if another process takes it first, serve
+// exits and the next port is tried.
 func startServe(t *testing.T, args ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, append([]string{"trialog", "serve", "--addr", addr, "--refresh", "200ms"}, args...))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d after shutdown", code)
+	for attempt := 0; attempt < 5; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	base := "http://" + addr
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get(base + "/"); err == nil {
-			resp.Body.Close()
-			return base
+		addr := ln.Addr().String()
+		ln.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, append([]string{"trialog", "serve", "--addr", addr, "--refresh", "200ms"}, args...))
+		}()
+		base := "http://" + addr
+		up := false
+		for i := 0; i < 200 && !up; i++ {
+			select {
+			case <-done:
+				i = 200 // serve exited (port taken?): try another
+				continue
+			default:
+			}
+			if resp, err := http.Get(base + "/"); err == nil {
+				resp.Body.Close()
+				up = true
+			} else {
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-done:
+			up = false
+		default:
+		}
+		if !up {
+			cancel()
+			continue
+		}
+		t.Cleanup(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited %d after shutdown", code)
+			}
+		})
+		return base
 	}
 	t.Fatal("serve did not start")
 	return ""
@@ -161,6 +183,18 @@ func TestPublishServeMonitor(t *testing.T) {
 		if code, _ := httpGet(t, url+p); code != 404 {
 			t.Errorf("GET %s: %d", p, code)
 		}
+	}
+
+	// A trial created while serving is served after the next refresh.
+	mustRun(t, 0, "init", "--trial", "LATER01")
+	mustRun(t, 0, "ingest", "--trial", "LATER01", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	for i := 0; ; i++ {
+		if code, _ := httpGet(t, base+"/LATER01/checkpoint"); code == 200 {
+			break
+		} else if i == 50 {
+			t.Fatalf("a new trial is not served: %d", code)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// Monitor over HTTP: dataset versions and consent records, never values.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +27,12 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-inflight", Usage: "requests served at once (more get 503)", Value: 512},
 		},
 		Action: func(c *cli.Context) error {
+			// Messages while serving go where stderr was at start (the
+			// writer is read once, not from the os.Stderr variable later).
+			logw := c.App.ErrWriter
+			if logw == nil {
+				logw = os.Stderr
+			}
 			loc, err := logLocation(c)
 			if err != nil {
 				return err
@@ -38,7 +45,7 @@ func serveCommand() *cli.Command {
 			for _, id := range trials {
 				if _, err := publishTrial(c.Context, loc, id, publicDir(loc, id)); err != nil {
 					// Serve the last good publication; the refresh retries.
-					fmt.Fprintln(os.Stderr, "trialog: serve:", err)
+					fmt.Fprintln(logw, "trialog: serve:", err)
 					if err := os.MkdirAll(publicDir(loc, id), 0o755); err != nil {
 						return err
 					}
@@ -62,8 +69,8 @@ func serveCommand() *cli.Command {
 				IdleTimeout:       60 * time.Second,
 				MaxHeaderBytes:    8 << 10,
 			}
-			fmt.Fprintf(os.Stderr, "trialog: serving %d trials read-only on http://%s/ (%v)\n", len(dirs), ln.Addr(), trials)
-			go refreshLoop(c.Context, loc, trials, c.Duration("refresh"))
+			fmt.Fprintf(logw, "trialog: serving %d trials read-only on http://%s/ (%v)\n", len(dirs), ln.Addr(), trials)
+			go refreshLoop(c.Context, loc, h, c.Duration("refresh"), logw)
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
@@ -100,10 +107,10 @@ func listTrials(loc backend.Location) ([]string, error) {
 	return out, nil
 }
 
-// refreshLoop publishes each trial's newest checkpoint periodically; a
-// failure is reported and retried, and the last good publication stays
-// served.
-func refreshLoop(ctx context.Context, loc backend.Location, trials []string, every time.Duration) {
+// refreshLoop publishes each trial's newest checkpoint periodically, and
+// starts serving trials created since; a failure is reported and retried,
+// and the last good publication stays served.
+func refreshLoop(ctx context.Context, loc backend.Location, h *tlogtiles.Handler, every time.Duration, logw io.Writer) {
 	if every <= 0 {
 		return
 	}
@@ -115,9 +122,18 @@ func refreshLoop(ctx context.Context, loc backend.Location, trials []string, eve
 			return
 		case <-tick.C:
 		}
+		trials, err := listTrials(loc)
+		if err != nil {
+			fmt.Fprintln(logw, "trialog: serve:", err)
+			continue
+		}
 		for _, id := range trials {
-			if _, err := publishTrial(ctx, loc, id, publicDir(loc, id)); err != nil && ctx.Err() == nil {
-				fmt.Fprintln(os.Stderr, "trialog: serve:", err)
+			_, err := publishTrial(ctx, loc, id, publicDir(loc, id))
+			if err == nil {
+				err = h.Add(id, publicDir(loc, id))
+			}
+			if err != nil && ctx.Err() == nil {
+				fmt.Fprintln(logw, "trialog: serve:", err)
 			}
 		}
 	}
