@@ -381,11 +381,14 @@ func (x *Reader) appendObs() error {
 			}
 			continue
 		}
-		var err error
-		if x.text, err = x.decode(x.text[:0], bytes.TrimRight(val, " ")); err != nil {
+		text, err := x.decode(x.text, bytes.TrimRight(val, " "))
+		if err != nil {
 			return x.malformed("observation %d: variable %s: %v", x.nobs, v.Name, err)
 		}
-		x.rb.Field(i).(*array.StringBuilder).BinaryBuilder.Append(x.text)
+		if len(text) > 0 && len(val) > 0 && &text[0] != &val[0] {
+			x.text = text // converted: keep the buffer for the next value
+		}
+		x.rb.Field(i).(*array.StringBuilder).BinaryBuilder.Append(text)
 	}
 	return nil
 }

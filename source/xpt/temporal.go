@@ -108,7 +108,9 @@ func micros(f float64, kind Temporal) (int64, error) {
 }
 
 // textDecoder turns the bytes of a character value into UTF-8 text, or
-// fails: bytes are never replaced.
+// fails: bytes are never replaced. The result is src itself when it is
+// already the text (valid UTF-8, or ASCII in a single-byte set), else it
+// is written to dst[:0].
 type textDecoder func(dst, src []byte) ([]byte, error)
 
 var errInvalidUTF8 = errors.New("text is not valid UTF-8 (use --encoding latin1 or windows-1252 for such data)")
@@ -122,7 +124,7 @@ func newTextDecoder(name string) (textDecoder, error) {
 			if !utf8.Valid(src) {
 				return dst, errInvalidUTF8
 			}
-			return append(dst, src...), nil
+			return src, nil
 		}, nil
 	case "latin1", "latin-1", "iso-8859-1", "iso8859-1":
 		cm = charmap.ISO8859_1
@@ -133,6 +135,17 @@ func newTextDecoder(name string) (textDecoder, error) {
 	}
 	cs := cm.String()
 	return func(dst, src []byte) ([]byte, error) {
+		ascii := true
+		for _, c := range src {
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+		}
+		if ascii {
+			return src, nil
+		}
+		dst = dst[:0]
 		for _, c := range src {
 			if c < utf8.RuneSelf {
 				dst = append(dst, c)
