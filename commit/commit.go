@@ -75,7 +75,7 @@ func (c *Committer) RowEncoder() *leaf.RowEncoder { return c.encoder }
 
 // cellError names the file, row and column of a bad cell, never its value.
 func (c *Committer) cellError(row uint64, col string, err error) error {
-	return fmt.Errorf("%s: row %d: column %s: %v: %w", c.name, row+1, col, err, source.ErrInput)
+	return fmt.Errorf("%s: row %d: column %s: %v: %w", c.name, row, col, err, source.ErrInput)
 }
 
 // Encoders binds cell encoders to a batch's columns, in name order.

@@ -281,7 +281,7 @@ func TestBadInput(t *testing.T) {
 	for name, want := range map[string]string{
 		"bad/malformed.json":       "bad/malformed.json: line 1 is not JSON",
 		"bad/unknown-subject.json": `bad/unknown-subject.json: Consent/u1: patient: subject reference is not Patient/ID`,
-		"bad/bad-date.ndjson":      `bad/bad-date.ndjson: Consent/d1: date: date: the day does not exist in that month`,
+		"bad/bad-date.ndjson":      `bad/bad-date.ndjson: Consent/d1: date: no such day in that month`,
 	} {
 		// r5.ndjson first: a bad file later in the batch must not let the
 		// good one through either.

@@ -63,7 +63,7 @@ var isoDate = regexp.MustCompile(`^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2})(?::(
 func ParseDate(s string) (Date, error) {
 	m := isoDate.FindStringSubmatch(s)
 	if m == nil {
-		return Date{}, fmt.Errorf("date is not ISO 8601 (YYYY[-MM[-DD[Thh[:mm[:ss]]]]])")
+		return Date{}, fmt.Errorf("not an ISO 8601 date or time (YYYY[-MM[-DD[Thh[:mm[:ss]]]]])")
 	}
 	num := func(i, def int) int {
 		if m[i] == "" {
@@ -88,11 +88,11 @@ func ParseDate(s string) (Date, error) {
 		nanos, _ = strconv.Atoi(frac)
 	}
 	if mo < 1 || mo > 12 || hh > 23 || mm > 59 || ss > 59 {
-		return Date{}, fmt.Errorf("date is out of range")
+		return Date{}, fmt.Errorf("month, hour, minute or second out of range")
 	}
 	t := time.Date(y, time.Month(mo), dd, hh, mm, ss, nanos, time.UTC)
 	if t.Day() != dd {
-		return Date{}, fmt.Errorf("date: the day does not exist in that month")
+		return Date{}, fmt.Errorf("no such day in that month")
 	}
 	d.T, d.Text = t, s
 	if zone := m[8]; zone != "" && zone != "Z" {

@@ -224,7 +224,7 @@ func TestSDTMBadInput(t *testing.T) {
 	_, reg := pilotTrial(t)
 	dir := t.TempDir()
 	for name, c := range map[string]struct{ csv, want string }{
-		"bad date":    {`"01-701-1015",1,"INFORMED CONSENT OBTAINED","2013-12-32"` + "\n", `ds.csv row 0 column DSSTDTC: date: the day does not exist in that month`},
+		"bad date":    {`"01-701-1015",1,"INFORMED CONSENT OBTAINED","2013-12-32"` + "\n", `ds.csv row 0 column DSSTDTC: no such day in that month`},
 		"no date":     {`"01-701-1015",1,"INFORMED CONSENT OBTAINED",NA` + "\n", `ds.csv row 0 column DSSTDTC: date is missing`},
 		"bad subject": {`"01 701 1015",1,"INFORMED CONSENT OBTAINED","2013-12-01"` + "\n", `ds.csv row 0 column USUBJID: subject ID: want letters`},
 	} {

@@ -225,11 +225,11 @@ func (r *Registry) Append(ctx context.Context, recs []*Record) ([]*Record, error
 			rec.Seq = uint64(len(book.Records)) + 1
 			rec.LeafIndex = start + uint64(i)
 			if err := book.Add(rec); err != nil {
-				return nil, nil, fmt.Errorf("%w: %v", ErrInput, err)
+				return nil, nil, fmt.Errorf("%v: %w", err, ErrInput)
 			}
 			typ, _, err := rec.Fields()
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: %v", ErrInput, err)
+				return nil, nil, fmt.Errorf("%v: %w", err, ErrInput)
 			}
 			salts, err := DeriveSalts(r.t.Secret(), r.t.ID, rec.Seq, len(FieldNames(typ)))
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/tlogtiles"
 	"github.com/trialog/trialog/trillian/checkpoint"
@@ -66,7 +67,8 @@ func rows(n int) [][]byte {
 
 func manifest(t *testing.T, dataset string, version, nrows, first uint64) []byte {
 	m := &leaf.Manifest{Format: leaf.ManifestFormat, Trial: "T1", Dataset: dataset, Version: version, Rows: nrows, FirstIndex: first,
-		Source: leaf.Source{Name: "secret-file-name.csv", Format: "csv"}, Operator: "Jane Doe", CreatedAt: "2026-12-03T00:00:00Z"}
+		Source: leaf.Source{Name: "secret-file-name.csv", Format: "csv"}, Operator: "Jane Doe", CreatedAt: "2026-12-03T00:00:00Z",
+		Encoding: leaf.NewEncoding(canonical.DefaultRules())}
 	if err := m.SetPrivate(bytes.Repeat([]byte{1}, leaf.SecretSize)); err != nil {
 		t.Fatal(err)
 	}

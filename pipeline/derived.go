@@ -56,7 +56,7 @@ func derivedForm(opts ProveOptions, hasKeys bool) (bool, error) {
 // writeDerived writes a derived package's one column, the leaf tag of
 // every row in order, computing each row's leaf exactly as ingest did and
 // folding it into the range proof's self-check.
-func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disclosure.Meta, committer *commit.Committer, rangeCheck *trillian.RangeVerifier) (uint64, error) {
+func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disclosure.Meta, committer *commit.Committer, rangeCheck *trillian.RangeVerifier, progress func(source.Batch)) (uint64, error) {
 	md, err := meta.Metadata()
 	if err != nil {
 		return 0, err
@@ -86,7 +86,11 @@ func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disc
 		defer tags.Release()
 		rec := array.NewRecord(schema, []arrow.Array{tags}, int64(n))
 		defer rec.Release()
-		return w.Write(rec)
+		if err := w.Write(rec); err != nil {
+			return err
+		}
+		progress(b)
+		return nil
 	}))
 	if err != nil {
 		return rows, err

@@ -167,6 +167,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		if opts.Total != nil {
 			opts.Total(v.rows)
 		}
+		m.Rows = v.rows // known from the validation pass: shown for an interrupted ingest (trialog datasets)
 		what := fmt.Sprintf("ingest of dataset %s from %s", m.Dataset, f.Name)
 		j, err := t.Begin(ctx, workspace.KindDataset, what, &workspace.Pending{Manifest: m, NullValues: f.NullValues(), Encoding: f.TextEncoding()})
 		if err != nil {

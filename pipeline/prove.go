@@ -51,6 +51,10 @@ type ProveOptions struct {
 	Detached bool
 	// Form is FormAuto, FormFull or FormDerived (derived.go).
 	Form string
+	// Total, if set, is called once with the number of data rows the
+	// package is written from; Progress, if set, with the rows read so far.
+	Total    func(rows uint64)
+	Progress func(rows uint64)
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
@@ -80,38 +84,13 @@ func ParseDatasetRef(ref string) (string, uint64, error) {
 	return name, version, nil
 }
 
-// ManifestSchemaHints returns the manifest's column types as CSV type
-// hints, so a text copy of a dataset is read as it was ingested.
+// ManifestSchemaHints is disclosure.SchemaHints.
 func ManifestSchemaHints(m *leaf.Manifest) map[string]arrow.DataType {
-	hints := map[string]arrow.DataType{}
-	for _, c := range m.Schema {
-		if t, err := source.TypeOf(c.Type); err == nil {
-			hints[c.Name] = t
-		}
-	}
-	return hints
+	return disclosure.SchemaHints(m)
 }
 
-// ManifestReadOptions are the options to read a copy of a dataset version
-// (or, for prove, the ingested file again) as it was ingested: the
-// manifest's column types as CSV type hints, and SAS display formats for
-// its calendar columns, so that an XPT copy whose numerics carry no date
-// format (or whose dates were typed by define.xml at ingest) is read as
-// the dates that were logged.
-func ManifestReadOptions(m *leaf.Manifest) source.Options {
-	opts := source.Options{TypeHints: ManifestSchemaHints(m), Formats: map[string]string{}}
-	for _, c := range m.Schema {
-		switch {
-		case strings.HasPrefix(c.Type, "date"):
-			opts.Formats[c.Name] = "DATE9."
-		case strings.HasPrefix(c.Type, "timestamp"):
-			opts.Formats[c.Name] = "DATETIME20."
-		case strings.HasPrefix(c.Type, "time"):
-			opts.Formats[c.Name] = "TIME8."
-		}
-	}
-	return opts
-}
+// ManifestReadOptions is disclosure.ReadOptions.
+func ManifestReadOptions(m *leaf.Manifest) source.Options { return disclosure.ReadOptions(m) }
 
 // Prove writes a disclosure package for a dataset version to out. The data
 // file must be the one that was ingested.
@@ -247,8 +226,16 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	var rows uint64
+	if opts.Total != nil {
+		opts.Total(m.Rows)
+	}
+	progress := func(b source.Batch) {
+		if opts.Progress != nil {
+			opts.Progress(b.First + uint64(b.Rec.NumRows()))
+		}
+	}
 	if derived {
-		if rows, err = writeDerived(ctx, tmp, f, meta, committer, rangeCheck); err != nil {
+		if rows, err = writeDerived(ctx, tmp, f, meta, committer, rangeCheck, progress); err != nil {
 			return nil, err
 		}
 		w.written = rows
@@ -256,7 +243,12 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		if err := w.start(tmp); err != nil {
 			return nil, err
 		}
-		if rows, err = source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch)); err != nil {
+		add := func(b source.Batch) error {
+			err := w.addBatch(b)
+			progress(b)
+			return err
+		}
+		if rows, err = source.ForEachBatch(ctx, f, source.Chunked(commitChunk, add)); err != nil {
 			return nil, err
 		}
 	}

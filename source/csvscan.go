@@ -27,10 +27,30 @@ type csvScanner struct {
 	line   int // 1-based line of the record being read
 	fields []csvField
 	buf    []byte
+	// Bounds (Limits): a record's bytes, its fields, one cell's bytes.
+	maxRecord, maxFields, maxCell int
+	afterHeader                   bool // maxFields is the header's count
 }
 
-func newCSVScanner(r io.Reader) *csvScanner {
-	return &csvScanner{r: bufio.NewReaderSize(r, 1<<16)}
+func newCSVScanner(r io.Reader, l Limits) *csvScanner {
+	l = l.withDefaults()
+	return &csvScanner{r: bufio.NewReaderSize(r, 1<<16), maxRecord: l.MaxRecordBytes, maxFields: l.MaxFields, maxCell: l.MaxCellBytes}
+}
+
+// overLimit checks the record being read against the bounds once a cell
+// (starting at start in buf) has grown or ended; spans is its field count.
+func (s *csvScanner) overLimit(startLine, start, spans int) error {
+	switch {
+	case len(s.buf)-start > s.maxCell:
+		return limitError(startLine, fmt.Sprintf("field %d is longer than %d bytes", spans+1, s.maxCell), "max-cell-bytes")
+	case len(s.buf) > s.maxRecord:
+		return limitError(startLine, fmt.Sprintf("record is longer than %d bytes", s.maxRecord), "max-record-bytes")
+	case spans > s.maxFields && s.afterHeader:
+		return fmt.Errorf("line %d: more fields than the header's %d", startLine, s.maxFields)
+	case spans > s.maxFields:
+		return limitError(startLine, fmt.Sprintf("more than %d fields", s.maxFields), "max-fields")
+	}
+	return nil
 }
 
 var errBadQuote = errors.New("bare or unterminated quote")
@@ -84,6 +104,11 @@ func (s *csvScanner) next() ([]csvField, error) {
 					s.line++
 				}
 				s.buf = append(s.buf, c)
+				if len(s.buf)&0xfff == 0 {
+					if err := s.overLimit(startLine, start, len(spans)); err != nil {
+						return nil, err
+					}
+				}
 			}
 			c, err = s.r.ReadByte()
 			if err == io.EOF {
@@ -110,6 +135,11 @@ func (s *csvScanner) next() ([]csvField, error) {
 				}
 				if c != '\r' {
 					s.buf = append(s.buf, c)
+					if len(s.buf)&0xfff == 0 {
+						if err := s.overLimit(startLine, start, len(spans)); err != nil {
+							return nil, err
+						}
+					}
 				}
 				c, err = s.r.ReadByte()
 				if err == io.EOF {
@@ -122,6 +152,9 @@ func (s *csvScanner) next() ([]csvField, error) {
 			}
 		}
 		spans = append(spans, span{start, len(s.buf), quoted})
+		if err := s.overLimit(startLine, start, len(spans)); err != nil {
+			return nil, err
+		}
 		if c == '\n' {
 			break
 		}
@@ -174,4 +207,26 @@ func isPlainNumber(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// checkEncoding rejects a CSV in UTF-16 or UTF-32 (as some Windows tools
+// save "Unicode text") by its byte order mark, before the first record:
+// read as UTF-8 its header would look like one field, and every row like
+// garbage.
+func (s *csvScanner) checkEncoding(name string) error {
+	b, _ := s.r.Peek(4)
+	var enc string
+	switch {
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe, 0, 0}):
+		enc = "UTF-32LE"
+	case bytes.HasPrefix(b, []byte{0, 0, 0xfe, 0xff}):
+		enc = "UTF-32BE"
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
+		enc = "UTF-16LE"
+	case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+		enc = "UTF-16BE"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s: the file is %s text (it starts with a %s byte order mark); CSV must be UTF-8: save it as \"CSV UTF-8\" or convert it (iconv -f %s -t UTF-8): %w", name, enc, enc, enc, ErrInput)
 }

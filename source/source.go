@@ -74,7 +74,7 @@ type Options struct {
 	Encoding string
 	// Formats are SAS display formats by column name (define.xml
 	// def:DisplayFormat at ingest, the manifest's calendar columns when
-	// verifying: pipeline.ManifestReadOptions) for XPT numerics whose file
+	// verifying: disclosure.ReadOptions) for XPT numerics whose file
 	// declares none, so that a date stored as a number is read as a date.
 	Formats map[string]string
 	// Warn receives warnings about input that is accepted but looks
@@ -83,6 +83,9 @@ type Options struct {
 	Warn func(msg string)
 	// BatchRows is the number of rows per batch (default 16384).
 	BatchRows int
+	// Limits bound one record of a text format (CSV, Dataset-JSON); zero
+	// fields take the defaults.
+	Limits Limits
 	// Allocator for Arrow buffers (default a Recycler keeping 32 MiB).
 	Allocator memory.Allocator
 	// Readers open the formats this package does not read itself
@@ -123,6 +126,7 @@ func Open(ctx context.Context, path string, opts Options) (*File, error) {
 	if opts.Warn != nil {
 		opts.Warn = once(opts.Warn)
 	}
+	opts.Limits = opts.Limits.withDefaults()
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -424,7 +428,10 @@ func (f *File) csvSchema(ctx context.Context) (*arrow.Schema, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	sc := newCSVScanner(fh)
+	sc := newCSVScanner(fh, f.opts.Limits)
+	if err := sc.checkEncoding(f.Name); err != nil {
+		return nil, err
+	}
 	header, err := sc.next()
 	if err == io.EOF {
 		return nil, fmt.Errorf("%s: empty file, a header row is required: %w", f.Name, ErrInput)
@@ -444,6 +451,7 @@ func (f *File) csvSchema(ctx context.Context) (*arrow.Schema, error) {
 		}
 		seen[names[i]] = true
 	}
+	sc.maxFields, sc.afterHeader = len(names), true // no record may have more fields than the header
 	types := map[string]arrow.DataType{}
 	for k, v := range f.opts.TypeHints {
 		types[k] = v
@@ -474,7 +482,7 @@ func (f *File) csvSchema(ctx context.Context) (*arrow.Schema, error) {
 	}
 	kinds := make([]columnKind, len(names))
 	missing := func(b []byte) bool { return slices.Contains(f.opts.NullValues, string(b)) }
-	for row := 1; ; row++ {
+	for row := 0; ; row++ { // rows count from 0, lines (header included) from 1
 		if row%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err

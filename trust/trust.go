@@ -33,7 +33,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
@@ -267,18 +266,6 @@ func (s *Store) record(dir string, cp checkpoint.Checkpoint, signed []byte, late
 		return fmt.Errorf("trust directory: %w", err)
 	}
 	return nil
-}
-
-func lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("trust directory: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("trust directory: lock: %w", err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 type keptProofs struct {

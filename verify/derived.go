@@ -117,6 +117,9 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipc.FileReader) error {
 		v.rep.fail("%v", err)
 		return nil
 	}
+	if v.opts.Total != nil {
+		v.opts.Total(m.Rows)
+	}
 	lb := &commit.LeafBatch{Unfolded: true} // folded into the range check below
 	rows, err := source.ForEachBatchAhead(ctx, data, source.Chunked(16384, func(b source.Batch) error {
 		if err := committer.Fill(lb, b.Rec, b.First, 0); err != nil {
@@ -136,6 +139,9 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipc.FileReader) error {
 			}
 		}
 		rangeCheck.AppendSegment(seg)
+		if v.opts.Progress != nil {
+			v.opts.Progress(min(b.First+uint64(len(lb.Hashes)), m.Rows))
+		}
 		return nil
 	}))
 	if err != nil {

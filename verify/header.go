@@ -142,6 +142,9 @@ func (v *verifier) checkHeader() bool {
 		rep.fail("a detached package needs the data file to verify")
 		ok = false
 	}
+	if v.opts.Data != nil {
+		v.coverage()
+	}
 	if v.opts.Data != nil && len(m.Keys) > 0 {
 		for _, k := range m.Keys {
 			if j := slices.Index(v.names, k); j < 0 || v.valueCol[j] < 0 {

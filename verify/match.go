@@ -63,15 +63,6 @@ func loadKeyed(f *source.File, m *leaf.Manifest, names []string) (*keyedData, er
 			k.problems = append(k.problems, fmt.Sprintf("data file %s: column %s missing (dropped or renamed)", f.Name, n))
 		}
 	}
-	var extra []string
-	for _, fl := range schema.Fields() {
-		if !slices.Contains(names, fl.Name) {
-			extra = append(extra, fl.Name)
-		}
-	}
-	if len(extra) > 0 {
-		k.problems = append(k.problems, fmt.Sprintf("data file %s: columns not in the manifest: %s", f.Name, strings.Join(extra, ", ")))
-	}
 	keyCols := make([]int, len(m.Keys))
 	for i, key := range m.Keys {
 		keyCols[i] = slices.Index(names, key)
@@ -98,7 +89,7 @@ func loadKeyed(f *source.File, m *leaf.Manifest, names []string) (*keyedData, er
 				}
 				cell, err := enc(nil, i)
 				if err != nil {
-					return fmt.Errorf("data file %s: row %d: column %s: %w", f.Name, r.pos+1, names[j], err)
+					return fmt.Errorf("data file %s: row %d: column %s: %w", f.Name, r.pos, names[j], err)
 				}
 				r.cells[j] = cell
 			}
@@ -369,15 +360,6 @@ func newDataCursor(f *source.File, m *leaf.Manifest, names []string) (*dataCurso
 			d.colIdx = append(d.colIdx, -1)
 			d.problems = append(d.problems, fmt.Sprintf("data file %s: column %s missing (dropped or renamed)", f.Name, n))
 		}
-	}
-	var extra []string
-	for _, fl := range schema.Fields() {
-		if !slices.Contains(names, fl.Name) {
-			extra = append(extra, fl.Name)
-		}
-	}
-	if len(extra) > 0 {
-		d.problems = append(d.problems, fmt.Sprintf("data file %s: columns not in the manifest: %s", f.Name, strings.Join(extra, ", ")))
 	}
 	return d, nil
 }

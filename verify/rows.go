@@ -46,6 +46,9 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	records, stopReading := readAhead(fr)
 	defer stopReading()
 	var folded uint64 // rows folded into rangeCheck
+	if v.opts.Total != nil {
+		v.opts.Total(disclosure.CountRanges(v.expected))
+	}
 	for next := range records {
 		if err := ctx.Err(); err != nil {
 			if next.rec != nil {
@@ -157,6 +160,9 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 			r.Release()
 		}
 		rec.Release()
+		if v.opts.Progress != nil {
+			v.opts.Progress(v.rep.Rows)
+		}
 	}
 	v.checkOrder(order)
 	if meta.Selection == disclosure.SelectionRange {

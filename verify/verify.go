@@ -29,6 +29,9 @@ type Options struct {
 	// package to prove.
 	Dataset string
 	Version uint64
+	// Strict fails a data file with columns the package does not commit
+	// to; by default they are listed in Report.NotCovered and noted.
+	Strict bool
 	// MaxReportedRows bounds the rows listed in the report (default 1000);
 	// every bad row is still counted.
 	MaxReportedRows int
@@ -41,6 +44,11 @@ type Options struct {
 	// Proofs supplies consistency proofs the package does not carry (a
 	// log URL client plugs in here); nil: the package's only.
 	Proofs trust.ProofSource
+	// Total, if set, is called with the number of package rows at the
+	// start of each pass (a failed fast pass is followed by a cell-by-cell
+	// one); Progress, if set, with the rows checked so far in the pass.
+	Total    func(rows uint64)
+	Progress func(rows uint64)
 }
 
 // Report is the outcome of Verify. OK is true only if every check passed.
@@ -72,6 +80,7 @@ type Report struct {
 	PackagePolicy *witness.Report `json:"package_witness_policy,omitempty"`
 	Trust         *trust.Decision `json:"trust,omitempty"`
 	ForkEvidence  string          `json:"fork_evidence,omitempty"`
+	NotCovered    []string        `json:"not_covered,omitempty"`
 	keys          []string
 }
 

@@ -56,9 +56,9 @@ func TestBadDatasetJSONAndXPT(t *testing.T) {
 		if !strings.HasPrefix(line, "trialog: "+name+": ") || strings.Contains(line, "SECRET") || strings.Contains(line, "VALUE") {
 			t.Errorf("%s: %q: want the file name first and no value", name, line)
 		}
-		want := map[string]string{"utf8.json": "row 2: column USUBJID: text is not valid UTF-8", "surrog.json": "row 2: column USUBJID: text is not valid UTF-8",
-			"notnum.json": "row 2: column PCHG: want integer, got a string", "latin1.xpt": "observation 2: variable USUBJID: text is not valid UTF-8",
-			"baddate.json": "row 2: column PCHG: want a complete ISO 8601 date"}[name]
+		want := map[string]string{"utf8.json": "row 1: column USUBJID: text is not valid UTF-8", "surrog.json": "row 1: column USUBJID: text is not valid UTF-8",
+			"notnum.json": "row 1: column PCHG: want integer, got a string", "latin1.xpt": "observation 2: variable USUBJID: text is not valid UTF-8",
+			"baddate.json": "row 1: column PCHG: want a complete ISO 8601 date"}[name]
 		if !strings.Contains(line, want) {
 			t.Errorf("%s: %q lacks %q", name, line, want)
 		}
@@ -73,7 +73,7 @@ func TestBadDatasetJSONAndXPT(t *testing.T) {
 	warn := filepath.Join(dir, "pchg.json")
 	os.WriteFile(warn, []byte(head+`["01-701-1015",1],["01-701-1023",2.5]]}`), 0o644)
 	code, _, errOut := trialog(t, "ingest", "--dataset", "PCHG", warn)
-	if code != 0 || strings.Count(errOut, "warning:") != 1 || !strings.Contains(errOut, "pchg.json: column PCHG is declared integer but holds non-integer numbers (first at row 2)") {
+	if code != 0 || strings.Count(errOut, "warning:") != 1 || !strings.Contains(errOut, "pchg.json: column PCHG is declared integer but holds non-integer numbers (first at row 1)") {
 		t.Errorf("integer 2.5: exit %d, stderr %q", code, errOut)
 	}
 

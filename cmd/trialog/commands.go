@@ -9,15 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/canonical"
-	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/definexml"
+	"github.com/trialog/trialog/source/readers"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/verify"
 	"github.com/trialog/trialog/workspace"
@@ -105,21 +104,10 @@ func ingestCommand() *cli.Command {
 				return err
 			}
 			defer t.Close()
-			var bar *progressbar.ProgressBar
 			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys")),
 				Rules: canonical.Rules{FloatDigits: c.Int("float-digits")}}
-			if isTerminal() && !c.Bool("json") {
-				iopts.Total = func(n uint64) {
-					bar = progressbar.NewOptions64(int64(n), progressbar.OptionSetWriter(os.Stderr),
-						progressbar.OptionSetDescription("ingest "+dataset), progressbar.OptionShowCount(),
-						progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"), progressbar.OptionClearOnFinish())
-				}
-				iopts.Progress = func(n uint64) {
-					if bar != nil {
-						bar.Set64(int64(n))
-					}
-				}
-			}
+			bar := newProgress(c, "ingest "+dataset)
+			iopts.Total, iopts.Progress = bar.callbacks()
 			if at := c.Timestamp("created-at"); at != nil {
 				iopts.Now = func() time.Time { return *at }
 			}
@@ -133,9 +121,7 @@ func ingestCommand() *cli.Command {
 				iopts.Keys = def.Keys
 			}
 			res, err := pipeline.Ingest(c.Context, t, f, iopts)
-			if bar != nil {
-				bar.Finish()
-			}
+			bar.finish()
 			if err != nil {
 				return err
 			}
@@ -171,8 +157,8 @@ func ingestCommand() *cli.Command {
 			if res.ResumedFrom > 0 {
 				resumed = fmt.Sprintf(" (resumed: %d leaves were already logged)", res.ResumedFrom)
 			}
-			fmt.Printf("%s version %d: %d rows at leaves %d–%d, manifest at %d%s\ntree size %d, root %x\n",
-				m.Dataset, m.Version, m.Rows, m.FirstIndex, m.FirstIndex+m.Rows, res.Record.ManifestIndex, resumed, res.Root.Size, res.Root.Hash)
+			fmt.Printf("%s version %d: %d rows at %s, manifest at leaf %d%s\ntree size %d, root %x\n",
+				m.Dataset, m.Version, m.Rows, leafRange(m.FirstIndex, m.Rows), res.Record.ManifestIndex, resumed, res.Root.Size, res.Root.Hash)
 			return werr
 		},
 	}
@@ -274,7 +260,10 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			bar := newProgress(c, "prove "+name)
+			opts.Total, opts.Progress = bar.callbacks()
 			res, err := pipeline.Prove(c.Context, t, f, c.String("out"), opts)
+			bar.finish()
 			if err != nil {
 				return err
 			}
@@ -299,6 +288,7 @@ func verifyCommand() *cli.Command {
 			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
 			logURLFlag(false),
+			&cli.BoolFlag{Name: "strict", Usage: "fail when DATAFILE has columns the package does not cover (default: list them in a note)"},
 		}, verifyWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
@@ -308,7 +298,7 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows")}
+			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows"), Strict: c.Bool("strict")}
 			if err := applyWitnessOptions(c, &opts); err != nil {
 				return err
 			}
@@ -318,15 +308,14 @@ func verifyCommand() *cli.Command {
 				}
 			}
 			if c.NArg() == 2 {
-				m, err := disclosure.ReadManifest(c.Args().First())
-				if err != nil {
-					return err
-				}
-				if opts.Data, err = openSource(c.Context, c, c.Args().Get(1), pipeline.ManifestReadOptions(m)); err != nil {
+				if opts.Data, err = verify.OpenData(c.Context, c.Args().First(), c.Args().Get(1), sourceOptions(c, source.Options{Readers: readers.All()})); err != nil {
 					return err
 				}
 			}
+			bar := newProgress(c, "verify "+filepath.Base(c.Args().First()))
+			opts.Total, opts.Progress = bar.callbacks()
 			rep, err := verify.Package(c.Context, c.Args().First(), opts)
+			bar.finish()
 			if err != nil {
 				return err
 			}
@@ -344,7 +333,9 @@ func verifyCommand() *cli.Command {
 					return err
 				}
 			} else {
-				printReport(rep)
+				if err := rep.WriteText(os.Stdout); err != nil {
+					return err
+				}
 				printPublished(pub)
 			}
 			if !rep.OK {
@@ -355,38 +346,6 @@ func verifyCommand() *cli.Command {
 			}
 			return nil
 		},
-	}
-}
-
-func printReport(rep *verify.Report) {
-	status := "OK"
-	if !rep.OK {
-		status = "FAILED"
-	}
-	fmt.Printf("%s: %s version %d of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
-		rep.Package, rep.Dataset, rep.Version, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
-	if rep.FloatDigits > 0 {
-		fmt.Printf("  numbers: whole values exact, others compared at %d significant digits (the manifest's rule)\n", rep.FloatDigits)
-	}
-	if len(rep.Redacted) > 0 {
-		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
-	}
-	printWitnessReport(rep)
-	for _, p := range rep.Problems {
-		fmt.Printf("  problem: %s\n", p)
-	}
-	for _, n := range rep.Notes {
-		fmt.Printf("  note: %s\n", n)
-	}
-	for _, r := range rep.BadRows {
-		cols := ""
-		if len(r.Columns) > 0 {
-			cols = " columns " + strings.Join(r.Columns, ", ") + ":"
-		}
-		fmt.Printf("  row %d (leaf %d):%s %s\n", r.Row, r.LeafIndex, cols, r.Reason)
-	}
-	if rep.Truncated {
-		fmt.Printf("  … %d bad rows in all\n", rep.BadRowCount)
 	}
 }
 
@@ -416,6 +375,14 @@ func consistencyCommand() *cli.Command {
 				return err
 			}
 			old, cur := cps[0], cps[1]
+			if old.Size > cur.Size {
+				if c.Bool("json") {
+					if err := printJSON(map[string]any{"old_size": old.Size, "new_size": cur.Size, "consistent": false, "rolled_back": true, "proof": []string{}}); err != nil {
+						return err
+					}
+				}
+				return fmt.Errorf("OLD has %d leaves, NEW only %d: the log was rolled back: %w", old.Size, cur.Size, errVerification)
+			}
 			var proof [][]byte
 			if old.Size > 0 && old.Size < cur.Size {
 				if proof, err = t.Log.ConsistencyProof(c.Context, old.Size, cur.Size); err != nil {
@@ -454,12 +421,24 @@ func datasetsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			interrupted, err := interruptedIngest(c, t)
+			if err != nil {
+				return err
+			}
 			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": t.ID, "datasets": wit})
+				out := map[string]any{"trial": t.ID, "datasets": wit}
+				if interrupted != nil {
+					out["interrupted_ingest"] = interrupted
+				}
+				return printJSON(out)
 			}
 			for _, r := range wit {
 				m := r.Manifest
-				fmt.Printf("%s@%d\t%d rows\tleaves %d–%d\t%s\t%s%s\n", m.Dataset, m.Version, m.Rows, m.FirstIndex, r.ManifestIndex, m.Source.Name, m.CreatedAt, r.witnessSummary())
+				fmt.Printf("%s@%d\t%d rows\t%s, manifest at leaf %d\t%s\t%s%s\n", m.Dataset, m.Version, m.Rows, leafRange(m.FirstIndex, m.Rows), r.ManifestIndex, m.Source.Name, m.CreatedAt, r.witnessSummary())
+			}
+			if p := interrupted; p != nil {
+				fmt.Printf("%s@%d\tINTERRUPTED ingest of %s: %d of %d rows logged; no other ingest can run until it is finished: rerun trialog ingest --dataset %s with that file\n",
+					p.Dataset, p.Version, p.Source, p.LoggedRows, p.Rows, p.Dataset)
 			}
 			return nil
 		},

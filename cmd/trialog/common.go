@@ -66,13 +66,20 @@ func openTrial(c *cli.Context, writable bool) (*workspace.Trial, error) {
 
 // openSource opens a data file with the reader options from the flags.
 func openSource(ctx context.Context, c *cli.Context, path string, opts source.Options) (*source.File, error) {
+	return readers.Open(ctx, path, sourceOptions(c, opts))
+}
+
+// sourceOptions sets the reader options the flags choose.
+func sourceOptions(c *cli.Context, opts source.Options) source.Options {
 	opts.Format = source.Format(c.String("format"))
 	opts.Encoding = c.String("encoding")
 	opts.Warn = func(msg string) { fmt.Fprintln(os.Stderr, "warning: "+msg) }
 	if c.IsSet("null") || opts.NullValues == nil {
 		opts.NullValues = strings.Split(c.String("null"), ",")
 	}
-	return readers.Open(ctx, path, opts)
+	// Global flags (trialog --max-fields N ingest …), or their TRIALOG_ env.
+	opts.Limits = source.Limits{MaxRecordBytes: c.Int("max-record-bytes"), MaxFields: c.Int("max-fields"), MaxCellBytes: c.Int("max-cell-bytes")}
+	return opts
 }
 
 func printJSON(v any) error {
@@ -133,4 +140,16 @@ func readVerifierKey(path string) (string, error) {
 		return "", usageErr("%s: %v", path, err)
 	}
 	return key, nil
+}
+
+// leafRange says which leaves n rows from first occupy, ends included, so
+// that "leaves 0–305" cannot be read as a half-open range.
+func leafRange(first, n uint64) string {
+	switch n {
+	case 0:
+		return "no leaves"
+	case 1:
+		return fmt.Sprintf("leaf %d", first)
+	}
+	return fmt.Sprintf("leaves %d to %d (inclusive)", first, first+n-1)
 }

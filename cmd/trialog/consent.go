@@ -386,7 +386,8 @@ func consentAuditCommand() *cli.Command {
 				}
 				if out := c.String("out"); out != "" {
 					data, _ := json.MarshalIndent(res, "", "  ")
-					if err := durable.WriteFile(out, append(data, '\n'), 0o644); err != nil {
+					// Subject IDs and dates: personal data, owner only.
+					if err := durable.WriteFile(out, append(data, '\n'), 0o600); err != nil {
 						return err
 					}
 				}
@@ -412,14 +413,18 @@ func consentReportCommand() *cli.Command {
 		Name:  "report",
 		Usage: "write the IRB report: timelines, audit findings, inclusion proofs, signed checkpoint",
 		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(),
-			&cli.StringFlag{Name: "html", Usage: "self-contained HTML report to write"},
-			&cli.StringFlag{Name: "json", Usage: "JSON report to write (what consent verify checks)"},
+			&cli.StringFlag{Name: "html", Usage: "self-contained HTML report to write (mode 0600: it names participants)"},
+			&cli.StringFlag{Name: "out", Usage: "JSON report to write, what consent verify checks (mode 0600: it names participants)"},
+			jsonFlag(),
 			&cli.StringSliceFlag{Name: "audit", Usage: "audit JSON from consent audit --out (repeatable)"},
 			&cli.IntFlag{Name: "html-findings", Usage: "findings listed per audit in the HTML (the JSON has all)", Value: 500},
 		},
 		Action: func(c *cli.Context) error {
-			if c.String("html") == "" && c.String("json") == "" {
-				return usageErr("report needs --html FILE and/or --json FILE")
+			if c.NArg() > 0 {
+				return usageErr("report takes no arguments (the JSON report goes to --out FILE, or to stdout with --json)")
+			}
+			if c.String("html") == "" && c.String("out") == "" && !c.Bool("json") {
+				return usageErr("report needs --out FILE (JSON), --html FILE and/or --json (JSON on stdout)")
 			}
 			var audits []*consent.AuditResult
 			for _, path := range c.StringSlice("audit") {
@@ -443,9 +448,10 @@ func consentReportCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				if p := c.String("json"); p != "" {
+				// Subject IDs, dates and salts: personal data, owner only.
+				if p := c.String("out"); p != "" {
 					data, _ := json.MarshalIndent(rep, "", "  ")
-					if err := durable.WriteFile(p, append(data, '\n'), 0o644); err != nil {
+					if err := durable.WriteFile(p, append(data, '\n'), 0o600); err != nil {
 						return err
 					}
 				}
@@ -454,9 +460,12 @@ func consentReportCommand() *cli.Command {
 					if err := consent.WriteHTML(&sb, rep, c.Int("html-findings")); err != nil {
 						return err
 					}
-					if err := durable.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+					if err := durable.WriteFile(p, []byte(sb.String()), 0o600); err != nil {
 						return err
 					}
+				}
+				if c.Bool("json") {
+					return printJSON(rep)
 				}
 				fmt.Printf("consent report of trial %s: %d forms, %d participants, %d audits, against tree size %d\n",
 					t.ID, len(rep.Forms), len(rep.Participants), len(rep.Audits), rep.TreeSize)

@@ -55,7 +55,20 @@ func TestConsentCLI(t *testing.T) {
 		t.Errorf("audit: %s", out)
 	}
 	report, html := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.html")
-	mustRun(t, 0, "consent", "report", "--audit", audit, "--json", report, "--html", html)
+	mustRun(t, 0, "consent", "report", "--audit", audit, "--out", report, "--html", html)
+	// Item 6: everything that names participants is the owner's only.
+	for _, p := range []string{audit, report, html} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v (%v), want 0600", filepath.Base(p), fi.Mode().Perm(), err)
+		}
+	}
+	// --json prints the report on stdout like every other --json.
+	if out := mustRun(t, 0, "consent", "report", "--audit", audit, "--json"); !strings.HasPrefix(out, "{") || !strings.Contains(out, `"format": "trialog-consent-report-v1"`) {
+		t.Errorf("report --json: %.200s", out)
+	}
+	if code, _, errOut := trialog(t, "consent", "report", "--json", report); code != 2 || !strings.Contains(errOut, "--out FILE") {
+		t.Errorf("report --json FILE: exit %d, %s", code, errOut)
+	}
 	if out := mustRun(t, 0, "consent", "verify", "--key", vkey, report); !strings.Contains(out, "13 consent records checked") || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
 		t.Errorf("verify: %s", out)
 	}

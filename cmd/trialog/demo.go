@@ -83,7 +83,7 @@ func demoCommand() *cli.Command {
 					return err
 				}
 				fmt.Printf("== verify (offline, key %s):\n", vkey)
-				printReport(rep)
+				rep.WriteText(os.Stdout)
 				if !rep.OK {
 					return fmt.Errorf("demo package did not verify: %w", errVerification)
 				}
@@ -128,7 +128,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			fmt.Printf("== verify a sponsor's copy of DM with one edited date against a whole-dataset package (%d bytes: the salt key and a tag per row; expected to fail):\n", st.Size())
-			printReport(rep)
+			rep.WriteText(os.Stdout)
 			if rep.OK || rep.BadRowCount != 1 {
 				return fmt.Errorf("demo: the edited copy was not caught")
 			}
@@ -143,7 +143,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			fmt.Printf("== the follow-up package of row %d names the column (expected to fail):\n", bad)
-			printReport(rep)
+			rep.WriteText(os.Stdout)
 			if rep.OK || rep.BadRowCount != 1 || len(rep.BadRows[0].Columns) == 0 {
 				return fmt.Errorf("demo: the follow-up package did not name the column")
 			}

@@ -18,6 +18,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/trialog/trialog/source"
 )
 
 // errVerification marks a verification that ran and failed: exit code 1.
@@ -36,7 +38,11 @@ func main() {
 
 func run(ctx context.Context, args []string) int {
 	app := newApp()
-	err := app.RunContext(ctx, args)
+	markRequired(app.Commands)
+	args, err := normalizeArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -58,12 +64,22 @@ func newApp() *cli.App {
 		Usage:                "clinical-trial data integrity on a verifiable log",
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
+		Version:              version(),
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return fmt.Errorf("%v (see trialog %s --help)", err, c.Command.Name)
+			if !isSubcommand {
+				return fmt.Errorf("%v (see trialog --help)", err)
+			}
+			return fmt.Errorf("%v (see trialog %s --help)", err, c.Command.FullName())
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile (for benchmarks)", Hidden: true},
+			&cli.IntFlag{Name: "max-record-bytes", Value: source.DefaultMaxRecordBytes, EnvVars: []string{"TRIALOG_MAX_RECORD_BYTES"},
+				Usage: "reject a CSV record or Dataset-JSON row (NDJSON line) longer than this"},
+			&cli.IntFlag{Name: "max-fields", Value: source.DefaultMaxFields, EnvVars: []string{"TRIALOG_MAX_FIELDS"},
+				Usage: "reject a CSV header with more fields than this"},
+			&cli.IntFlag{Name: "max-cell-bytes", Value: source.DefaultMaxCellBytes, EnvVars: []string{"TRIALOG_MAX_CELL_BYTES"},
+				Usage: "reject a CSV cell longer than this"},
 		},
 		Before: func(c *cli.Context) error {
 			if path := c.String("cpuprofile"); path != "" {
@@ -97,6 +113,7 @@ func newApp() *cli.App {
 			serveCommand(),
 			monitorCommand(),
 			witnessCommand(),
+			verifierPageCommand(),
 		},
 	}
 }

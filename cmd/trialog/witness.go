@@ -297,25 +297,6 @@ func applyWitnessOptions(c *cli.Context, opts *verify.Options) error {
 	return nil
 }
 
-// printWitnessReport adds the witness and trust lines to a verify report.
-func printWitnessReport(rep *verify.Report) {
-	if rep.Witnesses != nil {
-		fmt.Printf("  witnesses (your policy): %s\n", rep.Witnesses)
-		for _, v := range rep.Witnesses.Valid {
-			fmt.Printf("    cosigned by %s at %s\n", v.Witness, v.Time.Format(time.RFC3339))
-		}
-	}
-	if rep.PackagePolicy != nil {
-		fmt.Printf("  witnesses (the package's policy): %s\n", rep.PackagePolicy)
-	}
-	if rep.Trust != nil {
-		fmt.Printf("  trust: %s (remembered tree size %d)\n", rep.Trust.Outcome, rep.Trust.StoredSize)
-	}
-	if rep.ForkEvidence != "" {
-		fmt.Print(indentLines(rep.ForkEvidence, "  "))
-	}
-}
-
 func indentLines(s, prefix string) string {
 	var b strings.Builder
 	for _, l := range strings.SplitAfter(s, "\n") {

@@ -341,7 +341,7 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 		t.Errorf("consent form add --json does not say the checkpoint was witnessed:\n%s", out)
 	}
 	report, html := filepath.Join(dir, "consent.json"), filepath.Join(dir, "consent.html")
-	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--json", report, "--html", html)
+	mustRun(t, 0, "consent", "report", "--log", log, "--trial", forkTrial, "--out", report, "--html", html)
 	page, _ := os.ReadFile(html)
 	if !strings.Contains(string(page), "Witness cosignatures") || !strings.Contains(string(page), "<td>notary</td><td>notary.example/witness</td><td>20") {
 		t.Errorf("the IRB's HTML report does not show the witnesses' cosignature times")

@@ -83,3 +83,18 @@ func WithBatchSize(n int) Option { return rowbatch.WithBatchSize(n) }
 // values (a non-integer in a column declared integer: reported once per
 // column, naming its first row). Nil drops them.
 func WithWarn(warn func(msg string)) Option { return rowbatch.WithWarn(warn) }
+
+// DefaultMaxRowBytes bounds one row (one NDJSON line) by default.
+const DefaultMaxRowBytes = 16 << 20
+
+// WithMaxRowBytes bounds the bytes of input one row (in NDJSON, one line;
+// for the metadata, everything before the first row) may take; a longer
+// one is rejected as malformed as soon as the bound is passed, without
+// reading it whole. Default DefaultMaxRowBytes.
+func WithMaxRowBytes(n int) Option {
+	return func(c *rowbatch.Config) {
+		if n > 0 {
+			c.MaxRowBytes = n
+		}
+	}
+}

@@ -39,7 +39,8 @@ type Reader struct {
 	cfg              rowbatch.Config
 	framing          framing
 	dec              *json.Decoder
-	closer           io.Closer // decompressor, if any
+	closer           io.Closer     // decompressor, if any
+	budget           *budgetReader // input bound per row
 	meta             Metadata
 	schema           *arrow.Schema
 	kinds            []kind
@@ -167,10 +168,40 @@ func NewReaderFor(r io.Reader, name string, opts ...Option) (*Reader, error) {
 }
 
 func newReader(r io.Reader, name string, f framing, opts []Option) *Reader {
-	dec := json.NewDecoder(r)
+	cfg := rowbatch.NewConfig(opts)
+	if cfg.MaxRowBytes <= 0 {
+		cfg.MaxRowBytes = DefaultMaxRowBytes
+	}
+	budget := &budgetReader{r: r, max: cfg.MaxRowBytes}
+	dec := json.NewDecoder(budget)
 	dec.UseNumber()
-	return &Reader{name: name, cfg: rowbatch.NewConfig(opts), framing: f, dec: dec}
+	return &Reader{name: name, cfg: cfg, framing: f, dec: dec, budget: budget}
 }
+
+// budgetReader fails a read once more than max bytes were read since the
+// last reset (the start of a row), so the decoder never buffers a row,
+// or an NDJSON line, much longer than the limit. The decoder reads ahead,
+// so a row may be charged for part of the next: the bound is approximate
+// by at most one read, never exceeded by more.
+type budgetReader struct {
+	r    io.Reader
+	max  int
+	used int
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.used > b.max {
+		return 0, fmt.Errorf("longer than %d bytes (a limit: raise it with --max-record-bytes): %w", b.max, ErrMalformed)
+	}
+	if room := b.max - b.used + 1; len(p) > room {
+		p = p[:room]
+	}
+	n, err := b.r.Read(p)
+	b.used += n
+	return n, err
+}
+
+func (b *budgetReader) reset() { b.used = 0 }
 
 // start builds the schema and the builders once the metadata is known.
 func (x *Reader) start() (*Reader, error) {
@@ -374,9 +405,9 @@ func (x *Reader) readRow() (bool, error) {
 		var err error
 		where := func() string {
 			if x.framing == framingNDJSON {
-				return fmt.Sprintf("line %d (after row %d)", x.rows+2, x.rows)
+				return fmt.Sprintf("line %d (after %d rows)", x.rows+2, x.rows)
 			}
-			return fmt.Sprintf("end of rows (after row %d)", x.rows)
+			return fmt.Sprintf("end of rows (after %d rows)", x.rows)
 		}
 		if x.framing == framingJSON {
 			if _, err = x.dec.Token(); err != nil { // the closing ']' of rows
@@ -394,15 +425,16 @@ func (x *Reader) readRow() (bool, error) {
 		}
 		return false, err
 	}
-	row := x.rows + 1
+	row := x.rows // rows count from 0, lines from 1 (line 1: metadata)
 	where := fmt.Sprintf("row %d", row)
 	if x.framing == framingNDJSON {
-		where = fmt.Sprintf("row %d (line %d)", row, row+1)
+		where = fmt.Sprintf("row %d (line %d)", row, row+2)
 	}
 	if x.meta.Records != nil && x.rows >= *x.meta.Records {
 		// Fail early, before decoding a row that cannot be valid.
 		return false, x.malformed("%s: more rows than records (%d)", where, *x.meta.Records)
 	}
+	x.budget.reset()
 	if err := x.dec.Decode(&x.row); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) {

@@ -127,34 +127,34 @@ func TestMalformedJSON(t *testing.T) {
 		name, doc, want string
 	}{
 		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[1],[2],["x"]]}`,
-			`row 3: column AGE: want integer, got a string`},
+			`row 2: column AGE: want integer, got a string`},
 		{"a.json", `{"columns":[{"name":"AGE","dataType":"integer"}],"rows":[[99999999999999999999]]}`, `want integer, got a whole number beyond 2^53`},
-		{"a.json", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}],\"rows\":[[\"a\"],[\"b\xffc\"]]}", `row 2: column S: text is not valid UTF-8`},
-		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["\ud800x"]]}`, `row 1: column S: text is not valid UTF-8`},
-		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["\udc00\ud800"]]}`, `row 1: column S: text is not valid UTF-8`},
+		{"a.json", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}],\"rows\":[[\"a\"],[\"b\xffc\"]]}", `row 1: column S: text is not valid UTF-8`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["\ud800x"]]}`, `row 0: column S: text is not valid UTF-8`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["\udc00\ud800"]]}`, `row 0: column S: text is not valid UTF-8`},
 		{"a.json", "{\"label\":\"\xfe\",\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}],\"rows\":[]}", `"label": text is not valid UTF-8`},
 		{"a.ndjson", "{\"columns\":[{\"name\":\"S\xff\",\"dataType\":\"string\"}]}\n", `text is not valid UTF-8`},
-		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}]}\n[\"\xc3\"]\n", `row 1 (line 2): column S: text is not valid UTF-8`},
-		{"a.json", `{"columns":[{"name":"D","dataType":"date","targetDataType":"integer"}],"rows":[["2014-03"]]}`, `row 1: column D: want a complete ISO 8601 date`},
-		{"a.json", `{"columns":[{"name":"D","dataType":"date","targetDataType":"integer"}],"rows":[[19000]]}`, `row 1: column D: want date as ISO 8601 text, got a number`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}]}\n[\"\xc3\"]\n", `row 0 (line 2): column S: text is not valid UTF-8`},
+		{"a.json", `{"columns":[{"name":"D","dataType":"date","targetDataType":"integer"}],"rows":[["2014-03"]]}`, `row 0: column D: want a complete ISO 8601 date`},
+		{"a.json", `{"columns":[{"name":"D","dataType":"date","targetDataType":"integer"}],"rows":[[19000]]}`, `row 0: column D: want date as ISO 8601 text, got a number`},
 		{"a.json", `{"columns":[{"name":"D","dataType":"datetime","targetDataType":"integer"}],"rows":[["2014-03-01T10:00:00+01:00"]]}`, `want a complete ISO 8601 datetime without time zone`},
 		{"a.json", `{"columns":[{"name":"D","dataType":"time","targetDataType":"integer"}],"rows":[["25:00"]]}`, `want a complete ISO 8601 time`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["0.0000000000000000001"]]}`, `more than 18 digits after the point`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["1e-2000000000"]]}`, `more than 18 digits after the point`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[[1e999]]}`, `more than 20 digits before the point`},
-		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["1.5"],["NaN"]]}`, `row 2: column H: want decimal, got a string`},
-		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[[""]]}`, `row 1: column H: want decimal, got a string`},
-		{"a.json", `{"columns":[{"name":"H","dataType":"float"}],"rows":[["1.5"]]}`, `row 1: column H: want float, got a string`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[["1.5"],["NaN"]]}`, `row 1: column H: want decimal, got a string`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"decimal"}],"rows":[[""]]}`, `row 0: column H: want decimal, got a string`},
+		{"a.json", `{"columns":[{"name":"H","dataType":"float"}],"rows":[["1.5"]]}`, `row 0: column H: want float, got a string`},
 		{"a.json", `{"columns":[{"name":"H","dataType":"float"}],"rows":[[1e999]]}`, `out of range`},
-		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[[5]]}`, `row 1: column S: want string as a JSON string, got a number`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[[5]]}`, `row 0: column S: want string as a JSON string, got a number`},
 		{"a.json", `{"columns":[{"name":"B","dataType":"boolean"}],"rows":[["true"]]}`, `want boolean, got a string`},
-		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[[["nested"]]]}`, `row 1: column S: want string, got an array`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[[["nested"]]]}`, `row 0: column S: want string, got an array`},
 		{"a.json", `{"columns":[{"name":"S","dataType":"string"},{"name":"T","dataType":"string"}],"rows":[["a","b"],["a"]]}`,
-			`row 2: 1 values, want 2`},
-		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a","b"]]}`, `row 1: 2 values, want 1`},
-		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":["a"]}`, `row 1: want a JSON array, got a string`},
+			`row 1: 1 values, want 2`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a","b"]]}`, `row 0: 2 values, want 1`},
+		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":["a"]}`, `row 0: want a JSON array, got a string`},
 		{"a.json", `{"records":3,"columns":[{"name":"S","dataType":"string"}],"rows":[["a"],["b"]]}`, `records is 3 but the file holds 2 rows`},
-		{"a.json", `{"records":1,"columns":[{"name":"S","dataType":"string"}],"rows":[["a"],["b"]]}`, `row 2: more rows than records (1)`},
+		{"a.json", `{"records":1,"columns":[{"name":"S","dataType":"string"}],"rows":[["a"],["b"]]}`, `row 1: more rows than records (1)`},
 		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a"],["b"]],"records":5}`, `records is 5 but the file holds 2 rows`},
 		{"a.json", `{"records":-1,"columns":[{"name":"S","dataType":"string"}],"rows":[]}`, `negative count`},
 		{"a.json", `{"rows":[["a"]],"columns":[{"name":"S","dataType":"string"}]}`, `"rows" comes before "columns"`},
@@ -171,12 +171,12 @@ func TestMalformedJSON(t *testing.T) {
 		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a"]]} {}`, `end of file: unexpected an object after the dataset object`},
 		{"a.json", `{"columns":[{"name":"S","dataType":"string"}],"rows":[["a"] x]}`, `invalid JSON at byte`},
 		{"a.json", `{"columns":[{"name":"S" "dataType":"string"}]}`, `invalid JSON at byte`},
-		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}]}\n[\"a\"]\n{\"x\":1}\n", `row 2 (line 3): want a JSON array, got an object`},
-		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"integer\"}]}\n[1]\n[\"x\"]\n", `row 2 (line 3): column S: want integer, got a string`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"string\"}]}\n[\"a\"]\n{\"x\":1}\n", `row 1 (line 3): want a JSON array, got an object`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"integer\"}]}\n[1]\n[\"x\"]\n", `row 1 (line 3): column S: want integer, got a string`},
 		{"a.ndjson", "{\"records\":3,\"columns\":[{\"name\":\"S\",\"dataType\":\"integer\"}]}\n[1]\n", `records is 3 but the file holds 1 rows`},
 		{"a.ndjson", "[\"a\"]\n", `line 1 (metadata): json: cannot unmarshal array`},
 		{"a.ndjson", "{\"name\":\"X\"}\n", `line 1 (metadata): no "columns"`},
-		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"integer\"}]}\n[1]\n]\n", `line 3 (after row 1): invalid JSON`},
+		{"a.ndjson", "{\"columns\":[{\"name\":\"S\",\"dataType\":\"integer\"}]}\n[1]\n]\n", `line 3 (after 1 rows): invalid JSON`},
 		{"a.txt", "", `unknown Dataset-JSON extension ".txt"`},
 	} {
 		_, err := readBytes(t, []byte(tc.doc), tc.name)
@@ -355,7 +355,7 @@ func TestNumericDatesDecimalsAndIntegerWarning(t *testing.T) {
 	if fmt.Sprint(tb.rows) != fmt.Sprint(want) {
 		t.Errorf("rows %v\nwant %v", tb.rows, want)
 	}
-	if len(warnings) != 1 || warnings[0] != "adxx.json: column PCHG is declared integer but holds non-integer numbers (first at row 2); they are committed by value" {
+	if len(warnings) != 1 || warnings[0] != "adxx.json: column PCHG is declared integer but holds non-integer numbers (first at row 1); they are committed by value" {
 		t.Errorf("warnings %q", warnings)
 	}
 	// Every digit of the decimal string is kept.

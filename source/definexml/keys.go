@@ -1,6 +1,8 @@
 package definexml
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,9 +18,13 @@ func DatasetFromFile(path, dataset string) (*Dataset, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	def, err := Parse(fh, filepath.Base(path))
+	br := bufio.NewReader(fh)
+	if !looksLikeXML(br) {
+		return nil, fmt.Errorf("%s: not an XML file: a Define-XML (define.xml) is XML: %w", filepath.Base(path), source.ErrInput)
+	}
+	def, err := Parse(br, filepath.Base(path))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", source.ErrInput, err)
+		return nil, fmt.Errorf("%v: %w", err, source.ErrInput)
 	}
 	ds, ok := def.Dataset(dataset)
 	if !ok {
@@ -54,4 +60,14 @@ func (ds *Dataset) DisplayFormats() map[string]string {
 		}
 	}
 	return out
+}
+
+// looksLikeXML says whether the input starts, after an optional UTF-8 byte
+// order mark and white space, with '<', as every XML document does; it
+// consumes nothing the parser needs.
+func looksLikeXML(br *bufio.Reader) bool {
+	head, _ := br.Peek(512)
+	head = bytes.TrimPrefix(head, []byte("\ufeff"))
+	head = bytes.TrimLeft(head, " \t\r\n")
+	return len(head) > 0 && head[0] == '<'
 }

@@ -71,7 +71,7 @@ func xptReader(r io.Reader, name string, o source.Options) (array.RecordReader, 
 }
 
 func jsonOptions(o source.Options) []datasetjson.Option {
-	return []datasetjson.Option{datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithWarn(o.Warn)}
+	return []datasetjson.Option{datasetjson.WithAllocator(o.Allocator), datasetjson.WithBatchSize(o.BatchRows), datasetjson.WithWarn(o.Warn), datasetjson.WithMaxRowBytes(o.Limits.MaxRecordBytes)}
 }
 
 func jsonReader(r io.Reader, name string, o source.Options) (array.RecordReader, error) {

@@ -31,6 +31,9 @@ type Config struct {
 	// Warn receives warnings about accepted but suspicious input (e.g. a
 	// non-integer in a column declared integer); nil drops them.
 	Warn func(msg string)
+	// MaxRowBytes bounds the input one row may take (0: the reader's
+	// default), so a hostile row is rejected before it is held whole.
+	MaxRowBytes int
 }
 
 // Option configures a reader.

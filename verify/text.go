@@ -1,0 +1,68 @@
+package verify
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// WriteText writes the report as people read it: one status line, then
+// one line per problem, note and bad row (with its columns). The CLI and
+// the browser verifier both print this, so a sponsor sees the same report
+// wherever they verify.
+func (rep *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	status := "OK"
+	if !rep.OK {
+		status = "FAILED"
+	}
+	fmt.Fprintf(&b, "%s: %s version %d of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
+		rep.Package, rep.Dataset, rep.Version, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
+	if rep.FloatDigits > 0 {
+		fmt.Fprintf(&b, "  numbers: whole values exact, others compared at %d significant digits (the manifest's rule)\n", rep.FloatDigits)
+	}
+	if len(rep.Redacted) > 0 {
+		fmt.Fprintf(&b, "  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
+	}
+	writeWitnessing(&b, rep)
+	for _, p := range rep.Problems {
+		fmt.Fprintf(&b, "  problem: %s\n", p)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
+	for _, r := range rep.BadRows {
+		cols := ""
+		if len(r.Columns) > 0 {
+			cols = " columns " + strings.Join(r.Columns, ", ") + ":"
+		}
+		fmt.Fprintf(&b, "  row %d (leaf %d):%s %s\n", r.Row, r.LeafIndex, cols, r.Reason)
+	}
+	if rep.Truncated {
+		fmt.Fprintf(&b, "  … %d bad rows in all\n", rep.BadRowCount)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeWitnessing writes what the witness and trust checks found.
+func writeWitnessing(b *strings.Builder, rep *Report) {
+	if rep.Witnesses != nil {
+		fmt.Fprintf(b, "  witnesses (your policy): %s\n", rep.Witnesses)
+		for _, v := range rep.Witnesses.Valid {
+			fmt.Fprintf(b, "    cosigned by %s at %s\n", v.Witness, v.Time.UTC().Format(time.RFC3339))
+		}
+	}
+	if rep.PackagePolicy != nil {
+		fmt.Fprintf(b, "  witnesses (the package's policy): %s\n", rep.PackagePolicy)
+	}
+	if rep.Trust != nil {
+		fmt.Fprintf(b, "  trust: %s (remembered tree size %d)\n", rep.Trust.Outcome, rep.Trust.StoredSize)
+	}
+	for _, l := range strings.SplitAfter(rep.ForkEvidence, "\n") {
+		if l != "" {
+			b.WriteString("  " + l)
+		}
+	}
+}
