@@ -598,3 +598,40 @@ func TestADaMDatesFromDefineXML(t *testing.T) {
 		}
 	}
 }
+
+// TestADaMNumericDateExportVerifies: an export that keeps SAS dates as
+// numbers (dataType integer, days since 1960, with their DATE9.
+// displayFormat) instead of ISO text also verifies against the XPT's
+// package: the display format decides in both formats.
+func TestADaMNumericDateExportVerifies(t *testing.T) {
+	xptPath := adamFile(t, "adsl.xpt")
+	tr, _ := newTrial(t)
+	m := ingest(t, tr, xptPath, "ADSL").Record.Manifest
+	pkg := prove(t, tr, xptPath, pipeline.ProveOptions{Dataset: "ADSL", Detached: true, Form: pipeline.FormFull})
+	ds := convertToDatasetJSON(t, xptPath, "float").clone()
+	sasEpoch := time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)
+	converted := 0
+	for j, c := range ds.Columns {
+		if c.DataType != "date" || c.TargetDataType != "integer" {
+			continue
+		}
+		ds.Columns[j].DataType, ds.Columns[j].TargetDataType = "integer", ""
+		for _, row := range ds.Rows {
+			if s, ok := row[j].(string); ok {
+				d, _ := time.Parse("2006-01-02", s)
+				row[j] = json.Number(strconv.Itoa(int(d.Sub(sasEpoch).Hours() / 24)))
+				converted++
+			}
+		}
+	}
+	if converted < 500 {
+		t.Fatalf("only %d dates converted", converted)
+	}
+	for _, ext := range []string{".json", ".ndjson"} {
+		path := ds.write(t, t.TempDir(), ext)
+		rep := verifyPackage(t, tr, pkg, openFile(t, path, pipeline.ManifestReadOptions(&m)))
+		if !rep.OK || rep.Rows != m.Rows {
+			t.Errorf("%s: ok=%v rows=%d\n%s", ext, rep.OK, rep.Rows, badRowsString(rep))
+		}
+	}
+}

@@ -22,6 +22,11 @@
 //	  targetDataType "integer"            → date32, timestamp[us] (no zone), time64[us]:
 //	                                         a SAS numeric date written as complete ISO
 //	                                         text; it commits like the XPT numeric
+//	integer, float, double, decimal with
+//	  a SAS date/datetime/time
+//	  displayFormat (DATE9., …)           → date32, timestamp[us], time64[us] from
+//	                                         the SAS number (days or seconds since
+//	                                         1960), as the XPT reader does
 //	integer, float, double                → arrow.PrimitiveTypes.Float64
 //	decimal                               → decimal128(38, 18) (DecimalType), exactly
 //	boolean                               → arrow.FixedWidthTypes.Boolean

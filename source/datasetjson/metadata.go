@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/trialog/trialog/source/internal/sas"
 )
 
 // Column is one entry of the Dataset-JSON "columns" array.
@@ -36,9 +38,26 @@ type Metadata struct {
 // point and 18 after, exactly.
 var DecimalType = &arrow.Decimal128Type{Precision: 38, Scale: 18}
 
-// arrowType maps a column's dataType and targetDataType to its Arrow type
-// (see the package documentation for why).
-func arrowType(dataType, target string) (arrow.DataType, bool) {
+// numericDate is what a numeric column holds when its displayFormat is a
+// SAS date, datetime or time format (DATE9., E8601DT., TIME8., …): an
+// export that writes SAS dates as numbers (days or seconds since 1960)
+// rather than as ISO text with targetDataType "integer". Such a column is
+// read like the XPT numeric it came from.
+func numericDate(c Column) sas.Temporal {
+	switch c.DataType {
+	case "integer", "float", "double", "decimal":
+		return sas.FormatTemporal(c.DisplayFormat)
+	}
+	return sas.Number
+}
+
+// arrowType maps a column's dataType, targetDataType and displayFormat to
+// its Arrow type (see the package documentation for why).
+func arrowType(c Column) (arrow.DataType, bool) {
+	dataType, target := c.DataType, c.TargetDataType
+	if k := numericDate(c); k != sas.Number {
+		return k.ArrowType(), true
+	}
 	switch dataType {
 	case "date", "datetime", "time":
 		if target != "integer" {
@@ -78,7 +97,7 @@ func (m *Metadata) schema() (*arrow.Schema, error) {
 			return nil, fmt.Errorf("column %d: duplicate name %s", i+1, c.Name)
 		}
 		seen[c.Name] = true
-		typ, ok := arrowType(c.DataType, c.TargetDataType)
+		typ, ok := arrowType(c)
 		if !ok {
 			return nil, fmt.Errorf("column %s: unknown dataType %q", c.Name, c.DataType)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/trialog/trialog/source/internal/rowbatch"
+	"github.com/trialog/trialog/source/internal/sas"
 )
 
 type framing int
@@ -65,9 +66,20 @@ const (
 	kindDate     // date with targetDataType integer: ISO 8601 text of a SAS date
 	kindDatetime // datetime with targetDataType integer
 	kindTime     // time with targetDataType integer
+	kindSASDate  // a numeric column with a SAS date displayFormat: days since 1960
+	kindSASDatetime
+	kindSASTime
 )
 
 func kindOf(c Column) kind {
+	switch numericDate(c) {
+	case sas.Date:
+		return kindSASDate
+	case sas.Datetime:
+		return kindSASDatetime
+	case sas.Time:
+		return kindSASTime
+	}
 	switch c.DataType {
 	case "integer":
 		return kindInteger
@@ -521,6 +533,23 @@ func (x *Reader) appendValue(i int, v json.RawMessage) error {
 		if err := appendISO(b, x.kinds[i], string(s)); err != nil {
 			return err
 		}
+	case kindSASDate, kindSASDatetime, kindSASTime:
+		num := v
+		if v[0] == '"' && x.meta.Columns[i].DataType == "decimal" {
+			s, err := unquoteInto(v, &x.text)
+			if err != nil {
+				return err
+			}
+			num = s
+		} else if !isNumberStart(v[0]) {
+			return fmt.Errorf("want %s (a SAS %s, format %s), got %s", x.meta.Columns[i].DataType,
+				map[kind]string{kindSASDate: "date", kindSASDatetime: "datetime", kindSASTime: "time"}[x.kinds[i]], x.meta.Columns[i].DisplayFormat, describeRaw(v))
+		}
+		f, err := strconv.ParseFloat(string(num), 64)
+		if err != nil || !isDecimal(string(num)) {
+			return fmt.Errorf("want %s, got %s that is not a number", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		return appendSAS(b, x.kinds[i], f, x.meta.Columns[i].DisplayFormat)
 	case kindBoolean:
 		switch v[0] {
 		case 't':

@@ -383,3 +383,26 @@ func TestEscapes(t *testing.T) {
 		t.Errorf("rows %q\nwant %q", tb.rows, want)
 	}
 }
+
+// TestNumericColumnsWithDateFormats: an export that writes SAS dates as
+// numbers (days or seconds since 1960) with a SAS date displayFormat, not
+// as ISO text, is read as the same calendar values.
+func TestNumericColumnsWithDateFormats(t *testing.T) {
+	doc := `{"columns":[{"name":"TRTSDT","dataType":"integer","displayFormat":"DATE9."},
+{"name":"ADTM","dataType":"double","displayFormat":"DATETIME20."},
+{"name":"ATM","dataType":"decimal","displayFormat":"TIME8."},
+{"name":"AVAL","dataType":"integer","displayFormat":"8."}],
+"rows":[[19725,1704277800,"37815.5",3],[null,0,"0",null]]}`
+	tb, err := readBytes(t, []byte(doc), "adxx.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{{"2014-01-02", "2014-01-02T10:30:00", "10:30:15.500000", "num:3"}, {nil, "1960-01-01T00:00:00", "00:00:00.000000", nil}}
+	if fmt.Sprint(tb.rows) != fmt.Sprint(want) {
+		t.Errorf("rows %v\nwant %v", tb.rows, want)
+	}
+	_, err = readBytes(t, []byte(strings.Replace(doc, "19725,", "19725.5,", 1)), "adxx.json")
+	checkMalformed(t, err, "adxx.json", "row 1: column TRTSDT: format DATE9.: date value is not a whole number of days")
+	_, err = readBytes(t, []byte(strings.Replace(doc, "19725,", `"2014-01-02",`, 1)), "adxx.json")
+	checkMalformed(t, err, "adxx.json", "row 1: column TRTSDT: want integer (a SAS date, format DATE9.), got a string")
+}

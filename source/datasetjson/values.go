@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/decimal128"
 
 	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/source/internal/sas"
 )
 
 var maxDecimal = new(big.Int).Exp(big.NewInt(10), big.NewInt(38), nil)
@@ -100,6 +101,34 @@ func appendISO(b array.Builder, k kind, s string) error {
 		}
 		us := int64(t.Hour())*3600e6 + int64(t.Minute())*60e6 + int64(t.Second())*1e6 + int64(t.Nanosecond()/1000)
 		b.(*array.Time64Builder).Append(arrow.Time64(us))
+	}
+	return nil
+}
+
+// appendSAS appends a SAS numeric date (days since 1960), datetime or time
+// (seconds) of a numeric column whose displayFormat is a date format.
+func appendSAS(b array.Builder, k kind, f float64, format string) error {
+	switch k {
+	case kindSASDate:
+		d, err := sas.Days(f)
+		if err != nil {
+			return fmt.Errorf("format %s: %v", format, err)
+		}
+		b.(*array.Date32Builder).Append(arrow.Date32(d))
+	case kindSASDatetime, kindSASTime:
+		kind := sas.Datetime
+		if k == kindSASTime {
+			kind = sas.Time
+		}
+		us, err := sas.Micros(f, kind)
+		if err != nil {
+			return fmt.Errorf("format %s: %v", format, err)
+		}
+		if kind == sas.Time {
+			b.(*array.Time64Builder).Append(arrow.Time64(us))
+		} else {
+			b.(*array.TimestampBuilder).Append(arrow.Timestamp(us))
+		}
 	}
 	return nil
 }

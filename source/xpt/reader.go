@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/trialog/trialog/source/internal/rowbatch"
+	"github.com/trialog/trialog/source/internal/sas"
 )
 
 const recLen = 80 // every XPORT header record is 80 bytes (TS-140)
@@ -283,7 +284,7 @@ func (v Variable) field() arrow.Field {
 	typ := arrow.DataType(arrow.BinaryTypes.String)
 	if v.Numeric {
 		vals[0] = "num"
-		typ = v.Kind.arrowType()
+		typ = v.Kind.ArrowType()
 	}
 	if v.Label != "" {
 		keys, vals = append(keys, "label"), append(vals, v.Label)
@@ -363,13 +364,13 @@ func (x *Reader) appendObs() error {
 			case Number:
 				b.(*array.Float64Builder).Append(f)
 			case Date:
-				d, err := days(f)
+				d, err := sas.Days(f)
 				if err != nil {
 					return x.malformed("observation %d: variable %s (%s): %v", x.nobs, v.Name, x.format(v), err)
 				}
 				b.(*array.Date32Builder).Append(arrow.Date32(d))
 			case Datetime, Time:
-				us, err := micros(f, v.Kind)
+				us, err := sas.Micros(f, v.Kind)
 				if err != nil {
 					return x.malformed("observation %d: variable %s (%s): %v", x.nobs, v.Name, x.format(v), err)
 				}
@@ -381,11 +382,14 @@ func (x *Reader) appendObs() error {
 			}
 			continue
 		}
-		var err error
-		if x.text, err = x.decode(x.text[:0], bytes.TrimRight(val, " ")); err != nil {
+		text, err := x.decode(x.text, bytes.TrimRight(val, " "))
+		if err != nil {
 			return x.malformed("observation %d: variable %s: %v", x.nobs, v.Name, err)
 		}
-		x.rb.Field(i).(*array.StringBuilder).BinaryBuilder.Append(x.text)
+		if len(text) > 0 && len(val) > 0 && &text[0] != &val[0] {
+			x.text = text // converted: keep the buffer for the next value
+		}
+		x.rb.Field(i).(*array.StringBuilder).BinaryBuilder.Append(text)
 	}
 	return nil
 }

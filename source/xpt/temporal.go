@@ -3,112 +3,33 @@ package xpt
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"golang.org/x/text/encoding/charmap"
+
+	"github.com/trialog/trialog/source/internal/sas"
 )
 
 // Temporal is what a SAS numeric holds according to its display format.
-type Temporal uint8
+type Temporal = sas.Temporal
 
 // Kinds of numeric variable.
 const (
-	Number   Temporal = iota // a plain number
-	Date                     // days since 1960-01-01
-	Datetime                 // seconds since 1960-01-01T00:00:00 (no zone)
-	Time                     // seconds since midnight
+	Number   = sas.Number   // a plain number
+	Date     = sas.Date     // days since 1960-01-01
+	Datetime = sas.Datetime // seconds since 1960-01-01T00:00:00 (no zone)
+	Time     = sas.Time     // seconds since midnight
 )
-
-// sasFormats maps SAS format names (without width and decimals) to the
-// kind of value they display (SAS 9.4 Formats and Informats: Reference,
-// "Dictionary of Formats", date, time and datetime categories). Formats that
-// can also display a duration (HHMM., HOUR., MMSS.) are left out: their
-// values stay numbers.
-var sasFormats = func() map[string]Temporal {
-	m := map[string]Temporal{}
-	for _, f := range strings.Fields(`DATE DAY DDMMYY DDMMYYB DDMMYYC DDMMYYD DDMMYYN DDMMYYP DDMMYYS
-		MMDDYY MMDDYYB MMDDYYC MMDDYYD MMDDYYN MMDDYYP MMDDYYS YYMMDD YYMMDDB YYMMDDC YYMMDDD
-		YYMMDDN YYMMDDP YYMMDDS E8601DA B8601DA IS8601DA ND8601DA MONYY MONNAME MONTH YEAR YYMON
-		YYMM YYMMC YYMMD YYMMN YYMMP YYMMS MMYY MMYYC MMYYD MMYYN MMYYP MMYYS YYQ YYQC YYQD YYQN
-		YYQP YYQS QTR WEEKDATE WEEKDATX WORDDATE WORDDATX DOWNAME WEEKDAY JULIAN JULDAY NENGO
-		MINGUO NLDATE EURDFDD EURDFDE EURDFMY EURDFWKX`) {
-		m[f] = Date
-	}
-	for _, f := range strings.Fields(`DATETIME DATEAMPM E8601DT B8601DT IS8601DT E8601DN B8601DN
-		NLDATM MDYAMPM DTDATE DTMONYY DTWKDATX DTYEAR DTYYQC`) {
-		m[f] = Datetime
-	}
-	for _, f := range strings.Fields(`TIME TIMEAMPM TOD E8601TM B8601TM IS8601TM NLTIME`) {
-		m[f] = Time
-	}
-	return m
-}()
 
 // FormatTemporal returns the kind of value a SAS display format such as
-// "DATE9.", "E8601DT19." or "8.2" shows.
-func FormatTemporal(format string) Temporal {
-	name := strings.ToUpper(strings.TrimRight(strings.TrimSpace(format), "0123456789."))
-	return sasFormats[name]
-}
-
-// arrowType is the Arrow type a numeric variable of this kind is read as:
-// its value as a calendar date, wall-clock datetime or time of day, which
-// the canonical encoding writes as ISO 8601 text.
-func (k Temporal) arrowType() arrow.DataType {
-	switch k {
-	case Date:
-		return arrow.FixedWidthTypes.Date32
-	case Datetime:
-		return &arrow.TimestampType{Unit: arrow.Microsecond}
-	case Time:
-		return arrow.FixedWidthTypes.Time64us
-	}
-	return arrow.PrimitiveTypes.Float64
-}
-
-// sasEpochDays is 1960-01-01 in days since 1970-01-01.
-const sasEpochDays = -3653
-
-var (
-	errNotWholeDays = errors.New("date value is not a whole number of days")
-	errOutOfRange   = errors.New("date or time value out of range")
-	errTimeOfDay    = errors.New("time value is not a time of day (0 to 24 hours)")
-)
-
-// days converts a SAS date to days since 1970-01-01.
-func days(f float64) (int32, error) {
-	if f != math.Trunc(f) {
-		return 0, errNotWholeDays
-	}
-	d := f + sasEpochDays
-	if math.IsInf(d, 0) || d < math.MinInt32 || d > math.MaxInt32 {
-		return 0, errOutOfRange
-	}
-	return int32(d), nil
-}
-
-// micros converts SAS seconds (since 1960 for a datetime, since midnight
-// for a time) to whole microseconds, the precision a double of that size
-// still carries; a datetime is shifted to the Unix epoch.
-func micros(f float64, kind Temporal) (int64, error) {
-	us := math.Round(f * 1e6)
-	if kind == Datetime {
-		us += sasEpochDays * 86400 * 1e6
-	}
-	if math.IsInf(us, 0) || math.Abs(us) > 1<<62 {
-		return 0, errOutOfRange
-	}
-	if kind == Time && (us < 0 || us >= 86400*1e6) {
-		return 0, errTimeOfDay
-	}
-	return int64(us), nil
-}
+// "DATE9.", "E8601DT19." or "8.2" shows (see package sas for the list).
+func FormatTemporal(format string) Temporal { return sas.FormatTemporal(format) }
 
 // textDecoder turns the bytes of a character value into UTF-8 text, or
-// fails: bytes are never replaced.
+// fails: bytes are never replaced. The result is src itself when it is
+// already the text (valid UTF-8, or ASCII in a single-byte set), else it
+// is written to dst[:0].
 type textDecoder func(dst, src []byte) ([]byte, error)
 
 var errInvalidUTF8 = errors.New("text is not valid UTF-8 (use --encoding latin1 or windows-1252 for such data)")
@@ -122,7 +43,7 @@ func newTextDecoder(name string) (textDecoder, error) {
 			if !utf8.Valid(src) {
 				return dst, errInvalidUTF8
 			}
-			return append(dst, src...), nil
+			return src, nil
 		}, nil
 	case "latin1", "latin-1", "iso-8859-1", "iso8859-1":
 		cm = charmap.ISO8859_1
@@ -133,6 +54,17 @@ func newTextDecoder(name string) (textDecoder, error) {
 	}
 	cs := cm.String()
 	return func(dst, src []byte) ([]byte, error) {
+		ascii := true
+		for _, c := range src {
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+		}
+		if ascii {
+			return src, nil
+		}
+		dst = dst[:0]
 		for _, c := range src {
 			if c < utf8.RuneSelf {
 				dst = append(dst, c)
