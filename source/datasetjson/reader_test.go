@@ -402,7 +402,7 @@ func TestNumericColumnsWithDateFormats(t *testing.T) {
 		t.Errorf("rows %v\nwant %v", tb.rows, want)
 	}
 	_, err = readBytes(t, []byte(strings.Replace(doc, "19725,", "19725.5,", 1)), "adxx.json")
-	checkMalformed(t, err, "adxx.json", "row 1: column TRTSDT: format DATE9.: date value is not a whole number of days")
+	checkMalformed(t, err, "adxx.json", "row 0: column TRTSDT: format DATE9.: date value is not a whole number of days")
 	_, err = readBytes(t, []byte(strings.Replace(doc, "19725,", `"2014-01-02",`, 1)), "adxx.json")
-	checkMalformed(t, err, "adxx.json", "row 1: column TRTSDT: want integer (a SAS date, format DATE9.), got a string")
+	checkMalformed(t, err, "adxx.json", "row 0: column TRTSDT: want integer (a SAS date, format DATE9.), got a string")
 }
