@@ -9,9 +9,9 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 )
@@ -203,7 +203,7 @@ func (k *keyedData) finish(rep *Report) {
 
 // planKeyed reads the package's key columns and row indices and matches
 // its rows to the data file's.
-func (v *verifier) planKeyed(fr *ipc.FileReader) error {
+func (v *verifier) planKeyed(fr *ipcfile.File) error {
 	var keys []string
 	var rows []uint64
 	rowIdx := fr.Schema().FieldIndices(disclosure.ColRow)[0]

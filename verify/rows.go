@@ -11,15 +11,15 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 )
 
-func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
+func (v *verifier) rows(ctx context.Context, fr *ipcfile.File) error {
 	m, meta := v.meta.Manifest, v.meta
 	var rangeCheck *trillian.RangeVerifier
 	if meta.RangeProof != nil {
@@ -375,13 +375,13 @@ type readResult struct {
 // goroutine, one batch ahead of the consumer, so reading overlaps hashing.
 // A panic of the Arrow reader on a crafted file becomes an error. Call
 // stop when done: it ends the reader and releases unconsumed batches.
-func readAhead(fr *ipc.FileReader) (<-chan readResult, func()) {
+func readAhead(fr *ipcfile.File) (<-chan readResult, func()) {
 	out := make(chan readResult, 1)
 	quit := make(chan struct{})
 	go func() {
 		defer close(out)
 		for b := 0; b < fr.NumRecords(); b++ {
-			rec, err := recordAt(fr, b)
+			rec, err := fr.RecordAt(b) // guarded: a reader panic is an error
 			select {
 			case out <- readResult{rec, b, err}:
 			case <-quit:
@@ -403,15 +403,6 @@ func readAhead(fr *ipc.FileReader) (<-chan readResult, func()) {
 			}
 		}
 	}
-}
-
-func recordAt(fr *ipc.FileReader, b int) (rec arrow.Record, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			rec, err = nil, fmt.Errorf("malformed Arrow data (%v)", r)
-		}
-	}()
-	return fr.RecordAt(b)
 }
 
 // The copies of a row's cells a verifier may hold.

@@ -3,15 +3,17 @@ package verify
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian/checkpoint"
 )
+
+// recycled bounds the freed Arrow buffers a verification keeps for reuse.
+const recycled = disclosure.MaxBatchBody
 
 // Options configure an offline verification.
 type Options struct {
@@ -88,20 +90,16 @@ func Package(ctx context.Context, pkgPath string, opts Options) (*Report, error)
 // every column is disclosed are checked by their row hash, and cell by
 // cell only if that differs; fast reports whether that happened.
 func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bool) (rep *Report, fast bool, err error) {
-	fh, err := os.Open(pkgPath)
+	// Everything the package's Arrow reader holds is bounded by the
+	// budget, whatever the package declares (docs/package-format.md,
+	// "Limits"); the recycler keeps up to recycled bytes of freed buffers
+	// for the next batch.
+	budget := ipcfile.NewBudget(source.NewRecycler(recycled), disclosure.ReadBudget)
+	fr, meta, err := disclosure.Open(pkgPath, budget)
 	if err != nil {
 		return nil, false, err
 	}
-	defer fh.Close()
-	fr, err := ipc.NewFileReader(fh, ipc.WithAllocator(source.NewRecycler(256<<20)))
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w: %v", pkgPath, disclosure.ErrPackage, err)
-	}
 	defer fr.Close()
-	meta, err := disclosure.ParseMeta(fr.Schema().Metadata())
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", pkgPath, err)
-	}
 	m := meta.Manifest
 	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
 		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys}
@@ -120,7 +118,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 
 // safeRows runs the row checks, turning a panic from malformed Arrow data
 // in a crafted package into an error rather than a crash.
-func (v *verifier) safeRows(ctx context.Context, fr *ipc.FileReader) (err error) {
+func (v *verifier) safeRows(ctx context.Context, fr *ipcfile.File) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if v.opts.Data != nil { // the data file is read in the same loop
