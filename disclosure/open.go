@@ -18,8 +18,9 @@ const (
 	MaxBatchBody = 64 << 20 // bytes of one record batch's body
 	// ReadBudget bounds the Arrow memory a reader of one package holds
 	// at once: a batch being read (its body and its buffers), one read
-	// ahead and one being checked, and the dictionaries.
-	ReadBudget = 5 * MaxBatchBody
+	// ahead and one being checked, the dictionaries, and a cache of one
+	// batch body of freed buffers, all rounded up to powers of two.
+	ReadBudget = 6 * MaxBatchBody
 )
 
 // Limits returns the structural limits of a package file.

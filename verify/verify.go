@@ -92,10 +92,10 @@ func Package(ctx context.Context, pkgPath string, opts Options) (*Report, error)
 func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bool) (rep *Report, fast bool, err error) {
 	// Everything the package's Arrow reader holds is bounded by the
 	// budget, whatever the package declares (docs/package-format.md,
-	// "Limits"); the recycler keeps up to recycled bytes of freed buffers
-	// for the next batch.
-	budget := ipcfile.NewBudget(source.NewRecycler(recycled), disclosure.ReadBudget)
-	fr, meta, err := disclosure.Open(pkgPath, budget)
+	// "Limits"), the recycler's cache of freed buffers for the next batch
+	// and its rounding to size classes included.
+	mem := source.NewRecyclerOver(ipcfile.NewBudget(nil, disclosure.ReadBudget), recycled)
+	fr, meta, err := disclosure.Open(pkgPath, mem)
 	if err != nil {
 		return nil, false, err
 	}
