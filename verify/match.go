@@ -163,6 +163,17 @@ func (v *verifier) packageKey(encs []canonical.CellEncoder, i int) (string, erro
 	return string(appendKey(nil, cells)), nil
 }
 
+// matched counts the data rows a package row was matched to.
+func (k *keyedData) matched() uint64 {
+	var n uint64
+	for _, r := range k.rows {
+		if r.used {
+			n++
+		}
+	}
+	return n
+}
+
 // finish reports data rows that no package row matched, and notes when
 // the file's row order differs from the log's.
 func (k *keyedData) finish(rep *Report) {
@@ -415,9 +426,10 @@ func (d *dataCursor) seek(r uint64) (arrow.Record, int, []canonical.CellEncoder,
 	return d.rec, int(r - d.first), d.encs, nil
 }
 
-// remaining counts the data rows after the last one asked for.
-func (d *dataCursor) remaining() (uint64, error) {
-	total := d.first
+// remaining reads the data file to its end and returns its row count and
+// the rows after the last one asked for.
+func (d *dataCursor) remaining() (total, extra uint64, err error) {
+	total = d.first
 	if d.rec != nil {
 		total += uint64(d.rec.NumRows())
 	}
@@ -425,9 +437,9 @@ func (d *dataCursor) remaining() (uint64, error) {
 		total += uint64(d.batches.Record().NumRows())
 	}
 	if err := d.batches.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return total - min(total, d.seen), nil
+	return total, total - min(total, d.seen), nil
 }
 
 func (d *dataCursor) close() { d.batches.Close() }

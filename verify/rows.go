@@ -172,14 +172,43 @@ func (v *verifier) rows(ctx context.Context, fr *ipcfile.File) error {
 	}
 	if v.keyed != nil {
 		v.keyed.finish(v.rep)
+		v.coverage(uint64(len(v.keyed.rows)), v.keyed.matched())
 	} else if v.data != nil {
-		if extra, err := v.data.remaining(); err != nil {
+		total, extra, err := v.data.remaining()
+		if err != nil {
 			return err
-		} else if extra > 0 && meta.Selection == disclosure.SelectionRange {
+		}
+		if extra > 0 && meta.Selection == disclosure.SelectionRange {
 			v.rep.fail("data file %s has %d rows more than the dataset version (%d)", v.data.file.Name, extra, m.Rows)
 		}
+		v.coverage(total, distinctBelow(order, total))
 	}
 	return nil
+}
+
+// coverage reports the data file's rows the package does not prove.
+func (v *verifier) coverage(total, covered uint64) {
+	rep := v.rep
+	rep.DataRows, rep.DataRowsNotCovered = total, total-min(covered, total)
+	if rep.DataRowsNotCovered == 0 || v.meta.Selection == disclosure.SelectionRange {
+		return // a whole-dataset package already fails on extra rows
+	}
+	what := fmt.Sprintf("%d rows of the data file %s are not covered by this package (it proves %d of its %d rows): verification says nothing about them",
+		rep.DataRowsNotCovered, v.opts.Data.Name, total-rep.DataRowsNotCovered, total)
+	if v.opts.Complete {
+		rep.fail("%s", what)
+	} else {
+		rep.Notes = append(rep.Notes, what)
+	}
+}
+
+// distinctBelow counts the distinct row indices in order below n.
+func distinctBelow(order []uint64, n uint64) uint64 {
+	rows := slices.Clone(order)
+	slices.Sort(rows)
+	rows = slices.Compact(rows)
+	i, _ := slices.BinarySearch(rows, n)
+	return uint64(i)
 }
 
 // nullInReserved names a trialog column of rec with a null, if any: the

@@ -30,6 +30,32 @@ type Options struct {
 	// MaxReportedRows bounds the rows listed in the report (default 1000);
 	// every bad row is still counted.
 	MaxReportedRows int
+	// Complete makes rows of the data file that the package does not
+	// cover a failure. Without it they are counted in the report
+	// (DataRowsNotCovered) and named in a note: a rows package proves its
+	// rows only, and says nothing about the rest of the file.
+	Complete bool
+	// Versions, if set, is asked whether the log holds a newer version
+	// of the dataset (a log client, e.g. for --log-url). Without it the
+	// report says that freshness was not checked.
+	Versions Versions
+}
+
+// Versions tells a verifier which versions of a dataset a trial's log
+// holds. It is the seam for a log client (the published log, --log-url):
+// the client must check what it returns against a checkpoint signed by the
+// trial's key, at least as large as the package's.
+type Versions interface {
+	// Latest returns the newest version of dataset in trial's log.
+	Latest(ctx context.Context, trial, dataset string) (DatasetVersion, error)
+}
+
+// DatasetVersion is one version of a dataset as a log lists it.
+type DatasetVersion struct {
+	Version    uint64 `json:"version"`
+	IngestedAt string `json:"ingested_at"`
+	// TreeSize is the size of the verified checkpoint the answer is from.
+	TreeSize uint64 `json:"tree_size"`
 }
 
 // Report is the outcome of Verify. OK is true only if every check passed.
@@ -40,11 +66,23 @@ type Report struct {
 	Trial       string       `json:"trial,omitempty"`
 	Dataset     string       `json:"dataset,omitempty"`
 	Version     uint64       `json:"version,omitempty"`
+	// IngestedAt is the version's ingest time (the manifest's created_at).
+	IngestedAt string `json:"ingested_at,omitempty"`
 	Mode        string       `json:"mode,omitempty"`
 	Selection   string       `json:"selection,omitempty"`
 	TreeSize    uint64       `json:"tree_size,omitempty"`
 	RootHash    string       `json:"root_hash,omitempty"`
 	Rows        uint64       `json:"rows_checked"`
+	// DataRows is the number of rows of the data file given, and
+	// DataRowsNotCovered those of them that the package does not prove
+	// (a rows package against a whole file): verification says nothing
+	// about those rows.
+	DataRows           uint64 `json:"data_rows,omitempty"`
+	DataRowsNotCovered uint64 `json:"data_rows_not_covered"`
+	// Freshness says whether a newer version of the dataset exists:
+	// "latest", "superseded", or "not checked" (no log to ask).
+	Freshness string          `json:"freshness"`
+	Latest    *DatasetVersion `json:"latest_version,omitempty"`
 	BadRowCount uint64       `json:"bad_rows"`
 	Problems    []string     `json:"problems,omitempty"`
 	Notes       []string     `json:"notes,omitempty"`
@@ -101,8 +139,8 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	}
 	defer fr.Close()
 	m := meta.Manifest
-	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
-		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys}
+	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version, IngestedAt: m.CreatedAt,
+		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys, Freshness: FreshnessNotChecked}
 	if opts.Data != nil {
 		rep.Data = opts.Data.Name
 	}
@@ -113,7 +151,45 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	if err := v.safeRows(ctx, fr); err != nil {
 		return nil, false, err
 	}
+	if err := v.checkFreshness(ctx); err != nil {
+		return nil, false, err
+	}
 	return rep, v.full && !exhaustive, nil
+}
+
+// Freshness values of a report.
+const (
+	FreshnessNotChecked = "not checked"
+	FreshnessLatest     = "latest"
+	FreshnessSuperseded = "superseded"
+)
+
+// checkFreshness asks opts.Versions, if any, whether the log holds a
+// newer version of the dataset. A superseded version fails verification
+// unless the recipient pinned it (Options.Version): a middleman could
+// otherwise hand over the data from before a correction.
+func (v *verifier) checkFreshness(ctx context.Context) error {
+	rep, m := v.rep, v.meta.Manifest
+	if v.opts.Versions == nil {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s version %d was ingested at %s; whether a newer version exists was not checked (no log to ask)", m.Dataset, m.Version, m.CreatedAt))
+		return nil
+	}
+	latest, err := v.opts.Versions.Latest(ctx, m.Trial, m.Dataset)
+	if err != nil {
+		return fmt.Errorf("newer versions of %s: %w", m.Dataset, err)
+	}
+	rep.Latest = &latest
+	switch {
+	case latest.Version <= m.Version:
+		rep.Freshness = FreshnessLatest
+	case v.opts.Version == m.Version:
+		rep.Freshness = FreshnessSuperseded
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s version %d (ingested %s) is superseded by version %d (ingested %s); version %d was asked for", m.Dataset, m.Version, m.CreatedAt, latest.Version, latest.IngestedAt, m.Version))
+	default:
+		rep.Freshness = FreshnessSuperseded
+		rep.fail("%s version %d (ingested %s) is superseded by version %d (ingested %s): ask for the latest version, or pin this one with --dataset %s@%d", m.Dataset, m.Version, m.CreatedAt, latest.Version, latest.IngestedAt, m.Dataset, m.Version)
+	}
+	return nil
 }
 
 // safeRows runs the row checks, turning a panic from malformed Arrow data

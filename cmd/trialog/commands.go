@@ -250,8 +250,9 @@ func verifyCommand() *cli.Command {
 		ArgsUsage: "PACKAGE [DATAFILE]",
 		Flags: []cli.Flag{jsonFlag(), formatFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
-			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
+			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]; with @VERSION that version is pinned (a newer one is then a note, not a failure)"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
+			&cli.BoolFlag{Name: "complete", Usage: "fail if DATAFILE has rows the package does not prove (default: count them in the report)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
@@ -261,7 +262,7 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := verify.Options{VerifierKey: strings.TrimSpace(string(vkey)), MaxReportedRows: c.Int("max-rows")}
+			opts := verify.Options{VerifierKey: strings.TrimSpace(string(vkey)), MaxReportedRows: c.Int("max-rows"), Complete: c.Bool("complete")}
 			if d := c.String("dataset"); d != "" {
 				if opts.Dataset, opts.Version, err = pipeline.ParseDatasetRef(d); err != nil {
 					return err
@@ -300,8 +301,12 @@ func printReport(rep *verify.Report) {
 	if !rep.OK {
 		status = "FAILED"
 	}
-	fmt.Printf("%s: %s version %d of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
-		rep.Package, rep.Dataset, rep.Version, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
+	fmt.Printf("%s: %s version %d (ingested %s) of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
+		rep.Package, rep.Dataset, rep.Version, rep.IngestedAt, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
+	if rep.Data != "" {
+		fmt.Printf("  data file %s: %d rows, %d not covered by this package\n", rep.Data, rep.DataRows, rep.DataRowsNotCovered)
+	}
+	fmt.Printf("  newer version: %s\n", rep.Freshness)
 	if len(rep.Redacted) > 0 {
 		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
 	}
