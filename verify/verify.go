@@ -60,19 +60,19 @@ type DatasetVersion struct {
 
 // Report is the outcome of Verify. OK is true only if every check passed.
 type Report struct {
-	OK          bool         `json:"ok"`
-	Package     string       `json:"package"`
-	Data        string       `json:"data,omitempty"`
-	Trial       string       `json:"trial,omitempty"`
-	Dataset     string       `json:"dataset,omitempty"`
-	Version     uint64       `json:"version,omitempty"`
+	OK      bool   `json:"ok"`
+	Package string `json:"package"`
+	Data    string `json:"data,omitempty"`
+	Trial   string `json:"trial,omitempty"`
+	Dataset string `json:"dataset,omitempty"`
+	Version uint64 `json:"version,omitempty"`
 	// IngestedAt is the version's ingest time (the manifest's created_at).
 	IngestedAt string `json:"ingested_at,omitempty"`
-	Mode        string       `json:"mode,omitempty"`
-	Selection   string       `json:"selection,omitempty"`
-	TreeSize    uint64       `json:"tree_size,omitempty"`
-	RootHash    string       `json:"root_hash,omitempty"`
-	Rows        uint64       `json:"rows_checked"`
+	Mode       string `json:"mode,omitempty"`
+	Selection  string `json:"selection,omitempty"`
+	TreeSize   uint64 `json:"tree_size,omitempty"`
+	RootHash   string `json:"root_hash,omitempty"`
+	Rows       uint64 `json:"rows_checked"`
 	// DataRows is the number of rows of the data file given, and
 	// DataRowsNotCovered those of them that the package does not prove
 	// (a rows package against a whole file): verification says nothing
@@ -81,14 +81,14 @@ type Report struct {
 	DataRowsNotCovered uint64 `json:"data_rows_not_covered"`
 	// Freshness says whether a newer version of the dataset exists:
 	// "latest", "superseded", or "not checked" (no log to ask).
-	Freshness string          `json:"freshness"`
-	Latest    *DatasetVersion `json:"latest_version,omitempty"`
-	BadRowCount uint64       `json:"bad_rows"`
-	Problems    []string     `json:"problems,omitempty"`
-	Notes       []string     `json:"notes,omitempty"`
-	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
-	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
-	Redacted    []string     `json:"redacted,omitempty"`
+	Freshness   string          `json:"freshness"`
+	Latest      *DatasetVersion `json:"latest_version,omitempty"`
+	BadRowCount uint64          `json:"bad_rows"`
+	Problems    []string        `json:"problems,omitempty"`
+	Notes       []string        `json:"notes,omitempty"`
+	BadRows     []RowProblem    `json:"bad_row_list,omitempty"`
+	Truncated   bool            `json:"bad_row_list_truncated,omitempty"`
+	Redacted    []string        `json:"redacted,omitempty"`
 	keys        []string
 }
 
