@@ -211,7 +211,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.start(tmp); err != nil {
 		return nil, err
 	}
-	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, w.addBatch))
+	rows, err := source.ForEachBatch(ctx, f, source.Chunked(disclosure.MaxBatchRows, w.addBatch))
 	if err != nil {
 		return nil, err
 	}
@@ -516,10 +516,49 @@ func (w *packageWriter) addBatch(b source.Batch) error {
 	out := array.NewRecord(w.out, arrays, int64(len(positions)))
 	defer out.Release()
 	w.written += uint64(len(positions))
-	if err := w.writer.Write(out); err != nil {
-		return errors.Join(fmt.Errorf("write package"), err)
+	return w.writeBounded(out)
+}
+
+// writeBounded writes rec as one or more record batches whose bodies stay
+// well within the format's disclosure.MaxBatchBody (a reader rejects a
+// larger one): wide rows of long text are split into smaller batches.
+func (w *packageWriter) writeBounded(rec arrow.Record) error {
+	n := rec.NumRows()
+	size := int64(0)
+	for _, col := range rec.Columns() {
+		size += dataBytes(col.Data())
+	}
+	per := n
+	if target := int64(disclosure.MaxBatchBody / 2); size > target {
+		per = max(1, n*target/size)
+	}
+	for off := int64(0); off < n; off += per {
+		part := rec.NewSlice(off, min(off+per, n))
+		err := w.writer.Write(part)
+		part.Release()
+		if err != nil {
+			return errors.Join(fmt.Errorf("write package"), err)
+		}
 	}
 	return nil
+}
+
+// dataBytes is the size of an array's buffers, children and dictionary
+// included.
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	if dict := d.Dictionary(); dict != nil {
+		n += dataBytes(dict)
+	}
+	return n
 }
 
 // takeColumn returns the rows of col at indices (every row when indices is
