@@ -555,7 +555,7 @@ func dataBytes(d arrow.ArrayData) int64 {
 	for _, c := range d.Children() {
 		n += dataBytes(c)
 	}
-	if dict := d.Dictionary(); dict != nil {
+	if dict, ok := d.Dictionary().(*array.Data); ok && dict != nil {
 		n += dataBytes(dict)
 	}
 	return n

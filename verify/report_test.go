@@ -133,7 +133,7 @@ func TestFreshness(t *testing.T) {
 		}
 	}
 	log := catalog{tr}
-	check(pkgs[0], verify.Options{}, true, verify.FreshnessNotChecked, "was not checked")
+	check(pkgs[0], verify.Options{}, true, verify.FreshnessNotChecked, "")
 	check(pkgs[0], verify.Options{Versions: log}, false, verify.FreshnessSuperseded, "superseded by version 2 (ingested 2026-11-20T09:00:00Z)")
 	check(pkgs[0], verify.Options{Versions: log, Dataset: "DM", Version: 1}, true, verify.FreshnessSuperseded, "version 1 was asked for")
 	check(pkgs[1], verify.Options{Versions: log}, true, verify.FreshnessLatest, "")

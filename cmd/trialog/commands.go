@@ -306,7 +306,12 @@ func printReport(rep *verify.Report) {
 	if rep.Data != "" {
 		fmt.Printf("  data file %s: %d rows, %d not covered by this package\n", rep.Data, rep.DataRows, rep.DataRowsNotCovered)
 	}
-	fmt.Printf("  newer version: %s\n", rep.Freshness)
+	switch rep.Freshness {
+	case verify.FreshnessNotChecked:
+		fmt.Printf("  newer version: not checked (no log to ask)\n")
+	default:
+		fmt.Printf("  newer version: %s (latest in the log: version %d)\n", rep.Freshness, rep.Latest.Version)
+	}
 	if len(rep.Redacted) > 0 {
 		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
 	}
