@@ -18,10 +18,12 @@ import (
 	"github.com/trialog/trialog/trillian"
 )
 
-// Package format v2 (docs/package-format.md): one Arrow IPC file that any
-// Arrow tool opens as a table.
+// Package format v3 (docs/package-format.md): one Arrow IPC file that any
+// Arrow tool opens as a table. v3 added the disclosure levels (a minimal
+// package has a dataset header instead of the manifest), statement v2 and
+// the structural limits.
 const (
-	Version = "2"
+	Version = "3"
 
 	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
 	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
@@ -40,6 +42,8 @@ const (
 	metaRangeProof    = "trialog.range_proof"
 	metaRedacted      = "trialog.redacted"
 	metaStatement     = "trialog.statement"
+	metaDisclosure    = "trialog.disclosure"
+	metaHeader        = "trialog.dataset_header"
 )
 
 // SaltColumn and CommitColumn name the package columns of a data column.
@@ -62,8 +66,14 @@ var (
 
 // Meta is what a package's schema metadata holds.
 type Meta struct {
-	Mode          string
-	Selection     string
+	Mode      string
+	Selection string
+	// Disclosure is DisclosureFull (ManifestLeaf, ManifestIndex and
+	// ManifestProof present, Manifest parsed from the leaf) or
+	// DisclosureMinimal (HeaderJSON present; Manifest holds only what the
+	// header does, Rows 0).
+	Disclosure    string
+	HeaderJSON    []byte
 	ManifestLeaf  []byte
 	Manifest      *leaf.Manifest
 	ManifestIndex uint64
@@ -84,9 +94,18 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
-	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement}
-	vals := []string{Version, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
-		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement)}
+	keys := []string{metaVersion, metaMode, metaSelection, metaDisclosure, metaCheckpoint, metaRedacted, metaStatement}
+	vals := []string{Version, p.Mode, p.Selection, p.Disclosure, string(p.Checkpoint), string(redacted), string(p.Statement)}
+	switch p.Disclosure {
+	case DisclosureFull:
+		keys = append(keys, metaManifestLeaf, metaManifestIndex, metaManifestProof)
+		vals = append(vals, base64.StdEncoding.EncodeToString(p.ManifestLeaf), strconv.FormatUint(p.ManifestIndex, 10), string(proof))
+	case DisclosureMinimal:
+		keys = append(keys, metaHeader)
+		vals = append(vals, string(p.HeaderJSON))
+	default:
+		return arrow.Metadata{}, fmt.Errorf("disclosure %q", p.Disclosure)
+	}
 	if p.RangeProof != nil {
 		rp, err := json.Marshal(p.RangeProof)
 		if err != nil {
@@ -126,29 +145,30 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 	if (p.Mode != ModeAttached && p.Mode != ModeDetached) || (p.Selection != SelectionRange && p.Selection != SelectionRows) {
 		return nil, fmt.Errorf("%w: mode %q selection %q", ErrPackage, p.Mode, p.Selection)
 	}
-	s, err := get(metaManifestLeaf)
+	if p.Disclosure, err = get(metaDisclosure); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Disclosure == DisclosureMinimal && p.Selection == SelectionRows:
+		s, err := get(metaHeader)
+		if err != nil {
+			return nil, err
+		}
+		p.HeaderJSON = []byte(s)
+		h, err := ParseHeader(p.HeaderJSON)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrPackage, err)
+		}
+		p.Manifest = h.Manifest()
+	case p.Disclosure == DisclosureFull:
+		if err := p.parseManifest(get); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: disclosure %q with selection %q", ErrPackage, p.Disclosure, p.Selection)
+	}
+	s, err := get(metaCheckpoint)
 	if err != nil {
-		return nil, err
-	}
-	if p.ManifestLeaf, err = base64.StdEncoding.DecodeString(s); err != nil {
-		return nil, fmt.Errorf("%w: manifest leaf: %v", ErrPackage, err)
-	}
-	if p.Manifest, err = leaf.ParseManifest(p.ManifestLeaf); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPackage, err)
-	}
-	if s, err = get(metaManifestIndex); err != nil {
-		return nil, err
-	}
-	if p.ManifestIndex, err = strconv.ParseUint(s, 10, 64); err != nil {
-		return nil, fmt.Errorf("%w: manifest index: %v", ErrPackage, err)
-	}
-	if s, err = get(metaManifestProof); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(s), &p.ManifestProof); err != nil {
-		return nil, fmt.Errorf("%w: manifest proof: %v", ErrPackage, err)
-	}
-	if s, err = get(metaCheckpoint); err != nil {
 		return nil, err
 	}
 	p.Checkpoint = []byte(s)
@@ -172,4 +192,31 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		}
 	}
 	return p, nil
+}
+
+// parseManifest reads a full package's manifest leaf, index and proof.
+func (p *Meta) parseManifest(get func(string) (string, error)) error {
+	s, err := get(metaManifestLeaf)
+	if err != nil {
+		return err
+	}
+	if p.ManifestLeaf, err = base64.StdEncoding.DecodeString(s); err != nil {
+		return fmt.Errorf("%w: manifest leaf: %v", ErrPackage, err)
+	}
+	if p.Manifest, err = leaf.ParseManifest(p.ManifestLeaf); err != nil {
+		return fmt.Errorf("%w: %v", ErrPackage, err)
+	}
+	if s, err = get(metaManifestIndex); err != nil {
+		return err
+	}
+	if p.ManifestIndex, err = strconv.ParseUint(s, 10, 64); err != nil {
+		return fmt.Errorf("%w: manifest index: %v", ErrPackage, err)
+	}
+	if s, err = get(metaManifestProof); err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(s), &p.ManifestProof); err != nil {
+		return fmt.Errorf("%w: manifest proof: %v", ErrPackage, err)
+	}
+	return nil
 }

@@ -47,6 +47,11 @@ type ProveOptions struct {
 	Redact []string
 	// Detached leaves every value out: the recipient brings the data file.
 	Detached bool
+	// Minimal (rows selections only) discloses the dataset header instead
+	// of the manifest: not the total row count, the source file's name,
+	// size and SHA-256, the range root or the operator
+	// (docs/package-format.md, "Sensitivity").
+	Minimal bool
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
@@ -145,8 +150,22 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, fmt.Errorf("the log does not hold manifest %s version %d at %d: %w", m.Dataset, m.Version, rec.ManifestIndex, err)
 	}
 	meta := &disclosure.Meta{
-		Mode: disclosure.ModeAttached, Selection: disclosure.SelectionRows, ManifestLeaf: manifestLeaf, Manifest: m,
+		Mode: disclosure.ModeAttached, Selection: disclosure.SelectionRows, Disclosure: disclosure.DisclosureFull, ManifestLeaf: manifestLeaf, Manifest: m,
 		ManifestIndex: rec.ManifestIndex, ManifestProof: manifestProof, Checkpoint: signed, Redacted: opts.Redact,
+	}
+	header := disclosure.HeaderOf(m)
+	headerDigest, err := header.Digest()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Minimal {
+		if len(opts.Rows) == 0 && len(opts.Where) == 0 {
+			return nil, fmt.Errorf("a minimal package proves selected rows: give --rows or --where: %w", workspace.ErrUsage)
+		}
+		meta.Disclosure, meta.ManifestLeaf, meta.ManifestIndex, meta.ManifestProof = disclosure.DisclosureMinimal, nil, 0, nil
+		if meta.HeaderJSON, err = header.Encode(); err != nil {
+			return nil, err
+		}
 	}
 	if meta.Redacted == nil {
 		meta.Redacted = []string{}
@@ -198,7 +217,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		w.rows = disclosure.RangesOf(selected)
 	}
 	st := disclosure.Statement{Origin: cp.Origin, Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
-		TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
+		Disclosure: meta.Disclosure, Header: headerDigest, TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
 	if meta.Statement, err = t.SignStatement(st.Text()); err != nil {
 		return nil, err
 	}

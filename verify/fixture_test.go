@@ -28,6 +28,7 @@ type pilot struct {
 	rangeDM    string // attached whole-dataset package of DM
 	subjectAE  string // attached rows package: one subject's AE rows
 	detachedAE string // detached rows package of the same AE rows
+	minimalAE  string // attached rows package of the same AE rows, minimal disclosure
 	trial      *workspace.Trial
 }
 
@@ -50,7 +51,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const subject = "01-701-1015"
+const (
+	subject  = "01-701-1015"
+	operator = "cro-operator-7f3a" // must not reach a minimal package
+)
 
 // pilotTrial returns the shared pilot trial, building it on first use.
 func pilotTrial(t testing.TB) *pilot {
@@ -80,7 +84,7 @@ func buildPilot(dm, ae string) (*pilot, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := pipeline.Ingest(ctx, tr, f, pipeline.IngestOptions{Dataset: in.name, Operator: "test"}); err != nil {
+		if _, err := pipeline.Ingest(ctx, tr, f, pipeline.IngestOptions{Dataset: in.name, Operator: operator}); err != nil {
 			return nil, err
 		}
 	}
@@ -94,6 +98,7 @@ func buildPilot(dm, ae string) (*pilot, error) {
 		{&p.rangeDM, dm, pipeline.ProveOptions{Dataset: "DM"}},
 		{&p.subjectAE, ae, pipeline.ProveOptions{Dataset: "AE", Where: where}},
 		{&p.detachedAE, ae, pipeline.ProveOptions{Dataset: "AE", Where: where, Detached: true}},
+		{&p.minimalAE, ae, pipeline.ProveOptions{Dataset: "AE", Where: where, Minimal: true}},
 	} {
 		f, err := readers.Open(ctx, pk.data, source.Options{})
 		if err != nil {

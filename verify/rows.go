@@ -34,7 +34,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipcfile.File) error {
 	}
 	// Row index at each package position (sized for the common case, a
 	// package of the whole version; the manifest's count is authenticated).
-	order := make([]uint64, 0, min(m.Rows, 1<<24))
+	order := make([]uint64, 0, min(m.Rows, uint64(fr.Layout.Rows())))
 	if v.keyed != nil {
 		if err := v.planKeyed(fr); err != nil {
 			return err

@@ -70,6 +70,9 @@ type Report struct {
 	IngestedAt string `json:"ingested_at,omitempty"`
 	Mode       string `json:"mode,omitempty"`
 	Selection  string `json:"selection,omitempty"`
+	// Disclosure is "full" (the manifest travels) or "minimal" (the
+	// dataset header only).
+	Disclosure string `json:"disclosure,omitempty"`
 	TreeSize   uint64 `json:"tree_size,omitempty"`
 	RootHash   string `json:"root_hash,omitempty"`
 	Rows       uint64 `json:"rows_checked"`
@@ -140,7 +143,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	defer fr.Close()
 	m := meta.Manifest
 	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version, IngestedAt: m.CreatedAt,
-		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys, Freshness: FreshnessNotChecked}
+		Mode: meta.Mode, Selection: meta.Selection, Disclosure: meta.Disclosure, Redacted: meta.Redacted, keys: m.Keys, Freshness: FreshnessNotChecked}
 	if opts.Data != nil {
 		rep.Data = opts.Data.Name
 	}

@@ -187,6 +187,8 @@ func proveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "where", Usage: "COL=VALUE: disclose matching rows (repeatable)"},
 			&cli.StringFlag{Name: "redact", Usage: "comma-separated columns to withhold (values and salts)"},
 			&cli.BoolFlag{Name: "detached", Usage: "proofs and salts only: the recipient verifies their own copy of the data"},
+			&cli.BoolFlag{Name: "minimal", Usage: "rows packages: disclose the dataset header only, not the manifest (row count, source file digest, operator) (default with --subject)"},
+			&cli.BoolFlag{Name: "full-manifest", Usage: "with --subject: carry the whole manifest, as other packages do"},
 			&cli.StringFlag{Name: "out", Usage: "package file to write", Required: true},
 		},
 		Action: func(c *cli.Context) error {
@@ -203,7 +205,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached")}
+			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached"), Minimal: c.Bool("minimal")}
 			if r := c.String("rows"); r != "" {
 				if opts.Rows, err = parseRows(r); err != nil {
 					return err
