@@ -29,8 +29,8 @@ type Statement struct {
 	Disclosure string
 	Header     string
 	TreeSize   uint64
-	Redacted  []string
-	Rows      [][2]uint64 // half-open ranges of row indices, ascending
+	Redacted   []string
+	Rows       [][2]uint64 // half-open ranges of row indices, ascending
 }
 
 // Text renders the statement as note text.
