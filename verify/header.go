@@ -222,6 +222,15 @@ func (v *verifier) checkStatement() bool {
 		rep.fail("whole-dataset package statement lists rows %s", disclosure.FormatRanges(st.Rows))
 	default:
 		v.expected = st.Rows
+		// Before any batch is read: the rows the package's batches declare
+		// are bounded by the signed statement, so that the verifier's
+		// per-row bookkeeping is too. Up to twice as many (and a batch)
+		// still get a row-by-row report of what was inserted.
+		listed := disclosure.CountRanges(st.Rows)
+		if held := uint64(v.layout.Rows()); held > 2*listed+disclosure.MaxBatchRows {
+			rep.fail("the package's batches declare %d rows, far more than the %d rows the signed statement lists", held, listed)
+			return false
+		}
 		return true
 	}
 	return false

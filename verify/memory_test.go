@@ -19,7 +19,9 @@ import (
 
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/hostile"
+	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/verify"
+	"github.com/trialog/trialog/workspace"
 )
 
 // PeakRSSBound is the documented bound on the verifier's peak resident
@@ -100,10 +102,14 @@ func TestVerifyPeakMemory(t *testing.T) {
 		{"honest whole DM package", p.rangeDM},
 		{"footer block of 2^40 bytes", writeFile(t, huge)},
 		{"zstd bomb declaring 2 GiB", writeFile(t, bomb(t, p))},
-		{"3 batches at the format's limits (16384 rows, ~63 MiB)", maxBatches(t, p.subjectDM, 3)},
+		{"3 batches at the format's limits (16384 rows, ~63 MiB)", maxBatches(t, largePackage(t), "LBORRES", 3)},
 	}
 	for _, in := range inputs {
-		rss, out := peakRSS(t, in.path, p.key)
+		key := p.key
+		if strings.HasPrefix(in.name, "3 batches") {
+			key = largeKey
+		}
+		rss, out := peakRSS(t, in.path, key)
 		t.Logf("%-55s peak RSS %4d MiB (bound %d MiB): %s", in.name, rss>>20, PeakRSSBound>>20, firstLine(out))
 		if rss > PeakRSSBound {
 			t.Errorf("%s: peak RSS %d MiB over the documented bound %d MiB", in.name, rss>>20, PeakRSSBound>>20)
@@ -119,10 +125,46 @@ func firstLine(s string) string {
 	return s
 }
 
+// largePackage ingests a synthetic 20000-row dataset and returns its
+// whole-dataset package: its statement lists enough rows for batches at
+// the format's limits to be read.
+func largePackage(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("USUBJID,LBSEQ,LBTESTCD,LBORRES\n")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "01-%04d,%d,T%d,R%d\n", i/7, i, i%13, i%500)
+	}
+	data := filepath.Join(dir, "lb.csv")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := workspace.Init(ctx, filepath.Join(dir, "log"), "SYNTH", workspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if _, err := pipeline.Ingest(ctx, tr, openData(t, data), pipeline.IngestOptions{Dataset: "LB", Operator: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "lb.arrow")
+	if _, err := pipeline.Prove(ctx, tr, openData(t, data), out, pipeline.ProveOptions{Dataset: "LB"}); err != nil {
+		t.Fatal(err)
+	}
+	largeKey = tr.VerifierKey
+	return out
+}
+
+// largeKey is the verifier key of largePackage's trial.
+var largeKey string
+
 // maxBatches writes n record batches of the package's schema and
 // metadata (so that its header verifies), each of MaxBatchRows copies of
-// its first row with the RACE values padded to fill the body to ~63 MiB.
-func maxBatches(t *testing.T, pkg string, n int) string {
+// its first row with the values of column pad padded to fill the body to
+// ~63 MiB.
+func maxBatches(t *testing.T, pkg, pad string, n int) string {
 	t.Helper()
 	fr, err := ipc.NewFileReader(bytes.NewReader(readFile(t, pkg)))
 	if err != nil {
@@ -141,14 +183,14 @@ func maxBatches(t *testing.T, pkg string, n int) string {
 	}
 	idx := ib.NewArray()
 	defer idx.Release()
-	race := fr.Schema().FieldIndices("RACE")[0]
-	pad := strings.Repeat("W", 1900)
+	padIdx := fr.Schema().FieldIndices(pad)[0]
+	value := strings.Repeat("W", 3600)
 	var cols []arrow.Array
 	for i, c := range rec.Columns() {
-		if i == race {
+		if i == padIdx {
 			sb := array.NewStringBuilder(memory.DefaultAllocator)
 			for range disclosure.MaxBatchRows {
-				sb.Append(pad)
+				sb.Append(value)
 			}
 			cols = append(cols, sb.NewArray())
 			continue
@@ -178,6 +220,11 @@ func maxBatches(t *testing.T, pkg string, n int) string {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if l, err := hostile.Layout(readFile(t, out)); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("crafted batches: %d of %d rows, body %d bytes each (limit %d)", len(l.Records), l.Records[0].Rows, l.Records[0].Body, disclosure.MaxBatchBody)
 	}
 	return out
 }

@@ -147,7 +147,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	if opts.Data != nil {
 		rep.Data = opts.Data.Name
 	}
-	v := &verifier{rep: rep, meta: meta, opts: opts, schema: fr.Schema(), exhaustive: exhaustive}
+	v := &verifier{rep: rep, meta: meta, opts: opts, schema: fr.Schema(), layout: fr.Layout, exhaustive: exhaustive}
 	if !v.checkHeader() {
 		return rep, false, nil
 	}
@@ -214,6 +214,7 @@ type verifier struct {
 	meta    *disclosure.Meta
 	opts    Options
 	schema  *arrow.Schema
+	layout  *ipcfile.Layout // the file's checked structure
 	cp      checkpoint.Checkpoint
 	names   []string // manifest columns in name order
 	encoder *leaf.RowEncoder
