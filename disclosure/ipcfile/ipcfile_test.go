@@ -92,6 +92,20 @@ func TestLimits(t *testing.T) {
 	if _, err := check(b, ipcfile.Limits{MaxBatchBody: 64}); !errors.Is(err, ipcfile.ErrStructure) || !strings.Contains(err.Error(), "limit 64") {
 		t.Errorf("body over the limit: %v", err)
 	}
+	l, err := check(b, ipcfile.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := l.Dicts[0]
+	for _, blk := range [][2]int64{{d.Offset, 1 << 40}, {1 << 40, d.Body}, {d.Offset, d.Body + 8}, {l.Records[0].Offset, d.Body}} {
+		crafted, err := hostile.SetDictionaryBlock(b, 0, blk[0], blk[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := check(crafted, ipcfile.Limits{}); !errors.Is(err, ipcfile.ErrStructure) || !strings.Contains(err.Error(), "dictionary batch 0") {
+			t.Errorf("dictionary block at %d of %d bytes: %v", blk[0], blk[1], err)
+		}
+	}
 	for _, cut := range []int{0, 7, 16, len(b) / 2, len(b) - 1} {
 		if _, err := check(b[:cut], ipcfile.Limits{}); err == nil {
 			t.Errorf("file cut at %d accepted", cut)

@@ -45,11 +45,27 @@ func blockAt(b []byte, l *ipcfile.Layout, blk ipcfile.Block) (int, error) {
 // SetRecordBlock returns a copy of b whose footer indexes record batch i
 // with the given body length and offset (the bytes stay where they are).
 func SetRecordBlock(b []byte, i int, offset, body int64) ([]byte, error) {
+	return setBlock(b, false, i, offset, body)
+}
+
+// SetDictionaryBlock is SetRecordBlock for dictionary batch i.
+func SetDictionaryBlock(b []byte, i int, offset, body int64) ([]byte, error) {
+	return setBlock(b, true, i, offset, body)
+}
+
+func setBlock(b []byte, dict bool, i int, offset, body int64) ([]byte, error) {
 	l, err := Layout(b)
 	if err != nil {
 		return nil, err
 	}
-	at, err := blockAt(b, l, l.Records[i])
+	blocks := l.Records
+	if dict {
+		blocks = l.Dicts
+	}
+	if i >= len(blocks) {
+		return nil, fmt.Errorf("no block %d", i)
+	}
+	at, err := blockAt(b, l, blocks[i])
 	if err != nil {
 		return nil, err
 	}
