@@ -285,6 +285,10 @@ func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, pro
 			start, end := proofs.ValueOffsets(i)
 			hashes := proofs.ListValues().(*array.FixedSizeBinary)
 			var proof [][]byte
+			if end-start > maxProofHashes { // a crafted list spanning a whole batch
+				w.reasons = append(w.reasons, "not in the checkpointed tree: inclusion proof of more than 64 hashes")
+				continue
+			}
 			for p := start; p < end; p++ {
 				proof = append(proof, hashes.Value(int(p)))
 			}
@@ -294,6 +298,9 @@ func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, pro
 		}
 	}
 }
+
+// maxProofHashes is the longest inclusion proof of a tree of 2^64 leaves.
+const maxProofHashes = 64
 
 // rowCells is checkRows' per-worker state: one package batch's columns and
 // one copy of one row's cells, with buffers reused from row to row.
