@@ -158,8 +158,12 @@ func Check(r io.ReaderAt, size int64, lim Limits) (*Layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	for kind, blocks := range map[string][]Block{"dictionary": dicts, "record": records} {
-		for i, b := range blocks {
+	for _, k := range []struct {
+		kind   string
+		blocks []Block
+	}{{"dictionary", dicts}, {"record", records}} {
+		kind := k.kind
+		for i, b := range k.blocks {
 			if b.Offset < 8 || b.Meta < 8 || b.Body < 0 || b.Offset > footerStart || int64(b.Meta) > footerStart-b.Offset || b.Body > footerStart-b.Offset-int64(b.Meta) {
 				return nil, errorf("footer %s block %d (offset %d, metadata %d, body %d bytes) lies outside the file's %d bytes of messages", kind, i, b.Offset, b.Meta, b.Body, footerStart)
 			}
