@@ -76,6 +76,9 @@ func FuzzPackage(f *testing.F) {
 		for sr.Next() {
 			rows += uint64(sr.Record().NumRows())
 		}
+		if err := sr.Err(); err != nil && rows != rep.Rows {
+			t.Fatalf("verified OK with %d rows, a stream reader fails after %d: %v", rep.Rows, rows, err)
+		}
 		if rows != rep.Rows {
 			t.Fatalf("verified OK with %d rows, a stream reader sees %d", rep.Rows, rows)
 		}

@@ -89,6 +89,14 @@ func (f fb) scalar64(t table, i int) (int64, error) {
 	return f.i64(p)
 }
 
+func (f fb) scalar16(t table, i int) (uint16, error) {
+	p := f.field(t, i)
+	if p == 0 {
+		return 0, nil
+	}
+	return f.u16(p)
+}
+
 func (f fb) scalar8(t table, i int) (byte, error) {
 	p := f.field(t, i)
 	if p == 0 {

@@ -142,3 +142,39 @@ func TestBudgetStopsBomb(t *testing.T) {
 		t.Fatalf("bomb read under a 64 MiB budget: %v (peak %d)", err, budget.Peak())
 	}
 }
+
+// TestStreamDictionaryIDs: a stream schema that assigns the dictionaries
+// to other fields than the footer's schema (which Arrow's decoded schemas
+// do not show) is rejected.
+func TestStreamDictionaryIDs(t *testing.T) {
+	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: dictType}, {Name: "b", Type: dictType}}, nil)
+	var out bytes.Buffer
+	w, err := ipc.NewFileWriter(&seeker{&out}, ipc.WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cols []arrow.Array
+	for _, v := range []string{"F", "M"} {
+		db := array.NewDictionaryBuilder(memory.DefaultAllocator, dictType).(*array.BinaryDictionaryBuilder)
+		db.AppendString(v)
+		cols = append(cols, db.NewArray())
+	}
+	if err := w.Write(array.NewRecord(schema, cols, 1)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	b := out.Bytes()
+	l, err := check(b, ipcfile.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemaEnd := 8 + int(l.Schema.Meta)
+	crafted, ok := hostile.PatchInt64(b, 8, 1, 0) // field b's dictionary id, in the stream schema
+	if !ok || !bytes.Equal(crafted[schemaEnd:], b[schemaEnd:]) {
+		t.Fatal("dictionary id 1 not found in the schema message")
+	}
+	if _, err := check(crafted, ipcfile.Limits{}); !errors.Is(err, ipcfile.ErrStructure) || !strings.Contains(err.Error(), "assigns dictionaries") {
+		t.Fatalf("swapped dictionary ids: %v", err)
+	}
+}

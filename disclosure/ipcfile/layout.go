@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Limits bound what a file may declare. Zero fields take the defaults.
@@ -100,6 +101,7 @@ type Block struct {
 	Kind     byte
 	Rows     int64 // record and dictionary batches: declared length
 	MetaData []byte
+	dictIDs  []int64 // schema message: its fields' dictionary ids
 }
 
 // Layout is a checked file's structure.
@@ -154,7 +156,7 @@ func Check(r io.ReaderAt, size int64, lim Limits) (*Layout, error) {
 		return nil, fmt.Errorf("read footer: %w", err)
 	}
 	l := &Layout{Size: size, FooterStart: footerStart}
-	dicts, records, err := checkFooter(footer)
+	dicts, records, footerDicts, err := checkFooter(footer)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +173,9 @@ func Check(r io.ReaderAt, size int64, lim Limits) (*Layout, error) {
 	}
 	if err := l.walkStream(r, lim); err != nil {
 		return nil, err
+	}
+	if !slices.Equal(footerDicts, l.Schema.dictIDs) {
+		return nil, errorf("the stream section's schema assigns dictionaries to other fields than the footer's (two readings of one file)")
 	}
 	if err := sameBlocks("dictionary", dicts, l.Dicts); err != nil {
 		return nil, err
@@ -197,27 +202,28 @@ func sameBlocks(kind string, footer, stream []Block) error {
 }
 
 // checkFooter checks the footer flatbuffer (File.fbs) and returns its
-// dictionary and record blocks.
-func checkFooter(footer []byte) (dicts, records []Block, err error) {
+// dictionary and record blocks, and the dictionary ids of its schema's
+// fields.
+func checkFooter(footer []byte) (dicts, records []Block, footerDicts []int64, err error) {
 	f := fb{footer}
 	root, err := f.root()
 	if err != nil {
-		return nil, nil, errorf("footer: %v", err)
+		return nil, nil, nil, errorf("footer: %v", err)
 	}
 	schema, ok, err := f.subtable(root, 1)
 	if err != nil || !ok {
-		return nil, nil, errorf("footer: no readable schema (%v)", err)
+		return nil, nil, nil, errorf("footer: no readable schema (%v)", err)
 	}
-	if err := checkSchema(f, schema); err != nil {
-		return nil, nil, errorf("footer schema: %v", err)
+	if err := checkSchema(f, schema, &footerDicts); err != nil {
+		return nil, nil, nil, errorf("footer schema: %v", err)
 	}
 	if err := checkKeyValues(f, root, 4); err != nil {
-		return nil, nil, errorf("footer metadata: %v", err)
+		return nil, nil, nil, errorf("footer metadata: %v", err)
 	}
 	for i, dst := range []*[]Block{&dicts, &records} {
 		start, n, err := f.vector(root, 2+i, 24)
 		if err != nil {
-			return nil, nil, errorf("footer blocks: %v", err)
+			return nil, nil, nil, errorf("footer blocks: %v", err)
 		}
 		for k := 0; k < n; k++ {
 			p := start + 24*k
@@ -227,13 +233,16 @@ func checkFooter(footer []byte) (dicts, records []Block, err error) {
 			*dst = append(*dst, Block{Offset: off, Meta: int32(meta), Body: body})
 		}
 	}
-	return dicts, records, nil
+	return dicts, records, footerDicts, nil
 }
 
 // checkSchema checks a Schema table (Schema.fbs): its fields, recursively,
-// and its metadata.
-func checkSchema(f fb, schema table) error {
-	if e, err := f.scalar8(schema, 0); err != nil || e != 0 {
+// and its metadata. It appends the fields' dictionary ids (-1 for a field
+// without a dictionary), depth first, to ids: decoded Arrow schemas do not
+// show them, and a stream schema that assigns the dictionaries to other
+// fields than the footer's would show other values to a stream reader.
+func checkSchema(f fb, schema table, ids *[]int64) error {
+	if e, err := f.scalar16(schema, 0); err != nil || e != 0 { // Endianness is a short
 		return fmt.Errorf("not little-endian")
 	}
 	if _, _, err := f.vector(schema, 3, 8); err != nil { // features
@@ -248,7 +257,7 @@ func checkSchema(f fb, schema table) error {
 	}
 	count := 0
 	for _, fl := range fields {
-		if err := checkField(f, fl, 1, &count); err != nil {
+		if err := checkField(f, fl, 1, &count, ids); err != nil {
 			return err
 		}
 	}
@@ -259,7 +268,7 @@ func checkSchema(f fb, schema table) error {
 // they carry buffers or type ids that are not checked here.
 var rejectedTypes = map[byte]string{14: "union", 17: "map", 22: "run-end encoded", 23: "binary view", 24: "utf8 view", 25: "list view", 26: "large list view"}
 
-func checkField(f fb, fl table, depth int, count *int) error {
+func checkField(f fb, fl table, depth int, count *int, ids *[]int64) error {
 	if *count++; *count > MaxFields {
 		return fmt.Errorf("more than %d fields", MaxFields)
 	}
@@ -282,13 +291,18 @@ func checkField(f fb, fl table, depth int, count *int) error {
 	if _, ok, err := f.subtable(fl, 3); err != nil || !ok {
 		return fmt.Errorf("field type missing or unreadable")
 	}
+	id := int64(-1)
 	if dict, ok, err := f.subtable(fl, 4); err != nil {
 		return err
 	} else if ok {
 		if _, _, err := f.subtable(dict, 1); err != nil {
 			return err
 		}
+		if id, err = f.scalar64(dict, 0); err != nil || id < 0 {
+			return fmt.Errorf("dictionary id %d", id)
+		}
 	}
+	*ids = append(*ids, id)
 	if err := checkKeyValues(f, fl, 6); err != nil {
 		return err
 	}
@@ -297,7 +311,7 @@ func checkField(f fb, fl table, depth int, count *int) error {
 		return err
 	}
 	for _, c := range children {
-		if err := checkField(f, c, depth+1, count); err != nil {
+		if err := checkField(f, c, depth+1, count, ids); err != nil {
 			return err
 		}
 	}
@@ -410,7 +424,7 @@ func checkMessage(meta []byte, lim Limits) (Block, error) {
 		if body != 0 {
 			return Block{}, fmt.Errorf("schema message with a body")
 		}
-		err = checkSchema(f, header)
+		err = checkSchema(f, header, &blk.dictIDs)
 	case msgDictionary:
 		data, ok, err2 := f.subtable(header, 1)
 		if err2 != nil || !ok {
