@@ -24,13 +24,14 @@ import (
 const ReservedPrefix = commit.ReservedPrefix
 
 // Package format v3 (docs/package-format.md): one Arrow IPC file that any
-// Arrow tool opens as a table. v3 added the witness policy and the
-// consistency proofs (docs/witnessing.md); a v2 package is read as one
-// with neither.
+// Arrow tool opens as a table. v3 (all before the first release) added
+// the witness policy, its proof and the consistency proofs
+// (docs/witnessing.md), derived packages (a salt key and leaf tags), the
+// disclosure levels (a minimal package has a dataset header instead of the
+// manifest), statement v2 and the structural limits. Earlier versions are
+// refused.
 const (
 	Version = "3"
-	// VersionV2 is the previous version, still read.
-	VersionV2 = "2"
 
 	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
 	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
@@ -54,6 +55,8 @@ const (
 	metaConsistency   = "trialog.consistency"
 	metaPolicyProof   = "trialog.witness_policy_proof"
 	metaSaltKey       = "trialog.salt_key"
+	metaDisclosure    = "trialog.disclosure"
+	metaHeader        = "trialog.dataset_header"
 )
 
 // SaltColumn and CommitColumn name the package columns of a data column.
@@ -83,8 +86,14 @@ var (
 
 // Meta is what a package's schema metadata holds.
 type Meta struct {
-	Mode          string
-	Selection     string
+	Mode      string
+	Selection string
+	// Disclosure is DisclosureFull (ManifestLeaf, ManifestIndex and
+	// ManifestProof present, Manifest parsed from the leaf) or
+	// DisclosureMinimal (HeaderJSON present; Manifest holds only what the
+	// header does, Rows 0).
+	Disclosure    string
+	HeaderJSON    []byte
 	ManifestLeaf  []byte
 	Manifest      *leaf.Manifest
 	ManifestIndex uint64
@@ -166,10 +175,19 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 			return arrow.Metadata{}, err
 		}
 	}
-	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement, metaPolicy, metaConsistency, metaPolicyProof}
-	vals := []string{Version, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
-		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement),
+	keys := []string{metaVersion, metaMode, metaSelection, metaDisclosure, metaCheckpoint, metaRedacted, metaStatement, metaPolicy, metaConsistency, metaPolicyProof}
+	vals := []string{Version, p.Mode, p.Selection, p.Disclosure, string(p.Checkpoint), string(redacted), string(p.Statement),
 		string(p.WitnessPolicy), string(cons), string(policyProof)}
+	switch p.Disclosure {
+	case DisclosureFull:
+		keys = append(keys, metaManifestLeaf, metaManifestIndex, metaManifestProof)
+		vals = append(vals, base64.StdEncoding.EncodeToString(p.ManifestLeaf), strconv.FormatUint(p.ManifestIndex, 10), string(proof))
+	case DisclosureMinimal:
+		keys = append(keys, metaHeader)
+		vals = append(vals, string(p.HeaderJSON))
+	default:
+		return arrow.Metadata{}, fmt.Errorf("disclosure %q", p.Disclosure)
+	}
 	if p.Mode == ModeDerived {
 		keys = append(keys, metaSaltKey)
 		vals = append(vals, base64.StdEncoding.EncodeToString(p.SaltKey))
@@ -200,8 +218,8 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v != Version && v != VersionV2 {
-		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q and %q", ErrPackage, v, Version, VersionV2)
+	if v != Version {
+		return nil, fmt.Errorf("%w: package version %q, this trialog reads %q", ErrPackage, v, Version)
 	}
 	p := &Meta{}
 	if p.Mode, err = get(metaMode); err != nil {
@@ -210,32 +228,33 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 	if p.Selection, err = get(metaSelection); err != nil {
 		return nil, err
 	}
-	if (p.Mode != ModeAttached && p.Mode != ModeDetached && (p.Mode != ModeDerived || v == VersionV2)) || (p.Selection != SelectionRange && p.Selection != SelectionRows) {
+	if (p.Mode != ModeAttached && p.Mode != ModeDetached && p.Mode != ModeDerived) || (p.Selection != SelectionRange && p.Selection != SelectionRows) {
 		return nil, fmt.Errorf("%w: mode %q selection %q", ErrPackage, p.Mode, p.Selection)
 	}
-	s, err := get(metaManifestLeaf)
+	if p.Disclosure, err = get(metaDisclosure); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Disclosure == DisclosureMinimal && p.Selection == SelectionRows:
+		s, err := get(metaHeader)
+		if err != nil {
+			return nil, err
+		}
+		p.HeaderJSON = []byte(s)
+		h, err := ParseHeader(p.HeaderJSON)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrPackage, err)
+		}
+		p.Manifest = h.Manifest()
+	case p.Disclosure == DisclosureFull:
+		if err := p.parseManifest(get); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: disclosure %q with selection %q", ErrPackage, p.Disclosure, p.Selection)
+	}
+	s, err := get(metaCheckpoint)
 	if err != nil {
-		return nil, err
-	}
-	if p.ManifestLeaf, err = base64.StdEncoding.DecodeString(s); err != nil {
-		return nil, fmt.Errorf("%w: manifest leaf: %v", ErrPackage, err)
-	}
-	if p.Manifest, err = leaf.ParseManifest(p.ManifestLeaf); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPackage, err)
-	}
-	if s, err = get(metaManifestIndex); err != nil {
-		return nil, err
-	}
-	if p.ManifestIndex, err = strconv.ParseUint(s, 10, 64); err != nil {
-		return nil, fmt.Errorf("%w: manifest index: %v", ErrPackage, err)
-	}
-	if s, err = get(metaManifestProof); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(s), &p.ManifestProof); err != nil {
-		return nil, fmt.Errorf("%w: manifest proof: %v", ErrPackage, err)
-	}
-	if s, err = get(metaCheckpoint); err != nil {
 		return nil, err
 	}
 	p.Checkpoint = []byte(s)
@@ -249,7 +268,7 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		return nil, err
 	}
 	p.Statement = []byte(s)
-	if v != VersionV2 {
+	{
 		if s, err = get(metaPolicy); err != nil {
 			return nil, err
 		}
@@ -300,4 +319,31 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		}
 	}
 	return p, nil
+}
+
+// parseManifest reads a full package's manifest leaf, index and proof.
+func (p *Meta) parseManifest(get func(string) (string, error)) error {
+	s, err := get(metaManifestLeaf)
+	if err != nil {
+		return err
+	}
+	if p.ManifestLeaf, err = base64.StdEncoding.DecodeString(s); err != nil {
+		return fmt.Errorf("%w: manifest leaf: %v", ErrPackage, err)
+	}
+	if p.Manifest, err = leaf.ParseManifest(p.ManifestLeaf); err != nil {
+		return fmt.Errorf("%w: %v", ErrPackage, err)
+	}
+	if s, err = get(metaManifestIndex); err != nil {
+		return err
+	}
+	if p.ManifestIndex, err = strconv.ParseUint(s, 10, 64); err != nil {
+		return fmt.Errorf("%w: manifest index: %v", ErrPackage, err)
+	}
+	if s, err = get(metaManifestProof); err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(s), &p.ManifestProof); err != nil {
+		return fmt.Errorf("%w: manifest proof: %v", ErrPackage, err)
+	}
+	return nil
 }

@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// statementFormat is the second line of a package statement.
-const statementFormat = "trialog-package-statement-v1"
+// statementFormat is the second line of a package statement. Version 2
+// (package format 3) added the disclosure and header lines.
+const statementFormat = "trialog-package-statement-v2"
 
 // Statement is what the CRO signs about a package, with the trial's
 // checkpoint key: which dataset version, which rows, which columns
@@ -21,9 +22,15 @@ type Statement struct {
 	Version   uint64
 	Mode      string
 	Selection string
-	TreeSize  uint64
-	Redacted  []string
-	Rows      [][2]uint64 // half-open ranges of row indices, ascending
+	// Disclosure is DisclosureFull or DisclosureMinimal, and Header the
+	// digest of the package's dataset header (DatasetHeader.Digest): a
+	// minimal package proves its header by it, and a full package's
+	// manifest must agree with it.
+	Disclosure string
+	Header     string
+	TreeSize   uint64
+	Redacted   []string
+	Rows       [][2]uint64 // half-open ranges of row indices, ascending
 }
 
 // Text renders the statement as note text.
@@ -34,13 +41,13 @@ func (s Statement) Text() string {
 		slices.Sort(r)
 		redacted = strings.Join(r, ",")
 	}
-	return fmt.Sprintf("%s\n%s\ndataset %s\nversion %d\nmode %s\nselection %s\ntree-size %d\nredacted %s\nrows %s\n",
-		s.Origin, statementFormat, s.Dataset, s.Version, s.Mode, s.Selection, s.TreeSize, redacted, FormatRanges(s.Rows))
+	return fmt.Sprintf("%s\n%s\ndataset %s\nversion %d\nmode %s\nselection %s\ndisclosure %s\nheader %s\ntree-size %d\nredacted %s\nrows %s\n",
+		s.Origin, statementFormat, s.Dataset, s.Version, s.Mode, s.Selection, s.Disclosure, s.Header, s.TreeSize, redacted, FormatRanges(s.Rows))
 }
 
 func ParseStatement(text string) (Statement, error) {
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	if len(lines) != 9 || lines[1] != statementFormat {
+	if len(lines) != 11 || lines[1] != statementFormat {
 		return Statement{}, fmt.Errorf("not a %s", statementFormat)
 	}
 	s := Statement{Origin: lines[0]}
@@ -54,6 +61,10 @@ func ParseStatement(text string) (Statement, error) {
 	}
 	var err error
 	s.Dataset, s.Mode, s.Selection = fields["dataset"], fields["mode"], fields["selection"]
+	s.Disclosure, s.Header = fields["disclosure"], fields["header"]
+	if s.Disclosure != DisclosureFull && s.Disclosure != DisclosureMinimal {
+		return Statement{}, fmt.Errorf("statement disclosure %q", s.Disclosure)
+	}
 	if s.Version, err = strconv.ParseUint(fields["version"], 10, 64); err != nil {
 		return Statement{}, fmt.Errorf("statement version: %v", err)
 	}

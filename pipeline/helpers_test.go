@@ -132,8 +132,14 @@ func (tb *table) write(t *testing.T) string {
 		t.Fatal(err)
 	}
 	rec := array.NewRecord(tb.schema, tb.cols, int64(tb.cols[0].Len()))
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
+	defer rec.Release()
+	for off := int64(0); off < rec.NumRows(); off += disclosure.MaxBatchRows { // the format's batch limit
+		part := rec.NewSlice(off, min(off+disclosure.MaxBatchRows, rec.NumRows()))
+		err := w.Write(part)
+		part.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)

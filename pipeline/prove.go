@@ -55,6 +55,11 @@ type ProveOptions struct {
 	// package is written from; Progress, if set, with the rows read so far.
 	Total    func(rows uint64)
 	Progress func(rows uint64)
+	// Minimal (rows selections only) discloses the dataset header instead
+	// of the manifest: not the total row count, the source file's name,
+	// size and SHA-256, the range root or the operator
+	// (docs/package-format.md, "Sensitivity").
+	Minimal bool
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
@@ -149,8 +154,22 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, fmt.Errorf("the log does not hold manifest %s version %d at %d: %w", m.Dataset, m.Version, rec.ManifestIndex, err)
 	}
 	meta := &disclosure.Meta{
-		Mode: disclosure.ModeAttached, Selection: disclosure.SelectionRows, ManifestLeaf: manifestLeaf, Manifest: m,
+		Mode: disclosure.ModeAttached, Selection: disclosure.SelectionRows, Disclosure: disclosure.DisclosureFull, ManifestLeaf: manifestLeaf, Manifest: m,
 		ManifestIndex: rec.ManifestIndex, ManifestProof: manifestProof, Checkpoint: signed, Redacted: opts.Redact,
+	}
+	header := disclosure.HeaderOf(m)
+	headerDigest, err := header.Digest()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Minimal {
+		if len(opts.Rows) == 0 && len(opts.Where) == 0 {
+			return nil, fmt.Errorf("a minimal package proves selected rows: give --rows or --where: %w", workspace.ErrUsage)
+		}
+		meta.Disclosure, meta.ManifestLeaf, meta.ManifestIndex, meta.ManifestProof = disclosure.DisclosureMinimal, nil, 0, nil
+		if meta.HeaderJSON, err = header.Encode(); err != nil {
+			return nil, err
+		}
 	}
 	if meta.Redacted == nil {
 		meta.Redacted = []string{}
@@ -215,7 +234,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		w.rows = disclosure.RangesOf(selected)
 	}
 	st := disclosure.Statement{Origin: cp.Origin, Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
-		TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
+		Disclosure: meta.Disclosure, Header: headerDigest, TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
 	if meta.Statement, err = t.SignStatement(st.Text()); err != nil {
 		return nil, err
 	}
@@ -248,7 +267,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			progress(b)
 			return err
 		}
-		if rows, err = source.ForEachBatch(ctx, f, source.Chunked(commitChunk, add)); err != nil {
+		if rows, err = source.ForEachBatch(ctx, f, source.Chunked(disclosure.MaxBatchRows, add)); err != nil {
 			return nil, err
 		}
 	}
@@ -550,10 +569,49 @@ func (w *packageWriter) addBatch(b source.Batch) error {
 	out := array.NewRecord(w.out, arrays, int64(len(positions)))
 	defer out.Release()
 	w.written += uint64(len(positions))
-	if err := w.writer.Write(out); err != nil {
-		return errors.Join(fmt.Errorf("write package"), err)
+	return w.writeBounded(out)
+}
+
+// writeBounded writes rec as one or more record batches whose bodies stay
+// well within the format's disclosure.MaxBatchBody (a reader rejects a
+// larger one): wide rows of long text are split into smaller batches.
+func (w *packageWriter) writeBounded(rec arrow.Record) error {
+	n := rec.NumRows()
+	size := int64(0)
+	for _, col := range rec.Columns() {
+		size += dataBytes(col.Data())
+	}
+	per := n
+	if target := int64(disclosure.MaxBatchBody / 2); size > target {
+		per = max(1, n*target/size)
+	}
+	for off := int64(0); off < n; off += per {
+		part := rec.NewSlice(off, min(off+per, n))
+		err := w.writer.Write(part)
+		part.Release()
+		if err != nil {
+			return errors.Join(fmt.Errorf("write package"), err)
+		}
 	}
 	return nil
+}
+
+// dataBytes is the size of an array's buffers, children and dictionary
+// included.
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	if dict, ok := d.Dictionary().(*array.Data); ok && dict != nil {
+		n += dataBytes(dict)
+	}
+	return n
 }
 
 // takeColumn returns the rows of col at indices (every row when indices is

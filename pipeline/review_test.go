@@ -17,6 +17,7 @@ import (
 
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/internal/hostile"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/verify"
@@ -254,4 +255,51 @@ func TestLargeTableParallelChecks(t *testing.T) {
 	if rep.OK || rep.BadRowCount != 1 || rep.BadRows[0].Row != 33333 || strings.Join(rep.BadRows[0].Columns, ",") != "LBTESTCD" {
 		t.Fatalf("edited row 33333 LBTESTCD:\n%s", badRowsString(rep))
 	}
+}
+
+// TestWideRowsSplitIntoBoundedBatches: rows of long text, 9000 of which
+// would make a ~36 MB batch body, are written in several batches well
+// within the format's body limit, and the package verifies.
+func TestWideRowsSplitIntoBoundedBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 36 MB data file")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wide.csv")
+	var b strings.Builder
+	b.WriteString("USUBJID,COVAL\n")
+	long := strings.Repeat("x", 4000)
+	for i := 0; i < 9000; i++ {
+		fmt.Fprintf(&b, "01-%04d,%s%d\n", i, long, i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := newTrial(t)
+	ingest(t, tr, path, "CO")
+	pkg := prove(t, tr, path, pipeline.ProveOptions{Dataset: "CO"})
+	l, err := hostile.Layout(mustRead(t, pkg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Records) < 2 || l.Rows() != 9000 {
+		t.Fatalf("%d batches, %d rows: want the 9000 rows split", len(l.Records), l.Rows())
+	}
+	for i, r := range l.Records {
+		if r.Body > disclosure.MaxBatchBody/2+1<<20 {
+			t.Errorf("batch %d: body %d bytes", i, r.Body)
+		}
+	}
+	if rep := verifyPackage(t, tr, pkg, nil); !rep.OK || rep.Rows != 9000 {
+		t.Fatalf("wide package: ok=%v rows=%d\n%s", rep.OK, rep.Rows, badRowsString(rep))
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

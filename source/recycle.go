@@ -24,7 +24,14 @@ type Recycler struct {
 // NewRecycler returns a Recycler keeping up to maxCached bytes of free
 // buffers.
 func NewRecycler(maxCached int) *Recycler {
-	return &Recycler{base: memory.NewGoAllocator(), free: map[int][][]byte{}, maxCached: maxCached}
+	return NewRecyclerOver(memory.NewGoAllocator(), maxCached)
+}
+
+// NewRecyclerOver returns a Recycler taking its buffers from base (in
+// whole size classes) and giving back to base what it does not keep: over
+// a budget allocator, the budget counts the cache and the rounding too.
+func NewRecyclerOver(base memory.Allocator, maxCached int) *Recycler {
+	return &Recycler{base: base, free: map[int][][]byte{}, maxCached: maxCached}
 }
 
 func sizeClass(size int) int {
@@ -75,9 +82,13 @@ func (r *Recycler) Free(b []byte) {
 		return
 	}
 	r.mu.Lock()
-	if r.cached+class <= r.maxCached {
+	keep := r.cached+class <= r.maxCached
+	if keep {
 		r.free[class] = append(r.free[class], b[:0])
 		r.cached += class
 	}
 	r.mu.Unlock()
+	if !keep {
+		r.base.Free(b[:class])
+	}
 }

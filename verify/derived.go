@@ -10,10 +10,10 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 
 	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
 )
@@ -69,11 +69,11 @@ func (v *verifier) checkDerivedColumns() bool {
 }
 
 // derivedTags reads the leaf tags, at most one per row of the version.
-func (v *verifier) derivedTags(fr *ipc.FileReader) ([]byte, error) {
+func (v *verifier) derivedTags(fr *ipcfile.File) ([]byte, error) {
 	rows := v.meta.Manifest.Rows
 	tags := make([]byte, 0, rows*disclosure.LeafTagSize)
 	for b := 0; b < fr.NumRecords(); b++ {
-		rec, err := recordAt(fr, b)
+		rec, err := fr.RecordAt(b)
 		if err != nil {
 			return nil, fmt.Errorf("%s: batch %d: %w: %v", v.rep.Package, b, disclosure.ErrPackage, err)
 		}
@@ -101,7 +101,7 @@ func (v *verifier) derivedTags(fr *ipc.FileReader) ([]byte, error) {
 }
 
 // derivedRows verifies the data file against a derived package.
-func (v *verifier) derivedRows(ctx context.Context, fr *ipc.FileReader) error {
+func (v *verifier) derivedRows(ctx context.Context, fr *ipcfile.File) error {
 	m, data := v.meta.Manifest, v.opts.Data
 	tags, err := v.derivedTags(fr)
 	if err != nil || tags == nil {

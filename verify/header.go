@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -35,16 +36,28 @@ func (v *verifier) checkHeader() bool {
 	if v.opts.Version != 0 && v.opts.Version != m.Version {
 		rep.fail("package proves %s version %d, expected version %d", m.Dataset, m.Version, v.opts.Version)
 	}
-	if meta.ManifestIndex != m.FirstIndex+m.Rows {
-		rep.fail("manifest index %d is not right after the dataset's rows [%d, %d)", meta.ManifestIndex, m.FirstIndex, m.FirstIndex+m.Rows)
-	}
-	if meta.ManifestIndex >= cp.Size {
-		rep.fail("checkpoint is for a tree of %d leaves, which does not reach the manifest at leaf %d (rolled back or stale checkpoint)", cp.Size, meta.ManifestIndex)
-		return false
-	}
-	if err := trillian.VerifyInclusion(meta.ManifestIndex, cp.Size, trillian.LeafHash(meta.ManifestLeaf), meta.ManifestProof, cp.Hash); err != nil {
-		rep.fail("manifest of %s version %d is not in the checkpointed tree at leaf %d: %v", m.Dataset, m.Version, meta.ManifestIndex, err)
-		return false
+	if meta.Disclosure == disclosure.DisclosureMinimal {
+		// No manifest: the signed statement vouches for the header, and
+		// each row's inclusion proof for the row. The row count is not
+		// disclosed; rows can only lie inside the checkpointed tree.
+		if m.FirstIndex >= cp.Size {
+			rep.fail("dataset rows start at leaf %d, beyond the checkpointed tree of %d leaves", m.FirstIndex, cp.Size)
+			return false
+		}
+		m.Rows = cp.Size - m.FirstIndex
+		rep.Notes = append(rep.Notes, fmt.Sprintf("minimal package: %s version %d's manifest (row count, source file digest, operator) is not disclosed; the CRO's signed statement vouches for its header", m.Dataset, m.Version))
+	} else {
+		if meta.ManifestIndex != m.FirstIndex+m.Rows {
+			rep.fail("manifest index %d is not right after the dataset's rows [%d, %d)", meta.ManifestIndex, m.FirstIndex, m.FirstIndex+m.Rows)
+		}
+		if meta.ManifestIndex >= cp.Size {
+			rep.fail("checkpoint is for a tree of %d leaves, which does not reach the manifest at leaf %d (rolled back or stale checkpoint)", cp.Size, meta.ManifestIndex)
+			return false
+		}
+		if err := trillian.VerifyInclusion(meta.ManifestIndex, cp.Size, trillian.LeafHash(meta.ManifestLeaf), meta.ManifestProof, cp.Hash); err != nil {
+			rep.fail("manifest of %s version %d is not in the checkpointed tree at leaf %d: %v", m.Dataset, m.Version, meta.ManifestIndex, err)
+			return false
+		}
 	}
 	if meta.RangeProof != nil {
 		rp := meta.RangeProof
@@ -143,7 +156,7 @@ func (v *verifier) checkHeader() bool {
 		ok = false
 	}
 	if v.opts.Data != nil {
-		v.coverage()
+		v.columnCoverage()
 	}
 	if v.opts.Data != nil && len(m.Keys) > 0 {
 		for _, k := range m.Keys {
@@ -190,13 +203,23 @@ func (v *verifier) checkStatement() bool {
 	slices.Sort(redacted)
 	stRedacted := slices.Clone(st.Redacted)
 	slices.Sort(stRedacted)
+	digest, err := disclosure.HeaderOf(m).Digest()
+	if meta.Disclosure == disclosure.DisclosureMinimal {
+		digest = disclosure.DigestOf(meta.HeaderJSON)
+	}
 	switch {
+	case err != nil:
+		rep.fail("dataset header: %v", err)
 	case st.Origin != v.cp.Origin:
 		rep.fail("package statement is for %q, the checkpoint for %q", st.Origin, v.cp.Origin)
 	case st.Dataset != m.Dataset || st.Version != m.Version:
 		rep.fail("package statement is for %s version %d, the manifest for %s version %d (package from another dataset version)", st.Dataset, st.Version, m.Dataset, m.Version)
 	case st.Mode != meta.Mode || st.Selection != meta.Selection:
 		rep.fail("package statement says %s/%s, the package %s/%s", st.Mode, st.Selection, meta.Mode, meta.Selection)
+	case st.Disclosure != meta.Disclosure:
+		rep.fail("package statement says disclosure %s, the package %s", st.Disclosure, meta.Disclosure)
+	case st.Header != digest:
+		rep.fail("dataset header (identity, columns, first leaf, ingest time) differs from the one the CRO's signed statement names")
 	case st.TreeSize != v.cp.Size:
 		rep.fail("package statement was made at tree size %d, the checkpoint is for %d (checkpoint replaced or rolled back)", st.TreeSize, v.cp.Size)
 	case !slices.Equal(redacted, stRedacted):
@@ -205,6 +228,15 @@ func (v *verifier) checkStatement() bool {
 		rep.fail("whole-dataset package statement lists rows %s", disclosure.FormatRanges(st.Rows))
 	default:
 		v.expected = st.Rows
+		// Before any batch is read: the rows the package's batches declare
+		// are bounded by the signed statement, so that the verifier's
+		// per-row bookkeeping is too. Up to twice as many (and a batch)
+		// still get a row-by-row report of what was inserted.
+		listed := disclosure.CountRanges(st.Rows)
+		if held := uint64(v.layout.Rows()); held > 2*listed+disclosure.MaxBatchRows {
+			rep.fail("the package's batches declare %d rows, far more than the %d rows the signed statement lists", held, listed)
+			return false
+		}
 		return true
 	}
 	return false

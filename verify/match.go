@@ -9,9 +9,9 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 )
@@ -154,6 +154,17 @@ func (v *verifier) packageKey(encs []canonical.CellEncoder, i int) (string, erro
 	return string(appendKey(nil, cells)), nil
 }
 
+// matched counts the data rows a package row was matched to.
+func (k *keyedData) matched() uint64 {
+	var n uint64
+	for _, r := range k.rows {
+		if r.used {
+			n++
+		}
+	}
+	return n
+}
+
 // finish reports data rows that no package row matched, and notes when
 // the file's row order differs from the log's.
 func (k *keyedData) finish(rep *Report) {
@@ -194,7 +205,7 @@ func (k *keyedData) finish(rep *Report) {
 
 // planKeyed reads the package's key columns and row indices and matches
 // its rows to the data file's.
-func (v *verifier) planKeyed(fr *ipc.FileReader) error {
+func (v *verifier) planKeyed(fr *ipcfile.File) error {
 	var keys []string
 	var rows []uint64
 	rowIdx := fr.Schema().FieldIndices(disclosure.ColRow)[0]
@@ -398,9 +409,10 @@ func (d *dataCursor) seek(r uint64) (arrow.Record, int, []canonical.CellEncoder,
 	return d.rec, int(r - d.first), d.encs, nil
 }
 
-// remaining counts the data rows after the last one asked for.
-func (d *dataCursor) remaining() (uint64, error) {
-	total := d.first
+// remaining reads the data file to its end and returns its row count and
+// the rows after the last one asked for.
+func (d *dataCursor) remaining() (total, extra uint64, err error) {
+	total = d.first
 	if d.rec != nil {
 		total += uint64(d.rec.NumRows())
 	}
@@ -408,9 +420,9 @@ func (d *dataCursor) remaining() (uint64, error) {
 		total += uint64(d.batches.Record().NumRows())
 	}
 	if err := d.batches.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return total - min(total, d.seen), nil
+	return total, total - min(total, d.seen), nil
 }
 
 func (d *dataCursor) close() { d.batches.Close() }

@@ -11,15 +11,15 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 )
 
-func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
+func (v *verifier) rows(ctx context.Context, fr *ipcfile.File) error {
 	m, meta := v.meta.Manifest, v.meta
 	var rangeCheck *trillian.RangeVerifier
 	if meta.RangeProof != nil {
@@ -34,7 +34,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	}
 	// Row index at each package position (sized for the common case, a
 	// package of the whole version; the manifest's count is authenticated).
-	order := make([]uint64, 0, min(m.Rows, 1<<24))
+	order := make([]uint64, 0, min(m.Rows, uint64(fr.Layout.Rows())))
 	if v.keyed != nil {
 		if err := v.planKeyed(fr); err != nil {
 			return err
@@ -178,14 +178,43 @@ func (v *verifier) rows(ctx context.Context, fr *ipc.FileReader) error {
 	}
 	if v.keyed != nil {
 		v.keyed.finish(v.rep)
+		v.rowCoverage(uint64(len(v.keyed.rows)), v.keyed.matched())
 	} else if v.data != nil {
-		if extra, err := v.data.remaining(); err != nil {
+		total, extra, err := v.data.remaining()
+		if err != nil {
 			return err
-		} else if extra > 0 && meta.Selection == disclosure.SelectionRange {
+		}
+		if extra > 0 && meta.Selection == disclosure.SelectionRange {
 			v.rep.fail("data file %s has %d rows more than the dataset version (%d)", v.data.file.Name, extra, m.Rows)
 		}
+		v.rowCoverage(total, distinctBelow(order, total))
 	}
 	return nil
+}
+
+// rowCoverage reports the data file's rows the package does not prove.
+func (v *verifier) rowCoverage(total, covered uint64) {
+	rep := v.rep
+	rep.DataRows, rep.DataRowsNotCovered = total, total-min(covered, total)
+	if rep.DataRowsNotCovered == 0 || v.meta.Selection == disclosure.SelectionRange {
+		return // a whole-dataset package already fails on extra rows
+	}
+	what := fmt.Sprintf("%d rows of the data file %s are not covered by this package (it proves %d of its %d rows): verification says nothing about them",
+		rep.DataRowsNotCovered, v.opts.Data.Name, total-rep.DataRowsNotCovered, total)
+	if v.opts.Complete {
+		rep.fail("%s", what)
+	} else {
+		rep.Notes = append(rep.Notes, what)
+	}
+}
+
+// distinctBelow counts the distinct row indices in order below n.
+func distinctBelow(order []uint64, n uint64) uint64 {
+	rows := slices.Clone(order)
+	slices.Sort(rows)
+	rows = slices.Compact(rows)
+	i, _ := slices.BinarySearch(rows, n)
+	return uint64(i)
 }
 
 // nullInReserved names a trialog column of rec with a null, if any: the
@@ -262,6 +291,10 @@ func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, pro
 			start, end := proofs.ValueOffsets(i)
 			hashes := proofs.ListValues().(*array.FixedSizeBinary)
 			var proof [][]byte
+			if end-start > maxProofHashes { // a crafted list spanning a whole batch
+				w.reasons = append(w.reasons, "not in the checkpointed tree: inclusion proof of more than 64 hashes")
+				continue
+			}
 			for p := start; p < end; p++ {
 				proof = append(proof, hashes.Value(int(p)))
 			}
@@ -271,6 +304,9 @@ func (v *verifier) checkRows(rec arrow.Record, encs []canonical.CellEncoder, pro
 		}
 	}
 }
+
+// maxProofHashes is the longest inclusion proof of a tree of 2^64 leaves.
+const maxProofHashes = 64
 
 // rowCells is checkRows' per-worker state: one package batch's columns and
 // one copy of one row's cells, with buffers reused from row to row.
@@ -381,13 +417,13 @@ type readResult struct {
 // goroutine, one batch ahead of the consumer, so reading overlaps hashing.
 // A panic of the Arrow reader on a crafted file becomes an error. Call
 // stop when done: it ends the reader and releases unconsumed batches.
-func readAhead(fr *ipc.FileReader) (<-chan readResult, func()) {
+func readAhead(fr *ipcfile.File) (<-chan readResult, func()) {
 	out := make(chan readResult, 1)
 	quit := make(chan struct{})
 	go func() {
 		defer close(out)
 		for b := 0; b < fr.NumRecords(); b++ {
-			rec, err := recordAt(fr, b)
+			rec, err := fr.RecordAt(b) // guarded: a reader panic is an error
 			select {
 			case out <- readResult{rec, b, err}:
 			case <-quit:
@@ -409,15 +445,6 @@ func readAhead(fr *ipc.FileReader) (<-chan readResult, func()) {
 			}
 		}
 	}
-}
-
-func recordAt(fr *ipc.FileReader, b int) (rec arrow.Record, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			rec, err = nil, fmt.Errorf("malformed Arrow data (%v)", r)
-		}
-	}()
-	return fr.RecordAt(b)
 }
 
 // The copies of a row's cells a verifier may hold.

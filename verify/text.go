@@ -17,8 +17,19 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if !rep.OK {
 		status = "FAILED"
 	}
-	fmt.Fprintf(&b, "%s: %s version %d of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
-		rep.Package, rep.Dataset, rep.Version, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
+	fmt.Fprintf(&b, "%s: %s version %d (ingested %s) of trial %s, %s package (%s proof), %d rows checked against tree size %d: %s\n",
+		rep.Package, rep.Dataset, rep.Version, rep.IngestedAt, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
+	if rep.Data != "" && rep.DataRows > 0 {
+		fmt.Fprintf(&b, "  data file %s: %d rows, %d not covered by this package\n", rep.Data, rep.DataRows, rep.DataRowsNotCovered)
+	}
+	switch {
+	case rep.Freshness == FreshnessNotChecked || rep.Freshness == "":
+		fmt.Fprintf(&b, "  newer version: not checked (no log to ask)\n")
+	case rep.Latest != nil:
+		fmt.Fprintf(&b, "  newer version: %s (latest in the log: version %d)\n", rep.Freshness, rep.Latest.Version)
+	default:
+		fmt.Fprintf(&b, "  newer version: %s\n", rep.Freshness)
+	}
 	if rep.FloatDigits > 0 {
 		fmt.Fprintf(&b, "  numbers: whole values exact, others compared at %d significant digits (the manifest's rule)\n", rep.FloatDigits)
 	}

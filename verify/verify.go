@@ -3,19 +3,21 @@ package verify
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trust"
 	"github.com/trialog/trialog/witness"
 )
+
+// recycled bounds the freed Arrow buffers a verification keeps for reuse.
+const recycled = disclosure.MaxBatchBody
 
 // Options configure an offline verification.
 type Options struct {
@@ -49,30 +51,71 @@ type Options struct {
 	// one); Progress, if set, with the rows checked so far in the pass.
 	Total    func(rows uint64)
 	Progress func(rows uint64)
+	// Complete makes rows of the data file that the package does not
+	// cover a failure. Without it they are counted in the report
+	// (DataRowsNotCovered) and named in a note: a rows package proves its
+	// rows only, and says nothing about the rest of the file.
+	Complete bool
+	// Versions, if set, is asked whether the log holds a newer version
+	// of the dataset (a log client, e.g. for --log-url). Without it the
+	// report says that freshness was not checked.
+	Versions Versions
+}
+
+// Versions tells a verifier which versions of a dataset a trial's log
+// holds. It is the seam for a log client (the published log, --log-url):
+// the client must check what it returns against a checkpoint signed by the
+// trial's key, at least as large as the package's.
+type Versions interface {
+	// Latest returns the newest version of dataset in trial's log.
+	Latest(ctx context.Context, trial, dataset string) (DatasetVersion, error)
+}
+
+// DatasetVersion is one version of a dataset as a log lists it.
+type DatasetVersion struct {
+	Version    uint64 `json:"version"`
+	IngestedAt string `json:"ingested_at"`
+	// TreeSize is the size of the verified checkpoint the answer is from.
+	TreeSize uint64 `json:"tree_size"`
 }
 
 // Report is the outcome of Verify. OK is true only if every check passed.
 type Report struct {
-	OK        bool   `json:"ok"`
-	Package   string `json:"package"`
-	Data      string `json:"data,omitempty"`
-	Trial     string `json:"trial,omitempty"`
-	Dataset   string `json:"dataset,omitempty"`
-	Version   uint64 `json:"version,omitempty"`
-	Mode      string `json:"mode,omitempty"`
-	Selection string `json:"selection,omitempty"`
+	OK      bool   `json:"ok"`
+	Package string `json:"package"`
+	Data    string `json:"data,omitempty"`
+	Trial   string `json:"trial,omitempty"`
+	Dataset string `json:"dataset,omitempty"`
+	Version uint64 `json:"version,omitempty"`
+	// IngestedAt is the version's ingest time (the manifest's created_at).
+	IngestedAt string `json:"ingested_at,omitempty"`
+	Mode       string `json:"mode,omitempty"`
+	Selection  string `json:"selection,omitempty"`
+	// Disclosure is "full" (the manifest travels) or "minimal" (the
+	// dataset header only).
+	Disclosure string `json:"disclosure,omitempty"`
+	TreeSize   uint64 `json:"tree_size,omitempty"`
+	RootHash   string `json:"root_hash,omitempty"`
+	Rows       uint64 `json:"rows_checked"`
+	// DataRows is the number of rows of the data file given, and
+	// DataRowsNotCovered those of them that the package does not prove
+	// (a rows package against a whole file): verification says nothing
+	// about those rows.
+	DataRows           uint64 `json:"data_rows,omitempty"`
+	DataRowsNotCovered uint64 `json:"data_rows_not_covered"`
+	// Freshness says whether a newer version of the dataset exists:
+	// "latest", "superseded", or "not checked" (no log to ask).
+	Freshness   string          `json:"freshness"`
+	Latest      *DatasetVersion `json:"latest_version,omitempty"`
+	BadRowCount uint64          `json:"bad_rows"`
+	Problems    []string        `json:"problems,omitempty"`
+	Notes       []string        `json:"notes,omitempty"`
+	BadRows     []RowProblem    `json:"bad_row_list,omitempty"`
+	Truncated   bool            `json:"bad_row_list_truncated,omitempty"`
+	Redacted    []string        `json:"redacted,omitempty"`
 	// FloatDigits is the manifest's float precision: non-whole numbers
 	// are compared at this many significant digits (canonical encoding).
-	FloatDigits int          `json:"float_digits,omitempty"`
-	TreeSize    uint64       `json:"tree_size,omitempty"`
-	RootHash    string       `json:"root_hash,omitempty"`
-	Rows        uint64       `json:"rows_checked"`
-	BadRowCount uint64       `json:"bad_rows"`
-	Problems    []string     `json:"problems,omitempty"`
-	Notes       []string     `json:"notes,omitempty"`
-	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
-	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
-	Redacted    []string     `json:"redacted,omitempty"`
+	FloatDigits int `json:"float_digits,omitempty"`
 	// Witnesses is the quorum check of Options.Witnesses, PackagePolicy
 	// that of the policy the package states; Trust what the trust store
 	// decided, ForkEvidence both checkpoints when it refused.
@@ -80,8 +123,9 @@ type Report struct {
 	PackagePolicy *witness.Report `json:"package_witness_policy,omitempty"`
 	Trust         *trust.Decision `json:"trust,omitempty"`
 	ForkEvidence  string          `json:"fork_evidence,omitempty"`
-	NotCovered    []string        `json:"not_covered,omitempty"`
-	keys          []string
+	// NotCovered are data file columns the package does not commit to.
+	NotCovered []string `json:"not_covered,omitempty"`
+	keys       []string
 }
 
 // RowProblem is one row that failed, with the columns that differ.
@@ -120,27 +164,24 @@ func Package(ctx context.Context, pkgPath string, opts Options) (*Report, error)
 // every column is disclosed are checked by their row hash, and cell by
 // cell only if that differs; fast reports whether that happened.
 func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bool) (rep *Report, fast bool, err error) {
-	fh, err := os.Open(pkgPath)
+	// Everything the package's Arrow reader holds is bounded by the
+	// budget, whatever the package declares (docs/package-format.md,
+	// "Limits"), the recycler's cache of freed buffers for the next batch
+	// and its rounding to size classes included.
+	mem := source.NewRecyclerOver(ipcfile.NewBudget(nil, disclosure.ReadBudget), recycled)
+	fr, meta, err := disclosure.Open(pkgPath, mem)
 	if err != nil {
 		return nil, false, err
 	}
-	defer fh.Close()
-	fr, err := ipc.NewFileReader(fh, ipc.WithAllocator(source.NewRecycler(256<<20)))
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w: %v", pkgPath, disclosure.ErrPackage, err)
-	}
 	defer fr.Close()
-	meta, err := disclosure.ParseMeta(fr.Schema().Metadata())
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: %w", pkgPath, err)
-	}
 	m := meta.Manifest
-	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version,
-		Mode: meta.Mode, Selection: meta.Selection, Redacted: meta.Redacted, keys: m.Keys, FloatDigits: m.Encoding.FloatDigits}
+	rep = &Report{OK: true, Package: pkgPath, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version, IngestedAt: m.CreatedAt,
+		Mode: meta.Mode, Selection: meta.Selection, Disclosure: meta.Disclosure, Redacted: meta.Redacted, keys: m.Keys, Freshness: FreshnessNotChecked,
+		FloatDigits: m.Encoding.FloatDigits}
 	if opts.Data != nil {
 		rep.Data = opts.Data.Name
 	}
-	v := &verifier{rep: rep, meta: meta, rules: m.Rules(), opts: opts, schema: fr.Schema(), exhaustive: exhaustive}
+	v := &verifier{rep: rep, meta: meta, rules: m.Rules(), opts: opts, schema: fr.Schema(), layout: fr.Layout, exhaustive: exhaustive}
 	if !v.checkHeader() {
 		return rep, false, nil
 	}
@@ -154,12 +195,49 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	if err := v.safeRows(ctx, fr); err != nil {
 		return nil, false, err
 	}
+	if err := v.checkFreshness(ctx); err != nil {
+		return nil, false, err
+	}
 	return rep, v.full && !exhaustive, nil
+}
+
+// Freshness values of a report.
+const (
+	FreshnessNotChecked = "not checked"
+	FreshnessLatest     = "latest"
+	FreshnessSuperseded = "superseded"
+)
+
+// checkFreshness asks opts.Versions, if any, whether the log holds a
+// newer version of the dataset. A superseded version fails verification
+// unless the recipient pinned it (Options.Version): a middleman could
+// otherwise hand over the data from before a correction.
+func (v *verifier) checkFreshness(ctx context.Context) error {
+	rep, m := v.rep, v.meta.Manifest
+	if v.opts.Versions == nil {
+		return nil // Freshness stays FreshnessNotChecked
+	}
+	latest, err := v.opts.Versions.Latest(ctx, m.Trial, m.Dataset)
+	if err != nil {
+		return fmt.Errorf("newer versions of %s: %w", m.Dataset, err)
+	}
+	rep.Latest = &latest
+	switch {
+	case latest.Version <= m.Version:
+		rep.Freshness = FreshnessLatest
+	case v.opts.Version == m.Version:
+		rep.Freshness = FreshnessSuperseded
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s version %d (ingested %s) is superseded by version %d (ingested %s); version %d was asked for", m.Dataset, m.Version, m.CreatedAt, latest.Version, latest.IngestedAt, m.Version))
+	default:
+		rep.Freshness = FreshnessSuperseded
+		rep.fail("%s version %d (ingested %s) is superseded by version %d (ingested %s): ask for the latest version, or pin this one with --dataset %s@%d", m.Dataset, m.Version, m.CreatedAt, latest.Version, latest.IngestedAt, m.Dataset, m.Version)
+	}
+	return nil
 }
 
 // safeRows runs the row checks, turning a panic from malformed Arrow data
 // in a crafted package into an error rather than a crash.
-func (v *verifier) safeRows(ctx context.Context, fr *ipc.FileReader) (err error) {
+func (v *verifier) safeRows(ctx context.Context, fr *ipcfile.File) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if v.opts.Data != nil { // the data file is read in the same loop
@@ -173,7 +251,7 @@ func (v *verifier) safeRows(ctx context.Context, fr *ipc.FileReader) (err error)
 }
 
 // safeDerived is safeRows for a derived package.
-func (v *verifier) safeDerived(ctx context.Context, fr *ipc.FileReader) (err error) {
+func (v *verifier) safeDerived(ctx context.Context, fr *ipcfile.File) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s or %s: %w: malformed Arrow data (%v)", v.rep.Package, v.opts.Data.Name, disclosure.ErrPackage, r)
@@ -188,6 +266,7 @@ type verifier struct {
 	rules   canonical.Rules // the manifest's: cells are encoded under them
 	opts    Options
 	schema  *arrow.Schema
+	layout  *ipcfile.Layout // the file's checked structure
 	cp      checkpoint.Checkpoint
 	names   []string // manifest columns in name order
 	encoder *leaf.RowEncoder

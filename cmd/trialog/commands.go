@@ -218,6 +218,8 @@ func proveCommand() *cli.Command {
 			&cli.StringFlag{Name: "redact", Usage: "comma-separated columns to withhold (values and salts)"},
 			&cli.BoolFlag{Name: "detached", Usage: "proofs and salts only: the recipient verifies their own copy of the data"},
 			&cli.StringFlag{Name: "form", Usage: "package form: derived (the version's salt key and a 3-byte tag per row: a few percent of the data; a whole version, --detached, nothing redacted), full (salts and commitments per row: names the column of a difference, matches a re-sorted copy by key); default derived where allowed and the dataset has no natural keys"},
+			&cli.BoolFlag{Name: "minimal", Usage: "rows packages: disclose the dataset header only, not the manifest (row count, source file digest, operator) (default with --subject)"},
+			&cli.BoolFlag{Name: "full-manifest", Usage: "with --subject: carry the whole manifest, as other packages do"},
 			&cli.StringFlag{Name: "out", Usage: "package file to write", Required: true},
 		},
 		Action: func(c *cli.Context) error {
@@ -234,7 +236,7 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached"), Form: c.String("form")}
+			opts := pipeline.ProveOptions{Dataset: name, Version: version, Redact: splitList(c.String("redact")), Detached: c.Bool("detached"), Form: c.String("form"), Minimal: c.Bool("minimal")}
 			if r := c.String("rows"); r != "" {
 				if opts.Rows, err = parseRows(r); err != nil {
 					return err
@@ -285,10 +287,11 @@ func verifyCommand() *cli.Command {
 		ArgsUsage: "PACKAGE [DATAFILE]",
 		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
-			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]"},
+			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]; with @VERSION that version is pinned (a newer one is then a note, not a failure)"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
 			logURLFlag(false),
 			&cli.BoolFlag{Name: "strict", Usage: "fail when DATAFILE has columns the package does not cover (default: list them in a note)"},
+			&cli.BoolFlag{Name: "complete", Usage: "fail if DATAFILE has rows the package does not prove (default: count them in the report)"},
 		}, verifyWitnessFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
@@ -298,7 +301,7 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows"), Strict: c.Bool("strict")}
+			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows"), Strict: c.Bool("strict"), Complete: c.Bool("complete")}
 			if err := applyWitnessOptions(c, &opts); err != nil {
 				return err
 			}

@@ -64,7 +64,8 @@ func proveSubject(c *cli.Context) error {
 		out := filepath.Join(outDir, fmt.Sprintf("%s@%d.arrow", m.Dataset, m.Version))
 		res, err := pipeline.Prove(c.Context, t, f, out, pipeline.ProveOptions{
 			Dataset: m.Dataset, Version: m.Version, Redact: withheld,
-			Where: []pipeline.Condition{{Column: column, Value: subject}},
+			Where:   []pipeline.Condition{{Column: column, Value: subject}},
+			Minimal: !c.Bool("full-manifest"), // partner packages: the header only
 		})
 		if err != nil && !isNoRows(err) {
 			return err
