@@ -18,6 +18,7 @@
 package workspace
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -265,6 +266,17 @@ func (t *Trial) Secret() []byte { return t.secret }
 // PublishCheckpoint signs a checkpoint for root and records it as the
 // trial's latest.
 func (t *Trial) PublishCheckpoint(root trillian.Root) ([]byte, error) {
+	// A tree that has not changed keeps the checkpoint already published
+	// for it, with whatever witness cosignatures it has gathered: signing
+	// it again would drop them (and their times) while a witness is down.
+	if prev, err := os.ReadFile(filepath.Join(t.Dir, "checkpoints", strconv.FormatUint(root.Size, 10))); err == nil {
+		if cp, err := checkpoint.Open(t.VerifierKey, prev); err == nil && bytes.Equal(cp.Hash, root.Hash) {
+			if err := durable.WriteFile(filepath.Join(t.Dir, "checkpoint"), prev, 0o644); err != nil {
+				return nil, err
+			}
+			return prev, nil
+		}
+	}
 	signed, err := checkpoint.Sign(t.signerKey, root)
 	if err != nil {
 		return nil, err

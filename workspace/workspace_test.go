@@ -223,3 +223,35 @@ func TestCatalog(t *testing.T) {
 	}
 	_ = trillian.Root{}
 }
+
+// TestRepublishKeepsCosignatures: publishing a checkpoint for a tree that
+// has not changed keeps the stored one, cosignature lines included
+// (adversarial review: trialog checkpoint dropped them while a witness
+// was down).
+func TestRepublishKeepsCosignatures(t *testing.T) {
+	_, tr := newTrial(t)
+	root, err := tr.Log.LatestRoot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tr.PublishCheckpoint(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stand in for a stored cosignature: one more signature line.
+	cosigned := append(append([]byte{}, first...), []byte("— witness.example/w AAAAAAAAAAAA\n")...)
+	hist := filepath.Join(tr.Dir, "checkpoints", "0")
+	if err := os.WriteFile(hist, cosigned, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, err := tr.PublishCheckpoint(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(cosigned) {
+		t.Fatalf("republished checkpoint dropped the stored signature lines:\n%s", again)
+	}
+	if latest, _ := tr.LatestCheckpoint(); string(latest) != string(cosigned) {
+		t.Fatalf("latest checkpoint:\n%s", latest)
+	}
+}

@@ -132,8 +132,15 @@ func (s *Submitter) submitOne(ctx context.Context, w *witness.Witness, signed []
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	conflicts := 0
+	if oldSize > newSize {
+		// The stored size is only a hint (a 409 may have been forged on
+		// the way): ask afresh from zero and let the witness's own 409
+		// say where it is.
+		oldSize = 0
+	}
 	for {
 		if oldSize > newSize {
+			res.Size = newSize // never remember more than we can prove from
 			res.Err = fmt.Errorf("witness %s: %w (it has %d, checkpoint has %d)", w.Name, ErrAhead, oldSize, newSize)
 			return nil, res
 		}
@@ -158,7 +165,7 @@ func (s *Submitter) submitOne(ctx context.Context, w *witness.Witness, signed []
 			// The witness tells the size it has: prove from there. Two
 			// conflicts in a row mean someone else is feeding it too;
 			// a few rounds settle that, more is a loop.
-			res.Size = conflict.Size
+			res.Size = min(conflict.Size, newSize)
 			if conflicts++; conflicts > 3 {
 				res.Err = fmt.Errorf("witness %s: %w", w.Name, err)
 				return nil, res
