@@ -340,3 +340,12 @@ func publicKey(vkey string) (string, bool) {
 	}
 	return string(b[1:]), true
 }
+
+// SameKey reports whether two note verifier key lines hold the same raw
+// public key, whatever their names or type bytes (a log's own key must
+// not be listed as one of its witnesses).
+func SameKey(a, b string) bool {
+	ka, okA := publicKey(a)
+	kb, okB := publicKey(b)
+	return okA && okB && ka == kb
+}

@@ -60,3 +60,19 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestWitnessFlagsRefuseNonsense: the log's own key is not a witness, and
+// a policy file's quorum of 0 is bad input (adversarial review).
+func TestWitnessFlagsRefuseNonsense(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
+	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	pkg := filepath.Join(dir, "dm.arrow")
+	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--rows", "0", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	vkey := filepath.Join(a, "trials", "T1", "checkpoint.vkey")
+	code, _, errOut := trialog(t, "verify", "--key", vkey, "--witness", vkey, "--quorum", "1", pkg)
+	if code != 2 || !strings.Contains(errOut, "log's own key") {
+		t.Errorf("log key as a witness: exit %d, %q", code, errOut)
+	}
+}

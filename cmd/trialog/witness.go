@@ -300,6 +300,19 @@ func applyWitnessOptions(c *cli.Context, opts *verify.Options) error {
 	if err != nil {
 		return err
 	}
+	if p != nil {
+		if p.Quorum < 1 {
+			return usageErr("the witness policy's quorum must be at least 1")
+		}
+		for _, w := range p.Witnesses {
+			if witness.SameKey(w.Key, opts.VerifierKey) {
+				return usageErr("witness %s has the log's own key: the log cannot witness itself", w.Name)
+			}
+		}
+		if 2*p.Quorum <= len(p.Witnesses) {
+			fmt.Fprintf(os.Stderr, "warning: a quorum of %d of %d witnesses does not stop a split view (two histories each need only %d; use a majority, docs/witnessing.md)\n", p.Quorum, len(p.Witnesses), p.Quorum)
+		}
+	}
 	opts.Witnesses, opts.Trust = p, st
 	if st != nil && c.IsSet("log-url") {
 		opts.Proofs = logURLProofs(c.String("log-url"), opts.VerifierKey)
