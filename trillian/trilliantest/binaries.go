@@ -3,15 +3,15 @@ package trilliantest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/trialog/trialog/internal/flock"
 )
 
 // BinariesEnv names a directory holding prebuilt trillian_log_server and
@@ -155,27 +155,11 @@ func haveBinaries(dir string) error {
 	return nil
 }
 
-// lockFile takes an exclusive flock on path, polling so ctx can cancel the
-// wait.
+// lockFile takes an exclusive flock on path (internal/flock).
 func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := flock.Wait(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("trilliantest: %w", err)
 	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("trilliantest: lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("trilliantest: waiting for %s: %w", path, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+	return unlock, nil
 }
