@@ -190,6 +190,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 		if err := v.safeDerived(ctx, fr); err != nil {
 			return nil, false, err
 		}
+		v.rememberIfOK()
 		return rep, false, nil
 	}
 	if err := v.safeRows(ctx, fr); err != nil {
@@ -198,6 +199,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	if err := v.checkFreshness(ctx); err != nil {
 		return nil, false, err
 	}
+	v.rememberIfOK()
 	return rep, v.full && !exhaustive, nil
 }
 
@@ -280,6 +282,9 @@ type verifier struct {
 	keyed            *keyedData
 	expected         [][2]uint64    // rows the signed statement lists
 	derivedCols      commit.Columns // derived mode: the data file's columns in name order
+	// remember records the checkpoint in the trust store; set when the
+	// witness and trust checks passed, run only if the whole package did.
+	remember func() (*trust.Decision, error)
 }
 
 func (v *verifier) badRow(p RowProblem) {

@@ -81,16 +81,34 @@ func (v *verifier) checkWitnessing(ctx context.Context) {
 		}
 		return nil, fmt.Errorf("%w: the package carries none from size %d (a log URL can supply it)", trust.ErrNoProof, a)
 	}
-	var d *trust.Decision
-	if ok {
+	// Only check here; the checkpoint is remembered (rememberIfOK) once
+	// the whole package has verified, so a package that fails on its rows
+	// leaves the verifier's memory untouched.
+	d, err := v.opts.Trust.Check(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
+	if ok && err == nil {
 		carried := map[uint64][][]byte{}
 		for _, c := range meta.Consistency {
 			carried[c.From] = c.Proof
 		}
-		d, err = v.opts.Trust.Accept(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs, carried)
-	} else {
-		d, err = v.opts.Trust.Check(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs)
+		v.remember = func() (*trust.Decision, error) {
+			return v.opts.Trust.Accept(ctx, v.opts.VerifierKey, meta.Checkpoint, proofs, carried)
+		}
 	}
+	v.reportTrust(d, err)
+}
+
+// rememberIfOK records the package's checkpoint in the verifier's memory
+// when everything verified (docs/witnessing.md).
+func (v *verifier) rememberIfOK() {
+	if v.remember == nil || !v.rep.OK {
+		return
+	}
+	d, err := v.remember()
+	v.reportTrust(d, err)
+}
+
+func (v *verifier) reportTrust(d *trust.Decision, err error) {
+	rep := v.rep
 	var fork *trust.ForkError
 	switch {
 	case errors.As(err, &fork):

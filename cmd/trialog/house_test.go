@@ -76,3 +76,40 @@ func TestWitnessFlagsRefuseNonsense(t *testing.T) {
 		t.Errorf("log key as a witness: exit %d, %q", code, errOut)
 	}
 }
+
+// TestTrustRemembersOnlyVerifiedPackages: a package that fails on its
+// rows leaves the verifier's memory untouched; one that verifies is
+// remembered (adversarial review: the decision was taken in the first of
+// verify's two passes).
+func TestTrustRemembersOnlyVerifiedPackages(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	dm := filepath.Join(pilot, "dm.csv")
+	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
+	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", dm)
+	pkg := filepath.Join(dir, "dm.arrow")
+	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--detached", "--form", "full", "--out", pkg, dm)
+	vkey := filepath.Join(a, "trials", "T1", "checkpoint.vkey")
+	raw, _ := os.ReadFile(dm)
+	edited := filepath.Join(dir, "dm-edited.csv")
+	os.WriteFile(edited, []byte(strings.Replace(string(raw), `"01-701-1023","1023","2012-08-05"`, `"01-701-1023","1023","2012-08-06"`, 1)), 0o644)
+	trustDir := filepath.Join(dir, "trust")
+	remembered := func() bool {
+		found := false
+		filepath.WalkDir(trustDir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Name() == "latest" {
+				found = true
+			}
+			return nil
+		})
+		return found
+	}
+	mustRun(t, 1, "verify", "--key", vkey, "--trust", trustDir, pkg, edited)
+	if remembered() {
+		t.Fatal("a package that failed verification was remembered")
+	}
+	mustRun(t, 0, "verify", "--key", vkey, "--trust", trustDir, pkg, dm)
+	if !remembered() {
+		t.Fatal("a verified package was not remembered")
+	}
+}
