@@ -23,15 +23,17 @@ import (
 // packages; datasets may not use it (commit.ColumnsOf refuses them).
 const ReservedPrefix = commit.ReservedPrefix
 
-// Package format v3 (docs/package-format.md): one Arrow IPC file that any
-// Arrow tool opens as a table. v3 (all before the first release) added
-// the witness policy, its proof and the consistency proofs
-// (docs/witnessing.md), derived packages (a salt key and leaf tags), the
-// disclosure levels (a minimal package has a dataset header instead of the
-// manifest), statement v2 and the structural limits. Earlier versions are
-// refused.
+// Package format v4 (docs/package-format.md): one Arrow IPC file that any
+// Arrow tool opens as a table. v3 added the witness policy, its proof and
+// the consistency proofs (docs/witnessing.md), derived packages (a salt
+// key and leaf tags), the disclosure levels (a minimal package has a
+// dataset header instead of the manifest), statement v2 and the
+// structural limits. v4 (this session's package changes, before the first
+// release) writes a derived package's metadata once (derived.go), proves a
+// whole version's manifest with its range proof, and encodes the range
+// proof as its hashes alone. Earlier versions are refused.
 const (
-	Version = "3"
+	Version = "4"
 
 	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
 	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
@@ -39,7 +41,6 @@ const (
 	ColProof     = ReservedPrefix + "_proof"      // list<fixed_size_binary(32)>: inclusion proof (rows selection)
 	SaltPrefix   = ReservedPrefix + "_salt."      // fixed_size_binary(16) per column whose salt is disclosed
 	CommitPrefix = ReservedPrefix + "_commit."    // fixed_size_binary(32) per column, always
-	ColLeafTag   = ReservedPrefix + "_leaf_tag"   // fixed_size_binary(3): derived mode, the first bytes of each row's leaf hash
 
 	metaVersion       = "trialog.package"
 	metaMode          = "trialog.mode"
@@ -79,17 +80,16 @@ var (
 	SaltType   = &arrow.FixedSizeBinaryType{ByteWidth: leaf.SaltSize}
 	CommitType = &arrow.FixedSizeBinaryType{ByteWidth: leaf.CommitmentSize}
 	ProofType  = arrow.ListOf(&arrow.FixedSizeBinaryType{ByteWidth: trillian.HashSize})
-	// LeafTagType is a derived package's per-row column: the first
-	// LeafTagSize bytes of the row's RFC 6962 leaf hash.
-	LeafTagType = &arrow.FixedSizeBinaryType{ByteWidth: LeafTagSize}
 )
 
 // Meta is what a package's schema metadata holds.
 type Meta struct {
 	Mode      string
 	Selection string
-	// Disclosure is DisclosureFull (ManifestLeaf, ManifestIndex and
-	// ManifestProof present, Manifest parsed from the leaf) or
+	// Disclosure is DisclosureFull (ManifestLeaf present, Manifest parsed
+	// from the leaf; with a rows selection ManifestIndex and ManifestProof
+	// too, with a range selection the range proof covers the manifest's
+	// leaf, right after the rows) or
 	// DisclosureMinimal (HeaderJSON present; Manifest holds only what the
 	// header does, Rows 0).
 	Disclosure    string
@@ -180,8 +180,12 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 		string(p.WitnessPolicy), string(cons), string(policyProof)}
 	switch p.Disclosure {
 	case DisclosureFull:
-		keys = append(keys, metaManifestLeaf, metaManifestIndex, metaManifestProof)
-		vals = append(vals, base64.StdEncoding.EncodeToString(p.ManifestLeaf), strconv.FormatUint(p.ManifestIndex, 10), string(proof))
+		keys = append(keys, metaManifestLeaf)
+		vals = append(vals, base64.StdEncoding.EncodeToString(p.ManifestLeaf))
+		if p.Selection != SelectionRange { // else proven by the range proof
+			keys = append(keys, metaManifestIndex, metaManifestProof)
+			vals = append(vals, strconv.FormatUint(p.ManifestIndex, 10), string(proof))
+		}
 	case DisclosureMinimal:
 		keys = append(keys, metaHeader)
 		vals = append(vals, string(p.HeaderJSON))
@@ -193,12 +197,8 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 		vals = append(vals, base64.StdEncoding.EncodeToString(p.SaltKey))
 	}
 	if p.RangeProof != nil {
-		rp, err := json.Marshal(p.RangeProof)
-		if err != nil {
-			return arrow.Metadata{}, err
-		}
 		keys = append(keys, metaRangeProof)
-		vals = append(vals, string(rp))
+		vals = append(vals, encodeRangeProof(p.RangeProof))
 	}
 	return arrow.NewMetadata(keys, vals), nil
 }
@@ -313,9 +313,10 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		if s, err = get(metaRangeProof); err != nil {
 			return nil, err
 		}
-		p.RangeProof = &trillian.RangeProof{}
-		if err := json.Unmarshal([]byte(s), p.RangeProof); err != nil {
-			return nil, fmt.Errorf("%w: range proof: %v", ErrPackage, err)
+		// The range is the rows and then the manifest's leaf.
+		m := p.Manifest
+		if p.RangeProof, err = parseRangeProof(s, m.FirstIndex, m.FirstIndex+m.Rows+1); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
@@ -332,6 +333,11 @@ func (p *Meta) parseManifest(get func(string) (string, error)) error {
 	}
 	if p.Manifest, err = leaf.ParseManifest(p.ManifestLeaf); err != nil {
 		return fmt.Errorf("%w: %v", ErrPackage, err)
+	}
+	if p.Selection == SelectionRange {
+		// Proven by the range proof, which ends with the manifest's leaf.
+		p.ManifestIndex = p.Manifest.FirstIndex + p.Manifest.Rows
+		return nil
 	}
 	if s, err = get(metaManifestIndex); err != nil {
 		return err

@@ -45,7 +45,15 @@ func Open(path string, mem memory.Allocator) (*ipcfile.File, *Meta, error) {
 		}
 		return nil, nil, err
 	}
-	meta, err := ParseMeta(f.Schema().Metadata())
+	md := f.Schema().Metadata()
+	if IsDerived(md) {
+		// v4: the metadata record, written once (derived.go).
+		if md, err = derivedMetadata(f); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	meta, err := ParseMeta(md)
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

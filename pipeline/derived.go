@@ -53,40 +53,52 @@ func derivedForm(opts ProveOptions, hasKeys bool) (bool, error) {
 	return false, fmt.Errorf("package form %q: want %q or %q: %w", opts.Form, FormFull, FormDerived, workspace.ErrUsage)
 }
 
-// writeDerived writes a derived package's one column, the leaf tag of
-// every row in order, computing each row's leaf exactly as ingest did and
-// folding it into the range proof's self-check.
+// writeDerived writes a derived package (docs/package-format.md, v4): the
+// metadata record as the one value of record batch 0, then each chunk's
+// leaf tags as one value, computing each row's leaf exactly as ingest did
+// and folding it into the range proof's self-check.
 func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disclosure.Meta, committer *commit.Committer, rangeCheck *trillian.RangeVerifier, progress func(source.Batch)) (uint64, error) {
 	md, err := meta.Metadata()
 	if err != nil {
 		return 0, err
 	}
-	schema := arrow.NewSchema([]arrow.Field{{Name: disclosure.ColLeafTag, Type: disclosure.LeafTagType}}, &md)
+	schema, record := disclosure.DerivedLayout(md)
 	mem := memory.DefaultAllocator
 	w, err := ipc.NewFileWriter(file, ipc.WithSchema(schema), ipc.WithAllocator(mem))
 	if err != nil {
 		return 0, err
 	}
+	writeValue := func(v []byte) error {
+		b := array.NewBinaryBuilder(mem, disclosure.DerivedType)
+		defer b.Release()
+		b.Append(v)
+		col := b.NewArray()
+		defer col.Release()
+		rec := array.NewRecord(schema, []arrow.Array{col}, 1)
+		defer rec.Release()
+		return w.Write(rec)
+	}
+	if err := writeValue(record); err != nil {
+		return 0, err
+	}
 	lb := &commit.LeafBatch{Unfolded: true} // folded into the range check below
-	rows, err := source.ForEachBatch(ctx, f, source.Chunked(commitChunk, func(b source.Batch) error {
+	var tags []byte
+	rows, err := source.ForEachBatch(ctx, f, source.Chunked(disclosure.MaxTagChunk, func(b source.Batch) error {
 		if err := committer.Fill(lb, b.Rec, b.First, 0); err != nil {
 			return err
 		}
-		n := len(lb.Hashes)
 		// A segment merged before lb's buffers are reused: a compact range
 		// keeps the hashes it is given until they are merged.
 		seg := rangeCheck.NewSegment(b.First)
+		tags = tags[:0]
 		for _, h := range lb.Hashes {
 			if err := seg.Append(h); err != nil {
 				return err
 			}
+			tags = append(tags, h[:disclosure.LeafTagSize]...)
 		}
 		rangeCheck.AppendSegment(seg)
-		tags := fixedSizeColumn(disclosure.LeafTagType, n, func(k int) []byte { return lb.Hashes[k][:disclosure.LeafTagSize] })
-		defer tags.Release()
-		rec := array.NewRecord(schema, []arrow.Array{tags}, int64(n))
-		defer rec.Release()
-		if err := w.Write(rec); err != nil {
+		if err := writeValue(tags); err != nil {
 			return err
 		}
 		progress(b)

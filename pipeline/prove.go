@@ -196,7 +196,8 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		if m.Rows == 0 {
 			return nil, fmt.Errorf("%s version %d has no rows to prove: %w", m.Dataset, m.Version, workspace.ErrUsage)
 		}
-		rp, err := trillian.ProveRange(ctx, t.Log, m.FirstIndex, m.FirstIndex+m.Rows, cp.Size)
+		// The rows and then the manifest's leaf: one proof for both (v4).
+		rp, err := trillian.ProveRange(ctx, t.Log, m.FirstIndex, m.FirstIndex+m.Rows+1, cp.Size)
 		if err != nil {
 			return nil, err
 		}
@@ -275,6 +276,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, fmt.Errorf("%s has %d rows, the manifest %d", f.Name, rows, m.Rows)
 	}
 	if rangeCheck != nil {
+		rangeCheck.AppendTrailer(trillian.LeafHash(manifestLeaf))
 		if err := rangeCheck.Verify(cp.Hash); err != nil {
 			return nil, fmt.Errorf("self-check of the range proof failed: %w", err)
 		}

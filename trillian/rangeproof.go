@@ -91,7 +91,10 @@ type RangeVerifier struct {
 	proof RangeProof
 	tree  *compact.Range // [0, next)
 	local *compact.Range // [Begin, next) re-based at 0: the range's own root
-	err   error
+	// trailer: a leaf outside the range's own was appended (AppendTrailer);
+	// nothing may follow it.
+	trailer bool
+	err     error
 }
 
 // ErrRangeMismatch is wrapped by RangeVerifier.Verify when the leaves do not
@@ -124,7 +127,7 @@ func (v *RangeVerifier) Append(leafHash []byte) {
 	if v.err != nil {
 		return
 	}
-	if v.tree.End() >= v.proof.End {
+	if v.tree.End() >= v.proof.End || v.trailer {
 		v.err = fmt.Errorf("range proof: more than %d leaves", v.proof.End-v.proof.Begin)
 		return
 	}
@@ -165,7 +168,7 @@ func (v *RangeVerifier) AppendSegment(s *RangeSegment) {
 	if v.err != nil {
 		return
 	}
-	if n := s.tree.End() - s.tree.Begin(); v.tree.End()+n > v.proof.End {
+	if n := s.tree.End() - s.tree.Begin(); v.tree.End()+n > v.proof.End || v.trailer {
 		v.err = fmt.Errorf("range proof: more than %d leaves", v.proof.End-v.proof.Begin)
 		return
 	}
@@ -181,6 +184,23 @@ func (v *RangeVerifier) AppendSegment(s *RangeSegment) {
 			r.Hashes()[i] = bytes.Clone(h)
 		}
 	}
+}
+
+// AppendTrailer adds the hash of a leaf that the proof covers but that is
+// not one of the range's own: a dataset's manifest leaf, which follows its
+// rows in the log, so that one range proof also proves the manifest
+// (package format v4) instead of a separate inclusion proof. RangeRoot
+// leaves it out; nothing may be appended after it.
+func (v *RangeVerifier) AppendTrailer(leafHash []byte) {
+	if v.err != nil {
+		return
+	}
+	if v.tree.End() >= v.proof.End || v.trailer {
+		v.err = fmt.Errorf("range proof: more than %d leaves", v.proof.End-v.proof.Begin)
+		return
+	}
+	v.trailer = true
+	v.err = v.tree.Append(leafHash, nil)
 }
 
 // RangeRoot returns the RFC 6962 root of the appended leaves alone, as if

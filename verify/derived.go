@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
@@ -35,11 +33,8 @@ const followUp = "differs from the logged row; a derived package carries no per-
 // file's columns against the manifest.
 func (v *verifier) checkDerivedColumns() bool {
 	rep := v.rep
-	fields := v.schema.Fields()
-	if len(fields) != 1 || fields[0].Name != disclosure.ColLeafTag || !arrow.TypeEqual(fields[0].Type, disclosure.LeafTagType) {
-		rep.fail("a derived package has exactly one column, %s of 3-byte values", disclosure.ColLeafTag)
-		return false
-	}
+	// The package's one column was checked when its metadata record was
+	// read (disclosure.Open).
 	if v.opts.Data == nil {
 		rep.fail("a derived package needs the data file to verify")
 		return false
@@ -71,27 +66,16 @@ func (v *verifier) checkDerivedColumns() bool {
 // derivedTags reads the leaf tags, at most one per row of the version.
 func (v *verifier) derivedTags(fr *ipcfile.File) ([]byte, error) {
 	rows := v.meta.Manifest.Rows
-	tags := make([]byte, 0, rows*disclosure.LeafTagSize)
-	for b := 0; b < fr.NumRecords(); b++ {
-		rec, err := fr.RecordAt(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: batch %d: %w: %v", v.rep.Package, b, disclosure.ErrPackage, err)
-		}
-		col, ok := rec.Column(0).(*array.FixedSizeBinary)
-		if !ok || col.NullN() > 0 {
-			rec.Release()
-			return nil, fmt.Errorf("%s: batch %d: %w: leaf tags of the wrong type or null", v.rep.Package, b, disclosure.ErrPackage)
-		}
-		n := uint64(col.Len())
-		if uint64(len(tags))/disclosure.LeafTagSize+n > rows {
-			rec.Release()
-			v.rep.fail("the package holds more leaf tags than the version's %d rows", rows)
-			return nil, nil
-		}
-		for i := 0; i < col.Len(); i++ {
-			tags = append(tags, col.Value(i)...)
-		}
-		rec.Release()
+	// Sized by the signed statement's rows (checkStatement), but no more
+	// than the chunks the file holds could fill.
+	capacity := min(rows, uint64(fr.Layout.Rows())*disclosure.MaxTagChunk)
+	tags, ok, err := disclosure.LeafTags(fr, make([]byte, 0, capacity*disclosure.LeafTagSize), rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", v.rep.Package, err)
+	}
+	if !ok {
+		v.rep.fail("the package holds more leaf tags than the version's %d rows", rows)
+		return nil, nil
 	}
 	if got := uint64(len(tags)) / disclosure.LeafTagSize; got != rows {
 		v.rep.fail("the package holds %d leaf tags for the version's %d rows", got, rows)
@@ -154,6 +138,7 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipcfile.File) error {
 	case rows < m.Rows:
 		v.rep.fail("data file %s has %d rows, the dataset version %d: rows %d-%d are missing", data.Name, rows, m.Rows, rows, m.Rows-1)
 	default:
+		rangeCheck.AppendTrailer(trillian.LeafHash(v.meta.ManifestLeaf))
 		if err := rangeCheck.Verify(v.cp.Hash); err != nil {
 			if v.rep.BadRowCount == 0 {
 				v.rep.fail("the rows do not hash to the checkpointed tree (a row differs where its leaf tag does not show it, or a proof hash was altered): %v", err)

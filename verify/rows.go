@@ -166,6 +166,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipcfile.File) error {
 	}
 	v.checkOrder(order)
 	if meta.Selection == disclosure.SelectionRange {
+		rangeCheck.AppendTrailer(trillian.LeafHash(v.meta.ManifestLeaf))
 		if err := rangeCheck.Verify(v.cp.Hash); err != nil {
 			if v.rep.BadRowCount == 0 {
 				v.rep.fail("the rows do not hash to the checkpointed tree (a row hash, commitment, row index or proof hash was altered): %v", err)

@@ -1,0 +1,199 @@
+package disclosure
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/trialog/trialog/disclosure/ipcfile"
+	"github.com/trialog/trialog/trillian"
+)
+
+// Derived package layout, v4 (docs/package-format.md, "Derived packages").
+//
+// The Arrow IPC file format writes the schema twice, in the stream's
+// schema message and again in the footer, so a few KiB of metadata cost
+// twice that: for a few hundred rows, more than the rows' leaf tags. A
+// derived package therefore keeps only trialog.package and trialog.mode in
+// its schema metadata and writes everything else once, as the first value
+// of its one column (the metadata record); the leaf tags follow in chunks.
+const (
+	// ColDerived is a derived package's one column (binary). Record
+	// batch 0 holds exactly one value, the metadata record; every value
+	// after it is a chunk of leaf tags, LeafTagSize bytes per data row,
+	// rows in order.
+	ColDerived = ReservedPrefix + "_derived"
+	// MaxTagChunk bounds the data rows one chunk covers.
+	MaxTagChunk = MaxBatchRows
+)
+
+// DerivedType is the type of ColDerived.
+var DerivedType = arrow.BinaryTypes.Binary
+
+// schemaKeys are the metadata keys a derived package keeps in its Arrow
+// schema (so that any Arrow tool shows what the file is); the metadata
+// record holds all others, and none of these.
+var schemaKeys = []string{metaVersion, metaMode}
+
+// DerivedLayout splits a derived package's metadata into the schema's
+// few keys and the metadata record of all the others.
+func DerivedLayout(md arrow.Metadata) (*arrow.Schema, []byte) {
+	var keys, vals []string
+	var rec []byte
+	for i, k := range md.Keys() {
+		v := md.Values()[i]
+		if isSchemaKey(k) {
+			keys, vals = append(keys, k), append(vals, v)
+			continue
+		}
+		rec = binary.AppendUvarint(rec, uint64(len(k)))
+		rec = append(rec, k...)
+		rec = binary.AppendUvarint(rec, uint64(len(v)))
+		rec = append(rec, v...)
+	}
+	schemaMD := arrow.NewMetadata(keys, vals)
+	return arrow.NewSchema([]arrow.Field{{Name: ColDerived, Type: DerivedType}}, &schemaMD), rec
+}
+
+func isSchemaKey(k string) bool { return k == schemaKeys[0] || k == schemaKeys[1] }
+
+// parseRecord decodes a metadata record: pairs of (uvarint length, key,
+// uvarint length, value), each key starting "trialog.", none twice and
+// none of the schema's keys. Lengths are checked against the bytes left
+// before anything is sliced; nothing is allocated from them.
+func parseRecord(rec []byte) (keys, vals []string, err error) {
+	seen := map[string]bool{}
+	next := func(what string) (string, error) {
+		n, w := binary.Uvarint(rec)
+		if w <= 0 || n > uint64(len(rec)-w) {
+			return "", fmt.Errorf("%w: metadata record: %s length runs past the record", ErrPackage, what)
+		}
+		s := string(rec[w : w+int(n)])
+		rec = rec[w+int(n):]
+		return s, nil
+	}
+	for len(rec) > 0 {
+		k, err := next("key")
+		if err != nil {
+			return nil, nil, err
+		}
+		v, err := next("value")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !strings.HasPrefix(k, "trialog.") || isSchemaKey(k) || seen[k] {
+			return nil, nil, fmt.Errorf("%w: metadata record: key %.40q not allowed or repeated", ErrPackage, k)
+		}
+		seen[k] = true
+		keys, vals = append(keys, k), append(vals, v)
+	}
+	return keys, vals, nil
+}
+
+// derivedMetadata reads a derived package's metadata record (record
+// batch 0) and returns the package's whole metadata: the schema's keys and
+// the record's.
+func derivedMetadata(f *ipcfile.File) (arrow.Metadata, error) {
+	md := f.Schema().Metadata()
+	fields := f.Schema().Fields()
+	if len(fields) != 1 || fields[0].Name != ColDerived || !arrow.TypeEqual(fields[0].Type, DerivedType) {
+		return md, fmt.Errorf("%w: a derived package has exactly one column, %s (binary)", ErrPackage, ColDerived)
+	}
+	if md.Len() != len(schemaKeys) {
+		return md, fmt.Errorf("%w: a derived package's schema metadata holds only %s", ErrPackage, strings.Join(schemaKeys, " and "))
+	}
+	if f.NumRecords() == 0 {
+		return md, fmt.Errorf("%w: a derived package without its metadata record", ErrPackage)
+	}
+	batch, err := f.RecordAt(0)
+	if err != nil {
+		return md, fmt.Errorf("%w: metadata record: %v", ErrPackage, err)
+	}
+	defer batch.Release()
+	col, ok := batch.Column(0).(*array.Binary)
+	if !ok || batch.NumRows() != 1 || col.NullN() != 0 {
+		return md, fmt.Errorf("%w: record batch 0 of a derived package must hold one value, the metadata record", ErrPackage)
+	}
+	keys, vals, err := parseRecord(col.Value(0)) // parseRecord copies what it keeps
+	if err != nil {
+		return md, err
+	}
+	return arrow.NewMetadata(append(md.Keys(), keys...), append(md.Values(), vals...)), nil
+}
+
+// IsDerived says whether schema metadata is a derived package's.
+func IsDerived(md arrow.Metadata) bool {
+	i := md.FindKey(metaMode)
+	return i >= 0 && md.Values()[i] == ModeDerived
+}
+
+// LeafTags appends a derived package's leaf tags (record batches 1 and
+// later: chunks of whole tags) to tags, reading at most max tags; more
+// returns (tags, false).
+func LeafTags(f *ipcfile.File, tags []byte, max uint64) ([]byte, bool, error) {
+	for b := 1; b < f.NumRecords(); b++ {
+		rec, err := f.RecordAt(b)
+		if err != nil {
+			return nil, false, fmt.Errorf("batch %d: %w: %v", b, ErrPackage, err)
+		}
+		col, ok := rec.Column(0).(*array.Binary)
+		if !ok || col.NullN() > 0 {
+			rec.Release()
+			return nil, false, fmt.Errorf("batch %d: %w: leaf tags of the wrong type or null", b, ErrPackage)
+		}
+		for i := 0; i < col.Len(); i++ {
+			chunk := col.Value(i)
+			if len(chunk) == 0 || len(chunk)%LeafTagSize != 0 || len(chunk) > MaxTagChunk*LeafTagSize {
+				rec.Release()
+				return nil, false, fmt.Errorf("batch %d: %w: a chunk of leaf tags of %d bytes", b, ErrPackage, len(chunk))
+			}
+			if uint64(len(tags)+len(chunk))/LeafTagSize > max {
+				rec.Release()
+				return tags, false, nil
+			}
+			tags = append(tags, chunk...)
+		}
+		rec.Release()
+	}
+	return tags, true, nil
+}
+
+// encodeRangeProof is a v4 range proof's metadata value: base64 of its
+// Left hashes then its Right hashes. Begin, End and Size are not written:
+// they follow from the manifest (first_index, first_index + rows + 1, the
+// manifest's leaf being the range's last) and the checkpoint.
+func encodeRangeProof(p *trillian.RangeProof) string {
+	var b bytes.Buffer
+	for _, h := range p.Left {
+		b.Write(h)
+	}
+	for _, h := range p.Right {
+		b.Write(h)
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// parseRangeProof decodes encodeRangeProof for the range [begin, end):
+// the first popcount(begin) hashes are the compact range of [0, begin),
+// the rest the consistency proof from end. Size is left 0: the verifier
+// sets it from the checkpoint.
+func parseRangeProof(s string, begin, end uint64) (*trillian.RangeProof, error) {
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(raw)%trillian.HashSize != 0 {
+		return nil, fmt.Errorf("%w: range proof is not base64 of 32-byte hashes", ErrPackage)
+	}
+	var hashes [][]byte
+	for len(raw) > 0 {
+		hashes, raw = append(hashes, raw[:trillian.HashSize:trillian.HashSize]), raw[trillian.HashSize:]
+	}
+	// Too few hashes for the left boundary: the verifier's range check
+	// reports it (a manifest swapped for another version's, say).
+	left := min(compact.RangeSize(0, begin), len(hashes))
+	return &trillian.RangeProof{Begin: begin, End: end, Left: hashes[:left], Right: hashes[left:]}, nil
+}
