@@ -2,6 +2,7 @@ package disclosure
 
 import (
 	"bytes"
+	"slices"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -24,8 +25,8 @@ import (
 // its schema metadata and writes everything else once, as the first value
 // of its one column (the metadata record); the leaf tags follow in chunks.
 const (
-	// ColDerived is a derived package's one column (binary). Record
-	// batch 0 holds exactly one value, the metadata record; every value
+	// ColDerived is a derived package's one column (binary). Its first
+	// value (row 0 of record batch 0) is the metadata record; every value
 	// after it is a chunk of leaf tags, LeafTagSize bytes per data row,
 	// rows in order.
 	ColDerived = ReservedPrefix + "_derived"
@@ -41,9 +42,14 @@ var DerivedType = arrow.BinaryTypes.Binary
 // record holds all others, and none of these.
 var schemaKeys = []string{metaVersion, metaMode}
 
+// rawKeys are the keys whose values are base64 of bytes in schema
+// metadata (which Arrow implementations read as UTF-8) and the bytes
+// themselves in the metadata record, a binary value.
+var rawKeys = []string{metaManifestLeaf, metaRangeProof}
+
 // DerivedLayout splits a derived package's metadata into the schema's
 // few keys and the metadata record of all the others.
-func DerivedLayout(md arrow.Metadata) (*arrow.Schema, []byte) {
+func DerivedLayout(md arrow.Metadata) (*arrow.Schema, []byte, error) {
 	var keys, vals []string
 	var rec []byte
 	for i, k := range md.Keys() {
@@ -52,13 +58,20 @@ func DerivedLayout(md arrow.Metadata) (*arrow.Schema, []byte) {
 			keys, vals = append(keys, k), append(vals, v)
 			continue
 		}
+		if slices.Contains(rawKeys, k) {
+			raw, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("metadata %s: %v", k, err)
+			}
+			v = string(raw)
+		}
 		rec = binary.AppendUvarint(rec, uint64(len(k)))
 		rec = append(rec, k...)
 		rec = binary.AppendUvarint(rec, uint64(len(v)))
 		rec = append(rec, v...)
 	}
 	schemaMD := arrow.NewMetadata(keys, vals)
-	return arrow.NewSchema([]arrow.Field{{Name: ColDerived, Type: DerivedType}}, &schemaMD), rec
+	return arrow.NewSchema([]arrow.Field{{Name: ColDerived, Type: DerivedType}}, &schemaMD), rec, nil
 }
 
 func isSchemaKey(k string) bool { return k == schemaKeys[0] || k == schemaKeys[1] }
@@ -91,13 +104,16 @@ func parseRecord(rec []byte) (keys, vals []string, err error) {
 			return nil, nil, fmt.Errorf("%w: metadata record: key %.40q not allowed or repeated", ErrPackage, k)
 		}
 		seen[k] = true
+		if slices.Contains(rawKeys, k) {
+			v = base64.StdEncoding.EncodeToString([]byte(v))
+		}
 		keys, vals = append(keys, k), append(vals, v)
 	}
 	return keys, vals, nil
 }
 
-// derivedMetadata reads a derived package's metadata record (record
-// batch 0) and returns the package's whole metadata: the schema's keys and
+// derivedMetadata reads a derived package's metadata record (the first
+// value) and returns the package's whole metadata: the schema's keys and
 // the record's.
 func derivedMetadata(f *ipcfile.File) (arrow.Metadata, error) {
 	md := f.Schema().Metadata()
@@ -117,8 +133,8 @@ func derivedMetadata(f *ipcfile.File) (arrow.Metadata, error) {
 	}
 	defer batch.Release()
 	col, ok := batch.Column(0).(*array.Binary)
-	if !ok || batch.NumRows() != 1 || col.NullN() != 0 {
-		return md, fmt.Errorf("%w: record batch 0 of a derived package must hold one value, the metadata record", ErrPackage)
+	if !ok || batch.NumRows() == 0 || col.NullN() != 0 {
+		return md, fmt.Errorf("%w: a derived package's first value must be its metadata record", ErrPackage)
 	}
 	keys, vals, err := parseRecord(col.Value(0)) // parseRecord copies what it keeps
 	if err != nil {
@@ -133,11 +149,11 @@ func IsDerived(md arrow.Metadata) bool {
 	return i >= 0 && md.Values()[i] == ModeDerived
 }
 
-// LeafTags appends a derived package's leaf tags (record batches 1 and
-// later: chunks of whole tags) to tags, reading at most max tags; more
-// returns (tags, false).
+// LeafTags appends a derived package's leaf tags (every value after the
+// metadata record: chunks of whole tags) to tags, reading at most max
+// tags; more returns (tags, false).
 func LeafTags(f *ipcfile.File, tags []byte, max uint64) ([]byte, bool, error) {
-	for b := 1; b < f.NumRecords(); b++ {
+	for b := 0; b < f.NumRecords(); b++ {
 		rec, err := f.RecordAt(b)
 		if err != nil {
 			return nil, false, fmt.Errorf("batch %d: %w: %v", b, ErrPackage, err)
@@ -148,6 +164,9 @@ func LeafTags(f *ipcfile.File, tags []byte, max uint64) ([]byte, bool, error) {
 			return nil, false, fmt.Errorf("batch %d: %w: leaf tags of the wrong type or null", b, ErrPackage)
 		}
 		for i := 0; i < col.Len(); i++ {
+			if b == 0 && i == 0 {
+				continue // the metadata record
+			}
 			chunk := col.Value(i)
 			if len(chunk) == 0 || len(chunk)%LeafTagSize != 0 || len(chunk) > MaxTagChunk*LeafTagSize {
 				rec.Release()

@@ -111,8 +111,10 @@ type Meta struct {
 	// Consistency holds RFC 6962 consistency proofs from earlier
 	// published tree sizes to the checkpoint's, so a verifier that
 	// remembers an earlier checkpoint (trialog verify --trust) can check
-	// this one extends it without asking the log.
-	Consistency []ConsistencyProof
+	// this one extends it without asking the log. A parsed package's are
+	// filled in by Bind (consistency.go).
+	Consistency      []ConsistencyProof
+	consistencyValue string // as parsed, until Bind
 	// PolicyProof shows WitnessPolicy is in the log: its policy leaf
 	// (leaf.PolicyLeaf), leaf index and inclusion proof against the
 	// checkpoint. Nil when there is no policy.
@@ -161,11 +163,11 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
-	consistency := p.Consistency
-	if consistency == nil {
-		consistency = []ConsistencyProof{}
+	size, err := treeSizeOf(p.Checkpoint)
+	if err != nil {
+		return arrow.Metadata{}, err
 	}
-	cons, err := json.Marshal(consistency)
+	cons, err := encodeConsistency(p.Consistency, size)
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
@@ -276,9 +278,7 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		if s, err = get(metaConsistency); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(s), &p.Consistency); err != nil {
-			return nil, fmt.Errorf("%w: consistency proofs: %v", ErrPackage, err)
-		}
+		p.consistencyValue = s // expanded by Bind, for the checkpoint's size
 		if s, err = get(metaPolicyProof); err != nil {
 			return nil, err
 		}
@@ -286,13 +286,6 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 			p.PolicyProof = &PolicyProof{}
 			if err := json.Unmarshal([]byte(s), p.PolicyProof); err != nil {
 				return nil, fmt.Errorf("%w: witness policy proof: %v", ErrPackage, err)
-			}
-		}
-		for _, c := range p.Consistency {
-			for _, h := range c.Proof {
-				if len(h) != trillian.HashSize {
-					return nil, fmt.Errorf("%w: consistency proof from %d: hash of %d bytes", ErrPackage, c.From, len(h))
-				}
 			}
 		}
 	}

@@ -54,32 +54,35 @@ func derivedForm(opts ProveOptions, hasKeys bool) (bool, error) {
 }
 
 // writeDerived writes a derived package (docs/package-format.md, v4): the
-// metadata record as the one value of record batch 0, then each chunk's
-// leaf tags as one value, computing each row's leaf exactly as ingest did
+// metadata record as the first value, then each chunk's leaf tags as one
+// value (the first chunk in the record's batch), computing each row's leaf exactly as ingest did
 // and folding it into the range proof's self-check.
 func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disclosure.Meta, committer *commit.Committer, rangeCheck *trillian.RangeVerifier, progress func(source.Batch)) (uint64, error) {
 	md, err := meta.Metadata()
 	if err != nil {
 		return 0, err
 	}
-	schema, record := disclosure.DerivedLayout(md)
+	schema, record, err := disclosure.DerivedLayout(md)
+	if err != nil {
+		return 0, err
+	}
 	mem := memory.DefaultAllocator
 	w, err := ipc.NewFileWriter(file, ipc.WithSchema(schema), ipc.WithAllocator(mem))
 	if err != nil {
 		return 0, err
 	}
-	writeValue := func(v []byte) error {
+	// One record batch per chunk; the first also holds the record.
+	writeValues := func(vs ...[]byte) error {
 		b := array.NewBinaryBuilder(mem, disclosure.DerivedType)
 		defer b.Release()
-		b.Append(v)
+		for _, v := range vs {
+			b.Append(v)
+		}
 		col := b.NewArray()
 		defer col.Release()
-		rec := array.NewRecord(schema, []arrow.Array{col}, 1)
+		rec := array.NewRecord(schema, []arrow.Array{col}, int64(len(vs)))
 		defer rec.Release()
 		return w.Write(rec)
-	}
-	if err := writeValue(record); err != nil {
-		return 0, err
 	}
 	lb := &commit.LeafBatch{Unfolded: true} // folded into the range check below
 	var tags []byte
@@ -98,7 +101,11 @@ func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disc
 			tags = append(tags, h[:disclosure.LeafTagSize]...)
 		}
 		rangeCheck.AppendSegment(seg)
-		if err := writeValue(tags); err != nil {
+		values := [][]byte{tags}
+		if record != nil {
+			values, record = [][]byte{record, tags}, nil
+		}
+		if err := writeValues(values...); err != nil {
 			return err
 		}
 		progress(b)
@@ -106,6 +113,11 @@ func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disc
 	}))
 	if err != nil {
 		return rows, err
+	}
+	if record != nil { // no rows: Prove refuses that, but the file stays whole
+		if err := writeValues(record); err != nil {
+			return rows, err
+		}
 	}
 	return rows, w.Close()
 }

@@ -63,11 +63,13 @@ func (v *verifier) checkHeader() bool {
 			}
 		}
 	}
-	if meta.RangeProof != nil {
-		// The range [first_index, first_index + rows + 1): the rows, then
-		// the manifest's leaf. Its bounds are the manifest's, its tree the
-		// checkpoint's (v4 writes neither).
-		meta.RangeProof.Size = cp.Size
+	// The range proof's range is [first_index, first_index + rows + 1):
+	// the rows, then the manifest's leaf; its bounds are the manifest's,
+	// its tree the checkpoint's, and the consistency proofs' subtrees
+	// follow from the checkpoint's size too (v4 writes none of these).
+	if err := meta.Bind(cp.Size); err != nil {
+		rep.fail("%v", err)
+		return false
 	}
 	v.names = m.ColumnNames()
 	slices.Sort(v.names)
