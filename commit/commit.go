@@ -151,6 +151,13 @@ type LeafBatch struct {
 	Range *compact.Range
 	// Unfolded leaves Range nil: a verifier folds the hashes its own way.
 	Unfolded bool
+	// Segment, if set, is called by each worker for its part of the batch
+	// with the dataset row index of the part's first row; the worker
+	// appends the part's leaf hashes to the segment it returns, and
+	// Segments holds those in part order, for the caller to merge (a
+	// range proof folded on every core, not after the batch on one).
+	Segment  func(first uint64) *trillian.RangeSegment
+	Segments []*trillian.RangeSegment
 	slab     []byte            // per row, leafSize bytes: 0x00 || leaf
 	salts    [][]byte          // per worker
 	digests  []*leaf.RowDigest // per worker
@@ -182,6 +189,10 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 	}
 	ranges := make([]*compact.Range, parallel.Parts(n))
 	failures := make([]error, len(ranges))
+	lb.Segments = lb.Segments[:0]
+	if lb.Segment != nil {
+		lb.Segments = slices.Grow(lb.Segments, len(ranges))[:len(ranges)]
+	}
 	rowSalts := len(encs) * leaf.SaltSize
 	parallel.Run(n, workers, func(w, part, lo, hi int) {
 		digest, scratch := lb.digests[w], []byte(nil)
@@ -190,6 +201,11 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		var r *compact.Range
 		if !lb.Unfolded {
 			r = trillian.NewCompactRange(first + uint64(lo))
+		}
+		var seg *trillian.RangeSegment
+		if lb.Segment != nil {
+			seg = lb.Segment(first + uint64(lo))
+			lb.Segments[part] = seg
 		}
 		for i := lo; i < hi; i++ {
 			row := first + uint64(i)
@@ -203,6 +219,12 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 			lb.Leaves[i] = slot[1:len(slot):len(slot)]
 			hs := lb.hashes[i*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize : (i+1)*leaf.CommitmentSize]
 			lb.Hashes[i] = digest.Sum(hs[:0], slot)
+			if seg != nil {
+				if err := seg.Append(hs); err != nil {
+					failures[part] = err
+					return
+				}
+			}
 			if r == nil {
 				continue
 			}

@@ -84,23 +84,22 @@ func writeDerived(ctx context.Context, file *os.File, f *source.File, meta *disc
 		defer rec.Release()
 		return w.Write(rec)
 	}
-	lb := &commit.LeafBatch{Unfolded: true} // folded into the range check below
+	// The workers fold the leaf hashes into range segments (merged below).
+	lb := &commit.LeafBatch{Unfolded: true, Segment: rangeCheck.NewSegment}
 	var tags []byte
 	rows, err := source.ForEachBatch(ctx, f, source.Chunked(disclosure.MaxTagChunk, func(b source.Batch) error {
 		if err := committer.Fill(lb, b.Rec, b.First, 0); err != nil {
 			return err
 		}
-		// A segment merged before lb's buffers are reused: a compact range
+		// Segments merged before lb's buffers are reused: a compact range
 		// keeps the hashes it is given until they are merged.
-		seg := rangeCheck.NewSegment(b.First)
+		for _, seg := range lb.Segments {
+			rangeCheck.AppendSegment(seg)
+		}
 		tags = tags[:0]
 		for _, h := range lb.Hashes {
-			if err := seg.Append(h); err != nil {
-				return err
-			}
 			tags = append(tags, h[:disclosure.LeafTagSize]...)
 		}
-		rangeCheck.AppendSegment(seg)
 		values := [][]byte{tags}
 		if record != nil {
 			values, record = [][]byte{record, tags}, nil

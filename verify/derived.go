@@ -104,25 +104,25 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipcfile.File) error {
 	if v.opts.Total != nil {
 		v.opts.Total(m.Rows)
 	}
-	lb := &commit.LeafBatch{Unfolded: true} // folded into the range check below
+	// The workers fold the leaf hashes into range segments as they compute
+	// them; merging the segments in order costs O(log n) each.
+	lb := &commit.LeafBatch{Unfolded: true, Segment: rangeCheck.NewSegment}
 	rows, err := source.ForEachBatchAhead(ctx, data, source.Chunked(16384, func(b source.Batch) error {
 		if err := committer.Fill(lb, b.Rec, b.First, 0); err != nil {
 			return err
 		}
-		seg := rangeCheck.NewSegment(b.First)
 		for i, h := range lb.Hashes {
 			r := b.First + uint64(i)
 			if r >= m.Rows {
-				break
+				break // rows beyond the version: reported below
 			}
 			if !bytes.Equal(h[:disclosure.LeafTagSize], tags[r*disclosure.LeafTagSize:(r+1)*disclosure.LeafTagSize]) {
 				v.badRow(RowProblem{Row: r, LeafIndex: m.FirstIndex + r, Reason: followUp})
 			}
-			if err := seg.Append(h); err != nil {
-				return err
-			}
 		}
-		rangeCheck.AppendSegment(seg)
+		for _, seg := range lb.Segments {
+			rangeCheck.AppendSegment(seg)
+		}
 		if v.opts.Progress != nil {
 			v.opts.Progress(min(b.First+uint64(len(lb.Hashes)), m.Rows))
 		}
