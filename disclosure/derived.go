@@ -2,10 +2,10 @@ package disclosure
 
 import (
 	"bytes"
-	"slices"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"

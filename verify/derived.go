@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-
 	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/disclosure/ipcfile"
