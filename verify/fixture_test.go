@@ -29,6 +29,7 @@ type pilot struct {
 	subjectAE  string // attached rows package: one subject's AE rows
 	detachedAE string // detached rows package of the same AE rows
 	minimalAE  string // attached rows package of the same AE rows, minimal disclosure
+	derivedDM  string // derived whole-version package of DM (v4 layout)
 	trial      *workspace.Trial
 }
 
@@ -99,6 +100,7 @@ func buildPilot(dm, ae string) (*pilot, error) {
 		{&p.subjectAE, ae, pipeline.ProveOptions{Dataset: "AE", Where: where}},
 		{&p.detachedAE, ae, pipeline.ProveOptions{Dataset: "AE", Where: where, Detached: true}},
 		{&p.minimalAE, ae, pipeline.ProveOptions{Dataset: "AE", Where: where, Minimal: true}},
+		{&p.derivedDM, dm, pipeline.ProveOptions{Dataset: "DM", Detached: true, Form: pipeline.FormDerived}},
 	} {
 		f, err := readers.Open(ctx, pk.data, source.Options{})
 		if err != nil {

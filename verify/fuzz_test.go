@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/hostile"
+	"github.com/trialog/trialog/source"
 )
 
 // FuzzPackage (issue 12) mutates the structure of packages built from the
@@ -24,16 +26,19 @@ import (
 // patch overwrites bytes there, from offset (modulo the part's length).
 func FuzzPackage(f *testing.F) {
 	p := pilotTrial(f)
-	bases := [][]byte{readFile(f, p.subjectDM), readFile(f, p.minimalAE)}
+	// The third, a derived package, is verified against the DM data file.
+	bases := [][]byte{readFile(f, p.subjectDM), readFile(f, p.minimalAE), readFile(f, p.derivedDM)}
 	for region := range 8 {
 		f.Add(uint8(region), uint32(0), []byte{})
 		f.Add(uint8(region), uint32(13), []byte{0xff})
 		f.Add(uint8(region), uint32(40), []byte{0, 0, 0, 0x40})
 		f.Add(uint8(region|0x10), uint32(7), []byte{0x7f, 0xff})
+		f.Add(uint8(region|0x20), uint32(21), []byte{0xff})
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, region uint8, offset uint32, patch []byte) {
-		base := bases[int(region>>4)%len(bases)]
+		which := int(region>>4) % len(bases)
+		base := bases[which]
 		l, err := hostile.Layout(base)
 		if err != nil {
 			t.Fatal(err)
@@ -57,7 +62,11 @@ func FuzzPackage(f *testing.F) {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := verifyFile(p, path, nil)
+		var data *source.File
+		if which == 2 {
+			data = openData(t, p.dm)
+		}
+		rep, err := verifyFile(p, path, data)
 		if err != nil {
 			if !errors.Is(err, disclosure.ErrPackage) || bytes.ContainsRune([]byte(err.Error()), '\n') {
 				t.Fatalf("error is not one ErrPackage line: %q", err)
@@ -73,8 +82,26 @@ func FuzzPackage(f *testing.F) {
 		}
 		defer sr.Release()
 		var rows uint64
+		record := which == 2 // a derived package's first value is its metadata record
 		for sr.Next() {
-			rows += uint64(sr.Record().NumRows())
+			rec := sr.Record()
+			if which != 2 {
+				rows += uint64(rec.NumRows())
+				continue
+			}
+			// A derived package: the rows are its leaf tags
+			// (docs/package-format.md).
+			col, ok := rec.Column(0).(*array.Binary)
+			if !ok {
+				t.Fatalf("verified OK, but a stream reader sees a %s column", rec.Column(0).DataType())
+			}
+			for i := 0; i < col.Len(); i++ {
+				if record {
+					record = false
+					continue
+				}
+				rows += uint64(len(col.Value(i)) / disclosure.LeafTagSize)
+			}
 		}
 		if err := sr.Err(); err != nil && rows != rep.Rows {
 			t.Fatalf("verified OK with %d rows, a stream reader fails after %d: %v", rep.Rows, rows, err)
