@@ -48,10 +48,25 @@ type ProveOptions struct {
 	Redact []string
 	// Detached leaves every value out: the recipient brings the data file.
 	Detached bool
+	// SubjectColumn holds the participant ID ("" means USUBJID when the
+	// dataset has it). Consent is checked, and the disclosure log records
+	// whose rows went out, by this column.
+	SubjectColumn string
+	// Consent, when set, is the consent rule of the disclosure's purpose:
+	// the ground on which a participant's rows must be withheld, or "" if
+	// they may go (consent.Book.DisclosureRule). Nil means consent was
+	// not checked, which only an explicit --no-consent-check asks for.
+	Consent func(subject string) string
+	// Override includes the rows Consent would withhold, for a legitimate
+	// exception (e.g. safety reporting); it is the logged reason.
+	Override string
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
 var ErrNoRows = fmt.Errorf("no matching rows: %w", workspace.ErrUsage)
+
+// ErrWithheld is wrapped when consent withholds every selected row.
+var ErrWithheld = fmt.Errorf("nothing to disclose: %w", workspace.ErrUsage)
 
 // ProveResult summarises a written package.
 type ProveResult struct {
@@ -62,6 +77,14 @@ type ProveResult struct {
 	Rows      uint64 `json:"rows"`
 	TreeSize  uint64 `json:"tree_size"`
 	Package   string `json:"package"`
+	// Consent is "checked", "overridden" or "not-checked".
+	Consent string `json:"consent"`
+	// Withheld counts the rows left out for consent, by ground; with an
+	// override, the rows that were included only because of it.
+	Withheld []Withheld `json:"withheld"`
+	// Subjects are the participants with rows in the package (never
+	// printed: the disclosure log keeps them salted).
+	Subjects []string `json:"-"`
 }
 
 // ParseDatasetRef splits NAME[@VERSION].
@@ -155,8 +178,47 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if opts.Detached {
 		meta.Mode = disclosure.ModeDetached
 	}
+	w := &packageWriter{
+		ctx: ctx, log: t.Log, meta: meta, schema: f.Schema(), opts: opts,
+		size: cp.Size, root: cp.Hash, mem: memory.DefaultAllocator,
+	}
+	if err := w.checkSubjectColumn(cols.Sorted); err != nil {
+		return nil, err
+	}
+	// Which rows: all, or those the options and consent select (a first
+	// pass, so the signed statement can name them before the file is
+	// written). A whole version with nothing withheld keeps its range proof.
+	whole := len(opts.Rows) == 0 && len(opts.Where) == 0
+	if !whole || w.subjectIdx >= 0 {
+		var selected []uint64
+		if _, err := source.ForEachBatch(ctx, f, func(b source.Batch) error {
+			pos, err := w.selected(b)
+			if err != nil {
+				return err
+			}
+			if pos, err = w.consentFilter(b, pos); err != nil {
+				return err
+			}
+			for _, i := range pos {
+				selected = append(selected, b.First+uint64(i))
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if len(selected) == 0 {
+			if n := w.withheldRows(); n > 0 && opts.Override == "" {
+				return nil, fmt.Errorf("every selected row of %s version %d (%d) is withheld for consent (%s): %w", m.Dataset, m.Version, n, w.withheldText(), ErrWithheld)
+			}
+			return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, ErrNoRows)
+		}
+		w.rows = disclosure.RangesOf(selected)
+		if whole && uint64(len(selected)) == m.Rows {
+			w.rows = nil // every row: a range proof
+		}
+	}
 	var rangeCheck *trillian.RangeVerifier
-	if len(opts.Rows) == 0 && len(opts.Where) == 0 {
+	if whole && w.rows == nil {
 		meta.Selection = disclosure.SelectionRange
 		if m.Rows == 0 {
 			return nil, fmt.Errorf("%s version %d has no rows to prove: %w", m.Dataset, m.Version, workspace.ErrUsage)
@@ -169,34 +231,11 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		if rangeCheck, err = trillian.NewRangeVerifier(rp); err != nil {
 			return nil, err
 		}
-	}
-	committer, err := NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols)
-	if err != nil {
-		return nil, err
-	}
-	w := &packageWriter{
-		ctx: ctx, log: t.Log, meta: meta, committer: committer, schema: f.Schema(), opts: opts,
-		size: cp.Size, root: cp.Hash, mem: memory.DefaultAllocator, rangeCheck: rangeCheck,
-	}
-	// Which rows: all, or those the options select (a first pass, so the
-	// signed statement can name them before the file is written).
-	if meta.Selection == disclosure.SelectionRange {
 		w.rows = [][2]uint64{{0, m.Rows}}
-	} else {
-		var selected []uint64
-		if _, err := source.ForEachBatch(ctx, f, func(b source.Batch) error {
-			pos, err := w.selected(b)
-			for _, i := range pos {
-				selected = append(selected, b.First+uint64(i))
-			}
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		if len(selected) == 0 {
-			return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, ErrNoRows)
-		}
-		w.rows = disclosure.RangesOf(selected)
+	}
+	w.rangeCheck = rangeCheck
+	if w.committer, err = NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols); err != nil {
+		return nil, err
 	}
 	st := disclosure.Statement{Origin: cp.Origin, Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
 		TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
@@ -234,7 +273,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, err
 	}
 	return &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
-		Rows: w.written, TreeSize: cp.Size, Package: out}, nil
+		Rows: w.written, TreeSize: cp.Size, Package: out, Consent: w.consentState(), Withheld: w.withheldList(), Subjects: w.subjectList()}, nil
 }
 
 type packageWriter struct {
@@ -252,6 +291,7 @@ type packageWriter struct {
 	writer     *ipc.FileWriter
 	rows       [][2]uint64 // the selected rows
 	written    uint64
+	consentTally
 }
 
 func (w *packageWriter) disclosed(name string) bool {

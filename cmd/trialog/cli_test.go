@@ -79,7 +79,7 @@ func TestCLIContract(t *testing.T) {
 		{"ingest", "--dataset", "DM", filepath.Join(dir, "missing.csv")},
 		{"ingest", "--dataset", "bad name!", dm},
 		{"ingest"},
-		{"prove", "--dataset", "DM", "--out", filepath.Join(dir, "x.arrow"), "--redact", "NOPE", dm},
+		{"prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--dataset", "DM", "--out", filepath.Join(dir, "x.arrow"), "--redact", "NOPE", dm},
 		{"verify", "--key", vkey, filepath.Join(dir, "nothing.arrow")},
 		{"frobnicate"},
 	} {
@@ -89,14 +89,14 @@ func TestCLIContract(t *testing.T) {
 		}
 	}
 	pkg := filepath.Join(dir, "subject.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM@1", "--where", "USUBJID=01-701-1015", "--redact", "BRTHDTC", "--out", pkg, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--dataset", "DM@1", "--where", "USUBJID=01-701-1015", "--redact", "BRTHDTC", "--out", pkg, dm)
 	out = mustRun(t, 0, "verify", "--key", vkey, pkg)
 	if !strings.Contains(out, "OK") || !strings.Contains(out, "BRTHDTC") {
 		t.Errorf("verify output: %s", out)
 	}
 	// Verification failure: exit 1 with a report naming row and column.
 	detached := filepath.Join(dir, "dm.proof.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM", "--detached", "--out", detached, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--dataset", "DM", "--detached", "--out", detached, dm)
 	raw, _ := os.ReadFile(dm)
 	edited := filepath.Join(dir, "dm-edited.csv")
 	os.WriteFile(edited, bytes.Replace(raw, []byte(`"01-701-1023","1023","2012-08-05"`), []byte(`"01-701-1023","1023","2012-08-06"`), 1), 0o644)
@@ -169,8 +169,8 @@ func TestCLIOnTrillian(t *testing.T) {
 	}
 	pkgE, pkgT := filepath.Join(dir, "e.arrow"), filepath.Join(dir, "t.arrow")
 	ae := filepath.Join(pilot, "ae.csv")
-	mustRun(t, 0, "prove", "--log", emb, "--trial", "CDISCPILOT01", "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgE, ae)
-	mustRun(t, 0, "prove", "--log", d.URL(), "--state", state, "--trial", "CDISCPILOT01", "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgT, ae)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", emb, "--trial", "CDISCPILOT01", "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgE, ae)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", d.URL(), "--state", state, "--trial", "CDISCPILOT01", "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgT, ae)
 	mustRun(t, 0, "verify", "--key", vkey, pkgE)
 	mustRun(t, 0, "verify", "--key", vkey, pkgT)
 	// Same leaves, same proofs, same (deterministic Ed25519) signatures:
@@ -181,8 +181,8 @@ func TestCLIOnTrillian(t *testing.T) {
 		t.Error("packages proved from the embedded log and from Trillian differ")
 	}
 	// And whole-dataset (range proof) packages too.
-	mustRun(t, 0, "prove", "--log", emb, "--trial", "CDISCPILOT01", "--dataset", "DM", "--out", pkgE, filepath.Join(pilot, "dm.csv"))
-	mustRun(t, 0, "prove", "--log", d.URL(), "--state", state, "--trial", "CDISCPILOT01", "--dataset", "DM", "--out", pkgT, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", emb, "--trial", "CDISCPILOT01", "--dataset", "DM", "--out", pkgE, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", d.URL(), "--state", state, "--trial", "CDISCPILOT01", "--dataset", "DM", "--out", pkgT, filepath.Join(pilot, "dm.csv"))
 	e, _ = os.ReadFile(pkgE)
 	tt, _ = os.ReadFile(pkgT)
 	if !bytes.Equal(e, tt) {
@@ -207,7 +207,7 @@ func TestSubjectPackages(t *testing.T) {
 		files = append(files, f)
 	}
 	out := filepath.Join(dir, "share")
-	res := mustRun(t, 0, append([]string{"prove", "--subject", "01-701-1015", "--redact", "BRTHDTC,SITEID,AETERM,CMINDC", "--json", "--out", out}, files...)...)
+	res := mustRun(t, 0, append([]string{"prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--subject", "01-701-1015", "--redact", "BRTHDTC,SITEID,AETERM,CMINDC", "--json", "--out", out}, files...)...)
 	var got struct {
 		Packages []struct {
 			Dataset string
@@ -282,7 +282,7 @@ func slicesContains(s []string, v string) bool {
 // TestDemo runs the README's main job on the bundled data.
 func TestDemo(t *testing.T) {
 	out := mustRun(t, 0, "demo", "--data", filepath.Join("..", "..", "testdata", "cdiscpilot01"), "--dir", t.TempDir())
-	for _, want := range []string{"ingest DM: 306 rows", "ingest AE: 1191 rows", "1 rows checked against tree size 1499: OK", "redacted columns: BRTHDTC", "row 1 (leaf 1): columns RFSTDTC"} {
+	for _, want := range []string{"ingest DM: 306 rows", "ingest AE: 1191 rows", "attached package (rows proof), 1 rows checked against tree size", "withheld for consent: 1 rows of 1 participant: withdrawn", "redacted columns: BRTHDTC", "row 1 (leaf 1): columns RFSTDTC"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

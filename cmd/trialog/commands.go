@@ -180,16 +180,16 @@ func proveCommand() *cli.Command {
 		Name:      "prove",
 		Usage:     "write a disclosure package (Arrow IPC) for a dataset version's rows, or one per dataset for a subject",
 		ArgsUsage: "DATAFILE (with --dataset) | DATAFILE... (with --subject)",
-		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
+		Flags: append([]cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), nullFlag(),
 			&cli.StringFlag{Name: "dataset", Usage: "NAME[@VERSION] (default: the latest version)"},
 			&cli.StringFlag{Name: "subject", Usage: "subject ID: one package per dataset file given, with that subject's rows, into the --out directory"},
-			&cli.StringFlag{Name: "subject-column", Usage: "column holding the subject ID", Value: "USUBJID"},
+			&cli.StringFlag{Name: "subject-column", Usage: "column holding the subject ID (default: the dataset's subject key from --define/--keys at ingest, else USUBJID)"},
 			&cli.StringFlag{Name: "rows", Usage: "row indices (0-based) to disclose, e.g. 0-9,42"},
 			&cli.StringSliceFlag{Name: "where", Usage: "COL=VALUE: disclose matching rows (repeatable)"},
 			&cli.StringFlag{Name: "redact", Usage: "comma-separated columns to withhold (values and salts)"},
 			&cli.BoolFlag{Name: "detached", Usage: "proofs and salts only: the recipient verifies their own copy of the data"},
 			&cli.StringFlag{Name: "out", Usage: "package file to write", Required: true},
-		},
+		}, disclosureFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.String("subject") != "" {
 				return proveSubject(c)
@@ -230,6 +230,9 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := consentOptions(c, t, &opts, time.Now()); err != nil {
+				return err
+			}
 			res, err := pipeline.Prove(c.Context, t, f, c.String("out"), opts)
 			if err != nil {
 				return err
@@ -237,8 +240,9 @@ func proveCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(res)
 			}
-			fmt.Printf("%s: %s version %d, %d rows (%s, %s proof) against tree size %d\n",
-				res.Package, res.Dataset, res.Version, res.Rows, res.Mode, res.Selection, res.TreeSize)
+			fmt.Printf("%s: %s version %d, %d rows (%s, %s proof) against tree size %d; consent %s\n",
+				res.Package, res.Dataset, res.Version, res.Rows, res.Mode, res.Selection, res.TreeSize, res.Consent)
+			printWithheld(res)
 			return nil
 		},
 	}

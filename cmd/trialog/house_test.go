@@ -16,7 +16,7 @@ func TestBadKeyAndForkAreOneLine(t *testing.T) {
 	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
 	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
 	pkg := filepath.Join(dir, "dm.arrow")
-	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", a, "--trial", "T1", "--dataset", "DM", "--out", pkg, filepath.Join(pilot, "dm.csv"))
 
 	garbage := filepath.Join(dir, "garbage.vkey")
 	os.WriteFile(garbage, []byte("this is not a key\n"), 0o644)

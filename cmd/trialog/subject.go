@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,6 +24,9 @@ import (
 // every package an ordinary table a partner can open and verify alone.
 func proveSubject(c *cli.Context) error {
 	subject, column := c.String("subject"), c.String("subject-column")
+	if column == "" {
+		column = pipeline.DefaultSubjectColumn
+	}
 	outDir := c.String("out")
 	if c.NArg() == 0 {
 		return usageErr("prove --subject needs the ingested data files, e.g. dm.xpt ae.xpt")
@@ -35,8 +39,13 @@ func proveSubject(c *cli.Context) error {
 		return err
 	}
 	defer t.Close()
+	var base pipeline.ProveOptions
+	if err := consentOptions(c, t, &base, time.Now()); err != nil {
+		return err
+	}
 	redact := splitList(c.String("redact"))
 	used := map[string]bool{}
+	withheldAll := false
 	var results []*pipeline.ProveResult
 	for _, path := range c.Args().Slice() {
 		rec, err := versionOfFile(c.Context, t, path)
@@ -63,10 +72,16 @@ func proveSubject(c *cli.Context) error {
 			return err
 		}
 		out := filepath.Join(outDir, fmt.Sprintf("%s@%d.arrow", m.Dataset, m.Version))
-		res, err := pipeline.Prove(c.Context, t, f, out, pipeline.ProveOptions{
-			Dataset: m.Dataset, Version: m.Version, Redact: withheld,
-			Where: []pipeline.Condition{{Column: column, Value: subject}},
-		})
+		opts := base
+		opts.Dataset, opts.Version, opts.Redact = m.Dataset, m.Version, withheld
+		opts.Where = []pipeline.Condition{{Column: column, Value: subject}}
+		opts.SubjectColumn = column
+		res, err := pipeline.Prove(c.Context, t, f, out, opts)
+		if errors.Is(err, pipeline.ErrWithheld) {
+			fmt.Fprintf(os.Stderr, "%s version %d: %v\n", m.Dataset, m.Version, err)
+			withheldAll = true
+			continue
+		}
 		if err != nil && !isNoRows(err) {
 			return err
 		}
@@ -79,6 +94,9 @@ func proveSubject(c *cli.Context) error {
 			return usageErr("--redact %s: no dataset given has that column", r)
 		}
 	}
+	if len(results) == 0 && withheldAll {
+		return fmt.Errorf("subject %s: every row is withheld for consent: %w", subject, pipeline.ErrWithheld)
+	}
 	if len(results) == 0 {
 		return usageErr("subject %s has no rows in the datasets given", subject)
 	}
@@ -86,7 +104,8 @@ func proveSubject(c *cli.Context) error {
 		return printJSON(map[string]any{"subject": subject, "packages": results})
 	}
 	for _, res := range results {
-		fmt.Printf("%s: %s version %d, %d rows\n", res.Package, res.Dataset, res.Version, res.Rows)
+		fmt.Printf("%s: %s version %d, %d rows; consent %s\n", res.Package, res.Dataset, res.Version, res.Rows, res.Consent)
+		printWithheld(res)
 	}
 	return nil
 }

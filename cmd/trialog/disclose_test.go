@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pilotRowsOf counts the rows of a pilot CSV whose USUBJID is subject.
+func pilotRowsOf(t *testing.T, file, subject string) int {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(pilot, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(raw), `"`+subject+`"`)
+}
+
+type proveJSON struct {
+	Rows     uint64 `json:"rows"`
+	Consent  string `json:"consent"`
+	Withheld []struct {
+		Ground       string `json:"ground"`
+		Rows         uint64 `json:"rows"`
+		Participants int    `json:"participants"`
+	} `json:"withheld"`
+}
+
+func proveJSONOf(t *testing.T, out string) proveJSON {
+	t.Helper()
+	var p proveJSON
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("prove --json: %v\n%s", err, out)
+	}
+	return p
+}
+
+// consentTrial is a pilot trial with AE ingested, a consent form with
+// scopes main and future-research, 01-701-1015 consented to main only and
+// 01-701-1028 consented to both and withdrew on 2013-01-10 (illustrative
+// records: the pilot carries none).
+func consentTrial(t *testing.T, logArgs ...string) (ae string) {
+	t.Helper()
+	ae = filepath.Join(pilot, "ae.csv")
+	mustRun(t, 0, append([]string{"ingest", "--dataset", "AE"}, append(logArgs, ae)...)...)
+	mustRun(t, 0, append([]string{"consent", "form", "add", "--form", "ICF@1.0", "--irb-ref", "IRB-1", "--irb-approved", "2012-06-01",
+		"--effective", "2012-07-01", "--sha256", strings.Repeat("ab", 32), "--scopes", "main,future-research"}, logArgs...)...)
+	for _, ev := range [][]string{
+		{"--subject", "01-701-1015", "--type", "consented", "--form", "ICF@1.0", "--scopes", "main", "--time", "2012-07-02"},
+		{"--subject", "01-701-1028", "--type", "consented", "--form", "ICF@1.0", "--time", "2012-07-03"},
+		{"--subject", "01-701-1028", "--type", "withdrawn", "--time", "2013-01-10"},
+	} {
+		mustRun(t, 0, append(append([]string{"consent", "record", "--recorded-by", "site 701"}, ev...), logArgs...)...)
+	}
+	return ae
+}
+
+// TestProveWithholdsWithdrawn: prove refuses a trial without consent
+// records unless told, withholds a withdrawn participant's rows (counted,
+// not named), withholds rows outside the consented purpose, and includes
+// them with --override-consent.
+func TestProveWithholdsWithdrawn(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TRIALOG_LOG", filepath.Join(dir, "log"))
+	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
+	mustRun(t, 0, "init")
+	ae := filepath.Join(pilot, "ae.csv")
+	mustRun(t, 0, "ingest", "--dataset", "AE", ae)
+	pkg := filepath.Join(dir, "p.arrow")
+	code, _, errOut := trialog(t, "prove", "--dataset", "AE", "--purpose", "main", "--recipient", "Sponsor", "--out", pkg, ae)
+	if code != 2 || !strings.Contains(errOut, "no consent records") || !strings.Contains(errOut, "--no-consent-check") {
+		t.Fatalf("prove without consent records: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(pkg); err == nil {
+		t.Fatal("a refused prove wrote a package")
+	}
+
+	dir2 := t.TempDir()
+	t.Setenv("TRIALOG_LOG", filepath.Join(dir2, "log"))
+	mustRun(t, 0, "init")
+	ae = consentTrial(t)
+	n1015, n1028 := pilotRowsOf(t, "ae.csv", "01-701-1015"), pilotRowsOf(t, "ae.csv", "01-701-1028")
+	if n1015 == 0 || n1028 == 0 {
+		t.Fatalf("pilot AE rows: %d, %d", n1015, n1028)
+	}
+	both := []string{"--where", "USUBJID=01-701-1015", "--where", "USUBJID=01-701-1028"}
+	prove := func(want int, extra ...string) (string, string) {
+		args := append([]string{"prove", "--dataset", "AE", "--recipient", "Sponsor", "--out", pkg}, both...)
+		code, out, errOut := trialog(t, append(append(args, extra...), ae)...)
+		if code != want {
+			t.Fatalf("prove %v: exit %d, want %d\n%s%s", extra, code, want, out, errOut)
+		}
+		return out, errOut
+	}
+	out, _ := prove(0, "--purpose", "main", "--json")
+	p := proveJSONOf(t, out)
+	if p.Rows != uint64(n1015) || p.Consent != "checked" || len(p.Withheld) != 1 || p.Withheld[0].Ground != "withdrawn" ||
+		p.Withheld[0].Rows != uint64(n1028) || p.Withheld[0].Participants != 1 {
+		t.Errorf("purpose main: %+v, want %d rows and %d withheld (withdrawn)", p, n1015, n1028)
+	}
+	if strings.Contains(out, "01-701-1028") {
+		t.Errorf("prove output names the withheld participant: %s", out)
+	}
+	text, _ := prove(0, "--purpose", "main")
+	if !strings.Contains(text, "withheld for consent: ") || !strings.Contains(text, "of 1 participant: withdrawn") {
+		t.Errorf("prove text output: %s", text)
+	}
+	// future-research: 1015 consented to main only; 1028 withdrew.
+	_, errOut = prove(2, "--purpose", "future-research")
+	if !strings.Contains(errOut, "withheld for consent") {
+		t.Errorf("future-research: %s", errOut)
+	}
+	_, errOut = prove(2, "--purpose", "marketing")
+	if !strings.Contains(errOut, `purpose "marketing"`) {
+		t.Errorf("unknown purpose: %s", errOut)
+	}
+	out, _ = prove(0, "--purpose", "main", "--json", "--override-consent", "expedited safety report (SUSAR)")
+	p = proveJSONOf(t, out)
+	if p.Rows != uint64(n1015+n1028) || p.Consent != "overridden" || len(p.Withheld) != 1 || p.Withheld[0].Rows != uint64(n1028) {
+		t.Errorf("override: %+v", p)
+	}
+	prove(2, "--purpose", "main", "--override-consent", "x", "--no-consent-check")
+}
