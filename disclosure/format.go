@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -73,6 +74,12 @@ type Meta struct {
 	Redacted      []string
 	// Statement is the CRO's signed note on what the package holds.
 	Statement []byte
+	// DisclosureValue is the raw value of the optional trialog.disclosure
+	// key (a blank while the package is written, then the proof that its
+	// issue was logged); Disclosure is its decoded proof, nil if absent
+	// or still blank.
+	DisclosureValue string
+	Disclosure      *DisclosureProof
 }
 
 func (p *Meta) Metadata() (arrow.Metadata, error) {
@@ -87,6 +94,10 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 	keys := []string{metaVersion, metaMode, metaSelection, metaManifestLeaf, metaManifestIndex, metaManifestProof, metaCheckpoint, metaRedacted, metaStatement}
 	vals := []string{Version, p.Mode, p.Selection, base64.StdEncoding.EncodeToString(p.ManifestLeaf),
 		strconv.FormatUint(p.ManifestIndex, 10), string(proof), string(p.Checkpoint), string(redacted), string(p.Statement)}
+	if p.DisclosureValue != "" {
+		keys = append(keys, metaDisclosure)
+		vals = append(vals, p.DisclosureValue)
+	}
 	if p.RangeProof != nil {
 		rp, err := json.Marshal(p.RangeProof)
 		if err != nil {
@@ -162,6 +173,14 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		return nil, err
 	}
 	p.Statement = []byte(s)
+	if i := md.FindKey(metaDisclosure); i >= 0 {
+		p.DisclosureValue = md.Values()[i]
+		if !strings.HasPrefix(p.DisclosureValue, blankPrefix) {
+			if p.Disclosure, err = ParseDisclosureProof(p.DisclosureValue); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if p.Selection == SelectionRange {
 		if s, err = get(metaRangeProof); err != nil {
 			return nil, err
