@@ -12,6 +12,15 @@ import (
 // ReadManifest reads the manifest a package claims, without verifying
 // anything: enough to know how to read the recipient's data file.
 func ReadManifest(path string) (*leaf.Manifest, error) {
+	meta, err := ReadMeta(path)
+	if err != nil {
+		return nil, err
+	}
+	return meta.Manifest, nil
+}
+
+// ReadMeta reads a package's metadata, without verifying anything.
+func ReadMeta(path string) (*Meta, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -26,5 +35,5 @@ func ReadManifest(path string) (*leaf.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return meta.Manifest, nil
+	return meta, nil
 }

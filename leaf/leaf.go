@@ -30,6 +30,8 @@ const (
 	KindRow      Kind = 0x01
 	KindManifest Kind = 0x02
 	KindConsent  Kind = 0x03
+	// KindDisclosure is a record of one disclosure package (disclosure.go).
+	KindDisclosure Kind = 0x04
 )
 
 // FormatV1 is the format byte of manifest and consent leaves (row leaves

@@ -13,7 +13,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/compute"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
@@ -60,6 +59,9 @@ type ProveOptions struct {
 	// Override includes the rows Consent would withhold, for a legitimate
 	// exception (e.g. safety reporting); it is the logged reason.
 	Override string
+	// Recipient, Purpose and Operator (default: the OS user) are logged
+	// in the package's disclosure record.
+	Recipient, Purpose, Operator string
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
@@ -85,6 +87,10 @@ type ProveResult struct {
 	// Subjects are the participants with rows in the package (never
 	// printed: the disclosure log keeps them salted).
 	Subjects []string `json:"-"`
+	// DisclosureLeaf is the leaf index of the package's disclosure record,
+	// PackageSHA256 the digest it logs (docs/package-format.md).
+	DisclosureLeaf uint64 `json:"disclosure_leaf"`
+	PackageSHA256  string `json:"package_sha256"`
 }
 
 // ParseDatasetRef splits NAME[@VERSION].
@@ -248,6 +254,9 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
+	if err := w.reserveDisclosure(t, cp.Size); err != nil {
+		return nil, err
+	}
 	if err := w.start(tmp); err != nil {
 		return nil, err
 	}
@@ -269,11 +278,12 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.writer.Close(); err != nil {
 		return nil, err
 	}
-	if err := durable.Commit(tmp, out, 0o600); err != nil {
+	res := &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
+		Rows: w.written, TreeSize: cp.Size, Package: out, Consent: w.consentState(), Withheld: w.withheldList(), Subjects: w.subjectList()}
+	if err := w.logDisclosure(ctx, t, tmp, res); err != nil {
 		return nil, err
 	}
-	return &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
-		Rows: w.written, TreeSize: cp.Size, Package: out, Consent: w.consentState(), Withheld: w.withheldList(), Subjects: w.subjectList()}, nil
+	return res, nil
 }
 
 type packageWriter struct {
@@ -292,6 +302,7 @@ type packageWriter struct {
 	rows       [][2]uint64 // the selected rows
 	written    uint64
 	consentTally
+	blank, nonce string // the disclosure value's placeholder and its nonce (disclose.go)
 }
 
 func (w *packageWriter) disclosed(name string) bool {
@@ -555,57 +566,4 @@ func (w *packageWriter) addBatch(b source.Batch) error {
 		return errors.Join(fmt.Errorf("write package"), err)
 	}
 	return nil
-}
-
-// takeColumn returns the rows of col at indices (every row when indices is
-// nil). A dictionary column is rebuilt with only the entries those rows
-// use: its dictionary may hold values of rows the package does not disclose
-// (or of no row at all), which must not travel with it.
-func takeColumn(ctx context.Context, mem memory.Allocator, col, indices arrow.Array) (arrow.Array, error) {
-	dict, ok := col.(*array.Dictionary)
-	if !ok {
-		if indices == nil {
-			col.Retain()
-			return col, nil
-		}
-		return compute.TakeArray(ctx, col, indices)
-	}
-	idx := dict.Indices()
-	if indices != nil {
-		var err error
-		if idx, err = compute.TakeArray(ctx, idx, indices); err != nil {
-			return nil, err
-		}
-		defer idx.Release()
-	}
-	values, err := compute.TakeArray(ctx, dict.Dictionary(), idx) // plain, null where idx is
-	if err != nil {
-		return nil, err
-	}
-	defer values.Release()
-	b := array.NewDictionaryBuilder(mem, dict.DataType().(*arrow.DictionaryType))
-	defer b.Release()
-	if err := b.AppendArray(values); err != nil {
-		return nil, err
-	}
-	return b.NewArray(), nil
-}
-
-// columnOf wraps n values of a fixed-width type, already laid out in data,
-// as a column without nulls.
-func columnOf(typ arrow.DataType, n int, data []byte) arrow.Array {
-	d := array.NewData(typ, n, []*memory.Buffer{nil, memory.NewBufferBytes(data)}, nil, 0, 0)
-	defer d.Release()
-	return array.MakeFromData(d)
-}
-
-// fixedSizeColumn builds a fixed_size_binary column of n values without
-// nulls, value k being value(k): one copy per value into one buffer,
-// instead of a builder's per-value bookkeeping.
-func fixedSizeColumn(typ *arrow.FixedSizeBinaryType, n int, value func(k int) []byte) arrow.Array {
-	data := make([]byte, n*typ.ByteWidth)
-	for k := 0; k < n; k++ {
-		copy(data[k*typ.ByteWidth:(k+1)*typ.ByteWidth], value(k))
-	}
-	return columnOf(typ, n, data)
 }

@@ -49,7 +49,9 @@ type Report struct {
 	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
 	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
 	Redacted    []string     `json:"redacted,omitempty"`
-	keys        []string
+	// Disclosure is the package's logged disclosure record, if it has one.
+	Disclosure *Disclosed `json:"disclosure,omitempty"`
+	keys       []string
 }
 
 // RowProblem is one row that failed, with the columns that differ.
@@ -112,6 +114,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	if !v.checkHeader() {
 		return rep, false, nil
 	}
+	v.checkDisclosure(pkgPath)
 	if err := v.safeRows(ctx, fr); err != nil {
 		return nil, false, err
 	}

@@ -217,7 +217,7 @@ func proveCommand() *cli.Command {
 				}
 				opts.Where = append(opts.Where, pipeline.Condition{Column: col, Value: val})
 			}
-			t, err := openTrial(c, false)
+			t, err := openTrial(c, true)
 			if err != nil {
 				return err
 			}
@@ -309,6 +309,9 @@ func printReport(rep *verify.Report) {
 		rep.Package, rep.Dataset, rep.Version, rep.Trial, rep.Mode, rep.Selection, rep.Rows, rep.TreeSize, status)
 	if len(rep.Redacted) > 0 {
 		fmt.Printf("  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
+	}
+	if rep.Disclosure != nil {
+		fmt.Printf("  disclosure: %s\n", rep.Disclosure)
 	}
 	for _, p := range rep.Problems {
 		fmt.Printf("  problem: %s\n", p)

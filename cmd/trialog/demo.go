@@ -81,7 +81,7 @@ func demoCommand() *cli.Command {
 				}
 				// The withdrawn participant is asked for too: consent keeps
 				// their rows out of the package.
-				res, err := pipeline.Prove(ctx, t, f, out, pipeline.ProveOptions{Dataset: d.name, Redact: redact, Consent: rule,
+				res, err := pipeline.Prove(ctx, t, f, out, pipeline.ProveOptions{Dataset: d.name, Redact: redact, Consent: rule, Purpose: "main", Recipient: "demo sponsor",
 					Where: []pipeline.Condition{{Column: "USUBJID", Value: subject}, {Column: "USUBJID", Value: demoWithdrawn}}})
 				if err != nil {
 					return err
@@ -120,7 +120,7 @@ func demoCommand() *cli.Command {
 			proof := filepath.Join(dir, "dm.proof.arrow")
 			// The sponsor already holds DM: a detached package proves their
 			// copy, so consent is not what decides (logged as not checked).
-			if _, err := pipeline.Prove(ctx, t, f, proof, pipeline.ProveOptions{Dataset: "DM", Detached: true}); err != nil {
+			if _, err := pipeline.Prove(ctx, t, f, proof, pipeline.ProveOptions{Dataset: "DM", Detached: true, Purpose: "main", Recipient: "demo sponsor"}); err != nil {
 				return err
 			}
 			rec, err := t.Version("DM", 0)

@@ -28,6 +28,7 @@ func disclosureFlags() []cli.Flag {
 func consentOptions(c *cli.Context, t *workspace.Trial, opts *pipeline.ProveOptions, now time.Time) error {
 	noCheck, override := c.Bool("no-consent-check"), c.String("override-consent")
 	opts.SubjectColumn = c.String("subject-column")
+	opts.Recipient, opts.Purpose, opts.Operator = c.String("recipient"), c.String("purpose"), c.String("operator")
 	if noCheck {
 		if override != "" {
 			return usageErr("--override-consent and --no-consent-check exclude each other")

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trialog/trialog/backend"
+	"github.com/trialog/trialog/disclosure"
 )
 
 // pilotRowsOf counts the rows of a pilot CSV whose USUBJID is subject.
@@ -122,4 +127,87 @@ func TestProveWithholdsWithdrawn(t *testing.T) {
 		t.Errorf("override: %+v", p)
 	}
 	prove(2, "--purpose", "main", "--override-consent", "x", "--no-consent-check")
+}
+
+// sansDisclosure is a package's bytes with its disclosure value replaced
+// by x's of the same length.
+func sansDisclosure(t *testing.T, path string) []byte {
+	t.Helper()
+	meta, err := disclosure.ReadMeta(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Disclosure == nil {
+		t.Fatalf("%s carries no disclosure proof", path)
+	}
+	return bytes.ReplaceAll(raw, []byte(meta.DisclosureValue), bytes.Repeat([]byte("x"), len(meta.DisclosureValue)))
+}
+
+// pilotSubjects returns every USUBJID of the pilot's DM.
+func pilotSubjects(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(pilot, "dm.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n")[1:] {
+		if f := strings.Split(line, ","); len(f) > 3 {
+			out = append(out, strings.Trim(f[2], `"`))
+		}
+	}
+	if len(out) != 306 {
+		t.Fatalf("%d pilot subjects", len(out))
+	}
+	return out
+}
+
+// assertNoParticipantInLog reads every leaf of the trial's log through
+// its backend, and for an embedded log every file of the tree's store,
+// and fails if any pilot USUBJID (or its SUBJID part) is in them in
+// clear.
+func assertNoParticipantInLog(t *testing.T, logArgs []string) {
+	t.Helper()
+	state := ""
+	if len(logArgs) == 4 {
+		state = logArgs[3]
+	}
+	loc, err := backend.Resolve(logArgs[1], state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := backend.Open(context.Background(), loc, "CDISCPILOT01", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	root, err := tr.Log.LatestRoot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves, err := tr.Log.Leaves(context.Background(), 0, root.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := [][]byte{bytes.Join(leaves, nil)}
+	if tr.Config.Backend == "embedded" {
+		filepath.WalkDir(filepath.Join(tr.Dir, "tree"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				b, _ := os.ReadFile(p)
+				blobs = append(blobs, b)
+			}
+			return nil
+		})
+	}
+	for _, s := range pilotSubjects(t) {
+		for _, b := range blobs {
+			if bytes.Contains(b, []byte(s)) {
+				t.Fatalf("participant %s is in the log (%s) in clear", s, tr.Config.Backend)
+			}
+		}
+	}
 }

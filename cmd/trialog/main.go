@@ -88,6 +88,7 @@ func newApp() *cli.App {
 			datasetsCommand(),
 			demoCommand(),
 			consentCommand(),
+			disclosuresCommand(),
 		},
 	}
 }

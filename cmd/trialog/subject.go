@@ -34,7 +34,7 @@ func proveSubject(c *cli.Context) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
-	t, err := openTrial(c, false)
+	t, err := openTrial(c, true)
 	if err != nil {
 		return err
 	}

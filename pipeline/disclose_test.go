@@ -1,0 +1,87 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/trialog/trialog/pipeline"
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/workspace"
+)
+
+// TestDisclosureProof: every package carries its disclosure record and
+// the record's inclusion proof; the verifier checks both and the logged
+// digest, so a package altered after it was issued, a record moved to
+// another leaf, or a record of another package is reported.
+func TestDisclosureProof(t *testing.T) {
+	tr, _ := newTrial(t)
+	dm := pilotFile(t, "dm.csv")
+	ingest(t, tr, dm, "DM")
+	pkg := prove(t, tr, dm, pipeline.ProveOptions{Dataset: "DM", Where: []pipeline.Condition{{Column: "SEX", Value: "F"}}, Redact: []string{"BRTHDTC"},
+		Recipient: "Partner Hospital", Purpose: "main", Operator: "cro-1"})
+	rep := verifyPackage(t, tr, pkg, nil)
+	if !rep.OK || rep.Disclosure == nil {
+		t.Fatalf("fresh package: %+v", rep)
+	}
+	d := rep.Disclosure
+	if d.Recipient != "Partner Hospital" || d.Purpose != "main" || d.Operator != "cro-1" || d.Consent != pipeline.ConsentNotChecked || d.LeafIndex != 307 {
+		t.Errorf("disclosure: %+v", d)
+	}
+	recs, err := tr.Disclosures()
+	if err != nil || len(recs) != 1 || recs[0].Leaf.PackageSHA256 != d.PackageSHA256 || recs[0].Package != pkg || recs[0].Leaf.Rows != rep.Rows {
+		t.Fatalf("kept records: %v %+v", err, recs)
+	}
+	if len(recs[0].Subjects) == 0 || recs[0].Open() != nil {
+		t.Errorf("kept record's participants: %d, %v", len(recs[0].Subjects), recs[0].Open())
+	}
+
+	// Altered after issue: one salt byte.
+	tb := readTable(t, pkg)
+	tb.flipBytes(t, "_trialog_salt.SEX", 0)
+	if rep := verifyPackage(t, tr, tb.write(t), nil); rep.OK || !strings.Contains(strings.Join(rep.Problems, "\n"), "altered after it was issued") {
+		t.Errorf("altered package: %v", rep.Problems)
+	}
+	// The disclosure value edited (its leaf index moved).
+	tb = readTable(t, pkg)
+	tb.setMeta(t, "trialog.disclosure", func(v string) string { return strings.Replace(v, `"leaf_index":307`, `"leaf_index":306`, 1) })
+	if rep := verifyPackage(t, tr, tb.write(t), nil); rep.OK || !strings.Contains(strings.Join(rep.Problems, "\n"), "not in the checkpointed tree") {
+		t.Errorf("moved record: %v", rep.Problems)
+	}
+	// Another package's record.
+	other := prove(t, tr, dm, pipeline.ProveOptions{Dataset: "DM", Where: []pipeline.Condition{{Column: "SEX", Value: "M"}}, Recipient: "X", Purpose: "main"})
+	tb = readTable(t, pkg)
+	otherValue := readTable(t, other).meta(t, "trialog.disclosure")
+	tb.setMeta(t, "trialog.disclosure", func(v string) string { return otherValue })
+	if rep := verifyPackage(t, tr, tb.write(t), nil); rep.OK {
+		t.Errorf("a package with another package's disclosure record verified")
+	}
+	// Disclosure leaf bytes in the record must not carry a participant.
+	for _, r := range recs {
+		l, _ := r.Bytes()
+		for _, s := range r.Subjects {
+			if strings.Contains(string(l), s) || strings.Contains(base64.StdEncoding.EncodeToString(l), s) {
+				t.Fatalf("participant %s in the disclosure leaf", s)
+			}
+		}
+	}
+	// Every prove is listed and proved against the latest checkpoint.
+	list, problems, err := tr.ProveDisclosures(context.Background(), latestCheckpoint(t, tr))
+	if err != nil || len(problems) != 0 || len(list) != 2 || !list[0].OK || !list[1].OK {
+		t.Fatalf("ProveDisclosures: %v %v %+v", err, problems, list)
+	}
+}
+
+func latestCheckpoint(t *testing.T, tr *workspace.Trial) checkpoint.Checkpoint {
+	t.Helper()
+	signed, err := tr.LatestCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := checkpoint.Open(tr.VerifierKey, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
