@@ -22,7 +22,8 @@ import (
 )
 
 // ReportFormat is the format tag of a Report.
-const ReportFormat = "trialog-consent-report-v1"
+// Version 2 added the disclosures and the disclosure findings.
+const ReportFormat = "trialog-consent-report-v2"
 
 // Report is the IRB report: every consent record with the salts that open
 // its leaf and an inclusion proof against one signed checkpoint, every
@@ -38,6 +39,12 @@ type Report struct {
 	Forms        []ProvenRecord `json:"forms"`
 	Participants []Participant  `json:"participants"`
 	Audits       []*AuditResult `json:"audits"`
+	// Disclosures is every package issued, with the kept participants,
+	// override reason and salts that open its leaf, and the leaf's
+	// inclusion proof against Checkpoint; DisclosureFindings flags those
+	// that included rows consent did not cover at the time.
+	Disclosures        []workspace.ProvenDisclosure `json:"disclosures"`
+	DisclosureFindings []DisclosureFinding          `json:"disclosure_findings"`
 	// Statement is a note signed with the checkpoint key binding the
 	// tree size, the record count and the SHA-256 of the audits' JSON,
 	// so findings cannot be edited after the fact either.
@@ -136,11 +143,26 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 		}
 		rep.Participants = append(rep.Participants, p)
 	}
-	digest, err := auditsDigest(audits)
+	list, problems, err := t.ProveDisclosures(ctx, cp)
 	if err != nil {
 		return nil, err
 	}
-	note, err := t.SignStatement(statementText(t.ID, cp.Size, len(book.Records), digest))
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("disclosure log of trial %s fails its check (%s): no report from it", t.ID, strings.Join(problems, "; "))
+	}
+	rep.Disclosures = list
+	recs := make([]*workspace.DisclosureRecord, len(list))
+	for i := range list {
+		recs[i] = &list[i].DisclosureRecord
+	}
+	if rep.DisclosureFindings, err = book.AuditDisclosures(recs); err != nil {
+		return nil, err
+	}
+	digest, err := auditsDigest(audits, rep.DisclosureFindings)
+	if err != nil {
+		return nil, err
+	}
+	note, err := t.SignStatement(statementText(t.ID, cp.Size, len(book.Records), len(list), digest))
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +172,22 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 
 func sortedScopes(st State) []string { return slices.Sorted(maps.Keys(st)) }
 
-func statementText(trial string, size uint64, records int, auditsSHA string) string {
-	return fmt.Sprintf("%s\n%s\ntree-size %d\nrecords %d\naudits-sha256 %s\n", checkpoint.Origin(trial), ReportFormat, size, records, auditsSHA)
+func statementText(trial string, size uint64, records, disclosures int, auditsSHA string) string {
+	return fmt.Sprintf("%s\n%s\ntree-size %d\nrecords %d\ndisclosures %d\naudits-sha256 %s\n", checkpoint.Origin(trial), ReportFormat, size, records, disclosures, auditsSHA)
 }
 
-func auditsDigest(audits []*AuditResult) (string, error) {
+// auditsDigest is the SHA-256 of the audits' and the disclosure
+// findings' JSON, one after the other.
+func auditsDigest(audits []*AuditResult, findings []DisclosureFinding) (string, error) {
 	data, err := json.Marshal(audits)
+	if err != nil {
+		return "", err
+	}
+	more, err := json.Marshal(findings)
+	if err != nil {
+		return "", err
+	}
+	data = append(data, more...)
 	if err != nil {
 		return "", err
 	}
@@ -188,12 +220,14 @@ func verifyRecord(trial string, cp checkpoint.Checkpoint, pr *ProvenRecord) stri
 
 // VerifyResult is the outcome of an offline report verification.
 type VerifyResult struct {
-	OK       bool     `json:"ok"`
-	Trial    string   `json:"trial"`
-	TreeSize uint64   `json:"tree_size"`
-	Records  int      `json:"records_checked"`
-	Failed   int      `json:"records_failed"`
-	Problems []string `json:"problems,omitempty"`
+	OK       bool   `json:"ok"`
+	Trial    string `json:"trial"`
+	TreeSize uint64 `json:"tree_size"`
+	Records  int    `json:"records_checked"`
+	Failed   int    `json:"records_failed"`
+	// Disclosures counts the disclosure records checked.
+	Disclosures int      `json:"disclosures_checked"`
+	Problems    []string `json:"problems,omitempty"`
 }
 
 func (v *VerifyResult) fail(format string, args ...any) {
@@ -260,7 +294,8 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 			break
 		}
 	}
-	digest, err := auditsDigest(rep.Audits)
+	verifyDisclosures(&rep, cp, book, res)
+	digest, err := auditsDigest(rep.Audits, rep.DisclosureFindings)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +303,7 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 	switch {
 	case err != nil:
 		res.fail("report statement: %v", err)
-	case text != statementText(rep.Trial, cp.Size, len(all), digest):
+	case text != statementText(rep.Trial, cp.Size, len(all), len(rep.Disclosures), digest):
 		res.fail("the signed statement does not match this report's checkpoint, record count or audit findings")
 	}
 	return res, nil

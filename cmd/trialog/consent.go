@@ -398,6 +398,10 @@ func consentAuditCommand() *cli.Command {
 				for _, fd := range res.Findings {
 					fmt.Printf("  row %d\t%s\t%s\t%s\t%s\n", fd.Row, fd.Subject, fd.Date, fd.Kind, fd.Detail)
 				}
+				fmt.Printf("%d disclosure findings\n", len(res.Disclosures))
+				for _, fd := range res.Disclosures {
+					fmt.Printf("  disclosure leaf %d\t%s\t%s\t%s\n", fd.LeafIndex, fd.Subject, fd.Kind, fd.Detail)
+				}
 				return nil
 			})
 		},
@@ -455,8 +459,8 @@ func consentReportCommand() *cli.Command {
 						return err
 					}
 				}
-				fmt.Printf("consent report of trial %s: %d forms, %d participants, %d audits, against tree size %d\n",
-					t.ID, len(rep.Forms), len(rep.Participants), len(rep.Audits), rep.TreeSize)
+				fmt.Printf("consent report of trial %s: %d forms, %d participants, %d audits, %d disclosures (%d findings), against tree size %d\n",
+					t.ID, len(rep.Forms), len(rep.Participants), len(rep.Audits), len(rep.Disclosures), len(rep.DisclosureFindings), rep.TreeSize)
 				return nil
 			})
 		},
@@ -497,7 +501,7 @@ func consentVerifyCommand() *cli.Command {
 				if !res.OK {
 					status = "FAILED"
 				}
-				fmt.Printf("%s: trial %s, %d consent records checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.TreeSize, status)
+				fmt.Printf("%s: trial %s, %d consent records and %d disclosures checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.Disclosures, res.TreeSize, status)
 				for _, p := range res.Problems {
 					fmt.Println("  problem:", p)
 				}

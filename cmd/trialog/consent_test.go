@@ -56,7 +56,7 @@ func TestConsentCLI(t *testing.T) {
 	}
 	report, html := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.html")
 	mustRun(t, 0, "consent", "report", "--audit", audit, "--json", report, "--html", html)
-	if out := mustRun(t, 0, "consent", "verify", "--key", vkey, report); !strings.Contains(out, "13 consent records checked") || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
+	if out := mustRun(t, 0, "consent", "verify", "--key", vkey, report); !strings.Contains(out, "13 consent records and 0 disclosures checked") || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
 		t.Errorf("verify: %s", out)
 	}
 	data, _ := os.ReadFile(report)

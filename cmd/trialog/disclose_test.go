@@ -211,3 +211,102 @@ func assertNoParticipantInLog(t *testing.T, logArgs []string) {
 		}
 	}
 }
+
+// TestDisclosuresAudited: every prove is listed by trialog disclosures
+// and in the IRB report with a verifying inclusion proof; the consent
+// audit flags the override disclosure of a withdrawn participant's rows;
+// the package verifies offline with its disclosure record; no pilot
+// participant ID is in the log.
+func TestDisclosuresAudited(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TRIALOG_LOG", filepath.Join(dir, "log"))
+	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
+	mustRun(t, 0, "init")
+	vkey := filepath.Join(dir, "log", "trials", "CDISCPILOT01", "checkpoint.vkey")
+	ae := consentTrial(t)
+	both := []string{"--where", "USUBJID=01-701-1015", "--where", "USUBJID=01-701-1028"}
+	checked, override, dmPkg := filepath.Join(dir, "checked.arrow"), filepath.Join(dir, "override.arrow"), filepath.Join(dir, "dm.arrow")
+	mustRun(t, 0, append(append([]string{"prove", "--dataset", "AE", "--purpose", "main", "--recipient", "Sponsor Inc.", "--out", checked}, both...), ae)...)
+	mustRun(t, 0, append(append([]string{"prove", "--dataset", "AE", "--purpose", "main", "--recipient", "FDA", "--operator", "safety-officer",
+		"--override-consent", "expedited safety report SUSAR-7", "--redact", "USUBJID", "--out", override}, both...), ae)...)
+	mustRun(t, 0, "ingest", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--dataset", "DM", "--purpose", "main", "--recipient", "Registry", "--no-consent-check", "--detached", "--out", dmPkg, filepath.Join(pilot, "dm.csv"))
+
+	// Each package verifies offline, with its disclosure record.
+	out := mustRun(t, 0, "verify", "--key", vkey, override)
+	if !strings.Contains(out, "disclosure: issued") || !strings.Contains(out, "to FDA for purpose main (consent overridden)") || !strings.Contains(out, "included by override") {
+		t.Errorf("verify of the override package: %s", out)
+	}
+	if strings.Contains(out, "01-701-1028") || strings.Contains(out, "SUSAR") {
+		t.Errorf("verify output of a package with USUBJID redacted names the participant or the reason: %s", out)
+	}
+	mustRun(t, 0, "verify", "--key", vkey, checked)
+	mustRun(t, 0, "verify", "--key", vkey, dmPkg, filepath.Join(pilot, "dm.csv"))
+
+	// trialog disclosures lists all three, each verified against the log.
+	out = mustRun(t, 0, "disclosures")
+	if !strings.Contains(out, "3 disclosures") || strings.Count(out, "verified: leaf and inclusion proof") != 3 ||
+		!strings.Contains(out, `reason "expedited safety report SUSAR-7"`) || !strings.Contains(out, "consent not-checked") {
+		t.Errorf("disclosures:\n%s", out)
+	}
+	var list struct {
+		OK          bool `json:"ok"`
+		Disclosures []struct {
+			LeafIndex uint64   `json:"leaf_index"`
+			Proof     []string `json:"inclusion_proof"`
+			OK        bool     `json:"ok"`
+			Leaf      struct {
+				Recipient, Consent string
+				PackageSHA256      string `json:"package_sha256"`
+			} `json:"leaf"`
+		} `json:"disclosures"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, 0, "disclosures", "--json")), &list); err != nil || !list.OK || len(list.Disclosures) != 3 {
+		t.Fatalf("disclosures --json: %v %+v", err, list)
+	}
+	for _, d := range list.Disclosures {
+		if !d.OK || len(d.Proof) == 0 || len(d.Leaf.PackageSHA256) != 64 {
+			t.Errorf("disclosure %+v", d)
+		}
+	}
+
+	// The audit flags the override disclosure of 1028's rows after the
+	// withdrawal, and only it.
+	auditJSON := filepath.Join(dir, "audit.json")
+	out = mustRun(t, 0, "consent", "audit", "--dataset", "AE", "--date-column", "AESTDTC", "--out", auditJSON, ae)
+	if !strings.Contains(out, "1 disclosure findings") || !strings.Contains(out, "01-701-1028\tdisclosed-after-withdrawal") {
+		t.Errorf("audit:\n%s", out)
+	}
+	// The IRB report holds every disclosure with its proof and every
+	// finding: the AE override (1028) and the unchecked DM disclosure of
+	// all 306 participants, of whom only 1015 consented to main (304
+	// without consent, 1028 withdrawn): 306.
+	report, html := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.html")
+	out = mustRun(t, 0, "consent", "report", "--audit", auditJSON, "--json", report, "--html", html)
+	if !strings.Contains(out, "3 disclosures (306 findings)") {
+		t.Errorf("report: %s", out)
+	}
+	if out := mustRun(t, 0, "consent", "verify", "--key", vkey, report); !strings.Contains(out, "3 disclosures checked") || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
+		t.Errorf("consent verify: %s", out)
+	}
+	page, _ := os.ReadFile(html)
+	if !strings.Contains(string(page), `id="disclosures"`) || strings.Count(string(page), `class="disclosure-row"`) != 3 || !strings.Contains(string(page), "disclosed-after-withdrawal") {
+		t.Errorf("HTML report lacks the disclosures")
+	}
+	// A report whose disclosure was edited no longer verifies.
+	raw, _ := os.ReadFile(report)
+	os.WriteFile(report, bytes.Replace(raw, []byte(`"recipient": "FDA"`), []byte(`"recipient": "FDB"`), 1), 0o644)
+	if code, out, _ := trialog(t, "consent", "verify", "--key", vkey, report); code != 1 {
+		t.Errorf("edited report: exit %d\n%s", code, out)
+	}
+	// A deleted disclosure record is noticed.
+	recs, _ := filepath.Glob(filepath.Join(dir, "log", "trials", "CDISCPILOT01", "disclosures", "*.json"))
+	if len(recs) != 3 {
+		t.Fatalf("%d kept records", len(recs))
+	}
+	assertNoParticipantInLog(t, []string{"--log", filepath.Join(dir, "log")})
+	os.Remove(recs[1])
+	if code, out, _ := trialog(t, "disclosures"); code != 1 || !strings.Contains(out, "disclosure leaf with no kept record") {
+		t.Errorf("deleted record: exit %d\n%s", code, out)
+	}
+}
