@@ -7,7 +7,12 @@ import (
 )
 
 // ManifestFormat names this manifest schema inside the JSON itself.
-const ManifestFormat = "trialog-manifest-v1"
+// Version 2 added claimed_created_at: created_at is always the system's
+// clock, a caller-supplied time is only kept beside it, marked claimed.
+const ManifestFormat = "trialog-manifest-v2"
+
+// FormatManifestV2 is the format byte of manifest leaves.
+const FormatManifestV2 = 0x02
 
 // Manifest describes one ingested dataset version. It is logged as a leaf
 // right after the dataset's rows, so the rows' count, order and range root
@@ -25,8 +30,14 @@ type Manifest struct {
 	// RangeRoot is the hex RFC 6962 root of the dataset's row leaves taken
 	// as a tree of their own: it commits to the whole dataset version.
 	RangeRoot string `json:"range_root"`
-	CreatedAt string `json:"created_at"` // RFC 3339, UTC
-	Operator  string `json:"operator"`
+	// CreatedAt is when the ingest started by the CRO's system clock
+	// (RFC 3339, UTC): never caller-supplied (21 CFR 11.10(e)).
+	CreatedAt string `json:"created_at"`
+	// ClaimedCreatedAt is a time the operator asserted (ingest
+	// --created-at, e.g. when replaying an ingest made elsewhere): kept
+	// beside CreatedAt, marked as a claim, never in its place.
+	ClaimedCreatedAt string `json:"claimed_created_at,omitempty"`
+	Operator         string `json:"operator"`
 }
 
 // Source identifies the file a dataset version was read from.
@@ -53,14 +64,14 @@ func (m *Manifest) ColumnNames() []string {
 	return out
 }
 
-// ManifestLeaf encodes a manifest leaf: 0x02 0x01 followed by the
+// ManifestLeaf encodes a manifest leaf: 0x02 0x02 followed by the
 // manifest as compact JSON (fields in the order above).
 func ManifestLeaf(m *Manifest) ([]byte, error) {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	return append([]byte{byte(KindManifest), FormatV1}, body...), nil
+	return append([]byte{byte(KindManifest), FormatManifestV2}, body...), nil
 }
 
 // ParseManifest decodes a manifest leaf.
@@ -69,8 +80,8 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if kind != KindManifest || format != FormatV1 {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v1 manifest", ErrMalformed, kind, format)
+	if kind != KindManifest || format != FormatManifestV2 {
+		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v2 manifest", ErrMalformed, kind, format)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b[2:]))
 	dec.DisallowUnknownFields()

@@ -39,8 +39,13 @@ type IngestOptions struct {
 	AppendLeaves int
 	// Workers computing commitments (default GOMAXPROCS).
 	Workers int
-	// Now is the clock (default time.Now).
+	// Now is the system clock (default time.Now): created_at always comes
+	// from it. Tests may fix it; the CLI never lets a user set it.
 	Now func() time.Time
+	// ClaimedAt, if set, is a time the operator asserts for the ingest
+	// (replaying one made elsewhere); it is logged beside the real one,
+	// as claimed_created_at.
+	ClaimedAt *time.Time
 }
 
 // IngestResult is what an ingest did.
@@ -137,15 +142,16 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, err
 		}
 		m = leaf.Manifest{
-			Format:     leaf.ManifestFormat,
-			Trial:      t.ID,
-			Dataset:    opts.Dataset,
-			Version:    version,
-			Source:     leaf.Source{Name: f.Name, Format: string(f.Format), Bytes: f.Size, SHA256: digest},
-			Keys:       opts.Keys,
-			FirstIndex: root.Size,
-			CreatedAt:  opts.Now().UTC().Format(time.RFC3339),
-			Operator:   operator(opts.Operator),
+			Format:           leaf.ManifestFormat,
+			Trial:            t.ID,
+			Dataset:          opts.Dataset,
+			Version:          version,
+			Source:           leaf.Source{Name: f.Name, Format: string(f.Format), Bytes: f.Size, SHA256: digest},
+			Keys:             opts.Keys,
+			FirstIndex:       root.Size,
+			CreatedAt:        opts.Now().UTC().Format(time.RFC3339),
+			ClaimedCreatedAt: claimed(opts.ClaimedAt),
+			Operator:         operator(opts.Operator),
 		}
 		m.Schema = schemaOf(f)
 		// Everything is validated before the first leaf is written.
@@ -422,4 +428,11 @@ func operator(name string) string {
 		return u.Username
 	}
 	return os.Getenv("USER")
+}
+
+func claimed(at *time.Time) string {
+	if at == nil {
+		return ""
+	}
+	return at.UTC().Format(time.RFC3339)
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trialog/trialog/trillian/trilliantest"
 )
@@ -19,6 +20,12 @@ const pilot = "../../../shared/data/cdiscpilot01/csv"
 // trialog runs the CLI in-process and returns its exit code and output.
 func trialog(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return trialogAt(t, time.Now, args...)
+}
+
+// trialogAt runs the CLI in-process with a given system clock.
+func trialogAt(t *testing.T, clock func() time.Time, args ...string) (int, string, string) {
+	t.Helper()
 	oldOut, oldErr := os.Stdout, os.Stderr
 	rOut, wOut, _ := os.Pipe()
 	rErr, wErr, _ := os.Pipe()
@@ -26,7 +33,7 @@ func trialog(t *testing.T, args ...string) (int, string, string) {
 	outC, errC := make(chan string), make(chan string)
 	go func() { b, _ := io.ReadAll(rOut); outC <- string(b) }()
 	go func() { b, _ := io.ReadAll(rErr); errC <- string(b) }()
-	code := run(context.Background(), append([]string{"trialog"}, args...))
+	code := runWithClock(context.Background(), append([]string{"trialog"}, args...), clock)
 	wOut.Close()
 	wErr.Close()
 	os.Stdout, os.Stderr = oldOut, oldErr
@@ -159,8 +166,13 @@ func TestCLIOnTrillian(t *testing.T) {
 	var roots [2]map[string]any
 	for i, logArgs := range [][]string{{"--log", emb}, {"--log", d.URL(), "--state", state}} {
 		for _, ds := range []string{"dm", "ae"} {
+			// The same system clock on both sides (a test fixture: no flag
+			// sets it), so the manifests, and so the trees, are identical.
 			args := append([]string{"ingest", "--trial", "CDISCPILOT01", "--operator", "cro", "--created-at", "2026-11-25T10:00:00Z", "--json", "--dataset", strings.ToUpper(ds)}, logArgs...)
-			out := mustRun(t, 0, append(args, filepath.Join(pilot, ds+".csv"))...)
+			code, out, errOut := trialogAt(t, func() time.Time { return time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC) }, append(args, filepath.Join(pilot, ds+".csv"))...)
+			if code != 0 {
+				t.Fatalf("ingest: exit %d %s", code, errOut)
+			}
 			json.Unmarshal([]byte(out), &roots[i])
 		}
 	}

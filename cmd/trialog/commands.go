@@ -68,7 +68,7 @@ func ingestCommand() *cli.Command {
 			&cli.StringFlag{Name: "operator", Usage: "who runs the ingest (default: the OS user)"},
 			&cli.StringFlag{Name: "keys", Usage: "comma-separated natural key columns (e.g. USUBJID,AESEQ)"},
 			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) from it"},
-			&cli.TimestampFlag{Name: "created-at", Layout: time.RFC3339, Usage: "ingest time recorded in the manifest (default: now), e.g. to replay an ingest elsewhere byte for byte"},
+			&cli.TimestampFlag{Name: "created-at", Layout: time.RFC3339, Usage: "a claimed ingest time (e.g. when replaying an ingest made elsewhere): logged as claimed_created_at beside the system's own UTC time, never instead of it"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -110,9 +110,8 @@ func ingestCommand() *cli.Command {
 					}
 				}
 			}
-			if at := c.Timestamp("created-at"); at != nil {
-				iopts.Now = func() time.Time { return *at }
-			}
+			iopts.Now = clockOf(c)
+			iopts.ClaimedAt = c.Timestamp("created-at")
 			if d := c.String("define"); d != "" && len(iopts.Keys) == 0 {
 				if iopts.Keys, err = definexml.KeysFromFile(d, dataset); err != nil {
 					return err

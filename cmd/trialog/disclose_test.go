@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/disclosure"
@@ -308,5 +309,39 @@ func TestDisclosuresAudited(t *testing.T) {
 	os.Remove(recs[1])
 	if code, out, _ := trialog(t, "disclosures"); code != 1 || !strings.Contains(out, "disclosure leaf with no kept record") {
 		t.Errorf("deleted record: exit %d\n%s", code, out)
+	}
+}
+
+// TestCreatedAtIsClaimed: ingest --created-at cannot set the logged
+// ingest time (21 CFR 11.10(e)): the manifest holds the system's UTC time
+// and the caller's time beside it, marked claimed.
+func TestCreatedAtIsClaimed(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TRIALOG_LOG", filepath.Join(dir, "log"))
+	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
+	mustRun(t, 0, "init")
+	before := time.Now().UTC().Truncate(time.Second)
+	mustRun(t, 0, "ingest", "--dataset", "DM", "--created-at", "2001-02-03T04:05:06+01:00", filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "ingest", "--dataset", "AE", filepath.Join(pilot, "ae.csv"))
+	after := time.Now().UTC()
+	for ds, claim := range map[string]string{"DM": "2001-02-03T03:05:06Z", "AE": ""} {
+		raw, err := os.ReadFile(filepath.Join(dir, "log", "trials", "CDISCPILOT01", "datasets", ds, "v1.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			Manifest struct {
+				CreatedAt string `json:"created_at"`
+				Claimed   string `json:"claimed_created_at"`
+			} `json:"manifest"`
+		}
+		json.Unmarshal(raw, &rec)
+		at, err := time.Parse(time.RFC3339, rec.Manifest.CreatedAt)
+		if err != nil || at.Before(before) || at.After(after) || !strings.HasSuffix(rec.Manifest.CreatedAt, "Z") {
+			t.Errorf("%s created_at %q is not the system's UTC time of the ingest", ds, rec.Manifest.CreatedAt)
+		}
+		if rec.Manifest.Claimed != claim {
+			t.Errorf("%s claimed_created_at %q, want %q", ds, rec.Manifest.Claimed, claim)
+		}
 	}
 }
