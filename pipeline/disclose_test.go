@@ -3,10 +3,13 @@ package pipeline_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/trialog/trialog/pipeline"
+	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/workspace"
 )
@@ -84,4 +87,40 @@ func latestCheckpoint(t *testing.T, tr *workspace.Trial) checkpoint.Checkpoint {
 		t.Fatal(err)
 	}
 	return cp
+}
+
+// TestSubjectColumn: the subject column is the one named, else the
+// natural key (Define-XML KeySequence or --keys) that is a subject ID,
+// else USUBJID; a consent check on a dataset without it is refused.
+func TestSubjectColumn(t *testing.T) {
+	for _, c := range []struct {
+		keys []string
+		want string
+	}{
+		{nil, "USUBJID"},
+		{[]string{"STUDYID", "USUBJID", "AESEQ"}, "USUBJID"},
+		{[]string{"STUDYID", "SUBJID", "VISITNUM"}, "SUBJID"},
+		{[]string{"STUDYID", "TSSEQ"}, "USUBJID"},
+	} {
+		if got := pipeline.SubjectColumnOf(c.keys); got != c.want {
+			t.Errorf("SubjectColumnOf(%v) = %s, want %s", c.keys, got, c.want)
+		}
+	}
+	tr, _ := newTrial(t)
+	dm := pilotFile(t, "dm.csv")
+	ingest(t, tr, dm, "DM")
+	out := filepath.Join(t.TempDir(), "p.arrow")
+	allow := func(string) string { return "" }
+	_, err := pipeline.Prove(context.Background(), tr, openFile(t, dm, source.Options{}), out, pipeline.ProveOptions{Dataset: "DM",
+		SubjectColumn: "PATIENT", Consent: allow, Recipient: "x", Purpose: "main"})
+	if !errors.Is(err, workspace.ErrUsage) || !strings.Contains(err.Error(), "no subject column PATIENT") {
+		t.Errorf("missing subject column: %v", err)
+	}
+	// SUBJID named explicitly: consent is asked by it.
+	var asked []string
+	res, err := pipeline.Prove(context.Background(), tr, openFile(t, dm, source.Options{}), out, pipeline.ProveOptions{Dataset: "DM",
+		SubjectColumn: "SUBJID", Consent: func(s string) string { asked = append(asked, s); return "" }, Recipient: "x", Purpose: "main", Rows: [][2]uint64{{0, 1}}})
+	if err != nil || res.Consent != pipeline.ConsentChecked || len(asked) != 1 || asked[0] != "1015" {
+		t.Errorf("SUBJID: %v %+v %v", err, res, asked)
+	}
 }

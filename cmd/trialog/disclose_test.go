@@ -12,6 +12,7 @@ import (
 
 	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/trillian/trilliantest"
 )
 
 // pilotRowsOf counts the rows of a pilot CSV whose USUBJID is subject.
@@ -344,4 +345,43 @@ func TestCreatedAtIsClaimed(t *testing.T) {
 			t.Errorf("%s claimed_created_at %q, want %q", ds, rec.Manifest.Claimed, claim)
 		}
 	}
+}
+
+// TestDisclosuresOnTrillian runs consent-governed disclosure on a live
+// Trillian deployment: the withdrawn participant's rows are withheld, the
+// override is logged, both disclosures are listed and in the IRB report
+// with verifying proofs, the audit flags the override, and no pilot
+// participant ID is among the log's leaves.
+func TestDisclosuresOnTrillian(t *testing.T) {
+	d := trilliantest.StartT(t, trilliantest.Options{})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	logArgs := []string{"--log", d.URL(), "--state", state}
+	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
+	mustRun(t, 0, append([]string{"init"}, logArgs...)...)
+	vkey := filepath.Join(state, "trials", "CDISCPILOT01", "checkpoint.vkey")
+	ae := consentTrial(t, logArgs...)
+	both := []string{"--where", "USUBJID=01-701-1015", "--where", "USUBJID=01-701-1028"}
+	pkg := filepath.Join(dir, "p.arrow")
+	out := mustRun(t, 0, append(append(append([]string{"prove", "--dataset", "AE", "--purpose", "main", "--recipient", "Sponsor", "--json", "--out", pkg}, both...), logArgs...), ae)...)
+	if p := proveJSONOf(t, out); len(p.Withheld) != 1 || p.Withheld[0].Ground != "withdrawn" || p.Withheld[0].Rows != uint64(pilotRowsOf(t, "ae.csv", "01-701-1028")) {
+		t.Errorf("prove on Trillian: %+v", p)
+	}
+	mustRun(t, 0, "verify", "--key", vkey, pkg)
+	mustRun(t, 0, append(append(append([]string{"prove", "--dataset", "AE", "--purpose", "main", "--recipient", "FDA", "--override-consent", "safety", "--out", pkg}, both...), logArgs...), ae)...)
+	if out := mustRun(t, 0, "verify", "--key", vkey, pkg); !strings.Contains(out, "consent overridden") {
+		t.Errorf("verify: %s", out)
+	}
+	if out := mustRun(t, 0, append([]string{"disclosures"}, logArgs...)...); !strings.Contains(out, "2 disclosures") || strings.Count(out, "verified: leaf and inclusion proof") != 2 {
+		t.Errorf("disclosures:\n%s", out)
+	}
+	audit, report := filepath.Join(dir, "audit.json"), filepath.Join(dir, "report.json")
+	if out := mustRun(t, 0, append(append([]string{"consent", "audit", "--dataset", "AE", "--date-column", "AESTDTC", "--out", audit}, logArgs...), ae)...); !strings.Contains(out, "01-701-1028\tdisclosed-after-withdrawal") {
+		t.Errorf("audit: %s", out)
+	}
+	mustRun(t, 0, append([]string{"consent", "report", "--audit", audit, "--json", report}, logArgs...)...)
+	if out := mustRun(t, 0, "consent", "verify", "--key", vkey, report); !strings.Contains(out, "2 disclosures checked") || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
+		t.Errorf("consent verify: %s", out)
+	}
+	assertNoParticipantInLog(t, logArgs)
 }
