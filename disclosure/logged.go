@@ -67,7 +67,7 @@ func ParseDisclosureProof(value string) (*DisclosureProof, error) {
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: disclosure proof: %v", ErrPackage, err)
 	}
-	if rest, _ := io.ReadAll(dec.Buffered()); strings.TrimRight(string(rest), " ") != "" {
+	if rest := value[dec.InputOffset():]; strings.TrimRight(rest, " ") != "" {
 		return nil, fmt.Errorf("%w: disclosure proof: bytes after the JSON other than spaces", ErrPackage)
 	}
 	if b, err := hex.DecodeString(p.Nonce); err != nil || len(b) != 16 {

@@ -49,8 +49,21 @@ func TestDisclosureProof(t *testing.T) {
 	// The disclosure value edited (its leaf index moved).
 	tb = readTable(t, pkg)
 	tb.setMeta(t, "trialog.disclosure", func(v string) string { return strings.Replace(v, `"leaf_index":307`, `"leaf_index":306`, 1) })
-	if rep := verifyPackage(t, tr, tb.write(t), nil); rep.OK || !strings.Contains(strings.Join(rep.Problems, "\n"), "not in the checkpointed tree") {
+	if rep := verifyPackage(t, tr, tb.write(t), nil); rep.OK || !strings.Contains(strings.Join(rep.Problems, "\n"), "predates the package") {
 		t.Errorf("moved record: %v", rep.Problems)
+	}
+	// A hash of the record's inclusion proof altered.
+	tb = readTable(t, pkg)
+	tb.setMeta(t, "trialog.disclosure", func(v string) string {
+		i := strings.Index(v, `"inclusion_proof":["`) + len(`"inclusion_proof":["`)
+		c := byte('A')
+		if v[i] == 'A' {
+			c = 'B'
+		}
+		return v[:i] + string(c) + v[i+1:]
+	})
+	if rep := verifyPackage(t, tr, tb.write(t), nil); rep.OK || !strings.Contains(strings.Join(rep.Problems, "\n"), "not in the checkpointed tree") {
+		t.Errorf("altered proof: %v", rep.Problems)
 	}
 	// Another package's record.
 	other := prove(t, tr, dm, pipeline.ProveOptions{Dataset: "DM", Where: []pipeline.Condition{{Column: "SEX", Value: "M"}}, Recipient: "X", Purpose: "main"})

@@ -51,6 +51,12 @@ func (v *verifier) checkDisclosure(pkgPath string) {
 		rep.fail("disclosure proof: leaf %d is outside the checkpoint's tree of %d", p.LeafIndex, cp.Size)
 		return
 	}
+	if p.LeafIndex < v.cp.Size {
+		// The record is appended after the package's rows were proved
+		// against v.cp: one inside that tree is not this package's.
+		rep.fail("disclosure record at leaf %d predates the package's checkpoint (tree size %d)", p.LeafIndex, v.cp.Size)
+		return
+	}
 	if err := trillian.VerifyInclusion(p.LeafIndex, cp.Size, trillian.LeafHash(p.Leaf), p.Proof, cp.Hash); err != nil {
 		rep.fail("disclosure record (leaf %d) is not in the checkpointed tree: %v", p.LeafIndex, err)
 		return

@@ -144,6 +144,11 @@ func demoCommand() *cli.Command {
 			if rep.OK || rep.BadRowCount != 1 {
 				return fmt.Errorf("demo: the edited copy was not caught")
 			}
+			recs, err := t.Disclosures()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("== disclosure log: %d packages issued, each logged before it was written (trialog disclosures --log %s --trial %s)\n", len(recs), dir, trial)
 			fmt.Printf("\nTry it yourself:\n  go run ./cmd/trialog verify --key %s %s\n  go run ./cmd/trialog verify --key %s %s %s\n",
 				vkey, filepath.Join(dir, "dm-"+subject+".arrow"), vkey, proof, edited)
 			return nil
