@@ -76,7 +76,7 @@ func h(b []byte) string { return hex.EncodeToString(b) }
 
 func build(t *testing.T) Vectors {
 	var v Vectors
-	v.Spec = "trialog canonical encoding v1; salts and cell commitments v1; row leaf v2; manifest leaf v1"
+	v.Spec = "trialog canonical encoding v1; salts and cell commitments v1; row leaf v2; manifest leaf v2"
 	text := func(s string) []byte { b, _ := canonical.AppendText(nil, s); return b }
 	for _, c := range []struct {
 		typ, val string
