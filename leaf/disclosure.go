@@ -84,11 +84,18 @@ const (
 // interrupted write recomputes the same leaf and no two records share a
 // salt.
 func DisclosureSalts(secret []byte, trial string, index uint64) ([][]byte, error) {
+	return recordSalts("trialog/disclosure-salt/v1", secret, trial, index, disclosureSalts)
+}
+
+// recordSalts derives n salts of the record at a leaf index under a
+// domain: AES-256_K(uint128be(i)), K = HMAC-SHA256(secret, domain || 0x00
+// || lp(trial) || uvarint(index)).
+func recordSalts(domain string, secret []byte, trial string, index uint64, n int) ([][]byte, error) {
 	if len(secret) != SecretSize {
 		return nil, fmt.Errorf("trial secret is %d bytes, want %d", len(secret), SecretSize)
 	}
 	mac := hmac.New(sha256.New, secret)
-	msg := append([]byte("trialog/disclosure-salt/v1"), 0)
+	msg := append([]byte(domain), 0)
 	msg = AppendString(msg, trial)
 	msg = binary.AppendUvarint(msg, index)
 	mac.Write(msg)
@@ -96,7 +103,7 @@ func DisclosureSalts(secret []byte, trial string, index uint64) ([][]byte, error
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]byte, disclosureSalts)
+	out := make([][]byte, n)
 	for i := range out {
 		var ctr [16]byte
 		binary.BigEndian.PutUint64(ctr[8:], uint64(i))

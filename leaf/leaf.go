@@ -67,13 +67,29 @@ type Salter struct {
 	ncols uint64
 }
 
-// NewSalter derives the salt key of a dataset version with ncols columns.
+// NewSalter derives the salt key of a dataset version with ncols columns
+// (salts v1: every row's salts from the trial secret).
 func NewSalter(secret []byte, trial, dataset string, version uint64, ncols int) (*Salter, error) {
+	return newSalter("trialog/salt/v1", secret, trial, dataset, version, ncols)
+}
+
+// NewSalterV2 derives the salt key of one participant's rows of a dataset
+// version (salts v2, docs/commitments.md): the same construction as v1
+// under the domain "trialog/salt/v2", keyed by the participant's own
+// random 32-byte key, or by the trial secret for rows with no participant.
+// Destroying a participant's key makes their salts, and so their
+// commitments and row hashes, unrecomputable: the leaves stay in the log
+// and keep every proof valid, but can no longer be linked to the data.
+func NewSalterV2(key []byte, trial, dataset string, version uint64, ncols int) (*Salter, error) {
+	return newSalter("trialog/salt/v2", key, trial, dataset, version, ncols)
+}
+
+func newSalter(domain string, secret []byte, trial, dataset string, version uint64, ncols int) (*Salter, error) {
 	if len(secret) != SecretSize {
-		return nil, fmt.Errorf("trial secret is %d bytes, want %d", len(secret), SecretSize)
+		return nil, fmt.Errorf("salt key is %d bytes, want %d", len(secret), SecretSize)
 	}
 	mac := hmac.New(sha256.New, secret)
-	msg := append([]byte("trialog/salt/v1"), 0)
+	msg := append([]byte(domain), 0)
 	msg = AppendString(msg, trial)
 	msg = AppendString(msg, dataset)
 	msg = binary.AppendUvarint(msg, version)

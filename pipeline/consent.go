@@ -35,6 +35,30 @@ type consentTally struct {
 	subjectIdx int                          // source column of the subject ID, -1 if none
 	withheld   map[string]map[string]uint64 // ground → subject → rows
 	included   map[string]bool              // subjects with rows in the package
+	erased     uint64                       // selected rows of erased participants
+}
+
+// erasedFilter removes the rows of participants whose salt key was
+// erased: their salts are gone, so no package can prove them (and no
+// override can bring them back).
+func (w *packageWriter) erasedFilter(b source.Batch, pos []int) ([]int, error) {
+	subjects, err := w.committer.Subjects(b.Rec, b.First)
+	if err != nil || subjects == nil {
+		return pos, err
+	}
+	salters, err := w.committer.RowSalters(subjects, len(subjects), b.First, false)
+	if err != nil {
+		return nil, err
+	}
+	kept := pos[:0]
+	for _, i := range pos {
+		if salters[i] == nil {
+			w.erased++
+			continue
+		}
+		kept = append(kept, i)
+	}
+	return kept, nil
 }
 
 // checkSubjectColumn finds the subject column. A consent check needs one;

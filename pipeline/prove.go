@@ -84,6 +84,9 @@ type ProveResult struct {
 	// Withheld counts the rows left out for consent, by ground; with an
 	// override, the rows that were included only because of it.
 	Withheld []Withheld `json:"withheld"`
+	// Erased counts selected rows left out because their participant's
+	// key was erased: they can never be proved again.
+	Erased uint64 `json:"erased_rows"`
 	// Subjects are the participants with rows in the package (never
 	// printed: the disclosure log keeps them salted).
 	Subjects []string `json:"-"`
@@ -191,15 +194,28 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.checkSubjectColumn(cols.Sorted); err != nil {
 		return nil, err
 	}
+	if err := t.RecoverErasure(ctx); err != nil {
+		return nil, err
+	}
+	keys, err := t.Keys()
+	if err != nil {
+		return nil, err
+	}
+	if w.committer, err = NewCommitter(t, keys, rec.Salting, m.Dataset, m.Version, f.Name, cols); err != nil {
+		return nil, err
+	}
 	// Which rows: all, or those the options and consent select (a first
 	// pass, so the signed statement can name them before the file is
 	// written). A whole version with nothing withheld keeps its range proof.
 	whole := len(opts.Rows) == 0 && len(opts.Where) == 0
-	if !whole || w.subjectIdx >= 0 {
+	if !whole || w.subjectIdx >= 0 || w.committer.subjectIdx >= 0 {
 		var selected []uint64
 		if _, err := source.ForEachBatch(ctx, f, func(b source.Batch) error {
 			pos, err := w.selected(b)
 			if err != nil {
+				return err
+			}
+			if pos, err = w.erasedFilter(b, pos); err != nil {
 				return err
 			}
 			if pos, err = w.consentFilter(b, pos); err != nil {
@@ -213,6 +229,9 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, err
 		}
 		if len(selected) == 0 {
+			if w.erased > 0 {
+				return nil, fmt.Errorf("every selected row of %s version %d belongs to a participant whose key was erased (trialog consent erase): %d rows can never be proved: %w", m.Dataset, m.Version, w.erased, ErrWithheld)
+			}
 			if n := w.withheldRows(); n > 0 && opts.Override == "" {
 				return nil, fmt.Errorf("every selected row of %s version %d (%d) is withheld for consent (%s): %w", m.Dataset, m.Version, n, w.withheldText(), ErrWithheld)
 			}
@@ -240,9 +259,6 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		w.rows = [][2]uint64{{0, m.Rows}}
 	}
 	w.rangeCheck = rangeCheck
-	if w.committer, err = NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols); err != nil {
-		return nil, err
-	}
 	st := disclosure.Statement{Origin: cp.Origin, Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
 		TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
 	if meta.Statement, err = t.SignStatement(st.Text()); err != nil {
@@ -279,7 +295,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		return nil, err
 	}
 	res := &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
-		Rows: w.written, TreeSize: cp.Size, Package: out, Consent: w.consentState(), Withheld: w.withheldList(), Subjects: w.subjectList()}
+		Rows: w.written, TreeSize: cp.Size, Package: out, Consent: w.consentState(), Withheld: w.withheldList(), Subjects: w.subjectList(), Erased: w.erased}
 	if err := w.logDisclosure(ctx, t, tmp, res); err != nil {
 		return nil, err
 	}
@@ -432,7 +448,6 @@ func (w *packageWriter) addBatch(b source.Batch) error {
 			positions[i] = i
 		}
 	}
-	var err error
 	encs, err := w.committer.Encoders(b.Rec)
 	if err != nil {
 		return err
@@ -443,7 +458,15 @@ func (w *packageWriter) addBatch(b source.Batch) error {
 	commits := make([][]byte, len(positions))
 	rowHashes := make([][sha256.Size]byte, len(positions))
 	leaves := make([][]byte, len(positions))
-	salts := w.committer.SaltsOf(nil, b.First, n)
+	subjects, err := w.committer.Subjects(b.Rec, b.First)
+	if err != nil {
+		return err
+	}
+	salters, err := w.committer.RowSalters(subjects, n, b.First, false)
+	if err != nil {
+		return err
+	}
+	salts := w.committer.SaltsOf(nil, salters, b.First, 0, n)
 	rowSalts := ncols * leaf.SaltSize
 	segments := make([]*trillian.RangeSegment, parallel.Parts(len(positions)))
 	failures := make([]error, len(segments))

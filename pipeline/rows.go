@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -18,28 +19,141 @@ import (
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
+	"github.com/trialog/trialog/workspace"
 )
 
 // Committer computes the leaves of one dataset version.
 type Committer struct {
 	Columns disclosure.Columns
-	salter  *leaf.Salter
+	salter  *leaf.Salter // v1: every row; v2: rows with no participant
 	encoder *leaf.RowEncoder
 	name    string
+	// Salts v2: each participant's rows are salted from their own key.
+	keys           *workspace.KeyStore // nil: salts v1
+	subjectIdx     int                 // source column of the participant ID, -1: none
+	trial, dataset string
+	version        uint64
+	bySubject      map[string]*leaf.Salter
 }
 
 // NewCommitter prepares the leaves of a dataset version read from the file
-// called name with the given columns.
-func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols disclosure.Columns) (*Committer, error) {
-	salter, err := leaf.NewSalter(secret, trial, dataset, version, len(cols.Sorted))
+// called name with the given columns, salted as s says (salts v2 takes
+// each participant's key from keys).
+func NewCommitter(t *workspace.Trial, keys *workspace.KeyStore, s workspace.Salting, dataset string, version uint64, name string, cols disclosure.Columns) (*Committer, error) {
+	newSalter := leaf.NewSalter
+	if s.Salts == 2 {
+		newSalter = leaf.NewSalterV2
+	}
+	salter, err := newSalter(t.Secret(), t.ID, dataset, version, len(cols.Sorted))
 	if err != nil {
 		return nil, err
 	}
-	enc, err := leaf.NewRowEncoder(trial, dataset, version, cols.Sorted)
+	enc, err := leaf.NewRowEncoder(t.ID, dataset, version, cols.Sorted)
 	if err != nil {
 		return nil, err
 	}
-	return &Committer{Columns: cols, salter: salter, encoder: enc, name: name}, nil
+	c := &Committer{Columns: cols, salter: salter, encoder: enc, name: name, subjectIdx: -1, trial: t.ID, dataset: dataset, version: version}
+	if s.Salts == 2 {
+		c.keys, c.bySubject = keys, map[string]*leaf.Salter{}
+		if s.SubjectColumn != "" {
+			j := slices.Index(cols.Sorted, s.SubjectColumn)
+			if j < 0 {
+				return nil, fmt.Errorf("%s has no subject column %s: %w", name, s.SubjectColumn, source.ErrInput)
+			}
+			c.subjectIdx = cols.SourceIndex[j]
+		}
+	}
+	return c, nil
+}
+
+// Subjects returns the participant ID of each row of a batch ("" for
+// none), or nil when the salts do not depend on it.
+func (c *Committer) Subjects(rec arrow.Record, first uint64) ([]string, error) {
+	if c.subjectIdx < 0 {
+		return nil, nil
+	}
+	enc, err := canonical.Encoder(rec.Column(c.subjectIdx))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, rec.NumRows())
+	var buf []byte
+	for i := range out {
+		if buf, err = enc(buf[:0], i); err != nil {
+			return nil, fmt.Errorf("%s: row %d: subject column: %v: %w", c.name, first+uint64(i)+1, err, source.ErrInput)
+		}
+		out[i] = cellText(buf)
+	}
+	return out, nil
+}
+
+// CheckErased fails on the first row of a participant whose key was
+// erased (naming the row, not the participant).
+func (c *Committer) CheckErased(rec arrow.Record, first uint64) error {
+	subjects, err := c.Subjects(rec, first)
+	if err != nil || subjects == nil {
+		return err
+	}
+	for i, s := range subjects {
+		if s == "" || c.keys.Has(s) {
+			continue
+		}
+		if _, err := c.keys.Key(s); errors.Is(err, workspace.ErrErased) {
+			return fmt.Errorf("%s: row %d: %v (trialog consent erase); their rows cannot be logged again: %w", c.name, first+uint64(i)+1, err, source.ErrInput)
+		}
+	}
+	return nil
+}
+
+// RowSalters returns each row's salter, for rows whose subjects are
+// given (Subjects; nil: every row the dataset's one salter). An erased
+// participant's rows get nil. With ensure (ingest), participants without
+// a key get one, durably, before any of their leaves can be appended, and
+// an erased participant's row is an error.
+func (c *Committer) RowSalters(subjects []string, n int, first uint64, ensure bool) ([]*leaf.Salter, error) {
+	out := make([]*leaf.Salter, n)
+	if subjects == nil {
+		for i := range out {
+			out[i] = c.salter
+		}
+		return out, nil
+	}
+	if ensure {
+		if err := c.keys.Ensure(subjects); errors.Is(err, workspace.ErrErased) {
+			for i, s := range subjects {
+				if _, kerr := c.keys.Key(s); errors.Is(kerr, workspace.ErrErased) {
+					return nil, fmt.Errorf("%s: row %d: %v (trialog consent erase); their rows cannot be logged again: %w", c.name, first+uint64(i)+1, kerr, source.ErrInput)
+				}
+			}
+			return nil, err
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	for i, s := range subjects {
+		if s == "" {
+			out[i] = c.salter
+			continue
+		}
+		if sl, ok := c.bySubject[s]; ok {
+			out[i] = sl
+			continue
+		}
+		key, err := c.keys.Key(s)
+		if errors.Is(err, workspace.ErrErased) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: row %d: %w", c.name, first+uint64(i)+1, err)
+		}
+		sl, err := leaf.NewSalterV2(key, c.trial, c.dataset, c.version, len(c.Columns.Sorted))
+		if err != nil {
+			return nil, err
+		}
+		c.bySubject[s] = sl
+		out[i] = sl
+	}
+	return out, nil
 }
 
 // RowEncoder is the leaf encoder of this dataset version.
@@ -97,11 +211,25 @@ func (c *Committer) AppendLeaf(dst []byte, row uint64, d *leaf.RowDigest) []byte
 	return c.encoder.Append(dst, row, &rowHash, &cells)
 }
 
-// SaltsOf returns the salts of rows [first, first+rows), row after row.
-func (c *Committer) SaltsOf(dst []byte, first uint64, rows int) []byte {
-	n := rows * len(c.Columns.Sorted) * leaf.SaltSize
-	dst = slices.Grow(dst[:0], n)[:n]
-	c.salter.Salts(dst, first, rows)
+// SaltsOf returns the salts of batch rows [lo, hi) (dataset row index
+// first+i for batch row i), row after row, each from its salter
+// (RowSalters): one keystream per run of rows of the same participant.
+// Rows with no salter (erased) get zero salts.
+func (c *Committer) SaltsOf(dst []byte, salters []*leaf.Salter, first uint64, lo, hi int) []byte {
+	rowBytes := len(c.Columns.Sorted) * leaf.SaltSize
+	dst = slices.Grow(dst[:0], (hi-lo)*rowBytes)[:(hi-lo)*rowBytes]
+	for i := lo; i < hi; {
+		s, j := salters[i], i+1
+		for j < hi && salters[j] == s {
+			j++
+		}
+		if s != nil {
+			s.Salts(dst[(i-lo)*rowBytes:(j-lo)*rowBytes], first+uint64(i), j-i)
+		} else {
+			clear(dst[(i-lo)*rowBytes : (j-lo)*rowBytes])
+		}
+		i = j
+	}
 	return dst
 }
 
@@ -136,6 +264,14 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		return err
 	}
 	n := int(rec.NumRows())
+	subjects, err := c.Subjects(rec, first)
+	if err != nil {
+		return err
+	}
+	salters, err := c.RowSalters(subjects, n, first, true)
+	if err != nil {
+		return err
+	}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -155,7 +291,7 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 	rowSalts := len(encs) * leaf.SaltSize
 	parallel.Run(n, workers, func(w, part, lo, hi int) {
 		digest, scratch := lb.digests[w], []byte(nil)
-		salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
+		salts := c.SaltsOf(lb.salts[w], salters, first, lo, hi)
 		lb.salts[w] = salts
 		r := trillian.NewCompactRange(first + uint64(lo))
 		for i := lo; i < hi; i++ {

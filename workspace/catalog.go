@@ -18,6 +18,18 @@ type Record struct {
 	Manifest      leaf.Manifest `json:"manifest"`
 	ManifestIndex uint64        `json:"manifest_index"`
 	Checkpoint    string        `json:"checkpoint"` // signed, right after the ingest
+	Salting
+}
+
+// Salting is how a dataset version's salts derive; only the CRO derives
+// salts, so it is kept in the catalog and the ingest journal, not logged.
+type Salting struct {
+	// Salts is 2 for salts v2 (each participant's rows salted from their
+	// own key, KeyStore), 0 for v1 (every row from the trial secret).
+	Salts int `json:"salts,omitempty"`
+	// SubjectColumn is the column whose value picks the key ("" with
+	// salts v2: no participant column, every row uses the trial secret).
+	SubjectColumn string `json:"subject_column,omitempty"`
 }
 
 func (t *Trial) datasetDir(name string) string { return filepath.Join(t.Dir, "datasets", name) }

@@ -170,6 +170,7 @@ type Pending struct {
 	// NullValues are the CSV missing tokens the first run read with: a
 	// resumed run must read the file exactly the same way.
 	NullValues []string `json:"null_values,omitempty"`
+	Salting
 }
 
 // Pending returns the unfinished dataset ingest, or nil (also when the

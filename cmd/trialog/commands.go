@@ -68,6 +68,7 @@ func ingestCommand() *cli.Command {
 			&cli.StringFlag{Name: "operator", Usage: "who runs the ingest (default: the OS user)"},
 			&cli.StringFlag{Name: "keys", Usage: "comma-separated natural key columns (e.g. USUBJID,AESEQ)"},
 			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) from it"},
+			&cli.StringFlag{Name: "subject-column", Usage: "participant ID column whose per-participant key salts each row (default: the subject key from --define/--keys, else USUBJID if present, else none)"},
 			&cli.TimestampFlag{Name: "created-at", Layout: time.RFC3339, Usage: "a claimed ingest time (e.g. when replaying an ingest made elsewhere): logged as claimed_created_at beside the system's own UTC time, never instead of it"},
 		},
 		Action: func(c *cli.Context) error {
@@ -97,7 +98,8 @@ func ingestCommand() *cli.Command {
 			}
 			defer t.Close()
 			var bar *progressbar.ProgressBar
-			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys"))}
+			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys")),
+				SubjectColumn: c.String("subject-column")}
 			if isTerminal() && !c.Bool("json") {
 				iopts.Total = func(n uint64) {
 					bar = progressbar.NewOptions64(int64(n), progressbar.OptionSetWriter(os.Stderr),

@@ -41,6 +41,7 @@ func consentCommand() *cli.Command {
 			consentAuditCommand(),
 			consentReportCommand(),
 			consentVerifyCommand(),
+			consentEraseCommand(),
 		},
 	}
 }

@@ -60,6 +60,9 @@ func consentOptions(c *cli.Context, t *workspace.Trial, opts *pipeline.ProveOpti
 
 // printWithheld says what consent held back, or let through by override.
 func printWithheld(res *pipeline.ProveResult) {
+	if res.Erased > 0 {
+		fmt.Printf("  left out: %d rows of participants whose key was erased (they can never be proved)\n", res.Erased)
+	}
 	switch {
 	case len(res.Withheld) == 0:
 	case res.Consent == pipeline.ConsentOverridden:
