@@ -208,7 +208,10 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	// pass, so the signed statement can name them before the file is
 	// written). A whole version with nothing withheld keeps its range proof.
 	whole := len(opts.Rows) == 0 && len(opts.Where) == 0
-	if !whole || w.subjectIdx >= 0 || w.committer.subjectIdx >= 0 {
+	// Without a selection, a consent rule or an erased participant, every
+	// row goes: no first pass (the write pass notes the participants).
+	w.noteInWrite = whole && opts.Consent == nil && !keys.AnyErased()
+	if !w.noteInWrite {
 		var selected []uint64
 		if _, err := source.ForEachBatch(ctx, f, func(b source.Batch) error {
 			pos, err := w.selected(b)
@@ -319,6 +322,7 @@ type packageWriter struct {
 	written    uint64
 	consentTally
 	blank, nonce string // the disclosure value's placeholder and its nonce (disclose.go)
+	noteInWrite  bool   // note the participants while writing (no first pass ran)
 }
 
 func (w *packageWriter) disclosed(name string) bool {
@@ -446,6 +450,11 @@ func (w *packageWriter) addBatch(b source.Batch) error {
 		positions = make([]int, n)
 		for i := range positions {
 			positions[i] = i
+		}
+	}
+	if w.noteInWrite {
+		if _, err := w.consentFilter(b, slices.Clone(positions)); err != nil { // no rule: notes the participants
+			return err
 		}
 	}
 	encs, err := w.committer.Encoders(b.Rec)

@@ -77,12 +77,17 @@ func (c *Committer) Subjects(rec arrow.Record, first uint64) ([]string, error) {
 		return nil, err
 	}
 	out := make([]string, rec.NumRows())
-	var buf []byte
+	var buf, prev []byte
 	for i := range out {
 		if buf, err = enc(buf[:0], i); err != nil {
 			return nil, fmt.Errorf("%s: row %d: subject column: %v: %w", c.name, first+uint64(i)+1, err, source.ErrInput)
 		}
+		if i > 0 && string(buf) == string(prev) { // rows of one participant are usually together
+			out[i] = out[i-1]
+			continue
+		}
 		out[i] = cellText(buf)
+		prev = append(prev[:0], buf...)
 	}
 	return out, nil
 }
@@ -90,12 +95,15 @@ func (c *Committer) Subjects(rec arrow.Record, first uint64) ([]string, error) {
 // CheckErased fails on the first row of a participant whose key was
 // erased (naming the row, not the participant).
 func (c *Committer) CheckErased(rec arrow.Record, first uint64) error {
+	if !c.keys.AnyErased() {
+		return nil
+	}
 	subjects, err := c.Subjects(rec, first)
 	if err != nil || subjects == nil {
 		return err
 	}
 	for i, s := range subjects {
-		if s == "" || c.keys.Has(s) {
+		if s == "" || c.keys.Has(s) || (i > 0 && s == subjects[i-1]) {
 			continue
 		}
 		if _, err := c.keys.Key(s); errors.Is(err, workspace.ErrErased) {
@@ -133,6 +141,10 @@ func (c *Committer) RowSalters(subjects []string, n int, first uint64, ensure bo
 	for i, s := range subjects {
 		if s == "" {
 			out[i] = c.salter
+			continue
+		}
+		if i > 0 && s == subjects[i-1] {
+			out[i] = out[i-1]
 			continue
 		}
 		if sl, ok := c.bySubject[s]; ok {

@@ -103,6 +103,9 @@ func (k *KeyStore) Key(subject string) ([]byte, error) {
 	return key, nil
 }
 
+// AnyErased reports whether any participant was ever erased.
+func (k *KeyStore) AnyErased() bool { return len(k.data.Erased) > 0 }
+
 // Has reports whether a participant has a key.
 func (k *KeyStore) Has(subject string) bool {
 	_, ok := k.data.Participants[subject]
@@ -143,7 +146,7 @@ func (k *KeyStore) destroy(subject string, leafIndex uint64) error {
 }
 
 func (k *KeyStore) save() error {
-	data, err := json.MarshalIndent(k.data, "", "  ")
+	data, err := json.Marshal(k.data) // compact: rewritten whole as participants arrive
 	if err != nil {
 		return err
 	}
