@@ -84,13 +84,14 @@ const (
 // interrupted write recomputes the same leaf and no two records share a
 // salt.
 func DisclosureSalts(secret []byte, trial string, index uint64) ([][]byte, error) {
-	return recordSalts("trialog/disclosure-salt/v1", secret, trial, index, disclosureSalts)
+	return RecordSalts("trialog/disclosure-salt/v1", secret, trial, index, disclosureSalts)
 }
 
-// recordSalts derives n salts of the record at a leaf index under a
-// domain: AES-256_K(uint128be(i)), K = HMAC-SHA256(secret, domain || 0x00
-// || lp(trial) || uvarint(index)).
-func recordSalts(domain string, secret []byte, trial string, index uint64, n int) ([][]byte, error) {
+// RecordSalts derives n salts of one logged record under a domain:
+// AES-256_K(uint128be(i)), K = HMAC-SHA256(secret, domain || 0x00 ||
+// lp(trial) || uvarint(index)), index being the record's leaf index
+// (disclosure, erasure) or sequence number (consent).
+func RecordSalts(domain string, secret []byte, trial string, index uint64, n int) ([][]byte, error) {
 	if len(secret) != SecretSize {
 		return nil, fmt.Errorf("trial secret is %d bytes, want %d", len(secret), SecretSize)
 	}

@@ -65,21 +65,7 @@ func buildDisclosureVectors(t *testing.T) DisclosureVectors {
 }
 
 func TestDisclosureVectors(t *testing.T) {
-	const path = "../testdata/vectors/disclosure-v1.json"
-	got, _ := json.MarshalIndent(buildDisclosureVectors(t), "", "  ")
-	got = append(got, '\n')
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("disclosure vectors changed: the published encoding is frozen (run with -update only for a new spec version)")
-	}
+	want := frozenVectors(t, "../testdata/vectors/disclosure-v1.json", buildDisclosureVectors(t))
 	var v DisclosureVectors
 	json.Unmarshal(want, &v)
 	l, _ := hex.DecodeString(v.Leaf)
@@ -98,6 +84,28 @@ func TestDisclosureVectors(t *testing.T) {
 	if bytes.Contains(l, []byte(v.Reason)) {
 		t.Error("the disclosure leaf holds the override reason in clear")
 	}
+}
+
+// frozenVectors compares freshly built vectors with the published file
+// (rewriting it with -update, for a new spec version only) and returns
+// the file's bytes.
+func frozenVectors(t *testing.T, path string, built any) []byte {
+	t.Helper()
+	got, _ := json.MarshalIndent(built, "", "  ")
+	got = append(got, '\n')
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s changed: the published encodings are frozen (run with -update only for a new spec version)", path)
+	}
+	return want
 }
 
 // TestParseDisclosureStrict: one encoding per record; anything else is

@@ -33,7 +33,7 @@ type Erasure struct {
 // AES-256_K(uint128be(0)), K = HMAC-SHA256(secret,
 // "trialog/erasure-salt/v1" || 0x00 || lp(trial) || uvarint(index)).
 func ErasureSalt(secret []byte, trial string, index uint64) ([]byte, error) {
-	s, err := recordSalts("trialog/erasure-salt/v1", secret, trial, index, 1)
+	s, err := RecordSalts("trialog/erasure-salt/v1", secret, trial, index, 1)
 	if err != nil {
 		return nil, err
 	}

@@ -141,41 +141,17 @@ func (t *Trial) LogDisclosure(ctx context.Context, d leaf.Disclosure, subjects [
 // listed all the same, erring towards reporting); if not, the journal is
 // dropped. Other kinds of unfinished writes are left alone.
 func (t *Trial) RecoverDisclosure(ctx context.Context) error {
-	j, err := t.Journal()
-	if err != nil || j == nil || j.Kind != KindDisclosure {
-		return err
-	}
 	var rec DisclosureRecord
-	if len(j.Body) == 0 || string(j.Body) == "null" {
-		return t.Abandon() // journaled before its leaf was built
+	leafOf := func(body json.RawMessage) ([]byte, error) {
+		if err := json.Unmarshal(body, &rec); err != nil {
+			return nil, err
+		}
+		return rec.Bytes()
 	}
-	if err := json.Unmarshal(j.Body, &rec); err != nil {
-		return fmt.Errorf("trial %s: disclosure journal: %w", t.ID, err)
-	}
-	want, err := rec.Bytes()
-	if err != nil {
-		return err
-	}
-	root, err := t.Log.LatestRoot(ctx)
-	if err != nil {
-		return err
-	}
-	if root.Size <= j.Start {
-		return t.Abandon()
-	}
-	got, err := t.Log.Leaves(ctx, j.Start, 1)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(got[0], want) {
-		return t.Abandon()
-	}
-	_, err = t.Finish(ctx, root, func(signed []byte) error {
-		rec.Checkpoint = string(signed)
-		rec.Package = ""
+	return t.recoverSingle(ctx, KindDisclosure, leafOf, func(_ json.RawMessage, signed []byte) error {
+		rec.Checkpoint, rec.Package = string(signed), ""
 		return t.saveDisclosure(&rec)
 	})
-	return err
 }
 
 func (t *Trial) saveDisclosure(rec *DisclosureRecord) error {

@@ -1,7 +1,6 @@
 package workspace
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -78,39 +77,21 @@ func (t *Trial) Erase(ctx context.Context, subject, reason, operator string, now
 // log the key is destroyed and a checkpoint signed; if not, the journal
 // is dropped. Other kinds of unfinished writes are left alone.
 func (t *Trial) RecoverErasure(ctx context.Context) error {
-	j, err := t.Journal()
-	if err != nil || j == nil || j.Kind != KindErasure {
-		return err
-	}
 	var body erasureBody
-	if len(j.Body) == 0 || string(j.Body) == "null" {
-		return t.Abandon()
+	leafOf := func(raw json.RawMessage) ([]byte, error) {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return nil, err
+		}
+		if body.Leaf == nil {
+			return nil, fmt.Errorf("no leaf")
+		}
+		return leaf.ErasureLeaf(body.Leaf)
 	}
-	if err := json.Unmarshal(j.Body, &body); err != nil || body.Leaf == nil {
-		return fmt.Errorf("trial %s: erasure journal: %v", t.ID, err)
-	}
-	want, err := leaf.ErasureLeaf(body.Leaf)
-	if err != nil {
-		return err
-	}
-	root, err := t.Log.LatestRoot(ctx)
-	if err != nil {
-		return err
-	}
-	if root.Size <= j.Start {
-		return t.Abandon()
-	}
-	got, err := t.Log.Leaves(ctx, j.Start, 1)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(got[0], want) {
-		return t.Abandon()
-	}
-	keys, err := t.Keys()
-	if err != nil {
-		return err
-	}
-	_, err = t.Finish(ctx, root, func([]byte) error { return keys.destroy(body.Subject, body.LeafIndex) })
-	return err
+	return t.recoverSingle(ctx, KindErasure, leafOf, func(json.RawMessage, []byte) error {
+		keys, err := t.Keys()
+		if err != nil {
+			return err
+		}
+		return keys.destroy(body.Subject, body.LeafIndex)
+	})
 }
