@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/compute"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/trialog/trialog/canonical"
 )
 
 // takeColumn returns the rows of col at indices (every row when indices is
@@ -60,4 +61,19 @@ func fixedSizeColumn(typ *arrow.FixedSizeBinaryType, n int, value func(k int) []
 		copy(data[k*typ.ByteWidth:(k+1)*typ.ByteWidth], value(k))
 	}
 	return columnOf(typ, n, data)
+}
+
+// conditionCells are the canonical cells a --where value stands for: the
+// text itself, and the number it spells exactly if it is one ("63" matches
+// the number 63 and 63.0; "1-2" or "2014-01" are text only).
+func conditionCells(v string) [][]byte {
+	text, err := canonical.AppendText(nil, v)
+	if err != nil {
+		return nil
+	}
+	out := [][]byte{text}
+	if num, ok := canonical.ParseNumber(v); ok {
+		out = append(out, num)
+	}
+	return out
 }

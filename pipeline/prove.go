@@ -419,21 +419,6 @@ rows:
 	return out, nil
 }
 
-// conditionCells are the canonical cells a --where value stands for: the
-// text itself, and the number it spells exactly if it is one ("63" matches
-// the number 63 and 63.0; "1-2" or "2014-01" are text only).
-func conditionCells(v string) [][]byte {
-	text, err := canonical.AppendText(nil, v)
-	if err != nil {
-		return nil
-	}
-	out := [][]byte{text}
-	if num, ok := canonical.ParseNumber(v); ok {
-		out = append(out, num)
-	}
-	return out
-}
-
 func (w *packageWriter) addBatch(b source.Batch) error {
 	n := int(b.Rec.NumRows())
 	var sel []int // nil: every row
