@@ -64,3 +64,14 @@ func ReadManifest(path string) (*leaf.Manifest, error) {
 	defer f.Close()
 	return meta.Manifest, nil
 }
+
+// ReadMeta reads a package's metadata, without verifying anything (the
+// structural checks of Open still apply).
+func ReadMeta(path string) (*Meta, error) {
+	f, meta, err := Open(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return meta, nil
+}

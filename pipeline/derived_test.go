@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
@@ -31,17 +32,30 @@ func TestDerivedPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hints := source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}
+	hints := source.Options{TypeHints: disclosure.SchemaHints(m)}
 	rep := verifyPackage(t, tr, pkg, openFile(t, csvPath, hints))
 	if !rep.OK || rep.Mode != disclosure.ModeDerived || rep.Rows != m.Rows {
 		t.Fatalf("derived package of the ingested file: %+v\n%s", rep, badRowsString(rep))
 	}
-	// Size: O(log n) of proofs and metadata, plus one leaf tag per row.
+	// Size: O(log n) of proofs and metadata, one salt key per participant
+	// (salts v2) and the disclosure proof (both written twice by the Arrow
+	// file format: schema message and footer), plus one leaf tag per row.
 	st, _ := os.Stat(pkg)
 	ipcSize := arrowIPCSize(t, csvPath)
 	perRow := int64(m.Rows) * disclosure.LeafTagSize
-	if perRow*20 > ipcSize || st.Size()-perRow > 8<<10 {
-		t.Errorf("derived package %d bytes (%d of leaf tags) for %d bytes of Arrow IPC: tags over 5%% or over 8 KiB of the rest", st.Size(), perRow, ipcSize)
+	meta, err := disclosure.ReadMeta(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	participants := int64(len(meta.SaltKeys))
+	perKey := int64(2 * 4 * (leaf.SaltKeySize + 2) / 3) // base64 of uvarint(row) || key, twice
+	logged := int64(2 * len(meta.LoggedValue))
+	if participants < 200 || uint64(participants) > m.Rows {
+		t.Errorf("SV: %d salt key runs for %d rows", participants, m.Rows)
+	}
+	if perRow*20 > ipcSize || st.Size()-perRow-participants*perKey-logged > 8<<10 {
+		t.Errorf("derived package %d bytes (%d of leaf tags, %d salt keys, %d of disclosure proof) for %d bytes of Arrow IPC: tags over 5%% or over 8 KiB of the rest",
+			st.Size(), perRow, participants, logged, ipcSize)
 	}
 	t.Logf("SV: derived package %d bytes, the data as Arrow IPC %d bytes (%.1f%%)", st.Size(), ipcSize, 100*float64(st.Size())/float64(ipcSize))
 

@@ -47,7 +47,7 @@ func BenchmarkVerifyRange(b *testing.B) {
 		b.Fatal(err)
 	}
 	pkg := filepath.Join(dir, "lb.arrow")
-	if _, err := pipeline.Prove(ctx, tr, open(), pkg, pipeline.ProveOptions{Dataset: "LB"}); err != nil {
+	if _, err := pipeline.Prove(ctx, tr, open(), pkg, pipeline.ProveOptions{Dataset: "LB", Recipient: "test sponsor", Purpose: "main"}); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()

@@ -107,9 +107,13 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipcfile.File) error {
 	if err != nil || tags == nil {
 		return err
 	}
-	committer, err := commit.NewCommitterFromKey(v.meta.SaltKey, m.Trial, m.Dataset, m.Version, data.Name, v.derivedCols, v.rules)
+	if runs := v.meta.SaltKeys; runs[len(runs)-1].First >= m.Rows {
+		v.rep.fail("the package's salt keys start at row %d, beyond the version's %d rows", runs[len(runs)-1].First, m.Rows)
+		return nil
+	}
+	committer, err := commit.NewCommitterFromKeys(v.meta.SaltKeys, m.Trial, m.Dataset, m.Version, data.Name, v.derivedCols, v.rules)
 	if err != nil {
-		v.rep.fail("salt key: %v", err)
+		v.rep.fail("salt keys: %v", err)
 		return nil
 	}
 	rangeCheck, err := trillian.NewRangeVerifier(*v.meta.RangeProof)

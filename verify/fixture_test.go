@@ -105,6 +105,7 @@ func buildPilot(dm, ae string) (*pilot, error) {
 			return nil, err
 		}
 		*pk.out = filepath.Join(dir, fmt.Sprintf("package%d.arrow", i))
+		pk.opts.Recipient, pk.opts.Purpose = "test sponsor", "main"
 		if _, err := pipeline.Prove(ctx, tr, f, *pk.out, pk.opts); err != nil {
 			return nil, err
 		}

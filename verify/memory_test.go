@@ -153,7 +153,7 @@ func largePackage(t *testing.T) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "lb.arrow")
-	if _, err := pipeline.Prove(ctx, tr, openData(t, data), out, pipeline.ProveOptions{Dataset: "LB"}); err != nil {
+	if _, err := pipeline.Prove(ctx, tr, openData(t, data), out, pipeline.ProveOptions{Dataset: "LB", Recipient: "test sponsor", Purpose: "main"}); err != nil {
 		t.Fatal(err)
 	}
 	largeKey = tr.VerifierKey

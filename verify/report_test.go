@@ -112,7 +112,7 @@ func TestFreshness(t *testing.T) {
 	for i, data := range []string{v1, v2} {
 		f, _ := readers.Open(ctx, data, source.Options{})
 		out := filepath.Join(dir, "v"+string(rune('1'+i))+".arrow")
-		if _, err := pipeline.Prove(ctx, tr, f, out, pipeline.ProveOptions{Dataset: "DM", Version: uint64(i + 1), Rows: [][2]uint64{{0, 3}}}); err != nil {
+		if _, err := pipeline.Prove(ctx, tr, f, out, pipeline.ProveOptions{Dataset: "DM", Version: uint64(i + 1), Rows: [][2]uint64{{0, 3}}, Recipient: "test sponsor", Purpose: "main"}); err != nil {
 			t.Fatal(err)
 		}
 		pkgs = append(pkgs, out)

@@ -36,6 +36,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if len(rep.Redacted) > 0 {
 		fmt.Fprintf(&b, "  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
 	}
+	if rep.Logged != nil {
+		fmt.Fprintf(&b, "  disclosure: %s\n", rep.Logged)
+	}
 	writeWitnessing(&b, rep)
 	for _, p := range rep.Problems {
 		fmt.Fprintf(&b, "  problem: %s\n", p)

@@ -125,7 +125,10 @@ type Report struct {
 	ForkEvidence  string          `json:"fork_evidence,omitempty"`
 	// NotCovered are data file columns the package does not commit to.
 	NotCovered []string `json:"not_covered,omitempty"`
-	keys       []string
+	// Logged is the package's logged disclosure record: to whom, for
+	// what and when the CRO issued it (every package is logged).
+	Logged *Disclosed `json:"logged_disclosure,omitempty"`
+	keys   []string
 }
 
 // RowProblem is one row that failed, with the columns that differ.
@@ -186,6 +189,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 		return rep, false, nil
 	}
 	v.checkWitnessing(ctx)
+	v.checkLogged(pkgPath)
 	if meta.Mode == disclosure.ModeDerived {
 		if err := v.safeDerived(ctx, fr); err != nil {
 			return nil, false, err

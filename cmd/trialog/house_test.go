@@ -16,7 +16,7 @@ func TestBadKeyAndForkAreOneLine(t *testing.T) {
 	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
 	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
 	pkg := filepath.Join(dir, "dm.arrow")
-	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", a, "--trial", "T1", "--dataset", "DM", "--out", pkg, filepath.Join(pilot, "dm.csv"))
 
 	garbage := filepath.Join(dir, "garbage.vkey")
 	os.WriteFile(garbage, []byte("this is not a key\n"), 0o644)
@@ -69,7 +69,7 @@ func TestWitnessFlagsRefuseNonsense(t *testing.T) {
 	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
 	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
 	pkg := filepath.Join(dir, "dm.arrow")
-	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--rows", "0", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", a, "--trial", "T1", "--dataset", "DM", "--rows", "0", "--out", pkg, filepath.Join(pilot, "dm.csv"))
 	vkey := filepath.Join(a, "trials", "T1", "checkpoint.vkey")
 	code, _, errOut := trialog(t, "verify", "--key", vkey, "--witness", vkey, "--quorum", "1", pkg)
 	if code != 2 || !strings.Contains(errOut, "log's own key") {
@@ -88,7 +88,7 @@ func TestTrustRemembersOnlyVerifiedPackages(t *testing.T) {
 	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
 	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", dm)
 	pkg := filepath.Join(dir, "dm.arrow")
-	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--detached", "--form", "full", "--out", pkg, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", a, "--trial", "T1", "--dataset", "DM", "--detached", "--form", "full", "--out", pkg, dm)
 	vkey := filepath.Join(a, "trials", "T1", "checkpoint.vkey")
 	raw, _ := os.ReadFile(dm)
 	edited := filepath.Join(dir, "dm-edited.csv")
