@@ -103,16 +103,32 @@ func TestDerivedPackage(t *testing.T) {
 		}
 	}
 
-	// The salt key only travels with a whole version and nothing redacted.
+	// The salt keys only travel with every row of a version and nothing
+	// redacted.
+	withholdOne := func(subject string) string {
+		if subject == "01-701-1015" {
+			return "withdrawn"
+		}
+		return ""
+	}
 	for _, opts := range []pipeline.ProveOptions{
 		{Dataset: "SV", Detached: true, Form: pipeline.FormDerived, Redact: []string{"VISIT"}},
 		{Dataset: "SV", Detached: true, Form: pipeline.FormDerived, Rows: [][2]uint64{{0, 1}}},
 		{Dataset: "SV", Form: pipeline.FormDerived},
+		// Consent withholds one participant's rows: their key must not travel.
+		{Dataset: "SV", Detached: true, Form: pipeline.FormDerived, Consent: withholdOne},
 	} {
+		opts.Recipient, opts.Purpose = "test sponsor", "main"
 		out := filepath.Join(t.TempDir(), "x.arrow")
 		if _, err := pipeline.Prove(context.Background(), tr, openFile(t, csvPath, source.Options{}), out, opts); !errors.Is(err, workspace.ErrUsage) {
 			t.Errorf("%+v: %v, want a usage error", opts, err)
 		}
+	}
+	// Where rows are withheld, a detached whole-version package is the
+	// full form: it carries only the disclosed rows' salts.
+	partial := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "SV", Detached: true, Consent: withholdOne})
+	if rep := verifyPackage(t, tr, partial, openFile(t, csvPath, hints)); !rep.OK || rep.Mode != disclosure.ModeDetached || rep.Rows >= m.Rows {
+		t.Fatalf("package with withheld rows: %+v", rep)
 	}
 	// A full package is still there for whoever asks.
 	full := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "SV", Detached: true, Form: pipeline.FormFull})
