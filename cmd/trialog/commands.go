@@ -287,7 +287,7 @@ func verifyCommand() *cli.Command {
 		ArgsUsage: "PACKAGE [DATAFILE]",
 		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
-			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]; with @VERSION that version is pinned (a newer one is then a note, not a failure)"},
+			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]; with @VERSION that version is pinned (with --log-url, a newer one is then a note, not a warning)"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
 			logURLFlag(false),
 			&cli.BoolFlag{Name: "require-latest", Usage: "with --log-url: fail if the log holds a newer version of the dataset (default: a warning)"},
