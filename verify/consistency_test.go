@@ -63,4 +63,22 @@ func TestCarriedProofsBounded(t *testing.T) {
 	if rep, err := verifyFile(p, with(proofs(2, 1)), nil); err != nil || !rep.OK {
 		t.Errorf("well-formed proofs (unused without a trust store): %v %+v", err, rep)
 	}
+
+	// The bound's reason: the largest carry allowed fits the schema
+	// message's 1 MiB metadata limit; the old bound of 1000 proofs, at 31
+	// hashes each (a log of about 2^30 leaves), did not.
+	carry := func(n, hashes int) []disclosure.ConsistencyProof {
+		out := make([]disclosure.ConsistencyProof, n)
+		for i := range out {
+			out[i] = disclosure.ConsistencyProof{From: uint64(n - i), Proof: make([][]byte, hashes)}
+			for j := range out[i].Proof {
+				out[i].Proof[j] = hash
+			}
+		}
+		return out
+	}
+	if rep, err := verifyFile(p, with(carry(disclosure.MaxConsistencyProofs, disclosure.MaxProofHashes)), nil); err != nil || !rep.OK {
+		t.Errorf("%d proofs of %d hashes: %v %+v", disclosure.MaxConsistencyProofs, disclosure.MaxProofHashes, err, rep)
+	}
+	mustReject(t, p, readFile(t, with(carry(1000, 31))), "metadata length")
 }
