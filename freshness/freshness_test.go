@@ -51,8 +51,8 @@ func TestLoggedLists(t *testing.T) {
 	leaves := [][]byte{row(0), row(1), manifest(t, "T1", "DM", 1, 0), // 2
 		row(2), row(3), manifest(t, "T1", "AE", 1, 3), // 5
 		row(4), row(5), manifest(t, "T1", "DM", 2, 6), // 8
-		manifest(t, "T2", "DM", 3, 0),                 // 9: another trial's
-		{byte(leaf.KindManifest), 0x09, '{', '}'},     // 10: a format this verifier cannot read
+		manifest(t, "T2", "DM", 3, 0),             // 9: another trial's
+		{byte(leaf.KindManifest), 0x09, '{', '}'}, // 10: a format this verifier cannot read
 		row(6), row(7), manifest(t, "T1", "DM", 3, 11), // 13
 	}
 	pkgRoot, err := l.AppendLeaves(ctx, 0, leaves[:3])
