@@ -111,13 +111,10 @@ func (v *verifier) checkFreshness(ctx context.Context) error {
 		}
 		rep.NewerVersions = append(rep.NewerVersions, dv)
 		if rep.Latest == nil || dv.Version > rep.Latest.Version {
-			rep.Latest = &rep.NewerVersions[len(rep.NewerVersions)-1]
+			latest := dv
+			rep.Latest = &latest
 		}
 		lines = append(lines, fmt.Sprintf("a newer version %d of dataset %s was logged at %s (leaf %d); this package proves version %d (ingested %s)", dv.Version, m.Dataset, dv.IngestedAt, dv.Leaf, m.Version, m.CreatedAt))
-	}
-	if rep.Latest != nil {
-		latest := *rep.Latest
-		rep.Latest = &latest // not into the slice, which may grow
 	}
 	for _, l := range ans.Unreadable {
 		lines = append(lines, fmt.Sprintf("leaf %d is a manifest this verifier cannot read (a newer format?): it may be a newer version of %s", l, m.Dataset))
