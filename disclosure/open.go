@@ -46,6 +46,9 @@ func Open(path string, mem memory.Allocator) (*ipcfile.File, *Meta, error) {
 		return nil, nil, err
 	}
 	meta, err := ParseMeta(f.Schema().Metadata())
+	if err == nil {
+		err = checkConsistency(meta.Consistency)
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

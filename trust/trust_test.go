@@ -212,3 +212,52 @@ func TestCarriedProofsAcceptOlderCheckpoints(t *testing.T) {
 		t.Errorf("a size with no kept proof: %v", err)
 	}
 }
+
+// TestEmptyTreeHasOneRoot: a size-0 tree has exactly one root, SHA-256 of
+// the empty string (RFC 6962). A size-0 checkpoint with another root is
+// refused by Check and Accept, whether or not anything is stored, and
+// nothing is recorded; the true empty root is accepted.
+func TestEmptyTreeHasOneRoot(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	skey, vkey, _ := checkpoint.GenerateKey(checkpoint.Origin("EMPTY"))
+	st, err := trust.Open(filepath.Join(dir, "trust"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := trillian.Hasher.EmptyRoot()
+	bogus, _ := checkpoint.Sign(skey, trillian.Root{Size: 0, Hash: trillian.LeafHash([]byte("x"))})
+	zero, _ := checkpoint.Sign(skey, trillian.Root{Size: 0, Hash: make([]byte, 32)})
+	for _, cp := range [][]byte{bogus, zero} {
+		if _, err := st.Check(ctx, vkey, cp, nil); !errors.Is(err, checkpoint.ErrBadCheckpoint) {
+			t.Errorf("Check of a size-0 checkpoint with a wrong root: %v", err)
+		}
+		if _, err := st.Accept(ctx, vkey, cp, nil, nil); !errors.Is(err, checkpoint.ErrBadCheckpoint) || !strings.Contains(fmt.Sprint(err), "empty tree") {
+			t.Errorf("Accept of a size-0 checkpoint with a wrong root: %v", err)
+		}
+	}
+	if latest, err := st.Latest(vkey); err != nil || latest != nil {
+		t.Fatalf("a refused checkpoint was recorded: %q %v", latest, err)
+	}
+	good, _ := checkpoint.Sign(skey, trillian.Root{Size: 0, Hash: empty})
+	if d, err := st.Accept(ctx, vkey, good, nil, nil); err != nil || d.Outcome != "first" {
+		t.Fatalf("the empty tree's own root: %+v %v", d, err)
+	}
+	// Something stored: the wrong root is still refused, not taken for
+	// an "older" tree (a consistency proof from size 0 checks nothing).
+	l, err := embedded.Open(ctx, filepath.Join(dir, "log"), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f := &forkable{log: l, skey: skey}
+	if d, err := st.Accept(ctx, vkey, f.grow(t, "a", 3), f.proofs(), nil); err != nil || d.Outcome != "extended" {
+		t.Fatalf("extension of the empty tree: %+v %v", d, err)
+	}
+	if _, err := st.Accept(ctx, vkey, bogus, f.proofs(), nil); !errors.Is(err, checkpoint.ErrBadCheckpoint) {
+		t.Errorf("a wrong empty root after a stored tree: %v", err)
+	}
+	if d, err := st.Accept(ctx, vkey, good, f.proofs(), nil); err != nil || d.Outcome != "seen" {
+		t.Errorf("the empty root after a stored tree: %+v %v", d, err)
+	}
+}

@@ -292,9 +292,10 @@ func verifyCommand() *cli.Command {
 		ArgsUsage: "PACKAGE [DATAFILE]",
 		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
-			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]; with @VERSION that version is pinned (a newer one is then a note, not a failure)"},
+			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]; with @VERSION that version is pinned (with --log-url, a newer one is then a note, not a warning)"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
 			logURLFlag(false),
+			&cli.BoolFlag{Name: "require-latest", Usage: "with --log-url: fail if the log holds a newer version of the dataset (default: a warning)"},
 			&cli.BoolFlag{Name: "strict", Usage: "fail when DATAFILE has columns the package does not cover (default: list them in a note)"},
 			&cli.BoolFlag{Name: "complete", Usage: "fail if DATAFILE has rows the package does not prove (default: count them in the report)"},
 		}, verifyWitnessFlags()...),
@@ -308,6 +309,9 @@ func verifyCommand() *cli.Command {
 			}
 			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows"), Strict: c.Bool("strict"), Complete: c.Bool("complete")}
 			if err := applyWitnessOptions(c, &opts); err != nil {
+				return err
+			}
+			if err := applyFreshnessOptions(c, &opts); err != nil {
 				return err
 			}
 			if d := c.String("dataset"); d != "" {
