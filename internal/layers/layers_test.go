@@ -20,7 +20,7 @@ var floors = map[string]int{
 	// 0: foundations that know nothing of trialog's formats.
 	"internal/durable": 0, "internal/parallel": 0, "internal/shareddata": 0, "internal/testutil": 0,
 	"source/internal/rowbatch": 0, "source/internal/sas": 0, "trillian/trilliantest": 1, "witness/witnesstest": 1,
-	"internal/flock":     0,
+	"internal/toolbuild": 0, // builds a pinned tool (Trillian, witnesses) once into the cache
 	"disclosure/ipcfile": 0, // Arrow IPC file structure, checked before Arrow reads it
 	"internal/hostile":   1, // test helpers that craft hostile packages
 	"canonical":          0, // canonical cells import nothing of trialog, so every reader can use them

@@ -7,9 +7,9 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
+	"github.com/trialog/trialog/internal/toolbuild"
 	"github.com/trialog/trialog/trillian/trilliantest"
 )
 
@@ -21,9 +21,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	dir, err := trilliantest.EnsureBinaries(ctx, m, func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
-	})
+	dir, err := trilliantest.EnsureBinaries(ctx, m, toolbuild.Stderr)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -8,9 +8,9 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
+	"github.com/trialog/trialog/internal/toolbuild"
 	"github.com/trialog/trialog/witness/witnesstest"
 )
 
@@ -18,16 +18,12 @@ func main() {
 	log.SetFlags(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	dir, err := witnesstest.EnsureBinaries(ctx, func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
-	})
+	dir, err := witnesstest.EnsureBinaries(ctx, toolbuild.Stderr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(dir)
-	omni, err := witnesstest.EnsureOmniBinaries(ctx, func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
-	})
+	omni, err := witnesstest.EnsureOmniBinaries(ctx, toolbuild.Stderr)
 	if err != nil {
 		log.Fatal(err)
 	}
