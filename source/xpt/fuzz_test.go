@@ -3,13 +3,13 @@ package xpt_test
 import (
 	"bytes"
 	"errors"
-	"github.com/trialog/trialog/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/xpt"
 )
 
