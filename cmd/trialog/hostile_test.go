@@ -19,9 +19,7 @@ import (
 func TestVerifyHostilePackage(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	dm := filepath.Join(pilot, "dm.csv")
 	mustRun(t, 0, "ingest", "--dataset", "DM", "--created-at", "2026-11-02T08:00:00Z", dm)
 	vkey := filepath.Join(log, "trials", "CDISCPILOT01", "checkpoint.vkey")
