@@ -42,6 +42,10 @@ func NewCommitter(secret []byte, trial, dataset string, version uint64, name str
 	if err != nil {
 		return nil, err
 	}
+	return newCommitter(salter, trial, dataset, version, name, cols, rules)
+}
+
+func newCommitter(salter *leaf.Salter, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
 	enc, err := leaf.NewRowEncoder(trial, dataset, version, cols.Sorted)
 	if err != nil {
 		return nil, err
@@ -63,11 +67,7 @@ func NewCommitterFromKey(key []byte, trial, dataset string, version uint64, name
 	if err != nil {
 		return nil, err
 	}
-	enc, err := leaf.NewRowEncoder(trial, dataset, version, cols.Sorted)
-	if err != nil {
-		return nil, err
-	}
-	return &Committer{Columns: cols, Rules: rules, salter: salter, encoder: enc, name: name}, nil
+	return newCommitter(salter, trial, dataset, version, name, cols, rules)
 }
 
 // RowEncoder is the leaf encoder of this dataset version.

@@ -71,38 +71,37 @@ func appendISO(b array.Builder, k kind, s string) error {
 		}
 		b.(*array.Date32Builder).Append(arrow.Date32FromTime(t))
 	case kindDatetime:
-		var t time.Time
-		var err error
-		for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} {
-			if t, err = time.Parse(layout, s); err == nil {
-				break
-			}
-		}
+		t, err := parseISO(s, "datetime", "want a complete ISO 8601 datetime without time zone (YYYY-MM-DDThh:mm[:ss[.f]]) for targetDataType integer",
+			"2006-01-02T15:04:05", "2006-01-02T15:04")
 		if err != nil {
-			return errors.New("want a complete ISO 8601 datetime without time zone (YYYY-MM-DDThh:mm[:ss[.f]]) for targetDataType integer")
-		}
-		if t.Nanosecond()%1000 != 0 {
-			return errors.New("datetime finer than a microsecond")
+			return err
 		}
 		b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
 	case kindTime:
-		var t time.Time
-		var err error
-		for _, layout := range []string{"15:04:05", "15:04"} {
-			if t, err = time.Parse(layout, s); err == nil {
-				break
-			}
-		}
+		t, err := parseISO(s, "time", "want a complete ISO 8601 time (hh:mm[:ss[.f]]) for targetDataType integer",
+			"15:04:05", "15:04")
 		if err != nil {
-			return errors.New("want a complete ISO 8601 time (hh:mm[:ss[.f]]) for targetDataType integer")
-		}
-		if t.Nanosecond()%1000 != 0 {
-			return errors.New("time finer than a microsecond")
+			return err
 		}
 		us := int64(t.Hour())*3600e6 + int64(t.Minute())*60e6 + int64(t.Second())*1e6 + int64(t.Nanosecond()/1000)
 		b.(*array.Time64Builder).Append(arrow.Time64(us))
 	}
 	return nil
+}
+
+// parseISO parses s with the first of layouts that fits (want is the
+// error when none does), refusing a value finer than a microsecond, the
+// unit of the Arrow timestamps and times it becomes.
+func parseISO(s, what, want string, layouts ...string) (time.Time, error) {
+	for _, layout := range layouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Nanosecond()%1000 != 0 {
+				return time.Time{}, errors.New(what + " finer than a microsecond")
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New(want)
 }
 
 // appendSAS appends a SAS numeric date (days since 1960), datetime or time
