@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,6 +163,22 @@ func ModuleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// Stderr is a logf for Ensure that prints each line to standard error,
-// for the prebuild commands CI runs.
-func Stderr(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+// Prebuild is the body of a prebuild command, which CI runs so that go
+// test does not spend its timeout on a cold build: within timeout it
+// calls each ensure (EnsureBinaries of a harness), telling standard error
+// about builds, and prints the directory each returns; it exits 1 on the
+// first error.
+func Prebuild(timeout time.Duration, ensure ...func(ctx context.Context, logf func(format string, args ...any)) (string, error)) {
+	log.SetFlags(0)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, e := range ensure {
+		dir, err := e(ctx, stderr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(dir)
+	}
+}
+
+func stderr(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }

@@ -127,19 +127,13 @@ func (w *Witness) addOmniLog(ctx context.Context, origin, logKey string) error {
 // test ends.
 func StartOmniT(t testing.TB, name string) *Witness {
 	t.Helper()
-	if os.Getenv(TestsEnv) == "off" {
-		t.Skipf("%s=off", TestsEnv)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	bin, err := EnsureOmniBinaries(ctx, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := StartOmni(ctx, bin, filepath.Join(t.TempDir(), "omni"), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
+	var w *Witness
+	withBinaries(t, 15*time.Minute, EnsureOmniBinaries, func(ctx context.Context, bin string) {
+		var err error
+		if w, err = StartOmni(ctx, bin, filepath.Join(t.TempDir(), "omni"), name); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Close)
+	})
 	return w
 }

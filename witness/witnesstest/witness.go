@@ -273,24 +273,34 @@ func freePort() (int, error) {
 // test ends. It skips only when TRIALOG_WITNESS_TESTS=off.
 func StartT(t testing.TB, names ...string) []*Witness {
 	t.Helper()
+	var ws []*Witness
+	withBinaries(t, 10*time.Minute, EnsureBinaries, func(ctx context.Context, bin string) {
+		base := t.TempDir()
+		for i, name := range names {
+			w, err := Start(ctx, bin, filepath.Join(base, fmt.Sprintf("w%d", i)), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(w.Close)
+			ws = append(ws, w)
+		}
+	})
+	return ws
+}
+
+// withBinaries calls start with a context bounded by timeout and the
+// directory ensure returns, skipping the test when TRIALOG_WITNESS_TESTS
+// is off.
+func withBinaries(t testing.TB, timeout time.Duration, ensure func(context.Context, func(string, ...any)) (string, error), start func(ctx context.Context, bin string)) {
+	t.Helper()
 	if os.Getenv(TestsEnv) == "off" {
 		t.Skipf("%s=off", TestsEnv)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	bin, err := EnsureBinaries(ctx, t.Logf)
+	bin, err := ensure(ctx, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := t.TempDir()
-	var ws []*Witness
-	for i, name := range names {
-		w, err := Start(ctx, bin, filepath.Join(base, fmt.Sprintf("w%d", i)), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Close)
-		ws = append(ws, w)
-	}
-	return ws
+	start(ctx, bin)
 }

@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log"
 	"time"
 
 	"github.com/trialog/trialog/internal/toolbuild"
@@ -14,16 +12,11 @@ import (
 )
 
 func main() {
-	log.SetFlags(0)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	m, err := trilliantest.ResolveModule(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	dir, err := trilliantest.EnsureBinaries(ctx, m, toolbuild.Stderr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(dir)
+	toolbuild.Prebuild(30*time.Minute, func(ctx context.Context, logf func(format string, args ...any)) (string, error) {
+		m, err := trilliantest.ResolveModule(ctx)
+		if err != nil {
+			return "", err
+		}
+		return trilliantest.EnsureBinaries(ctx, m, logf)
+	})
 }

@@ -5,9 +5,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"log"
 	"time"
 
 	"github.com/trialog/trialog/internal/toolbuild"
@@ -15,17 +12,5 @@ import (
 )
 
 func main() {
-	log.SetFlags(0)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	dir, err := witnesstest.EnsureBinaries(ctx, toolbuild.Stderr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(dir)
-	omni, err := witnesstest.EnsureOmniBinaries(ctx, toolbuild.Stderr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(omni)
+	toolbuild.Prebuild(15*time.Minute, witnesstest.EnsureBinaries, witnesstest.EnsureOmniBinaries)
 }
