@@ -17,6 +17,7 @@ import (
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trillian/embedded"
+	"github.com/trialog/trialog/trillian/embedded/embeddedtest"
 )
 
 // testLog is an embedded log with its signing keys.
@@ -31,12 +32,7 @@ func newTestLog(t testing.TB, dir string) *testLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := embedded.Open(context.Background(), dir, embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return &testLog{log: l, skey: skey, vkey: vkey}
+	return &testLog{log: embeddedtest.Open(t, dir), skey: skey, vkey: vkey}
 }
 
 // leafAt is a deterministic leaf of varying length (1 to 150 bytes).
@@ -49,26 +45,18 @@ func leafAt(seed byte, i uint64) []byte {
 // grow appends leaves up to size and returns the signed checkpoint.
 func (tl *testLog) grow(t testing.TB, seed byte, size uint64) []byte {
 	t.Helper()
-	ctx := context.Background()
-	root, err := tl.log.LatestRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for root.Size < size {
-		n := min(size-root.Size, 50000)
-		leaves := make([][]byte, n)
-		for i := range leaves {
-			leaves[i] = leafAt(seed, root.Size+uint64(i))
-		}
-		if root, err = tl.log.AppendLeaves(ctx, root.Size, leaves); err != nil {
-			t.Fatal(err)
+	for {
+		cp, n := embeddedtest.AppendSigned(t, tl.log, tl.skey, func(from uint64) [][]byte {
+			leaves := make([][]byte, min(size-min(from, size), 50000))
+			for i := range leaves {
+				leaves[i] = leafAt(seed, from+uint64(i))
+			}
+			return leaves
+		})
+		if n >= size {
+			return cp
 		}
 	}
-	cp, err := checkpoint.Sign(tl.skey, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp
 }
 
 // checkWithTorchwood reads every entry of the published tree through

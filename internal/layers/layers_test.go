@@ -32,7 +32,7 @@ var floors = map[string]int{
 	"witness": 2, // witness policies and cosignatures (C2SP tlog-cosignature)
 	// 3: row commitments from Arrow batches (writer and verifier alike);
 	// a verifier's memory; the witness client.
-	"commit": 3, "trust": 3, "witness/client": 3,
+	"commit": 3, "trust": 3, "witness/client": 3, "trillian/embedded/embeddedtest": 3, // the last: tests' signed embedded logs
 	"tlogtiles": 3, // the log published as C2SP tlog-tiles: writer, read-only handler, reader
 	"monitor":   4, // a third party following a published log
 	// 4: the package format; 5: the sponsor's verifier.
