@@ -2,11 +2,13 @@ package testutil
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 )
@@ -87,4 +89,35 @@ func CheckFlatMemory(t testing.TB, r array.RecordReader, mem *memory.CheckedAllo
 	if peak > maxPeak {
 		t.Errorf("peak Arrow memory %d bytes, want at most %d", peak, maxPeak)
 	}
+}
+
+// Rows reads r to its end, failing the test when a batch's schema is not
+// r's, and returns every row as the values cell gives for its columns.
+func Rows(t testing.TB, r array.RecordReader, cell func(col arrow.Array, i int) any) ([][]any, error) {
+	t.Helper()
+	var rows [][]any
+	for r.Next() {
+		rec := r.Record()
+		if !rec.Schema().Equal(r.Schema()) {
+			t.Fatalf("batch schema differs from reader schema")
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			row := make([]any, rec.NumCols())
+			for j, col := range rec.Columns() {
+				row[j] = cell(col, i)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, r.Err()
+}
+
+// BatchSizes reads r to its end and returns its batches' row counts,
+// e.g. "[1000 1000 488]".
+func BatchSizes(r array.RecordReader) (string, error) {
+	var sizes []int64
+	for r.Next() {
+		sizes = append(sizes, r.Record().NumRows())
+	}
+	return fmt.Sprint(sizes), r.Err()
 }

@@ -62,20 +62,9 @@ func drain(t testing.TB, rr array.RecordReader) (table, error) {
 	for _, f := range rr.Schema().Fields() {
 		tb.names = append(tb.names, f.Name)
 	}
-	for rr.Next() {
-		rec := rr.Record()
-		if !rec.Schema().Equal(rr.Schema()) {
-			t.Fatalf("batch schema differs from reader schema")
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := make([]any, rec.NumCols())
-			for j, col := range rec.Columns() {
-				row[j] = norm(col, i)
-			}
-			tb.rows = append(tb.rows, row)
-		}
-	}
-	return tb, rr.Err()
+	var err error
+	tb.rows, err = testutil.Rows(t, rr, norm)
+	return tb, err
 }
 
 type opener func(data []byte, name string, mem memory.Allocator) (array.RecordReader, error)

@@ -239,12 +239,8 @@ func TestBatching(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	var sizes []int64
-	for r.Next() {
-		sizes = append(sizes, r.Record().NumRows())
-	}
-	if r.Err() != nil || fmt.Sprint(sizes) != "[1000 1000 1000 488]" {
-		t.Errorf("batches %v err %v", sizes, r.Err())
+	if sizes, err := testutil.BatchSizes(r); err != nil || sizes != "[1000 1000 1000 488]" {
+		t.Errorf("batches %v err %v", sizes, err)
 	}
 	if md := r.Metadata(); md.Name != "LB" || *md.Records != 3488 || len(md.Columns) != 23 {
 		t.Errorf("metadata %+v", md)

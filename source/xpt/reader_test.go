@@ -43,29 +43,19 @@ func readAll(t testing.TB, data []byte, name string, opts ...xpt.Option) (table,
 		return table{}, err
 	}
 	defer r.Release()
-	tb := table{schema: r.Schema()}
-	for r.Next() {
-		rec := r.Record()
-		if !rec.Schema().Equal(r.Schema()) {
-			t.Fatalf("batch schema differs from reader schema")
+	rows, err := testutil.Rows(t, r, func(col arrow.Array, i int) any {
+		switch {
+		case col.IsNull(i):
+			return nil
+		case col.DataType().ID() == arrow.STRING:
+			return col.(*array.String).Value(i)
+		case col.DataType().ID() != arrow.FLOAT64:
+			return col.ValueStr(i) // dates, datetimes, times
+		default:
+			return col.(*array.Float64).Value(i)
 		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := make([]any, rec.NumCols())
-			for j, col := range rec.Columns() {
-				switch {
-				case col.IsNull(i):
-				case col.DataType().ID() == arrow.STRING:
-					row[j] = col.(*array.String).Value(i)
-				case col.DataType().ID() != arrow.FLOAT64:
-					row[j] = col.ValueStr(i) // dates, datetimes, times
-				default:
-					row[j] = col.(*array.Float64).Value(i)
-				}
-			}
-			tb.rows = append(tb.rows, row)
-		}
-	}
-	return tb, r.Err()
+	})
+	return table{schema: r.Schema(), rows: rows}, err
 }
 
 func (tb table) col(name string) int {
@@ -355,12 +345,8 @@ func TestBatching(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	var sizes []int64
-	for r.Next() {
-		sizes = append(sizes, r.Record().NumRows())
-	}
-	if r.Err() != nil || fmt.Sprint(sizes) != "[1000 1000 1000 488]" {
-		t.Errorf("batches %v err %v", sizes, r.Err())
+	if sizes, err := testutil.BatchSizes(r); err != nil || sizes != "[1000 1000 1000 488]" {
+		t.Errorf("batches %v err %v", sizes, err)
 	}
 	if r.Next() {
 		t.Error("Next after end")
