@@ -146,22 +146,8 @@ func TestPublishFromScratchEqualsIncremental(t *testing.T) {
 	if _, err := Publish(ctx, tl.log, tl.vkey, cp, whole); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	err := filepath.WalkDir(whole, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(whole, p)
-		a, _ := os.ReadFile(p)
-		b, err := os.ReadFile(filepath.Join(inc, rel))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s differs between incremental and whole publish (%v)", rel, err)
-		}
-		n++
-		return nil
-	})
-	if err != nil || n < 500 {
-		t.Fatalf("walked %d files: %v", n, err)
+	if n := sameFiles(t, whole, inc, "differs between incremental and whole publish"); n < 500 {
+		t.Fatalf("walked %d files", n)
 	}
 }
 
@@ -209,4 +195,29 @@ func TestPublishLocksTheDirectory(t *testing.T) {
 	if _, err := Publish(context.Background(), tl.log, tl.vkey, cp, pub); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sameFiles reports every file under dir whose copy under other is
+// missing or differs ("REL why (error)"), and returns how many files dir
+// holds.
+func sameFiles(t *testing.T, dir, other, why string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		a, _ := os.ReadFile(p)
+		b, err := os.ReadFile(filepath.Join(other, rel))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s %s (%v)", rel, why, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

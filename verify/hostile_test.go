@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/internal/hostile"
 )
 
@@ -43,11 +44,7 @@ func mustReject(t *testing.T, p *pilot, b []byte, want string) {
 // is allocated, by the verifier and by the manifest step.
 func TestCraftedFootersRejected(t *testing.T) {
 	p := pilotTrial(t)
-	b := readFile(t, p.subjectDM)
-	l, err := hostile.Layout(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, l := readLayout(t, p.subjectDM)
 	r := l.Records[0]
 	for _, c := range []struct {
 		name         string
@@ -77,11 +74,7 @@ func TestCraftedFootersRejected(t *testing.T) {
 // crashed the verifier before).
 func TestRandomFooterChangesNeverCrash(t *testing.T) {
 	p := pilotTrial(t)
-	b := readFile(t, p.subjectAE)
-	l, err := hostile.Layout(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, l := readLayout(t, p.subjectAE)
 	regions := [][2]int{{int(l.FooterStart), len(b)}, {8, 8 + int(l.Schema.Meta)}}
 	for _, r := range l.Records {
 		regions = append(regions, [2]int{int(r.Offset), int(r.Offset) + int(r.Meta)})
@@ -121,11 +114,7 @@ func TestCompressedPackageRejected(t *testing.T) {
 	}
 	mustReject(t, p, bomb(t, p), "compressed buffers")
 
-	b := readFile(t, p.rangeDM)
-	l, err := hostile.Layout(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, l := readLayout(t, p.rangeDM)
 	r := l.Records[0]
 	crafted, ok := hostile.PatchInt64(b, int(r.Offset)+8, r.Rows, 1<<40)
 	if !ok {
@@ -229,3 +218,14 @@ type (
 	arrowArray  = arrow.Array
 	arrowSchema = arrow.Schema
 )
+
+// readLayout reads the package at path and its Arrow IPC layout.
+func readLayout(t testing.TB, path string) ([]byte, *ipcfile.Layout) {
+	t.Helper()
+	b := readFile(t, path)
+	l, err := hostile.Layout(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, l
+}

@@ -138,23 +138,16 @@ func intText(n *int) string {
 // decodeMember decodes the value of a known top-level member into m and
 // reports whether the key was known.
 func (m *Metadata) decodeMember(dec *json.Decoder, key string) (bool, error) {
-	var dst any
-	switch key {
-	case "datasetJSONVersion":
-		dst = &m.DatasetJSONVersion
-	case "name":
-		dst = &m.Name
-	case "label":
-		dst = &m.Label
-	case "itemGroupOID":
-		dst = &m.ItemGroupOID
-	case "studyOID":
-		dst = &m.StudyOID
-	case "records":
-		dst = &m.Records
-	case "columns":
-		dst = &m.Columns
-	default:
+	dst, known := map[string]any{
+		"datasetJSONVersion": &m.DatasetJSONVersion,
+		"name":               &m.Name,
+		"label":              &m.Label,
+		"itemGroupOID":       &m.ItemGroupOID,
+		"studyOID":           &m.StudyOID,
+		"records":            &m.Records,
+		"columns":            &m.Columns,
+	}[key]
+	if !known {
 		return false, nil
 	}
 	// Decoded from its raw text so that invalid UTF-8 is refused rather

@@ -248,15 +248,7 @@ func TestNoPaddingAndUnalignedEnd(t *testing.T) {
 func TestTruncated(t *testing.T) {
 	data := testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "dm.xpt"))
 	obsStart := bytes.Index(data, []byte("HEADER RECORD*******OBS")) + 80
-	r, err := xpt.NewReader(bytes.NewReader(data), "dm.xpt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	obsLen := 0
-	for _, v := range r.Variables() {
-		obsLen += v.Length
-	}
-	r.Release()
+	obsLen := observationLength(t, data, "dm.xpt")
 	for _, tc := range []struct {
 		at   int
 		want string
@@ -392,4 +384,20 @@ func TestMemoryDoesNotGrowWithRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.CheckFlatMemory(t, r, mem, rows, 128<<10)
+}
+
+// observationLength is the length in bytes of one observation of the XPT
+// file data.
+func observationLength(t testing.TB, data []byte, name string) int {
+	t.Helper()
+	r, err := xpt.NewReader(bytes.NewReader(data), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	n := 0
+	for _, v := range r.Variables() {
+		n += v.Length
+	}
+	return n
 }
