@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialog/trialog/internal/loopback"
 	"github.com/trialog/trialog/internal/toolbuild"
 )
 
@@ -82,7 +83,7 @@ func StartOmni(ctx context.Context, binDir, dir, name string) (*Witness, error) 
 	if err := os.WriteFile(w.omniLogsPath(), []byte("Logs: []\n"), 0o644); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trialog/trialog/internal/loopback"
 )
 
 // Witness is one running litewitness with its ssh-agent.
@@ -71,7 +73,7 @@ func Start(ctx context.Context, binDir, dir, name string) (*Witness, error) {
 		w.Close()
 		return nil, fmt.Errorf("witnesstest: ssh-add: %v: %s", err, out)
 	}
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -258,15 +260,6 @@ func (w *Witness) Close() {
 		<-w.agentDone
 		w.agent = nil
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // StartT starts one witness per name under t.TempDir(), stopped when the
