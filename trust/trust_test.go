@@ -12,6 +12,7 @@ import (
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trillian/embedded"
+	"github.com/trialog/trialog/trillian/embedded/embeddedtest"
 	"github.com/trialog/trialog/trust"
 )
 
@@ -22,22 +23,7 @@ type forkable struct {
 
 func (f *forkable) grow(t *testing.T, tag string, n int) []byte {
 	t.Helper()
-	ctx := context.Background()
-	root, err := f.log.LatestRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leaves [][]byte
-	for i := 0; i < n; i++ {
-		leaves = append(leaves, fmt.Appendf(nil, "%s-%d-%d", tag, root.Size, i))
-	}
-	if root, err = f.log.AppendLeaves(ctx, root.Size, leaves); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := checkpoint.Sign(f.skey, root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp, _ := embeddedtest.AppendTagged(t, f.log, f.skey, tag, n)
 	return cp
 }
 
@@ -50,12 +36,7 @@ func TestForkRollbackAndExtension(t *testing.T) {
 	dir := t.TempDir()
 	skey, vkey, _ := checkpoint.GenerateKey(checkpoint.Origin("TRUST"))
 	open := func(name string) *forkable {
-		l, err := embedded.Open(ctx, filepath.Join(dir, name), embedded.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return &forkable{log: l, skey: skey}
+		return &forkable{log: embeddedtest.Open(t, filepath.Join(dir, name)), skey: skey}
 	}
 	base := open("base")
 	cp10 := base.grow(t, "shared", 10)

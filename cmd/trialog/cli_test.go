@@ -40,6 +40,16 @@ func trialogAt(t *testing.T, clock func() time.Time, args ...string) (int, strin
 	return code, <-outC, <-errC
 }
 
+// initPilotTrial makes an embedded log at log with the trial
+// CDISCPILOT01, and points TRIALOG_LOG and TRIALOG_TRIAL at them for the
+// rest of the test.
+func initPilotTrial(t *testing.T, log string) {
+	t.Helper()
+	t.Setenv("TRIALOG_LOG", log)
+	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
+	mustRun(t, 0, "init")
+}
+
 func mustRun(t *testing.T, want int, args ...string) string {
 	t.Helper()
 	code, out, errOut := trialog(t, args...)
@@ -229,9 +239,7 @@ func TestCLIOnTrillian(t *testing.T) {
 func TestSubjectPackages(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	var files []string
 	for _, ds := range []string{"dm", "ae", "cm"} {
 		f := filepath.Join(pilot, ds+".csv")

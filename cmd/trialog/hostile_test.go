@@ -20,9 +20,7 @@ import (
 func TestVerifyHostilePackage(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	dm := filepath.Join(pilot, "dm.csv")
 	if code, _, errOut := trialogAt(t, func() time.Time { return time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC) }, "ingest", "--dataset", "DM", dm); code != 0 {
 		t.Fatalf("ingest: exit %d: %s", code, errOut)

@@ -26,9 +26,7 @@ import (
 func TestInteropIndependentClient(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	mustRun(t, 0, "ingest", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
 	pub := filepath.Join(dir, "public")
 	mustRun(t, 0, "publish", pub)

@@ -121,9 +121,7 @@ func pilotDMSecrets(t *testing.T) []string {
 func TestPublishServeMonitor(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "cro", "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	const fx = "../../testdata/consent"
 	mustRun(t, 0, "consent", "form", "add", "--form", "MAIN-ICF@1.0", "--irb-ref", "IRB-2013-101", "--irb-approved", "2013-12-15",
 		"--effective", "2014-01-01", "--document", filepath.Join(fx, "main-icf-1.0.txt"), "--scopes", "main")

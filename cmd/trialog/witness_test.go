@@ -48,6 +48,18 @@ func startWitnesses(t *testing.T, dir, vkeyPath string) ([]*witnesstest.Witness,
 // addWitnesses adds the three witnesses to a trial's policy; unless the
 // log is a replica behind another one the witnesses already follow, each
 // must cosign the policy's checkpoint at once.
+// witnessedLog makes an embedded log at log with the trial forkTrial and
+// adds three fresh witnesses (started under dir) to its policy; it
+// returns the log's verifier key file, the witnesses and their key files.
+func witnessedLog(t *testing.T, dir, log string) (vkey string, ws []*witnesstest.Witness, files []string) {
+	t.Helper()
+	mustRun(t, 0, "init", "--log", log, "--trial", forkTrial)
+	vkey = filepath.Join(log, "trials", forkTrial, "checkpoint.vkey")
+	ws, files = startWitnesses(t, dir, vkey)
+	addWitnesses(t, []string{"--log", log}, ws, files, false)
+	return vkey, ws, files
+}
+
 func addWitnesses(t *testing.T, logArgs []string, ws []*witnesstest.Witness, files []string, replica bool) {
 	t.Helper()
 	for i, w := range ws {
@@ -210,10 +222,7 @@ func forkScenario(t *testing.T, dir string, logA, logB []string, vkey string, fi
 func TestWitnessForkEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	logA := filepath.Join(dir, "a")
-	mustRun(t, 0, "init", "--log", logA, "--trial", forkTrial)
-	vkey := filepath.Join(logA, "trials", forkTrial, "checkpoint.vkey")
-	ws, files := startWitnesses(t, dir, vkey)
-	addWitnesses(t, []string{"--log", logA}, ws, files, false)
+	vkey, _, files := witnessedLog(t, dir, logA)
 	res := ingestJSON(t, 0, []string{"--log", logA}, "DM", filepath.Join(pilot, "dm.csv"))
 	if ok, n := witnessed(t, res); !ok || n != 3 {
 		t.Fatalf("DM: witnessed %v with %v cosignatures", ok, n)
@@ -247,10 +256,7 @@ func TestWitnessForkEmbedded(t *testing.T) {
 func TestWitnessDownDuringIngest(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	mustRun(t, 0, "init", "--log", log, "--trial", forkTrial)
-	vkey := filepath.Join(log, "trials", forkTrial, "checkpoint.vkey")
-	ws, files := startWitnesses(t, dir, vkey)
-	addWitnesses(t, []string{"--log", log}, ws, files, false)
+	vkey, ws, files := witnessedLog(t, dir, log)
 	ingestJSON(t, 0, []string{"--log", log}, "DM", filepath.Join(pilot, "dm.csv"))
 
 	// Kill two witnesses as soon as the ingest has journaled its first
