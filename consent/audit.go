@@ -75,6 +75,9 @@ type AuditResult struct {
 	Flagged       int               `json:"subjects_with_findings"`
 	Findings      []Finding         `json:"findings"`
 	Truncated     bool              `json:"findings_truncated,omitempty"`
+	// Disclosures flags logged disclosures of this dataset version that
+	// included rows their participants' consent did not cover then.
+	Disclosures []DisclosureFinding `json:"disclosure_findings"`
 }
 
 // AuditFormat is the format tag of an AuditResult.
@@ -139,6 +142,19 @@ func Audit(ctx context.Context, t *workspace.Trial, book *Book, f *source.File, 
 		return nil, fmt.Errorf("%s: read %d rows, the manifest logged %d", f.Name, res.Rows, m.Rows)
 	}
 	res.Subjects, res.Flagged = len(subjects), len(flagged)
+	recs, err := t.Disclosures()
+	if err != nil {
+		return nil, err
+	}
+	var ofVersion []*workspace.DisclosureRecord
+	for _, r := range recs {
+		if r.Leaf.Dataset == m.Dataset && r.Leaf.Version == m.Version {
+			ofVersion = append(ofVersion, r)
+		}
+	}
+	if res.Disclosures, err = book.AuditDisclosures(ofVersion); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -286,24 +302,15 @@ func forEachRow(ctx context.Context, f *source.File, subjectCol, dateCol string,
 			if buf, err = subj(buf[:0], i); err != nil {
 				return fmt.Errorf("%s row %d column %s: %w", f.Name, row, subjectCol, err)
 			}
-			s := cellText(buf)
+			s := canonical.CellText(buf)
 			if buf, err = date(buf[:0], i); err != nil {
 				return fmt.Errorf("%s row %d column %s: %w", f.Name, row, dateCol, err)
 			}
-			if err := fn(row, s, cellText(buf)); err != nil {
+			if err := fn(row, s, canonical.CellText(buf)); err != nil {
 				return err
 			}
 			row++
 		}
 	}
 	return b.Err()
-}
-
-// cellText is a canonical cell as text: the text itself, the canonical
-// number, or "" for missing.
-func cellText(cell []byte) string {
-	if len(cell) == 0 || cell[0] == canonical.TagNull {
-		return ""
-	}
-	return strings.TrimSpace(string(cell[1:]))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/sdtm"
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/shareddata"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
@@ -90,7 +91,7 @@ func auditPilot(t *testing.T, tr *workspace.Trial, reg *consent.Registry) map[st
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := readers.Open(ctx, pilotFile(t, a.file), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+		f, err := readers.Open(ctx, pilotFile(t, a.file), source.Options{TypeHints: disclosure.SchemaHints(&rec.Manifest)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,11 +25,10 @@ import (
 )
 
 // ReportFormat is the format tag of a Report. v2 added the consistency
-// proofs (docs/witnessing.md); a v1 report is read as one without them.
-const (
-	ReportFormat   = "trialog-consent-report-v2"
-	ReportFormatV1 = "trialog-consent-report-v1"
-)
+// proofs (docs/witnessing.md), v3 the disclosures and the disclosure
+// findings (docs/consent.md). Nothing was released before v3: only v3 is
+// read.
+const ReportFormat = "trialog-consent-report-v3"
 
 // maxCarriedProofs bounds a report's consistency proofs, as a package's.
 const maxCarriedProofs = 1000
@@ -48,6 +47,12 @@ type Report struct {
 	Forms        []ProvenRecord `json:"forms"`
 	Participants []Participant  `json:"participants"`
 	Audits       []*AuditResult `json:"audits"`
+	// Disclosures is every package issued, with the kept participants,
+	// override reason and salts that open its leaf, and the leaf's
+	// inclusion proof against Checkpoint; DisclosureFindings flags those
+	// that included rows consent did not cover at the time.
+	Disclosures        []workspace.ProvenDisclosure `json:"disclosures"`
+	DisclosureFindings []DisclosureFinding          `json:"disclosure_findings"`
 	// Statement is a note signed with the checkpoint key binding the
 	// tree size, the record count and the SHA-256 of the audits' JSON,
 	// so findings cannot be edited after the fact either.
@@ -164,11 +169,26 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 		}
 		rep.Participants = append(rep.Participants, p)
 	}
-	digest, err := auditsDigest(audits)
+	list, problems, err := t.ProveDisclosures(ctx, cp)
 	if err != nil {
 		return nil, err
 	}
-	note, err := t.SignStatement(statementText(t.ID, cp.Size, len(book.Records), digest))
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("disclosure log of trial %s fails its check (%s): no report from it", t.ID, strings.Join(problems, "; "))
+	}
+	rep.Disclosures = list
+	recs := make([]*workspace.DisclosureRecord, len(list))
+	for i := range list {
+		recs[i] = &list[i].DisclosureRecord
+	}
+	if rep.DisclosureFindings, err = book.AuditDisclosures(recs); err != nil {
+		return nil, err
+	}
+	digest, err := auditsDigest(audits, rep.DisclosureFindings)
+	if err != nil {
+		return nil, err
+	}
+	note, err := t.SignStatement(statementText(t.ID, cp.Size, len(book.Records), len(list), digest))
 	if err != nil {
 		return nil, err
 	}
@@ -178,12 +198,22 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 
 func sortedScopes(st State) []string { return slices.Sorted(maps.Keys(st)) }
 
-func statementText(trial string, size uint64, records int, auditsSHA string) string {
-	return fmt.Sprintf("%s\n%s\ntree-size %d\nrecords %d\naudits-sha256 %s\n", checkpoint.Origin(trial), ReportFormat, size, records, auditsSHA)
+func statementText(trial string, size uint64, records, disclosures int, auditsSHA string) string {
+	return fmt.Sprintf("%s\n%s\ntree-size %d\nrecords %d\ndisclosures %d\naudits-sha256 %s\n", checkpoint.Origin(trial), ReportFormat, size, records, disclosures, auditsSHA)
 }
 
-func auditsDigest(audits []*AuditResult) (string, error) {
+// auditsDigest is the SHA-256 of the audits' and the disclosure
+// findings' JSON, one after the other.
+func auditsDigest(audits []*AuditResult, findings []DisclosureFinding) (string, error) {
 	data, err := json.Marshal(audits)
+	if err != nil {
+		return "", err
+	}
+	more, err := json.Marshal(findings)
+	if err != nil {
+		return "", err
+	}
+	data = append(data, more...)
 	if err != nil {
 		return "", err
 	}
@@ -216,12 +246,14 @@ func verifyRecord(trial string, cp checkpoint.Checkpoint, pr *ProvenRecord) stri
 
 // VerifyResult is the outcome of an offline report verification.
 type VerifyResult struct {
-	OK       bool     `json:"ok"`
-	Trial    string   `json:"trial"`
-	TreeSize uint64   `json:"tree_size"`
-	Records  int      `json:"records_checked"`
-	Failed   int      `json:"records_failed"`
-	Problems []string `json:"problems,omitempty"`
+	OK       bool   `json:"ok"`
+	Trial    string `json:"trial"`
+	TreeSize uint64 `json:"tree_size"`
+	Records  int    `json:"records_checked"`
+	Failed   int    `json:"records_failed"`
+	// Disclosures counts the disclosure records checked.
+	Disclosures int      `json:"disclosures_checked"`
+	Problems    []string `json:"problems,omitempty"`
 }
 
 func (v *VerifyResult) fail(format string, args ...any) {
@@ -241,8 +273,8 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 	if err := dec.Decode(&rep); err != nil {
 		return nil, fmt.Errorf("report: %v: %w", err, ErrInput)
 	}
-	if rep.Format != ReportFormat && rep.Format != ReportFormatV1 {
-		return nil, fmt.Errorf("report format %q, want %s or %s: %w", rep.Format, ReportFormat, ReportFormatV1, ErrInput)
+	if rep.Format != ReportFormat {
+		return nil, fmt.Errorf("report format %q, want %s: %w", rep.Format, ReportFormat, ErrInput)
 	}
 	res := &VerifyResult{OK: true, Trial: rep.Trial}
 	cp, err := checkpoint.Open(verifierKey, []byte(rep.Checkpoint))
@@ -288,7 +320,8 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 			break
 		}
 	}
-	digest, err := auditsDigest(rep.Audits)
+	verifyDisclosures(&rep, cp, book, res)
+	digest, err := auditsDigest(rep.Audits, rep.DisclosureFindings)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +329,7 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 	switch {
 	case err != nil:
 		res.fail("report statement: %v", err)
-	case text != statementText(rep.Trial, cp.Size, len(all), digest):
+	case text != statementText(rep.Trial, cp.Size, len(all), len(rep.Disclosures), digest):
 		res.fail("the signed statement does not match this report's checkpoint, record count or audit findings")
 	}
 	return res, nil

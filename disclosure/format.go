@@ -8,9 +8,11 @@ package disclosure
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -55,7 +57,7 @@ const (
 	metaPolicy        = "trialog.witness_policy"
 	metaConsistency   = "trialog.consistency"
 	metaPolicyProof   = "trialog.witness_policy_proof"
-	metaSaltKey       = "trialog.salt_key"
+	metaSaltKeys      = "trialog.salt_keys"
 	metaDisclosure    = "trialog.disclosure"
 	metaHeader        = "trialog.dataset_header"
 )
@@ -111,17 +113,22 @@ type Meta struct {
 	// Consistency holds RFC 6962 consistency proofs from earlier
 	// published tree sizes to the checkpoint's, so a verifier that
 	// remembers an earlier checkpoint (trialog verify --trust) can check
-	// this one extends it without asking the log. A parsed package's are
-	// filled in by Bind (consistency.go).
-	Consistency      []ConsistencyProof
-	consistencyValue string // as parsed, until Bind
+	// this one extends it without asking the log.
+	Consistency []ConsistencyProof
 	// PolicyProof shows WitnessPolicy is in the log: its policy leaf
 	// (leaf.PolicyLeaf), leaf index and inclusion proof against the
 	// checkpoint. Nil when there is no policy.
 	PolicyProof *PolicyProof
-	// SaltKey is the dataset version's salt key (leaf.SaltKey), derived
-	// mode only.
-	SaltKey []byte
+	// SaltKeys are the salt keys of the version's rows, derived mode
+	// only: one run per participant under salts v2 (leaf.SaltKeyV2), one
+	// for the whole version under salts v1 (leaf.SaltKey).
+	SaltKeys []commit.KeyRun
+	// LoggedValue is the raw value of the trialog.logged key (a blank
+	// while the package is written, then the proof that its issue was
+	// logged, docs/package-format.md "Disclosure proof"); Logged is its
+	// decoded proof, nil while still blank.
+	LoggedValue string
+	Logged      *DisclosureProof
 }
 
 // PolicyProof is the inclusion of the witness policy's leaf.
@@ -163,11 +170,11 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
-	size, err := treeSizeOf(p.Checkpoint)
-	if err != nil {
-		return arrow.Metadata{}, err
+	consistency := p.Consistency
+	if consistency == nil {
+		consistency = []ConsistencyProof{}
 	}
-	cons, err := encodeConsistency(p.Consistency, size)
+	cons, err := json.Marshal(consistency)
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
@@ -195,8 +202,12 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 		return arrow.Metadata{}, fmt.Errorf("disclosure %q", p.Disclosure)
 	}
 	if p.Mode == ModeDerived {
-		keys = append(keys, metaSaltKey)
-		vals = append(vals, base64.StdEncoding.EncodeToString(p.SaltKey))
+		keys = append(keys, metaSaltKeys)
+		vals = append(vals, base64.StdEncoding.EncodeToString(encodeKeyRuns(p.SaltKeys)))
+	}
+	if p.LoggedValue != "" {
+		keys = append(keys, metaLogged)
+		vals = append(vals, p.LoggedValue)
 	}
 	if p.RangeProof != nil {
 		keys = append(keys, metaRangeProof)
@@ -278,7 +289,9 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		if s, err = get(metaConsistency); err != nil {
 			return nil, err
 		}
-		p.consistencyValue = s // expanded by Bind, for the checkpoint's size
+		if err := json.Unmarshal([]byte(s), &p.Consistency); err != nil {
+			return nil, fmt.Errorf("%w: consistency proofs: %v", ErrPackage, err)
+		}
 		if s, err = get(metaPolicyProof); err != nil {
 			return nil, err
 		}
@@ -288,6 +301,13 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 				return nil, fmt.Errorf("%w: witness policy proof: %v", ErrPackage, err)
 			}
 		}
+		for _, c := range p.Consistency {
+			for _, h := range c.Proof {
+				if len(h) != trillian.HashSize {
+					return nil, fmt.Errorf("%w: consistency proof from %d: hash of %d bytes", ErrPackage, c.From, len(h))
+				}
+			}
+		}
 	}
 	if p.Mode == ModeDerived {
 		// The salt key derives every cell's salt: it may travel only with
@@ -295,11 +315,23 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		if p.Selection != SelectionRange || len(p.Redacted) > 0 {
 			return nil, fmt.Errorf("%w: a derived package must cover the whole version with nothing redacted", ErrPackage)
 		}
-		if s, err = get(metaSaltKey); err != nil {
+		if s, err = get(metaSaltKeys); err != nil {
 			return nil, err
 		}
-		if p.SaltKey, err = base64.StdEncoding.DecodeString(s); err != nil || len(p.SaltKey) != leaf.SaltKeySize {
-			return nil, fmt.Errorf("%w: salt key is not %d base64 bytes", ErrPackage, leaf.SaltKeySize)
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: salt keys are not base64", ErrPackage)
+		}
+		if p.SaltKeys, err = decodeKeyRuns(raw); err != nil {
+			return nil, err
+		}
+	}
+	if i := md.FindKey(metaLogged); i >= 0 {
+		p.LoggedValue = md.Values()[i]
+		if !strings.HasPrefix(p.LoggedValue, blankPrefix) {
+			if p.Logged, err = ParseDisclosureProof(p.LoggedValue); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if p.Selection == SelectionRange {
@@ -345,4 +377,41 @@ func (p *Meta) parseManifest(get func(string) (string, error)) error {
 		return fmt.Errorf("%w: manifest proof: %v", ErrPackage, err)
 	}
 	return nil
+}
+
+// encodeKeyRuns is the binary form of salt key runs: for each run,
+// uvarint(first row) || 32-byte key (docs/package-format.md, derived mode).
+func encodeKeyRuns(runs []commit.KeyRun) []byte {
+	out := make([]byte, 0, len(runs)*(leaf.SaltKeySize+3))
+	for _, r := range runs {
+		out = binary.AppendUvarint(out, r.First)
+		out = append(out, r.Key...)
+	}
+	return out
+}
+
+// decodeKeyRuns reads encodeKeyRuns strictly: minimal varints, the first
+// run at row 0, rows strictly increasing. That a run starts before the
+// version's end is checked against the manifest by the verifier.
+func decodeKeyRuns(b []byte) ([]commit.KeyRun, error) {
+	var runs []commit.KeyRun
+	for len(b) > 0 {
+		first, n := binary.Uvarint(b)
+		if n <= 0 || n != len(binary.AppendUvarint(nil, first)) {
+			return nil, fmt.Errorf("%w: salt key run %d: bad row number", ErrPackage, len(runs))
+		}
+		b = b[n:]
+		if len(b) < leaf.SaltKeySize {
+			return nil, fmt.Errorf("%w: salt key run %d is cut short", ErrPackage, len(runs))
+		}
+		if (len(runs) == 0 && first != 0) || (len(runs) > 0 && first <= runs[len(runs)-1].First) {
+			return nil, fmt.Errorf("%w: salt key run %d: rows out of order", ErrPackage, len(runs))
+		}
+		runs = append(runs, commit.KeyRun{First: first, Key: b[:leaf.SaltKeySize:leaf.SaltKeySize]})
+		b = b[leaf.SaltKeySize:]
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("%w: a derived package has no salt keys", ErrPackage)
+	}
+	return runs, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"slices"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -17,9 +16,8 @@ import (
 // (testdata/vectors/package-v4.json, computed with Python from
 // docs/package-format.md alone): a range proof of a dataset's rows and its
 // manifest leaf verifies against the tree root and gives the range root,
-// pooled consistency proofs expand to the RFC 6962 proofs and pool back to
-// the same value, and a derived package's metadata record encodes and
-// decodes as specified.
+// and a derived package's metadata record encodes and decodes as
+// specified.
 func TestVectorsV4(t *testing.T) {
 	raw, err := os.ReadFile("../testdata/vectors/package-v4.json")
 	if err != nil {
@@ -38,15 +36,6 @@ func TestVectorsV4(t *testing.T) {
 			Value         string `json:"value"`
 			RangeRoot     string `json:"range_root_hex"`
 		} `json:"range_proof"`
-		Consistency struct {
-			TreeSize uint64 `json:"tree_size"`
-			Proofs   []struct {
-				From     uint64      `json:"from"`
-				Subtrees [][2]uint64 `json:"subtrees"`
-				Proof    []string    `json:"proof_hex"`
-			} `json:"proofs"`
-			Value string `json:"value"`
-		} `json:"consistency"`
 		Record struct {
 			Schema map[string]string `json:"schema_metadata"`
 			Pairs  []struct {
@@ -100,40 +89,6 @@ func TestVectorsV4(t *testing.T) {
 		t.Fatal("range proof verified with another leaf as the manifest")
 	}
 
-	// Consistency proofs, pooled.
-	c := v.Consistency
-	got, err := expandConsistency(c.Value, c.TreeSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(c.Proofs) {
-		t.Fatalf("%d proofs, want %d", len(got), len(c.Proofs))
-	}
-	for i, want := range c.Proofs {
-		if st := consistencySubtrees(want.From, c.TreeSize); !slices.Equal(st, want.Subtrees) {
-			t.Errorf("subtrees from %d: %v, want %v", want.From, st, want.Subtrees)
-		}
-		if got[i].From != want.From || len(got[i].Proof) != len(want.Proof) {
-			t.Fatalf("proof %d: from %d with %d hashes", i, got[i].From, len(got[i].Proof))
-		}
-		for j, h := range want.Proof {
-			if hex.EncodeToString(got[i].Proof[j]) != h {
-				t.Errorf("proof from %d: hash %d differs", want.From, j)
-			}
-		}
-		// and it is the RFC 6962 proof between the two roots
-		var old [][]byte
-		for k := uint64(0); k < want.From; k++ {
-			old = append(old, leafHash(k))
-		}
-		if err := trillian.VerifyConsistency(want.From, c.TreeSize, got[i].Proof, rootOf(old), root); err != nil {
-			t.Errorf("proof from %d: %v", want.From, err)
-		}
-	}
-	if again, err := encodeConsistency(got, c.TreeSize); err != nil || again != c.Value {
-		t.Errorf("consistency pools to %s (%v), want %s", again, err, c.Value)
-	}
-
 	// The metadata record of a derived package.
 	rec := v.Record
 	keys, vals := []string{"trialog.package", "trialog.mode"}, []string{rec.Schema["trialog.package"], rec.Schema["trialog.mode"]}
@@ -169,16 +124,4 @@ func TestVectorsV4(t *testing.T) {
 			t.Errorf("record %x accepted", bad)
 		}
 	}
-}
-
-// rootOf is the RFC 6962 root of leaf hashes.
-func rootOf(hashes [][]byte) []byte {
-	if len(hashes) == 1 {
-		return hashes[0]
-	}
-	k := 1
-	for k*2 < len(hashes) {
-		k *= 2
-	}
-	return trillian.HashChildren(rootOf(hashes[:k]), rootOf(hashes[k:]))
 }

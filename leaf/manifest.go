@@ -46,8 +46,14 @@ type Manifest struct {
 	// RangeRoot is the hex RFC 6962 root of the dataset's row leaves taken
 	// as a tree of their own: it commits to the whole dataset version.
 	RangeRoot string `json:"range_root"`
-	CreatedAt string `json:"created_at"` // RFC 3339, UTC
-	Operator  string `json:"operator,omitempty"`
+	// CreatedAt is when the ingest started by the CRO's system clock
+	// (RFC 3339, UTC): never caller-supplied (21 CFR 11.10(e)).
+	CreatedAt string `json:"created_at"`
+	// ClaimedCreatedAt is a time the operator asserted (ingest
+	// --created-at, e.g. when replaying an ingest made elsewhere): kept
+	// beside CreatedAt, marked as a claim, never in its place.
+	ClaimedCreatedAt string `json:"claimed_created_at,omitempty"`
+	Operator         string `json:"operator,omitempty"`
 	// Private is the hex SHA-256(0x4d || salt || lp(source name) ||
 	// lp(operator)), salt from ManifestPrivateSalt: the file name and the
 	// operator, committed to without being shown.

@@ -177,7 +177,7 @@ func build(t *testing.T) Vectors {
 	m := &leaf.Manifest{Format: leaf.ManifestFormat, Trial: "CDISCPILOT01", Dataset: "DM", Version: 1,
 		Source: leaf.Source{Name: "dm.csv", Format: "csv", Bytes: 81006, SHA256: "00"}, Schema: []leaf.Column{{Name: "USUBJID", Type: "utf8"}, {Name: "AGE", Type: "int64"}, {Name: "SEX", Type: "utf8"}},
 		Encoding: leaf.NewEncoding(canonical.DefaultRules()),
-		Rows:     1, FirstIndex: 0, RangeRoot: h(trillian.LeafHash(l)), CreatedAt: "2026-11-25T00:00:00Z", Operator: "cro"}
+		Rows:     1, FirstIndex: 0, RangeRoot: h(trillian.LeafHash(l)), CreatedAt: "2026-11-25T00:00:00Z", ClaimedCreatedAt: "2026-11-20T09:30:00Z", Operator: "cro"}
 	psalt, err := leaf.ManifestPrivateSalt(secret, m.Trial, m.Dataset, m.Version)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@
 //	DIR/trials/ID/checkpoint          the latest signed checkpoint
 //	DIR/trials/ID/datasets/NAME/vN.json  one record per dataset version
 //	DIR/trials/ID/journal.json        the log write in progress (journal.go)
+//	DIR/trials/ID/keys.json           per-participant salt keys, salts v2 (keys.go; 0600)
+//	DIR/trials/ID/disclosures/N.json  one record per package issued (disclosures.go)
 //	DIR/trials/ID/lock                held (flock) by the one writer
 package workspace
 

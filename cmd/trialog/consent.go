@@ -13,6 +13,7 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/imports"
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/workspace"
@@ -40,6 +41,7 @@ func consentCommand() *cli.Command {
 			consentAuditCommand(),
 			consentReportCommand(),
 			consentVerifyCommand(),
+			consentEraseCommand(),
 		},
 	}
 }
@@ -374,7 +376,7 @@ func consentAuditCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
+				f, err := openSource(c.Context, c, c.Args().First(), disclosure.ReadOptions(&rec.Manifest))
 				if err != nil {
 					return err
 				}
@@ -401,6 +403,10 @@ func consentAuditCommand() *cli.Command {
 				}
 				for _, fd := range res.Findings {
 					fmt.Printf("  row %d\t%s\t%s\t%s\t%s\n", fd.Row, fd.Subject, fd.Date, fd.Kind, fd.Detail)
+				}
+				fmt.Printf("%d disclosure findings\n", len(res.Disclosures))
+				for _, fd := range res.Disclosures {
+					fmt.Printf("  disclosure leaf %d\t%s\t%s\t%s\n", fd.LeafIndex, fd.Subject, fd.Kind, fd.Detail)
 				}
 				return nil
 			})
@@ -467,8 +473,8 @@ func consentReportCommand() *cli.Command {
 				if c.Bool("json") {
 					return printJSON(rep)
 				}
-				fmt.Printf("consent report of trial %s: %d forms, %d participants, %d audits, against tree size %d\n",
-					t.ID, len(rep.Forms), len(rep.Participants), len(rep.Audits), rep.TreeSize)
+				fmt.Printf("consent report of trial %s: %d forms, %d participants, %d audits, %d disclosures (%d findings), against tree size %d\n",
+					t.ID, len(rep.Forms), len(rep.Participants), len(rep.Audits), len(rep.Disclosures), len(rep.DisclosureFindings), rep.TreeSize)
 				return nil
 			})
 		},
@@ -514,7 +520,7 @@ func consentVerifyCommand() *cli.Command {
 				if !res.OK {
 					status = "FAILED"
 				}
-				fmt.Printf("%s: trial %s, %d consent records checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.TreeSize, status)
+				fmt.Printf("%s: trial %s, %d consent records and %d disclosures checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.Disclosures, res.TreeSize, status)
 				if wrep.quorum != nil {
 					fmt.Printf("  witnesses: %s\n", wrep.quorum)
 					for _, v := range wrep.quorum.Valid {

@@ -45,7 +45,7 @@ func TestVerifierPageInChromium(t *testing.T) {
 	pkg := filepath.Join(dir, "dm.proof.arrow")
 	// The full form names the column of an edited cell by itself (a
 	// derived package names the row; TestDerivedPackage).
-	mustRun(t, 0, "prove", "--log", log, "--dataset", "DM", "--detached", "--form", "full", "--out", pkg, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", log, "--dataset", "DM", "--detached", "--form", "full", "--out", pkg, dm)
 	raw, _ := os.ReadFile(dm)
 	edited := filepath.Join(dir, "dm-edited.csv")
 	os.WriteFile(edited, bytes.Replace(raw, []byte(`"01-701-1023","1023","2012-08-05"`), []byte(`"01-701-1023","1023","2012-08-06"`), 1), 0o644)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Vectors of trialog package format v4 (docs/package-format.md), computed
 from the spec text alone with hashlib: the metadata record of a derived
-package, a range proof that also proves the manifest leaf, and pooled
-consistency proofs. Writes testdata/vectors/package-v4.json."""
+package and a range proof that also proves the manifest leaf. Writes
+testdata/vectors/package-v4.json."""
 import base64, hashlib, json, sys
 
 def H(b): return hashlib.sha256(b).digest()
@@ -58,32 +58,21 @@ left = [sub(r) for r in compact_range(begin)]
 right = [sub(r) for r in consistency(end, size)]
 range_value = base64.b64encode(b"".join(left + right)).decode()
 
-froms = [20, 13, 6, 1]
-pool, seen, proofs = [], set(), []
-for m in froms:
-    rs = consistency(m, size)
-    proofs.append({"from": m, "subtrees": rs, "proof_hex": [sub(r).hex() for r in rs]})
-    for r in rs:
-        if r not in seen:
-            seen.add(r); pool.append(sub(r))
-cons_value = json.dumps({"from": froms, "hashes": base64.b64encode(b"".join(pool)).decode()}, separators=(",", ":"))
-
 manifest_leaf = data[12]
 record_pairs = [
     ("trialog.selection", b"range"),
     ("trialog.manifest_leaf", manifest_leaf),          # bytes in the record
     ("trialog.range_proof", b"".join(left + right)),   # bytes in the record
-    ("trialog.consistency", cons_value.encode()),
+    ("trialog.consistency", b"[]"),
 ]
 record = b"".join(uvarint(len(k)) + k.encode() + uvarint(len(v)) + v for k, v in record_pairs)
 
 json.dump({
-    "spec": "trialog package format v4: range proof of the rows and the manifest leaf, pooled consistency proofs, a derived package's metadata record; computed with Python's hashlib from docs/package-format.md alone, checked by go test ./disclosure",
+    "spec": "trialog package format v4: range proof of the rows and the manifest leaf, a derived package's metadata record; computed with Python's hashlib from docs/package-format.md alone, checked by go test ./disclosure",
     "tree": {"size": size, "leaves_hex": [d.hex() for d in data], "root_hex": root.hex()},
     "range_proof": {"first_index": begin, "rows": rows, "manifest_index": begin + rows,
                     "left_subtrees": compact_range(begin), "right_subtrees": consistency(end, size),
                     "value": range_value, "range_root_hex": mth(hashes[begin:begin + rows]).hex()},
-    "consistency": {"tree_size": size, "proofs": proofs, "value": cons_value},
     "metadata_record": {"schema_metadata": {"trialog.package": "4", "trialog.mode": "derived"},
                         "pairs": [{"key": k, "value_hex": v.hex()} for k, v in record_pairs],
                         "record_hex": record.hex(),
