@@ -71,7 +71,7 @@ func disclosuresCommand() *cli.Command {
 func disclosureLine(d *workspace.ProvenDisclosure) string {
 	l := d.Leaf
 	var b strings.Builder
-	fmt.Fprintf(&b, "leaf %d\t%s\t%s@%d\t%d rows\t%s\tto %s\tpurpose %s\tconsent %s", d.LeafIndex, l.Time, l.Dataset, l.Version, l.Rows, l.Operator, l.Recipient, l.Purpose, l.Consent)
+	fmt.Fprintf(&b, "leaf %d\t%s\t%s@%d\t%d rows\t%s\tto %s\tpurpose %s\tconsent %s", d.LeafIndex, l.Time, l.Dataset, l.Version, l.Rows, d.Operator, l.Recipient, l.Purpose, l.Consent)
 	if len(l.Redacted) > 0 {
 		fmt.Fprintf(&b, "\tredacted %s", strings.Join(l.Redacted, ","))
 	}
