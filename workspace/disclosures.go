@@ -35,8 +35,8 @@ type DisclosureRecord struct {
 	OverrideReason string   `json:"override_reason,omitempty"`
 	// Operator is who issued the package: the leaf, which may be
 	// published, holds only its commitment (docs/publishing.md).
-	Operator string `json:"operator"`
-	SaltsHex       []string `json:"salts_hex"`
+	Operator string   `json:"operator"`
+	SaltsHex []string `json:"salts_hex"`
 	// Package is where the package was written (empty if the write was
 	// interrupted after the leaf was logged: the disclosure still counts).
 	Package string `json:"package,omitempty"`
