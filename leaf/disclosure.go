@@ -161,12 +161,8 @@ func DisclosureLeaf(d *Disclosure) ([]byte, error) {
 // known fields only, the v1 format tag, and exactly the bytes
 // DisclosureLeaf writes for the decoded record (one encoding per record).
 func ParseDisclosure(b []byte) (*Disclosure, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindDisclosure, FormatV1, "a v1 disclosure leaf"); err != nil {
 		return nil, err
-	}
-	if kind != KindDisclosure || format != FormatV1 {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v1 disclosure leaf", ErrMalformed, kind, format)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b[2:]))
 	dec.DisallowUnknownFields()

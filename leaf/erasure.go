@@ -51,12 +51,8 @@ func ErasureLeaf(e *Erasure) ([]byte, error) {
 
 // ParseErasure decodes an erasure leaf strictly (one encoding per record).
 func ParseErasure(b []byte) (*Erasure, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindErasure, FormatV1, "a v1 erasure leaf"); err != nil {
 		return nil, err
-	}
-	if kind != KindErasure || format != FormatV1 {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v1 erasure leaf", ErrMalformed, kind, format)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b[2:]))
 	dec.DisallowUnknownFields()

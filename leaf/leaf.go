@@ -215,3 +215,16 @@ func Header(leaf []byte) (Kind, byte, error) {
 	}
 	return Kind(leaf[0]), leaf[1], nil
 }
+
+// expectHeader checks that b is a leaf of one kind and format version
+// (what names it in the error).
+func expectHeader(b []byte, kind Kind, format byte, what string) error {
+	k, f, err := Header(b)
+	if err != nil {
+		return err
+	}
+	if k != kind || f != format {
+		return fmt.Errorf("%w: kind %#x format %#x is not %s", ErrMalformed, k, f, what)
+	}
+	return nil
+}

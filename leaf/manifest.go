@@ -159,12 +159,8 @@ func ManifestLeaf(m *Manifest) ([]byte, error) {
 
 // ParseManifest decodes a manifest leaf.
 func ParseManifest(b []byte) (*Manifest, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindManifest, ManifestFormatByte, "a v2 manifest"); err != nil {
 		return nil, err
-	}
-	if kind != KindManifest || format != ManifestFormatByte {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v2 manifest", ErrMalformed, kind, format)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b[2:]))
 	dec.DisallowUnknownFields()

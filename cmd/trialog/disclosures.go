@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -27,11 +26,7 @@ func disclosuresCommand() *cli.Command {
 				return err
 			}
 			defer t.Close()
-			signed, err := t.LatestCheckpoint()
-			if err != nil {
-				return err
-			}
-			cp, err := checkpoint.Open(t.VerifierKey, signed)
+			signed, cp, err := t.LatestOpened()
 			if err != nil {
 				return err
 			}
