@@ -164,18 +164,15 @@ func ParseDisclosure(b []byte) (*Disclosure, error) {
 	if err := expectHeader(b, KindDisclosure, FormatV1, "a v1 disclosure leaf"); err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b[2:]))
-	dec.DisallowUnknownFields()
-	var d Disclosure
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%w: disclosure: %v", ErrMalformed, err)
+	d, err := strictJSON[Disclosure](b, "disclosure")
+	if err != nil {
+		return nil, err
 	}
 	if d.Format != DisclosureFormat {
 		return nil, fmt.Errorf("%w: disclosure format %q", ErrMalformed, d.Format)
 	}
-	again, err := DisclosureLeaf(&d)
-	if err != nil || !bytes.Equal(again, b) {
+	if again, err := DisclosureLeaf(d); err != nil || !bytes.Equal(again, b) {
 		return nil, fmt.Errorf("%w: disclosure leaf is not in its one encoding (compact JSON, fields in order, nothing after)", ErrMalformed)
 	}
-	return &d, nil
+	return d, nil
 }

@@ -54,17 +54,15 @@ func ParseErasure(b []byte) (*Erasure, error) {
 	if err := expectHeader(b, KindErasure, FormatV1, "a v1 erasure leaf"); err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b[2:]))
-	dec.DisallowUnknownFields()
-	var e Erasure
-	if err := dec.Decode(&e); err != nil {
-		return nil, fmt.Errorf("%w: erasure: %v", ErrMalformed, err)
+	e, err := strictJSON[Erasure](b, "erasure")
+	if err != nil {
+		return nil, err
 	}
 	if e.Format != ErasureFormat {
 		return nil, fmt.Errorf("%w: erasure format %q", ErrMalformed, e.Format)
 	}
-	if again, err := ErasureLeaf(&e); err != nil || !bytes.Equal(again, b) {
+	if again, err := ErasureLeaf(e); err != nil || !bytes.Equal(again, b) {
 		return nil, fmt.Errorf("%w: erasure leaf is not in its one encoding", ErrMalformed)
 	}
-	return &e, nil
+	return e, nil
 }

@@ -1,7 +1,6 @@
 package leaf
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -162,11 +161,9 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if err := expectHeader(b, KindManifest, ManifestFormatByte, "a v2 manifest"); err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b[2:]))
-	dec.DisallowUnknownFields()
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
+	m, err := strictJSON[Manifest](b, "manifest")
+	if err != nil {
+		return nil, err
 	}
 	if m.Format != ManifestFormat {
 		return nil, fmt.Errorf("%w: manifest format %q", ErrMalformed, m.Format)
@@ -183,5 +180,5 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if err := m.Rules().Check(); err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
 	}
-	return &m, nil
+	return m, nil
 }
