@@ -22,14 +22,14 @@ var update = flag.Bool("update", false, "rewrite testdata/vectors/package-derive
 // package carries, the encoded trialog.salt_keys value, and the salts,
 // leaves, leaf hashes and tags a verifier derives from them.
 type derivedV2 struct {
-	Spec         string   `json:"spec"`
-	Trial        string   `json:"trial"`
-	Dataset      string   `json:"dataset"`
-	Version      uint64   `json:"version"`
-	Columns      []string `json:"columns"`
+	Spec         string               `json:"spec"`
+	Trial        string               `json:"trial"`
+	Dataset      string               `json:"dataset"`
+	Version      uint64               `json:"version"`
+	Columns      []string             `json:"columns"`
 	Participants []derivedParticipant `json:"participants"`
-	SaltKeys string `json:"trialog_salt_keys"` // the metadata value (base64)
-	Rows     []derivedRow `json:"rows"`
+	SaltKeys     string               `json:"trialog_salt_keys"` // the metadata value (base64)
+	Rows         []derivedRow         `json:"rows"`
 }
 
 type derivedParticipant struct {
