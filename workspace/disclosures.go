@@ -33,7 +33,10 @@ type DisclosureRecord struct {
 	// Subjects are the participants with rows in the package.
 	Subjects       []string `json:"subjects"`
 	OverrideReason string   `json:"override_reason,omitempty"`
-	SaltsHex       []string `json:"salts_hex"`
+	// Operator is who issued the package: the leaf, which may be
+	// published, holds only its commitment (docs/publishing.md).
+	Operator string   `json:"operator"`
+	SaltsHex []string `json:"salts_hex"`
 	// Package is where the package was written (empty if the write was
 	// interrupted after the leaf was logged: the disclosure still counts).
 	Package string `json:"package,omitempty"`
@@ -48,7 +51,7 @@ func (r *DisclosureRecord) Bytes() ([]byte, error) { return leaf.DisclosureLeaf(
 // and salts; it returns an error if they do not match (a record edited
 // behind trialog's back).
 func (r *DisclosureRecord) Open() error {
-	if len(r.SaltsHex) != 2 {
+	if len(r.SaltsHex) != leaf.DisclosureSaltCount {
 		return fmt.Errorf("disclosure %d: %d salts", r.LeafIndex, len(r.SaltsHex))
 	}
 	var salts [][]byte
@@ -59,36 +62,43 @@ func (r *DisclosureRecord) Open() error {
 		}
 		salts = append(salts, s)
 	}
-	subjects, reason, err := disclosureCommitments(salts, r.Subjects, r.OverrideReason)
+	subjects, reason, operator, err := disclosureCommitments(salts, r.Subjects, r.OverrideReason, r.Operator)
 	if err != nil {
 		return err
 	}
-	if subjects != r.Leaf.Subjects || reason != r.Leaf.OverrideReason {
-		return fmt.Errorf("disclosure %d: the kept participants or override reason do not open the leaf's commitments", r.LeafIndex)
+	if subjects != r.Leaf.Subjects || reason != r.Leaf.OverrideReason || operator != r.Leaf.Operator {
+		return fmt.Errorf("disclosure %d: the kept participants, override reason or operator do not open the leaf's commitments", r.LeafIndex)
 	}
 	return nil
 }
 
-func disclosureCommitments(salts [][]byte, subjects []string, reason string) (string, string, error) {
+// disclosureCommitments are the leaf's commitments to the participants,
+// the override reason ("" when there is none) and the operator.
+func disclosureCommitments(salts [][]byte, subjects []string, reason, operator string) (string, string, string, error) {
 	cell, err := leaf.DisclosureSubjectsCell(subjects)
 	if err != nil {
-		return "", "", fmt.Errorf("participant IDs: %w", err)
+		return "", "", "", fmt.Errorf("participant IDs: %w", err)
 	}
 	c := leaf.Commit(salts[leaf.DisclosureSaltSubjects], cell)
 	r := ""
 	if reason != "" {
 		if r, err = leaf.CommitText(salts[leaf.DisclosureSaltReason], reason); err != nil {
-			return "", "", fmt.Errorf("override reason: %w", err)
+			return "", "", "", fmt.Errorf("override reason: %w", err)
 		}
 	}
-	return hex.EncodeToString(c[:]), r, nil
+	o, err := leaf.CommitText(salts[leaf.DisclosureSaltOperator], operator)
+	if err != nil {
+		return "", "", "", fmt.Errorf("operator: %w", err)
+	}
+	return hex.EncodeToString(c[:]), r, o, nil
 }
 
 func (t *Trial) disclosureDir() string { return filepath.Join(t.Dir, "disclosures") }
 
 // LogDisclosure appends a disclosure leaf through the journal: d is
 // complete but for its commitments, which are computed here from
-// subjects and reason with the salts of the leaf's index. deliver (may be
+// subjects, reason and d.Operator (in clear on the way in, a commitment
+// in the leaf) with the salts of the leaf's index. deliver (may be
 // nil) runs after the leaf is logged and checkpointed, with the record
 // and the signed checkpoint, before the record is kept: prove writes the
 // package with the leaf's inclusion proof there. A crash anywhere leaves
@@ -98,7 +108,7 @@ func (t *Trial) LogDisclosure(ctx context.Context, d leaf.Disclosure, subjects [
 	if err := t.RecoverDisclosure(ctx); err != nil {
 		return nil, err
 	}
-	rec := &DisclosureRecord{Subjects: slices.Compact(slices.Sorted(slices.Values(subjects))), OverrideReason: reason}
+	rec := &DisclosureRecord{Subjects: slices.Compact(slices.Sorted(slices.Values(subjects))), OverrideReason: reason, Operator: d.Operator}
 	if rec.Subjects == nil {
 		rec.Subjects = []string{}
 	}
@@ -108,8 +118,11 @@ func (t *Trial) LogDisclosure(ctx context.Context, d leaf.Disclosure, subjects [
 			return nil, nil, err
 		}
 		rec.LeafIndex = start
-		rec.SaltsHex = []string{hex.EncodeToString(salts[0]), hex.EncodeToString(salts[1])}
-		if d.Subjects, d.OverrideReason, err = disclosureCommitments(salts, rec.Subjects, reason); err != nil {
+		rec.SaltsHex = nil
+		for _, s := range salts {
+			rec.SaltsHex = append(rec.SaltsHex, hex.EncodeToString(s))
+		}
+		if d.Subjects, d.OverrideReason, d.Operator, err = disclosureCommitments(salts, rec.Subjects, reason, rec.Operator); err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", err, ErrUsage)
 		}
 		rec.Leaf = d
