@@ -1,4 +1,4 @@
-package consent_test
+package registry_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/consent/registry"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -50,7 +51,7 @@ func runChromium(t *testing.T, args ...string) []byte {
 func TestReportHTMLInChromium(t *testing.T) {
 	chromium(t)
 	fx := newFixture(t)
-	rep, err := consent.MakeReport(context.Background(), fx.t, fx.reg, []*consent.AuditResult{fx.audit(t, "main"), fx.audit(t, "samples")}, time.Now())
+	rep, err := registry.MakeReport(context.Background(), fx.t, fx.reg, []*consent.AuditResult{fx.audit(t, "main"), fx.audit(t, "samples")}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestPilotReportReadsByParticipant(t *testing.T) {
 	tr, reg := pilotTrial(t)
 	importSDTM(t, reg, pilotFile(t, "ds.csv"), pilotFile(t, "dm.csv"), nil)
 	audits := auditPilot(t, tr, reg)
-	rep, err := consent.MakeReport(context.Background(), tr, reg, []*consent.AuditResult{audits["AE"]}, time.Now())
+	rep, err := registry.MakeReport(context.Background(), tr, reg, []*consent.AuditResult{audits["AE"]}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
