@@ -1,14 +1,11 @@
 package consent
 
 import (
-	"bytes"
 	"crypto/sha256"
-	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io"
 	"maps"
 	"slices"
@@ -236,6 +233,17 @@ type VerifyResult struct {
 	Problems    []string `json:"problems,omitempty"`
 }
 
+// Summary is the outcome's first line as `trialog consent verify` prints
+// it (and the browser verifier shows it) for the report at path; the
+// problems follow it, one per line.
+func (v *VerifyResult) Summary(path string) string {
+	status := "OK"
+	if !v.OK {
+		status = "FAILED"
+	}
+	return fmt.Sprintf("%s: trial %s, %d consent records and %d disclosures checked against tree size %d: %s", path, v.Trial, v.Records, v.Disclosures, v.TreeSize, status)
+}
+
 func (v *VerifyResult) fail(format string, args ...any) {
 	v.OK = false
 	v.Problems = append(v.Problems, fmt.Sprintf(format, args...))
@@ -313,51 +321,4 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 		res.fail("the signed statement does not match this report's checkpoint, record count or audit findings")
 	}
 	return res, nil
-}
-
-//go:embed report.html.tmpl
-var reportTemplate string
-
-// WriteHTML renders the report as one self-contained HTML file: inline
-// CSS, no scripts, no network assets; readable on screen and printable.
-// maxFindings bounds the rows listed per participant (the JSON has them
-// all).
-func WriteHTML(w io.Writer, rep *Report, maxFindings int) error {
-	tmpl, err := template.New("report").Funcs(template.FuncMap{
-		"short": func(s string) string {
-			if len(s) > 16 {
-				return s[:16] + "…"
-			}
-			return s
-		},
-		"join": strings.Join,
-		"ok":   func(s string) bool { return strings.HasPrefix(s, "verified") },
-		"view": func(a *AuditResult) auditView { return newAuditView(a, maxFindings) },
-		"count": func(a *AuditResult, k string) uint64 {
-			return a.Counts[k]
-		},
-		"kinds": func() []string { return FindingKinds },
-	}).Parse(reportTemplate)
-	if err != nil {
-		return err
-	}
-	verified, total := 0, 0
-	count := func(prs []ProvenRecord) {
-		for _, p := range prs {
-			total++
-			if strings.HasPrefix(p.Verified, "verified") {
-				verified++
-			}
-		}
-	}
-	count(rep.Forms)
-	for _, p := range rep.Participants {
-		count(p.Events)
-	}
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, map[string]any{"R": rep, "Verified": verified, "Total": total}); err != nil {
-		return err
-	}
-	_, err = w.Write(buf.Bytes())
-	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/imports"
 	"github.com/trialog/trialog/consent/registry"
+	"github.com/trialog/trialog/consent/reporthtml"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
@@ -464,7 +465,7 @@ func consentReportCommand() *cli.Command {
 				}
 				if p := c.String("html"); p != "" {
 					var sb strings.Builder
-					if err := consent.WriteHTML(&sb, rep, c.Int("html-findings")); err != nil {
+					if err := reporthtml.WriteHTML(&sb, rep, c.Int("html-findings")); err != nil {
 						return err
 					}
 					if err := durable.WriteFile(p, []byte(sb.String()), 0o600); err != nil {
@@ -517,11 +518,7 @@ func consentVerifyCommand() *cli.Command {
 					return err
 				}
 			} else {
-				status := "OK"
-				if !res.OK {
-					status = "FAILED"
-				}
-				fmt.Printf("%s: trial %s, %d consent records and %d disclosures checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.Disclosures, res.TreeSize, status)
+				fmt.Println(res.Summary(c.Args().First()))
 				if wrep.quorum != nil {
 					fmt.Printf("  witnesses: %s\n", wrep.quorum)
 					for _, v := range wrep.quorum.Valid {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/registry"
+	"github.com/trialog/trialog/consent/reporthtml"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -56,7 +57,7 @@ func TestReportHTMLInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	var html bytes.Buffer
-	if err := consent.WriteHTML(&html, rep, 500); err != nil {
+	if err := reporthtml.WriteHTML(&html, rep, 500); err != nil {
 		t.Fatal(err)
 	}
 	// Self-contained: no script, no external stylesheet, image or font.
@@ -125,7 +126,7 @@ func TestPilotReportReadsByParticipant(t *testing.T) {
 		t.Fatal(err)
 	}
 	var html bytes.Buffer
-	if err := consent.WriteHTML(&html, rep, 50); err != nil {
+	if err := reporthtml.WriteHTML(&html, rep, 50); err != nil {
 		t.Fatal(err)
 	}
 	dir := os.Getenv("TRIALOG_SCREENSHOT_DIR")
