@@ -195,6 +195,9 @@ func TestVerifierPageInChromium(t *testing.T) {
 
 		got := verifyIn(t, vkey, report, "")
 		t.Logf("fresh report: %s", got.Status)
+		if ms, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.verifyMs`)); err == nil {
+			t.Logf("IRB report (%d bytes) verified in the page in %s ms", len(raw), ms)
+		}
 		if got.OK != "true" || kind() != "consent-report" ||
 			!strings.HasPrefix(got.Status, "PASS: IRB consent report of trial CDISCPILOT01, 2 consent records and 1 disclosures checked") ||
 			strings.TrimSpace(got.Text) != cliText(vkey, report) || len(problems()) != 0 {

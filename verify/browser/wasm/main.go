@@ -21,6 +21,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -104,32 +105,34 @@ const (
 // verifyConsent, anything else is taken for a disclosure package.
 func verifyFile(ctx context.Context, arg js.Value) result {
 	path := str(arg, "pkg")
-	isReport, err := consentReport(path)
+	report, err := readConsentReport(path)
 	if err != nil {
 		return result{Kind: kindConsent, Error: err.Error()}
 	}
-	if isReport {
-		return verifyConsent(path, str(arg, "data"), str(arg, "key"))
+	if report != nil {
+		return verifyConsent(path, report, str(arg, "data"), str(arg, "key"))
 	}
 	return verifyPackage(ctx, arg)
 }
 
-// consentReport tells an IRB consent report from a package by content: a
+// readConsentReport tells an IRB consent report from a package by content
+// and returns the report's bytes, or nil for anything else: a report is a
 // JSON object whose "format" is a trialog consent report format (any
 // version: consent.Verify names the one it reads). An Arrow IPC package
-// starts with ARROW1, never with '{'. JSON that is not a consent report is
-// refused in one line naming the file.
-func consentReport(path string) (bool, error) {
+// starts with ARROW1, never with '{', and is not read further here. JSON
+// that is not a consent report is refused in one line naming the file.
+func readConsentReport(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer fh.Close()
-	br := bufio.NewReader(fh)
+	// Large reads: each one is an asynchronous Blob read in the page.
+	br := bufio.NewReaderSize(fh, 1<<20)
 	for {
 		b, err := br.ReadByte()
 		if err != nil {
-			return false, nil // empty or unreadable: verify.Package says why
+			return nil, nil // empty or unreadable: verify.Package says why
 		}
 		if b == '{' {
 			break
@@ -137,22 +140,26 @@ func consentReport(path string) (bool, error) {
 		switch b {
 		case ' ', '\t', '\r', '\n', 0xEF, 0xBB, 0xBF: // JSON whitespace, a UTF-8 byte order mark
 		default:
-			return false, nil
+			return nil, nil
 		}
 	}
 	if err := br.UnreadByte(); err != nil {
-		return false, err
+		return nil, err
+	}
+	data, err := io.ReadAll(br)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var head struct {
 		Format string `json:"format"`
 	}
-	if err := json.NewDecoder(br).Decode(&head); err != nil {
-		return false, fmt.Errorf("%s: not a disclosure package, and not a valid IRB consent report JSON: %v", path, err)
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%s: not a disclosure package, and not a valid IRB consent report JSON: %v", path, err)
 	}
 	if !strings.HasPrefix(head.Format, consentReportPrefix) {
-		return false, fmt.Errorf("%s: JSON of format %q, neither a disclosure package nor an IRB consent report (%s)", path, head.Format, consent.ReportFormat)
+		return nil, fmt.Errorf("%s: JSON of format %q, neither a disclosure package nor an IRB consent report (%s)", path, head.Format, consent.ReportFormat)
 	}
-	return true, nil
+	return data, nil
 }
 
 // consentReportPrefix starts every version's format tag of the IRB report
@@ -162,13 +169,8 @@ const consentReportPrefix = "trialog-consent-report-"
 // verifyConsent is `trialog consent verify --key KEY REPORT.json`: the
 // same checks, the same text (without the witness and trust lines, which
 // need the CLI's --witness and --trust).
-func verifyConsent(path, data, key string) result {
-	fh, err := os.Open(path)
-	if err != nil {
-		return result{Kind: kindConsent, Error: err.Error()}
-	}
-	defer fh.Close()
-	res, err := consent.Verify(bufio.NewReader(fh), strings.TrimSpace(key))
+func verifyConsent(path string, report []byte, data, key string) result {
+	res, err := consent.Verify(bytes.NewReader(report), strings.TrimSpace(key))
 	if err != nil {
 		return result{Kind: kindConsent, Error: fmt.Sprintf("%s: %v", path, err)}
 	}
