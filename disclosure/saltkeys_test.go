@@ -22,27 +22,31 @@ var update = flag.Bool("update", false, "rewrite testdata/vectors/package-derive
 // package carries, the encoded trialog.salt_keys value, and the salts,
 // leaves, leaf hashes and tags a verifier derives from them.
 type derivedV2 struct {
-	Spec         string   `json:"spec"`
-	Trial        string   `json:"trial"`
-	Dataset      string   `json:"dataset"`
-	Version      uint64   `json:"version"`
-	Columns      []string `json:"columns"`
-	Participants []struct {
-		ID        string `json:"id"`
-		Key       string `json:"participant_key_hex"`
-		SaltKey   string `json:"salt_key_hex"` // K_P
-		FirstRow  uint64 `json:"first_row"`
-		RowsCount uint64 `json:"rows"`
-	} `json:"participants"`
-	SaltKeys string `json:"trialog_salt_keys"` // the metadata value (base64)
-	Rows     []struct {
-		Row      uint64   `json:"row"`
-		Cells    []string `json:"cells_hex"`
-		Salts    []string `json:"salts_hex"`
-		Leaf     string   `json:"leaf_hex"`
-		LeafHash string   `json:"leaf_hash_hex"`
-		Tag      string   `json:"leaf_tag_hex"`
-	} `json:"rows"`
+	Spec         string               `json:"spec"`
+	Trial        string               `json:"trial"`
+	Dataset      string               `json:"dataset"`
+	Version      uint64               `json:"version"`
+	Columns      []string             `json:"columns"`
+	Participants []derivedParticipant `json:"participants"`
+	SaltKeys     string               `json:"trialog_salt_keys"` // the metadata value (base64)
+	Rows         []derivedRow         `json:"rows"`
+}
+
+type derivedParticipant struct {
+	ID        string `json:"id"`
+	Key       string `json:"participant_key_hex"`
+	SaltKey   string `json:"salt_key_hex"` // K_P
+	FirstRow  uint64 `json:"first_row"`
+	RowsCount uint64 `json:"rows"`
+}
+
+type derivedRow struct {
+	Row      uint64   `json:"row"`
+	Cells    []string `json:"cells_hex"`
+	Salts    []string `json:"salts_hex"`
+	Leaf     string   `json:"leaf_hex"`
+	LeafHash string   `json:"leaf_hash_hex"`
+	Tag      string   `json:"leaf_tag_hex"`
 }
 
 func buildDerivedV2(t *testing.T) derivedV2 {
@@ -77,13 +81,7 @@ func buildDerivedV2(t *testing.T) derivedV2 {
 			t.Fatal(err)
 		}
 		runs = append(runs, commit.KeyRun{First: p.first, Key: kp})
-		v.Participants = append(v.Participants, struct {
-			ID        string `json:"id"`
-			Key       string `json:"participant_key_hex"`
-			SaltKey   string `json:"salt_key_hex"`
-			FirstRow  uint64 `json:"first_row"`
-			RowsCount uint64 `json:"rows"`
-		}{p.id, p.key, hex.EncodeToString(kp), p.first, uint64(len(p.rows))})
+		v.Participants = append(v.Participants, derivedParticipant{p.id, p.key, hex.EncodeToString(kp), p.first, uint64(len(p.rows))})
 		salter, err := leaf.NewSalterFromKey(kp, len(v.Columns))
 		if err != nil {
 			t.Fatal(err)
@@ -93,14 +91,7 @@ func buildDerivedV2(t *testing.T) derivedV2 {
 			salter.Salts(salts, r.row, 1)
 			var d leaf.RowDigest
 			d.Start(salts)
-			out := struct {
-				Row      uint64   `json:"row"`
-				Cells    []string `json:"cells_hex"`
-				Salts    []string `json:"salts_hex"`
-				Leaf     string   `json:"leaf_hex"`
-				LeafHash string   `json:"leaf_hash_hex"`
-				Tag      string   `json:"leaf_tag_hex"`
-			}{Row: r.row, Cells: r.cells}
+			out := derivedRow{Row: r.row, Cells: r.cells}
 			for j, c := range r.cells {
 				cell, _ := hex.DecodeString(c)
 				s := salts[j*leaf.SaltSize : (j+1)*leaf.SaltSize]

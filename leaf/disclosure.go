@@ -22,8 +22,9 @@ const DisclosureFormat = "trialog-disclosure-v1"
 // package a CRO issued (docs/commitments.md). Everything about the
 // package is in clear — what was disclosed, to whom, why, by whom, when,
 // under which consent decision and the package's digest — except what
-// could name a participant: the participants whose rows went out and the
-// free-text override reason are salted commitments (DisclosureSalts).
+// could name a person: the participants whose rows went out, the
+// free-text override reason and the operator are salted commitments
+// (DisclosureSalts), as the manifest's operator is (docs/publishing.md).
 type Disclosure struct {
 	Format        string `json:"format"`
 	Trial         string `json:"trial"`
@@ -43,7 +44,8 @@ type Disclosure struct {
 	TreeSize  uint64 `json:"tree_size"`
 	Recipient string `json:"recipient"`
 	Purpose   string `json:"purpose"`
-	Operator  string `json:"operator"`
+	// Operator is the hex commitment to who issued the package.
+	Operator string `json:"operator"`
 	// Time is when the package was issued: the CRO's system clock, UTC,
 	// RFC 3339 (never a caller-supplied time).
 	Time string `json:"time"`
@@ -70,21 +72,22 @@ type WithheldCount struct {
 	Participants uint64 `json:"participants"`
 }
 
-// Disclosure salt positions.
+// Disclosure salt positions, and their count.
 const (
 	DisclosureSaltSubjects = 0
 	DisclosureSaltReason   = 1
-	disclosureSalts        = 2
+	DisclosureSaltOperator = 2
+	DisclosureSaltCount    = 3
 )
 
 // DisclosureSalts derives the salts of the disclosure leaf at a leaf
 // index: K = HMAC-SHA256(secret, "trialog/disclosure-salt/v1" || 0x00 ||
 // lp(trial) || uvarint(index)), salt(i) = AES-256_K(uint128be(i)), i = 0
-// for the subjects, 1 for the override reason. The index keys it, so an
+// for the subjects, 1 for the override reason, 2 for the operator. The index keys it, so an
 // interrupted write recomputes the same leaf and no two records share a
 // salt.
 func DisclosureSalts(secret []byte, trial string, index uint64) ([][]byte, error) {
-	return RecordSalts("trialog/disclosure-salt/v1", secret, trial, index, disclosureSalts)
+	return RecordSalts("trialog/disclosure-salt/v1", secret, trial, index, DisclosureSaltCount)
 }
 
 // RecordSalts derives n salts of one logged record under a domain:
@@ -158,25 +161,18 @@ func DisclosureLeaf(d *Disclosure) ([]byte, error) {
 // known fields only, the v1 format tag, and exactly the bytes
 // DisclosureLeaf writes for the decoded record (one encoding per record).
 func ParseDisclosure(b []byte) (*Disclosure, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindDisclosure, FormatV1, "a v1 disclosure leaf"); err != nil {
 		return nil, err
 	}
-	if kind != KindDisclosure || format != FormatV1 {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v1 disclosure leaf", ErrMalformed, kind, format)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b[2:]))
-	dec.DisallowUnknownFields()
-	var d Disclosure
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%w: disclosure: %v", ErrMalformed, err)
+	d, err := strictJSON[Disclosure](b, "disclosure")
+	if err != nil {
+		return nil, err
 	}
 	if d.Format != DisclosureFormat {
 		return nil, fmt.Errorf("%w: disclosure format %q", ErrMalformed, d.Format)
 	}
-	again, err := DisclosureLeaf(&d)
-	if err != nil || !bytes.Equal(again, b) {
+	if again, err := DisclosureLeaf(d); err != nil || !bytes.Equal(again, b) {
 		return nil, fmt.Errorf("%w: disclosure leaf is not in its one encoding (compact JSON, fields in order, nothing after)", ErrMalformed)
 	}
-	return &d, nil
+	return d, nil
 }

@@ -26,6 +26,8 @@ type DisclosureVectors struct {
 	SubjectsCommit string   `json:"subjects_commitment_hex"`
 	Reason         string   `json:"override_reason"`
 	ReasonCommit   string   `json:"override_reason_commitment_hex"`
+	Operator       string   `json:"operator"`
+	OperatorCommit string   `json:"operator_commitment_hex"`
 	Leaf           string   `json:"leaf_hex"`
 	LeafHash       string   `json:"leaf_hash_hex"`
 }
@@ -33,7 +35,7 @@ type DisclosureVectors struct {
 func buildDisclosureVectors(t *testing.T) DisclosureVectors {
 	secret := bytes.Repeat([]byte{0x5a}, leaf.SecretSize)
 	v := DisclosureVectors{Spec: "docs/commitments.md, disclosure leaf v1", Secret: hex.EncodeToString(secret), Trial: "CDISCPILOT01", LeafIndex: 1499,
-		Subjects: []string{"01-701-1028", "01-701-1015", "01-701-1015"}, Reason: "expedited safety report"}
+		Subjects: []string{"01-701-1028", "01-701-1015", "01-701-1015"}, Reason: "expedited safety report", Operator: "cro"}
 	salts, err := leaf.DisclosureSalts(secret, v.Trial, v.LeafIndex)
 	if err != nil {
 		t.Fatal(err)
@@ -51,9 +53,12 @@ func buildDisclosureVectors(t *testing.T) DisclosureVectors {
 	if v.ReasonCommit, err = leaf.CommitText(salts[leaf.DisclosureSaltReason], v.Reason); err != nil {
 		t.Fatal(err)
 	}
+	if v.OperatorCommit, err = leaf.CommitText(salts[leaf.DisclosureSaltOperator], v.Operator); err != nil {
+		t.Fatal(err)
+	}
 	d := leaf.Disclosure{Format: leaf.DisclosureFormat, Trial: v.Trial, Dataset: "AE", Version: 1, ManifestIndex: 1498,
 		Mode: "attached", Selection: "rows", Rows: 5, Disclosed: []string{"AESEQ", "AETERM", "USUBJID"}, Redacted: []string{"AESTDTC"},
-		TreeSize: 1499, Recipient: "Sponsor Inc.", Purpose: "main", Operator: "cro", Time: "2026-12-03T10:00:00Z", Consent: "overridden",
+		TreeSize: 1499, Recipient: "Sponsor Inc.", Purpose: "main", Operator: v.OperatorCommit, Time: "2026-12-03T10:00:00Z", Consent: "overridden",
 		Withheld: []leaf.WithheldCount{{Ground: "withdrawn", Rows: 2, Participants: 1}}, Subjects: v.SubjectsCommit, OverrideReason: v.ReasonCommit,
 		PackageSHA256: hex.EncodeToString(sha256.New().Sum(nil))}
 	l, err := leaf.DisclosureLeaf(&d)
@@ -81,8 +86,8 @@ func TestDisclosureVectors(t *testing.T) {
 			t.Errorf("the disclosure leaf holds participant %s in clear", s)
 		}
 	}
-	if bytes.Contains(l, []byte(v.Reason)) {
-		t.Error("the disclosure leaf holds the override reason in clear")
+	if bytes.Contains(l, []byte(v.Reason)) || bytes.Contains(l, []byte(`"`+v.Operator+`"`)) {
+		t.Error("the disclosure leaf holds the override reason or the operator in clear")
 	}
 }
 

@@ -18,7 +18,10 @@ type DisclosureRecord struct {
 	// Subjects are the participants with rows in the package.
 	Subjects       []string `json:"subjects"`
 	OverrideReason string   `json:"override_reason,omitempty"`
-	SaltsHex       []string `json:"salts_hex"`
+	// Operator is who issued the package: the leaf, which may be
+	// published, holds only its commitment (docs/publishing.md).
+	Operator string   `json:"operator"`
+	SaltsHex []string `json:"salts_hex"`
 	// Package is where the package was written (empty if the write was
 	// interrupted after the leaf was logged: the disclosure still counts).
 	Package string `json:"package,omitempty"`
@@ -29,11 +32,11 @@ type DisclosureRecord struct {
 // Bytes returns the record's leaf.
 func (r *DisclosureRecord) Bytes() ([]byte, error) { return DisclosureLeaf(&r.Leaf) }
 
-// Open recomputes the leaf's commitments from the kept subjects, reason
-// and salts; it returns an error if they do not match (a record edited
+// Open recomputes the leaf's commitments from the kept subjects, reason,
+// operator and salts; it returns an error if they do not match (a record edited
 // behind trialog's back).
 func (r *DisclosureRecord) Open() error {
-	if len(r.SaltsHex) != disclosureSalts {
+	if len(r.SaltsHex) != DisclosureSaltCount {
 		return fmt.Errorf("disclosure %d: %d salts", r.LeafIndex, len(r.SaltsHex))
 	}
 	var salts [][]byte
@@ -44,32 +47,36 @@ func (r *DisclosureRecord) Open() error {
 		}
 		salts = append(salts, s)
 	}
-	subjects, reason, err := DisclosureCommitments(salts, r.Subjects, r.OverrideReason)
+	subjects, reason, operator, err := DisclosureCommitments(salts, r.Subjects, r.OverrideReason, r.Operator)
 	if err != nil {
 		return err
 	}
-	if subjects != r.Leaf.Subjects || reason != r.Leaf.OverrideReason {
-		return fmt.Errorf("disclosure %d: the kept participants or override reason do not open the leaf's commitments", r.LeafIndex)
+	if subjects != r.Leaf.Subjects || reason != r.Leaf.OverrideReason || operator != r.Leaf.Operator {
+		return fmt.Errorf("disclosure %d: the kept participants, override reason or operator do not open the leaf's commitments", r.LeafIndex)
 	}
 	return nil
 }
 
 // DisclosureCommitments returns the hex commitments of a disclosure
-// leaf's Subjects and OverrideReason ("" when there is no reason) under
-// the leaf's salts (DisclosureSalts).
-func DisclosureCommitments(salts [][]byte, subjects []string, reason string) (string, string, error) {
+// leaf's Subjects, OverrideReason ("" when there is no reason) and
+// Operator under the leaf's salts (DisclosureSalts).
+func DisclosureCommitments(salts [][]byte, subjects []string, reason, operator string) (string, string, string, error) {
 	cell, err := DisclosureSubjectsCell(subjects)
 	if err != nil {
-		return "", "", fmt.Errorf("participant IDs: %w", err)
+		return "", "", "", fmt.Errorf("participant IDs: %w", err)
 	}
 	c := Commit(salts[DisclosureSaltSubjects], cell)
 	r := ""
 	if reason != "" {
 		if r, err = CommitText(salts[DisclosureSaltReason], reason); err != nil {
-			return "", "", fmt.Errorf("override reason: %w", err)
+			return "", "", "", fmt.Errorf("override reason: %w", err)
 		}
 	}
-	return hex.EncodeToString(c[:]), r, nil
+	o, err := CommitText(salts[DisclosureSaltOperator], operator)
+	if err != nil {
+		return "", "", "", fmt.Errorf("operator: %w", err)
+	}
+	return hex.EncodeToString(c[:]), r, o, nil
 }
 
 // ProvenDisclosure is a disclosure record with its leaf hash and its

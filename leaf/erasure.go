@@ -14,12 +14,14 @@ const ErasureFormat = "trialog-erasure-v1"
 
 // Erasure is the erasure leaf, kind 0x06 format 0x01 (docs/commitments.md):
 // who destroyed a participant's salt key, when and why. The participant is
-// only a salted commitment (ErasureSalt): the log must not name the
+// only a salted commitment (ErasureSalts): the log must not name the
 // person whose data was made unlinkable.
 type Erasure struct {
 	Format string `json:"format"`
 	Trial  string `json:"trial"`
-	// Subject is the hex commitment to the participant's ID.
+	// Subject is the hex commitment to the participant's ID, Operator
+	// to who erased the key (a person: committed, as everywhere in a log
+	// that may be published, docs/publishing.md).
 	Subject  string `json:"subject"`
 	Operator string `json:"operator"`
 	// Time is the CRO's system clock, UTC, RFC 3339.
@@ -29,15 +31,18 @@ type Erasure struct {
 	Reason string `json:"reason"`
 }
 
-// ErasureSalt derives the salt of the erasure leaf at a leaf index:
-// AES-256_K(uint128be(0)), K = HMAC-SHA256(secret,
-// "trialog/erasure-salt/v1" || 0x00 || lp(trial) || uvarint(index)).
-func ErasureSalt(secret []byte, trial string, index uint64) ([]byte, error) {
-	s, err := RecordSalts("trialog/erasure-salt/v1", secret, trial, index, 1)
-	if err != nil {
-		return nil, err
-	}
-	return s[0], nil
+// Erasure salt positions.
+const (
+	ErasureSaltSubject  = 0
+	ErasureSaltOperator = 1
+)
+
+// ErasureSalts derives the salts of the erasure leaf at a leaf index:
+// salt(i) = AES-256_K(uint128be(i)), K = HMAC-SHA256(secret,
+// "trialog/erasure-salt/v1" || 0x00 || lp(trial) || uvarint(index)), i = 0
+// for the participant, 1 for the operator.
+func ErasureSalts(secret []byte, trial string, index uint64) ([][]byte, error) {
+	return RecordSalts("trialog/erasure-salt/v1", secret, trial, index, 2)
 }
 
 // ErasureLeaf encodes an erasure leaf: 0x06 0x01 || compact JSON.
@@ -51,24 +56,18 @@ func ErasureLeaf(e *Erasure) ([]byte, error) {
 
 // ParseErasure decodes an erasure leaf strictly (one encoding per record).
 func ParseErasure(b []byte) (*Erasure, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindErasure, FormatV1, "a v1 erasure leaf"); err != nil {
 		return nil, err
 	}
-	if kind != KindErasure || format != FormatV1 {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v1 erasure leaf", ErrMalformed, kind, format)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b[2:]))
-	dec.DisallowUnknownFields()
-	var e Erasure
-	if err := dec.Decode(&e); err != nil {
-		return nil, fmt.Errorf("%w: erasure: %v", ErrMalformed, err)
+	e, err := strictJSON[Erasure](b, "erasure")
+	if err != nil {
+		return nil, err
 	}
 	if e.Format != ErasureFormat {
 		return nil, fmt.Errorf("%w: erasure format %q", ErrMalformed, e.Format)
 	}
-	if again, err := ErasureLeaf(&e); err != nil || !bytes.Equal(again, b) {
+	if again, err := ErasureLeaf(e); err != nil || !bytes.Equal(again, b) {
 		return nil, fmt.Errorf("%w: erasure leaf is not in its one encoding", ErrMalformed)
 	}
-	return &e, nil
+	return e, nil
 }

@@ -12,11 +12,13 @@
 package leaf
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -214,4 +216,29 @@ func Header(leaf []byte) (Kind, byte, error) {
 		return 0, 0, fmt.Errorf("%w: %d bytes", ErrMalformed, len(leaf))
 	}
 	return Kind(leaf[0]), leaf[1], nil
+}
+
+// expectHeader checks that b is a leaf of one kind and format version
+// (what names it in the error).
+func expectHeader(b []byte, kind Kind, format byte, what string) error {
+	k, f, err := Header(b)
+	if err != nil {
+		return err
+	}
+	if k != kind || f != format {
+		return fmt.Errorf("%w: kind %#x format %#x is not %s", ErrMalformed, k, f, what)
+	}
+	return nil
+}
+
+// strictJSON decodes the JSON body of a leaf (after its kind and format
+// bytes), refusing unknown fields: what names the leaf in the error.
+func strictJSON[T any](b []byte, what string) (*T, error) {
+	dec := json.NewDecoder(bytes.NewReader(b[2:]))
+	dec.DisallowUnknownFields()
+	var v T
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
+	return &v, nil
 }

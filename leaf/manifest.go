@@ -1,7 +1,6 @@
 package leaf
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -159,18 +158,12 @@ func ManifestLeaf(m *Manifest) ([]byte, error) {
 
 // ParseManifest decodes a manifest leaf.
 func ParseManifest(b []byte) (*Manifest, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindManifest, ManifestFormatByte, "a v2 manifest"); err != nil {
 		return nil, err
 	}
-	if kind != KindManifest || format != ManifestFormatByte {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v2 manifest", ErrMalformed, kind, format)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b[2:]))
-	dec.DisallowUnknownFields()
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
+	m, err := strictJSON[Manifest](b, "manifest")
+	if err != nil {
+		return nil, err
 	}
 	if m.Format != ManifestFormat {
 		return nil, fmt.Errorf("%w: manifest format %q", ErrMalformed, m.Format)
@@ -187,5 +180,5 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if err := m.Rules().Check(); err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
 	}
-	return &m, nil
+	return m, nil
 }

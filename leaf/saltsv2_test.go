@@ -26,6 +26,8 @@ type SaltsV2Vectors struct {
 		LeafIndex uint64 `json:"leaf_index"`
 		Subject   string `json:"subject"`
 		Salt      string `json:"salt_hex"`
+		Operator  string `json:"operator"`
+		OpSalt    string `json:"operator_salt_hex"`
 		Leaf      string `json:"leaf_hex"`
 		Hash      string `json:"leaf_hash_hex"`
 	} `json:"erasure_leaf"`
@@ -54,16 +56,20 @@ func buildSaltsV2(t *testing.T) SaltsV2Vectors {
 	secret := bytes.Repeat([]byte{0x5a}, leaf.SecretSize)
 	e := &v.Erasure
 	e.Secret, e.LeafIndex, e.Subject = hex.EncodeToString(secret), 1500, "01-701-1028"
-	salt, err := leaf.ErasureSalt(secret, v.Trial, e.LeafIndex)
+	salts, err := leaf.ErasureSalts(secret, v.Trial, e.LeafIndex)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Salt = hex.EncodeToString(salt)
-	c, err := leaf.CommitText(salt, e.Subject)
+	e.Salt, e.Operator, e.OpSalt = hex.EncodeToString(salts[leaf.ErasureSaltSubject]), "dpo", hex.EncodeToString(salts[leaf.ErasureSaltOperator])
+	c, err := leaf.CommitText(salts[leaf.ErasureSaltSubject], e.Subject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := leaf.ErasureLeaf(&leaf.Erasure{Format: leaf.ErasureFormat, Trial: v.Trial, Subject: c, Operator: "dpo", Time: "2026-12-03T10:40:00Z", Reason: "collected without valid consent"})
+	op, err := leaf.CommitText(salts[leaf.ErasureSaltOperator], e.Operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := leaf.ErasureLeaf(&leaf.Erasure{Format: leaf.ErasureFormat, Trial: v.Trial, Subject: c, Operator: op, Time: "2026-12-03T10:40:00Z", Reason: "collected without valid consent"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,12 +29,17 @@ func TestDisclosureProof(t *testing.T) {
 		t.Fatalf("fresh package: %+v", rep)
 	}
 	d := rep.Logged
-	if d.Recipient != "Partner Hospital" || d.Purpose != "main" || d.Operator != "cro-1" || d.Consent != pipeline.ConsentNotChecked || d.LeafIndex != 307 {
+	if d.Recipient != "Partner Hospital" || d.Purpose != "main" || d.Consent != pipeline.ConsentNotChecked || d.LeafIndex != 307 {
 		t.Errorf("disclosure: %+v", d)
 	}
 	recs, err := tr.Disclosures()
 	if err != nil || len(recs) != 1 || recs[0].Leaf.PackageSHA256 != d.PackageSHA256 || recs[0].Package != pkg || recs[0].Leaf.Rows != rep.Rows {
 		t.Fatalf("kept records: %v %+v", err, recs)
+	}
+	// The operator is the CRO's record; the leaf (which may be published)
+	// holds only its commitment.
+	if recs[0].Operator != "cro-1" || strings.Contains(string(must(recs[0].Bytes())), "cro-1") {
+		t.Errorf("operator: kept %q, leaf %s", recs[0].Operator, recs[0].Leaf.Operator)
 	}
 	if len(recs[0].Subjects) == 0 || recs[0].Open() != nil {
 		t.Errorf("kept record's participants: %d, %v", len(recs[0].Subjects), recs[0].Open())
@@ -136,4 +141,11 @@ func TestSubjectColumn(t *testing.T) {
 	if err != nil || res.Consent != pipeline.ConsentChecked || len(asked) != 1 || asked[0] != "1015" {
 		t.Errorf("SUBJID: %v %+v %v", err, res, asked)
 	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

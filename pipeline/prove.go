@@ -24,7 +24,6 @@ import (
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
-	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -155,11 +154,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, fmt.Errorf("cannot select rows by column %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
 		}
 	}
-	signed, err := t.LatestCheckpoint()
-	if err != nil {
-		return nil, err
-	}
-	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	signed, cp, err := t.LatestOpened()
 	if err != nil {
 		return nil, err
 	}

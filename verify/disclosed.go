@@ -16,7 +16,6 @@ type Disclosed struct {
 	TreeSize      uint64               `json:"tree_size"` // of the checkpoint the leaf's proof is against
 	Recipient     string               `json:"recipient"`
 	Purpose       string               `json:"purpose"`
-	Operator      string               `json:"operator"`
 	Time          string               `json:"time"`
 	Consent       string               `json:"consent"`
 	Withheld      []leaf.WithheldCount `json:"withheld"`
@@ -88,13 +87,13 @@ func (v *verifier) checkLogged(pkgPath string) {
 	case digest != d.PackageSHA256:
 		rep.fail("package digest %s… is not the one its disclosure record logged (%s…): the package was altered after it was issued", digest[:12], d.PackageSHA256[:min(12, len(d.PackageSHA256))])
 	}
-	rep.Logged = &Disclosed{LeafIndex: p.LeafIndex, TreeSize: cp.Size, Recipient: d.Recipient, Purpose: d.Purpose, Operator: d.Operator,
+	rep.Logged = &Disclosed{LeafIndex: p.LeafIndex, TreeSize: cp.Size, Recipient: d.Recipient, Purpose: d.Purpose,
 		Time: d.Time, Consent: d.Consent, Withheld: d.Withheld, PackageSHA256: d.PackageSHA256}
 }
 
 // String is the one-line summary of a disclosure record.
 func (d *Disclosed) String() string {
-	s := fmt.Sprintf("issued %s by %s to %s for purpose %s (consent %s), logged at leaf %d", d.Time, d.Operator, d.Recipient, d.Purpose, d.Consent, d.LeafIndex)
+	s := fmt.Sprintf("issued %s to %s for purpose %s (consent %s), logged at leaf %d", d.Time, d.Recipient, d.Purpose, d.Consent, d.LeafIndex)
 	for _, w := range d.Withheld {
 		verb := "withheld"
 		if d.Consent == "overridden" {

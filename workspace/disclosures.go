@@ -34,7 +34,8 @@ func (t *Trial) disclosureDir() string { return filepath.Join(t.Dir, "disclosure
 
 // LogDisclosure appends a disclosure leaf through the journal: d is
 // complete but for its commitments, which are computed here from
-// subjects and reason with the salts of the leaf's index. deliver (may be
+// subjects, reason and d.Operator (in clear on the way in, a commitment
+// in the leaf) with the salts of the leaf's index. deliver (may be
 // nil) runs after the leaf is logged and checkpointed, with the record
 // and the signed checkpoint, before the record is kept: prove writes the
 // package with the leaf's inclusion proof there. A crash anywhere leaves
@@ -44,7 +45,7 @@ func (t *Trial) LogDisclosure(ctx context.Context, d leaf.Disclosure, subjects [
 	if err := t.RecoverDisclosure(ctx); err != nil {
 		return nil, err
 	}
-	rec := &DisclosureRecord{Subjects: slices.Compact(slices.Sorted(slices.Values(subjects))), OverrideReason: reason}
+	rec := &DisclosureRecord{Subjects: slices.Compact(slices.Sorted(slices.Values(subjects))), OverrideReason: reason, Operator: d.Operator}
 	if rec.Subjects == nil {
 		rec.Subjects = []string{}
 	}
@@ -54,8 +55,11 @@ func (t *Trial) LogDisclosure(ctx context.Context, d leaf.Disclosure, subjects [
 			return nil, nil, err
 		}
 		rec.LeafIndex = start
-		rec.SaltsHex = []string{hex.EncodeToString(salts[0]), hex.EncodeToString(salts[1])}
-		if d.Subjects, d.OverrideReason, err = leaf.DisclosureCommitments(salts, rec.Subjects, reason); err != nil {
+		rec.SaltsHex = nil
+		for _, s := range salts {
+			rec.SaltsHex = append(rec.SaltsHex, hex.EncodeToString(s))
+		}
+		if d.Subjects, d.OverrideReason, d.Operator, err = leaf.DisclosureCommitments(salts, rec.Subjects, reason, rec.Operator); err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", err, ErrUsage)
 		}
 		rec.Leaf = d

@@ -45,14 +45,17 @@ func TestEraseAndRecover(t *testing.T) {
 	}
 	l, _ := tr.Log.Leaves(ctx, idx, 1)
 	e, err := leaf.ParseErasure(l[0])
-	if err != nil || e.Operator != "dpo" || e.Reason != "collected in error" || strings.Contains(string(l[0]), "S-1") {
+	if err != nil || e.Reason != "collected in error" || strings.Contains(string(l[0]), "S-1") || strings.Contains(string(l[0]), "dpo") {
 		t.Fatalf("erasure leaf: %v %+v", err, e)
+	}
+	if recs, err := tr.Erasures(); err != nil || len(recs) != 1 || recs[0].Operator != "dpo" || recs[0].LeafIndex != idx {
+		t.Fatalf("kept erasure records: %v %+v", err, recs)
 	}
 
 	// Crash after the append: journal and leaf there, key not destroyed.
-	salt, _ := leaf.ErasureSalt(tr.secret, tr.ID, idx+1)
-	commitment, _ := leaf.CommitText(salt, "S-2")
-	body := &erasureBody{Subject: "S-2", LeafIndex: idx + 1, Leaf: &leaf.Erasure{Format: leaf.ErasureFormat, Trial: tr.ID, Subject: commitment, Operator: "x", Time: "2026-12-03T00:00:00Z", Reason: "r"}}
+	salts, _ := leaf.ErasureSalts(tr.secret, tr.ID, idx+1)
+	commitment, _ := leaf.CommitText(salts[leaf.ErasureSaltSubject], "S-2")
+	body := &erasureBody{Subject: "S-2", Operator: "x", LeafIndex: idx + 1, Leaf: &leaf.Erasure{Format: leaf.ErasureFormat, Trial: tr.ID, Subject: commitment, Operator: "x", Time: "2026-12-03T00:00:00Z", Reason: "r"}}
 	j, err := tr.Begin(ctx, KindErasure, "erasure", body)
 	if err != nil {
 		t.Fatal(err)

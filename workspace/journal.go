@@ -62,19 +62,23 @@ type Journal struct {
 func (t *Trial) journalPath() string { return filepath.Join(t.Dir, "journal.json") }
 
 // Journal returns the unfinished write, or nil.
-func (t *Trial) Journal() (*Journal, error) {
-	data, err := os.ReadFile(t.journalPath())
+func (t *Trial) Journal() (*Journal, error) { return readOptionalJSON[Journal](t.journalPath()) }
+
+// readOptionalJSON decodes the JSON file at path, or returns nil if there
+// is none (a state file that only exists while it means something).
+func readOptionalJSON[T any](path string) (*T, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var j Journal
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("%s: %w", t.journalPath(), err)
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &j, nil
+	return &v, nil
 }
 
 // Begin journals a new write of the given kind starting at the current

@@ -305,3 +305,17 @@ func (t *Trial) SignStatement(text string) ([]byte, error) {
 func (t *Trial) LatestCheckpoint() ([]byte, error) {
 	return os.ReadFile(filepath.Join(t.Dir, "checkpoint"))
 }
+
+// LatestOpened returns the last checkpoint published, signed and opened
+// with the trial's own verifier key.
+func (t *Trial) LatestOpened() ([]byte, checkpoint.Checkpoint, error) {
+	signed, err := t.LatestCheckpoint()
+	if err != nil {
+		return nil, checkpoint.Checkpoint{}, err
+	}
+	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	if err != nil {
+		return nil, checkpoint.Checkpoint{}, fmt.Errorf("trial %s: latest checkpoint: %w", t.ID, err)
+	}
+	return signed, cp, nil
+}

@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/pipeline"
-	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -27,11 +26,7 @@ func disclosuresCommand() *cli.Command {
 				return err
 			}
 			defer t.Close()
-			signed, err := t.LatestCheckpoint()
-			if err != nil {
-				return err
-			}
-			cp, err := checkpoint.Open(t.VerifierKey, signed)
+			signed, cp, err := t.LatestOpened()
 			if err != nil {
 				return err
 			}
@@ -71,7 +66,7 @@ func disclosuresCommand() *cli.Command {
 func disclosureLine(d *workspace.ProvenDisclosure) string {
 	l := d.Leaf
 	var b strings.Builder
-	fmt.Fprintf(&b, "leaf %d\t%s\t%s@%d\t%d rows\t%s\tto %s\tpurpose %s\tconsent %s", d.LeafIndex, l.Time, l.Dataset, l.Version, l.Rows, l.Operator, l.Recipient, l.Purpose, l.Consent)
+	fmt.Fprintf(&b, "leaf %d\t%s\t%s@%d\t%d rows\t%s\tto %s\tpurpose %s\tconsent %s", d.LeafIndex, l.Time, l.Dataset, l.Version, l.Rows, d.Operator, l.Recipient, l.Purpose, l.Consent)
 	if len(l.Redacted) > 0 {
 		fmt.Fprintf(&b, "\tredacted %s", strings.Join(l.Redacted, ","))
 	}

@@ -136,6 +136,11 @@ func TestPublishServeMonitor(t *testing.T) {
 	mustRun(t, 0, "ingest", "--dataset", "AE", filepath.Join(pilot, "ae.csv"))
 	mustRun(t, 0, "consent", "record", "--subject", "01-701-1015", "--type", "consented", "--form", "MAIN-ICF@1.0",
 		"--time", "2014-01-02T09:00:00Z", "--recorded-by", "site 701")
+	// A disclosure and an erasure by a named operator: their leaves are
+	// published too, and name no one.
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--operator", "Jane Q. Operator",
+		"--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", filepath.Join(dir, "cro", "ae.arrow"), filepath.Join(pilot, "ae.csv"))
+	mustRun(t, 0, "consent", "erase", "--subject", "01-701-1023", "--reason", "collected in error", "--operator", "Jane Q. Operator")
 	out := mustRun(t, 0, "publish", "--json", pub)
 	var res struct{ OldSize, NewSize uint64 }
 	json.Unmarshal([]byte(strings.NewReplacer("old_size", "OldSize", "new_size", "NewSize").Replace(out)), &res)
