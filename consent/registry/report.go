@@ -9,7 +9,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/witness"
 	"github.com/trialog/trialog/workspace"
 )
@@ -34,11 +33,7 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 	if err != nil {
 		return nil, err
 	}
-	signed, err := t.LatestCheckpoint()
-	if err != nil {
-		return nil, err
-	}
-	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	signed, cp, err := t.LatestOpened()
 	if err != nil {
 		return nil, err
 	}
