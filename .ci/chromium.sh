@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium for the headless-browser test of the consent
-# IRB report (consent: TestReportHTMLInChromium). Idempotent: does nothing
+# Installs Debian's chromium for the headless-browser tests: the consent
+# IRB report's HTML (consent/registry: TestReportHTMLInChromium,
+# TestPilotReportReadsByParticipant) and the browser verifier page
+# (cmd/trialog: TestVerifierPageInChromium). Idempotent: does nothing
 # when /usr/bin/chromium is already there. Called by .ci/run.
 set -euo pipefail
 

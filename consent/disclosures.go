@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
-	"github.com/trialog/trialog/workspace"
 )
 
 // Disclosure finding kinds: a logged disclosure included rows of a
@@ -39,7 +39,7 @@ type DisclosureFinding struct {
 
 // AuditDisclosures replays every participant of every disclosure record
 // against the consent history at the disclosure's time and purpose.
-func (b *Book) AuditDisclosures(recs []*workspace.DisclosureRecord) ([]DisclosureFinding, error) {
+func (b *Book) AuditDisclosures(recs []*leaf.DisclosureRecord) ([]DisclosureFinding, error) {
 	out := []DisclosureFinding{}
 	for _, r := range recs {
 		at, err := ParseDate(r.Leaf.Time)
@@ -73,7 +73,7 @@ func (b *Book) AuditDisclosures(recs []*workspace.DisclosureRecord) ([]Disclosur
 // the report's checkpoint, and the disclosure findings are exactly what
 // replaying them against the report's consent history gives.
 func verifyDisclosures(rep *Report, cp checkpoint.Checkpoint, book *Book, res *VerifyResult) {
-	recs := make([]*workspace.DisclosureRecord, len(rep.Disclosures))
+	recs := make([]*leaf.DisclosureRecord, len(rep.Disclosures))
 	for i := range rep.Disclosures {
 		pd := &rep.Disclosures[i]
 		recs[i] = &pd.DisclosureRecord

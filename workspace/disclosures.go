@@ -22,76 +22,13 @@ import (
 // KindDisclosure is the journal kind of a disclosure record.
 const KindDisclosure = "disclosure"
 
-// DisclosureRecord is a logged disclosure as the CRO keeps it, in
-// DIR/trials/ID/disclosures/INDEX.json: the leaf's record, and what opens
-// its commitments (the participants and the override reason with their
-// salts) for the consent audit and the IRB report. The log holds only the
-// leaf.
-type DisclosureRecord struct {
-	LeafIndex uint64          `json:"leaf_index"`
-	Leaf      leaf.Disclosure `json:"leaf"`
-	// Subjects are the participants with rows in the package.
-	Subjects       []string `json:"subjects"`
-	OverrideReason string   `json:"override_reason,omitempty"`
-	// Operator is who issued the package: the leaf, which may be
-	// published, holds only its commitment (docs/publishing.md).
-	Operator string   `json:"operator"`
-	SaltsHex []string `json:"salts_hex"`
-	// Package is where the package was written (empty if the write was
-	// interrupted after the leaf was logged: the disclosure still counts).
-	Package string `json:"package,omitempty"`
-	// Checkpoint is the one signed right after the leaf was appended.
-	Checkpoint string `json:"checkpoint"`
-}
-
-// Bytes returns the record's leaf.
-func (r *DisclosureRecord) Bytes() ([]byte, error) { return leaf.DisclosureLeaf(&r.Leaf) }
-
-// Open recomputes the leaf's commitments from the kept subjects, reason
-// and salts; it returns an error if they do not match (a record edited
-// behind trialog's back).
-func (r *DisclosureRecord) Open() error {
-	if len(r.SaltsHex) != leaf.DisclosureSaltCount {
-		return fmt.Errorf("disclosure %d: %d salts", r.LeafIndex, len(r.SaltsHex))
-	}
-	var salts [][]byte
-	for _, h := range r.SaltsHex {
-		s, err := hex.DecodeString(h)
-		if err != nil || len(s) != leaf.SaltSize {
-			return fmt.Errorf("disclosure %d: bad salt", r.LeafIndex)
-		}
-		salts = append(salts, s)
-	}
-	subjects, reason, operator, err := disclosureCommitments(salts, r.Subjects, r.OverrideReason, r.Operator)
-	if err != nil {
-		return err
-	}
-	if subjects != r.Leaf.Subjects || reason != r.Leaf.OverrideReason || operator != r.Leaf.Operator {
-		return fmt.Errorf("disclosure %d: the kept participants, override reason or operator do not open the leaf's commitments", r.LeafIndex)
-	}
-	return nil
-}
-
-// disclosureCommitments are the leaf's commitments to the participants,
-// the override reason ("" when there is none) and the operator.
-func disclosureCommitments(salts [][]byte, subjects []string, reason, operator string) (string, string, string, error) {
-	cell, err := leaf.DisclosureSubjectsCell(subjects)
-	if err != nil {
-		return "", "", "", fmt.Errorf("participant IDs: %w", err)
-	}
-	c := leaf.Commit(salts[leaf.DisclosureSaltSubjects], cell)
-	r := ""
-	if reason != "" {
-		if r, err = leaf.CommitText(salts[leaf.DisclosureSaltReason], reason); err != nil {
-			return "", "", "", fmt.Errorf("override reason: %w", err)
-		}
-	}
-	o, err := leaf.CommitText(salts[leaf.DisclosureSaltOperator], operator)
-	if err != nil {
-		return "", "", "", fmt.Errorf("operator: %w", err)
-	}
-	return hex.EncodeToString(c[:]), r, o, nil
-}
+// DisclosureRecord and ProvenDisclosure are leaf.DisclosureRecord and
+// leaf.ProvenDisclosure, kept here under the names the workspace's API
+// has always used.
+type (
+	DisclosureRecord = leaf.DisclosureRecord
+	ProvenDisclosure = leaf.ProvenDisclosure
+)
 
 func (t *Trial) disclosureDir() string { return filepath.Join(t.Dir, "disclosures") }
 
@@ -122,7 +59,7 @@ func (t *Trial) LogDisclosure(ctx context.Context, d leaf.Disclosure, subjects [
 		for _, s := range salts {
 			rec.SaltsHex = append(rec.SaltsHex, hex.EncodeToString(s))
 		}
-		if d.Subjects, d.OverrideReason, d.Operator, err = disclosureCommitments(salts, rec.Subjects, reason, rec.Operator); err != nil {
+		if d.Subjects, d.OverrideReason, d.Operator, err = leaf.DisclosureCommitments(salts, rec.Subjects, reason, rec.Operator); err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", err, ErrUsage)
 		}
 		rec.Leaf = d
@@ -203,17 +140,6 @@ func (t *Trial) Disclosures() ([]*DisclosureRecord, error) {
 		out = append(out, &r)
 	}
 	return out, nil
-}
-
-// ProvenDisclosure is a disclosure record with its leaf hash and its
-// inclusion proof against one signed checkpoint, and the one-line outcome
-// of checking it against the log.
-type ProvenDisclosure struct {
-	DisclosureRecord
-	LeafHash string   `json:"leaf_hash"`
-	Proof    [][]byte `json:"inclusion_proof"` // bottom-up (base64 in JSON)
-	Verified string   `json:"verified"`
-	OK       bool     `json:"ok"`
 }
 
 // ProveDisclosures checks every kept disclosure record against the log

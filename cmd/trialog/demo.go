@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/consent/registry"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
@@ -183,7 +184,7 @@ const demoWithdrawn = "01-701-1028"
 // demo subject consented to its main scope and demoWithdrawn consented
 // and later withdrew (the pilot data carries no consent records).
 func demoConsent(ctx context.Context, t *workspace.Trial, subject string) error {
-	reg, err := consent.Open(ctx, t, true)
+	reg, err := registry.Open(ctx, t, true)
 	if err != nil {
 		return err
 	}
@@ -210,7 +211,7 @@ func demoConsent(ctx context.Context, t *workspace.Trial, subject string) error 
 
 // demoRule is the consent rule of a disclosure for purpose, now.
 func demoRule(ctx context.Context, t *workspace.Trial, purpose string) (func(string) string, error) {
-	reg, err := consent.Open(ctx, t, false)
+	reg, err := registry.Open(ctx, t, false)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/consent/registry"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/workspace"
 )
@@ -38,7 +38,7 @@ func consentOptions(c *cli.Context, t *workspace.Trial, opts *pipeline.ProveOpti
 	if c.IsSet("override-consent") && override == "" {
 		return usageErr("--override-consent needs a reason")
 	}
-	reg, err := consent.Open(c.Context, t, false)
+	reg, err := registry.Open(c.Context, t, false)
 	if err != nil {
 		return err
 	}

@@ -36,12 +36,14 @@ var floors = map[string]int{
 	"tlogtiles": 3, // the log published as C2SP tlog-tiles: writer, read-only handler, reader
 	"monitor":   4, // a third party following a published log
 	// 4: the package format; 5: the sponsor's verifier.
-	"disclosure": 4,
-	"verify":     5, "verify/browser": 6, "verify/browser/wasm": 6,
+	"disclosure":         4,
+	"consent":            4, // consent model, IRB report format and its offline verifier: no storage, builds to WebAssembly
+	"consent/reporthtml": 4, // the IRB report as HTML, apart so the browser verifier links no html/template
+	"verify":             5, "verify/browser": 6, "verify/browser/wasm": 6,
 	"freshness": 6, // verify.Versions over a published log (verify --log-url)
 	// 6: the CRO's state; 7: its writers; 8-9: wiring; 10: the CLI.
 	"workspace": 6,
-	"pipeline":  7, "consent": 7, "consent/fhir": 8, "consent/sdtm": 8,
+	"pipeline":  7, "consent/registry": 7, "consent/fhir": 8, "consent/sdtm": 8,
 	"backend": 8, "consent/imports": 9,
 	"cmd/trialog": 10,
 }
