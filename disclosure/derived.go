@@ -134,7 +134,7 @@ func derivedMetadata(f *ipcfile.File) (arrow.Metadata, error) {
 	}
 	defer batch.Release()
 	col, ok := batch.Column(0).(*array.Binary)
-	if !ok || batch.NumRows() == 0 || col.NullN() != 0 {
+	if !ok || batch.NumRows() == 0 || col.NullN() != 0 || !offsetsInside(col) {
 		return md, fmt.Errorf("%w: a derived package's first value must be its metadata record", ErrPackage)
 	}
 	keys, vals, err := parseRecord(col.Value(0)) // parseRecord copies what it keeps
@@ -142,6 +142,32 @@ func derivedMetadata(f *ipcfile.File) (arrow.Metadata, error) {
 		return md, err
 	}
 	return arrow.NewMetadata(append(md.Keys(), keys...), append(md.Values(), vals...)), nil
+}
+
+// offsetsInside checks a binary column's value offsets before any value
+// is sliced: Arrow's reader does not, and a crafted batch's offsets point
+// anywhere (FuzzPackage found one far past the data buffer).
+func offsetsInside(col *array.Binary) bool {
+	d := col.Data()
+	bufs := d.Buffers()
+	if len(bufs) < 3 || bufs[1] == nil {
+		return false
+	}
+	offs, data := bufs[1].Bytes(), 0
+	if bufs[2] != nil {
+		data = bufs[2].Len()
+	}
+	first, n := d.Offset(), d.Len()
+	if first < 0 || n < 0 || len(offs)/4 < first+n+1 {
+		return false
+	}
+	at := func(i int) int64 { return int64(int32(binary.LittleEndian.Uint32(offs[4*i:]))) }
+	for i := first; i < first+n; i++ {
+		if lo, hi := at(i), at(i+1); lo < 0 || hi < lo || hi > int64(data) {
+			return false
+		}
+	}
+	return true
 }
 
 // IsDerived says whether schema metadata is a derived package's.
@@ -160,7 +186,7 @@ func LeafTags(f *ipcfile.File, tags []byte, max uint64) ([]byte, bool, error) {
 			return nil, false, fmt.Errorf("batch %d: %w: %v", b, ErrPackage, err)
 		}
 		col, ok := rec.Column(0).(*array.Binary)
-		if !ok || col.NullN() > 0 {
+		if !ok || col.NullN() > 0 || !offsetsInside(col) {
 			rec.Release()
 			return nil, false, fmt.Errorf("batch %d: %w: leaf tags of the wrong type or null", b, ErrPackage)
 		}
