@@ -4,6 +4,7 @@
 //
 //	tiles mklog   -log DIR -n N          an embedded log of N ~100-byte leaves and a signed checkpoint
 //	tiles read    -log DIR               read every leaf in publish-sized ranges (the baseline)
+//	tiles evict   -log DIR               drop DIR's files from the page cache (the next read is cold)
 //	tiles publish -log DIR -out PUB      tlogtiles.Publish into PUB
 //	tiles monitor -out PUB -state S      monitor.Check from the directory (or -url)
 //	tiles serve   -out PUB -requests N   loopback HTTP server + Go load generator over tile paths
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sys/unix"
 
 	"github.com/trialog/trialog/monitor"
 	"github.com/trialog/trialog/tlogtiles"
@@ -71,6 +73,8 @@ func main() {
 		count, what = mklog(ctx, *dir, *n), "leaves appended"
 	case "read":
 		count, what = read(ctx, *dir), "leaves read"
+	case "evict":
+		count, what = evict(*dir), "files evicted"
 	case "publish":
 		count, what = publish(ctx, *dir, *out), "leaves published"
 	case "monitor":
@@ -173,6 +177,32 @@ func read(ctx context.Context, dir string) uint64 {
 		pos += k
 	}
 	return root.Size
+}
+
+// evict writes back and drops every file under dir from the page cache
+// (posix_fadvise DONTNEED on clean pages), so that the next read of the
+// log comes from the disk: the cold baseline.
+func evict(dir string) uint64 {
+	var n uint64
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return err
+		}
+		n++
+		return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return n
 }
 
 func publish(ctx context.Context, dir, out string) uint64 {
