@@ -13,7 +13,8 @@
 # baselines; publishing the whole log as tlog-tiles into a fresh directory,
 # with the log warm and cold; a monitor catching up on it from the
 # published directory; a bounded loopback load of tile requests against
-# the read-only handler, in one process. Results: bench/out/tiles.tsv
+# the read-only handler, in one process (net/http's client, then a minimal
+# keep-alive client: -raw), and as two processes. Results: bench/out/tiles.tsv
 # (with the load average at each step). The box is shared: compare ratios
 # within one run. Publications are never deleted inside a run: ext4 makes
 # file creation slow for minutes after a mass deletion.
@@ -63,12 +64,15 @@ for n in "${sizes[@]}"; do
 	for b in "${bins[@]}"; do
 		measure "serve-$n" "$n" "$b" serve -log "$log" -out "$pub" -requests 200000 -max-time 20s
 	done
+	# The same with the minimal keep-alive client (-raw): less of the two
+	# cores goes to the load generator.
+	measure "serve-raw-$n" "$n" "$out/tiles" serve -log "$log" -out "$pub" -requests 400000 -max-time 20s -raw
 	# Server and load generator as two processes: the server's CPU time
 	# per request is its own (server_us_per_request in the .out file).
 	for b in "${bins[@]}"; do
 		measure "server-$n" "$n" "$b" server -out "$pub" -addr 127.0.0.1:18181 -max-time 22s &
 		sleep 1
-		measure "load-$n" "$n" "$out/tiles" load -out "$pub" -url http://127.0.0.1:18181/BENCH/ -requests 10000000 -max-time 20s
+		measure "load-$n" "$n" "$out/tiles" load -out "$pub" -url http://127.0.0.1:18181/BENCH/ -requests 10000000 -max-time 20s -raw
 		wait
 		awk -F'\t' -v n="$n" -v b="$(basename "$b")" '$1==n && $2=="server-"n && $3==b {s=$6+$7; c=$5*$4} END {if (c>0) printf "%s %s: server %.1f us CPU per request\n", n, b, s/c*1e6}' "$res"
 	done
