@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium for the headless-browser test of the consent
-# IRB report (consent: TestReportHTMLInChromium). Idempotent: does nothing
+# Installs Debian's chromium for the headless-browser tests: the consent
+# IRB report's HTML (consent/registry: TestReportHTMLInChromium,
+# TestPilotReportReadsByParticipant) and the browser verifier page
+# (cmd/trialog: TestVerifierPageInChromium). Idempotent: does nothing
 # when /usr/bin/chromium is already there. Called by .ci/run.
 set -euo pipefail
 
@@ -8,12 +10,6 @@ if [ -x /usr/bin/chromium ]; then
 	echo "chromium.sh: $(/usr/bin/chromium --version 2>/dev/null || echo chromium) already installed"
 	exit 0
 fi
-sudo=
-if [ "$(id -u)" != 0 ]; then
-	sudo=sudo
-fi
-echo "chromium.sh: installing chromium"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+. "$(dirname "$0")/lib.sh"
+apt_install chromium.sh chromium fonts-dejavu-core
 /usr/bin/chromium --version

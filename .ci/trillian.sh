@@ -7,17 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "${TRIALOG_TRILLIAN_TESTS:-}" = off ]; then
-	echo "trillian.sh: TRIALOG_TRILLIAN_TESTS=off, nothing to prepare"
-	exit 0
-fi
+. .ci/lib.sh
+skip_when_off trillian.sh TRIALOG_TRILLIAN_TESTS
 
 start=$(date +%s)
 if [ ! -x /usr/lib/postgresql/15/bin/postgres ]; then
-	echo "trillian.sh: installing postgresql-15"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+	apt_install trillian.sh postgresql-15
 fi
 /usr/lib/postgresql/15/bin/postgres --version
 

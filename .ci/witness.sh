@@ -12,17 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "${TRIALOG_WITNESS_TESTS:-}" = off ]; then
-	echo "witness.sh: TRIALOG_WITNESS_TESTS=off, nothing to prepare"
-	exit 0
-fi
+. .ci/lib.sh
+skip_when_off witness.sh TRIALOG_WITNESS_TESTS
 
 start=$(date +%s)
 if ! command -v ssh-agent >/dev/null || ! command -v ssh-keygen >/dev/null || ! command -v ssh-add >/dev/null; then
-	echo "witness.sh: installing openssh-client"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends openssh-client >/dev/null
+	apt_install witness.sh openssh-client
 fi
 
 dirs=$(go run ./witness/witnesstest/prebuild | tr '\n' ' ')

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -380,4 +381,14 @@ func Validate(arr arrow.Array) (int, error) {
 		return Validate(a.Storage())
 	}
 	return 0, nil
+}
+
+// CellText is a canonical cell as plain text, for matching a cell against
+// a name typed by a person (a participant ID, a --where value): the text
+// itself or the canonical number, trimmed, and "" for a missing cell.
+func CellText(cell []byte) string {
+	if len(cell) == 0 || cell[0] == TagNull {
+		return ""
+	}
+	return strings.TrimSpace(string(cell[1:]))
 }

@@ -1,6 +1,3 @@
-// Package pipeline turns dataset files into log leaves and back into proof:
-// ingest (rows → canonical cells → salted commitments → leaves → log →
-// manifest → signed checkpoint), prove (disclosure packages) and verify.
 // Package commit turns the Arrow record batches of a dataset version into
 // its row leaves (docs/commitments.md): canonical cells, salts, cell
 // commitments, row hash, cells digest, leaf, leaf hash and the folded
@@ -12,9 +9,11 @@ package commit
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
+	"sort"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/transparency-dev/merkle/compact"
@@ -30,15 +29,63 @@ import (
 type Committer struct {
 	Columns Columns
 	Rules   canonical.Rules // the manifest's (Manifest.Rules)
-	salter  *leaf.Salter
+	salter  *leaf.Salter    // v1: every row; v2: rows with no participant
 	encoder *leaf.RowEncoder
 	name    string
+	// Salts v2: each participant's rows are salted from their own key.
+	keys           ParticipantKeys // nil: salts v1
+	subjectIdx     int             // source column of the participant ID, -1: none
+	trial, dataset string
+	version        uint64
+	bySubject      map[string]*leaf.Salter
+	runs           []saltRun // a derived-salt verifier's keys, by row
+	secret         []byte    // the CRO's trial secret (nil in a verifier)
+	salting        Salting
 }
 
+type saltRun struct {
+	first  uint64
+	salter *leaf.Salter
+}
+
+// Salting is how a dataset version's salts derive (docs/commitments.md);
+// only the CRO derives salts, so it is kept in the catalog and the ingest
+// journal, not logged.
+type Salting struct {
+	// Salts is 2 for salts v2 (each participant's rows salted from their
+	// own key, ParticipantKeys), 0 for v1 (every row from the trial secret).
+	Salts int `json:"salts,omitempty"`
+	// SubjectColumn is the column whose value picks the key ("" with
+	// salts v2: no participant column, every row uses the trial secret).
+	SubjectColumn string `json:"subject_column,omitempty"`
+}
+
+// ParticipantKeys holds the random per-participant keys of salts v2: the
+// trial's key store (workspace.KeyStore). Key wraps ErrErased once a
+// participant's key was destroyed.
+type ParticipantKeys interface {
+	Key(subject string) ([]byte, error)
+	Has(subject string) bool
+	AnyErased() bool
+	// Ensure gives every listed participant without a key a new one,
+	// durably, before returning (ErrErased for an erased participant).
+	Ensure(subjects []string) error
+}
+
+// ErrErased is wrapped when a participant's key was destroyed (trialog
+// consent erase, crypto-shredding): their rows can never be salted again.
+var ErrErased = errors.New("the participant's key was erased")
+
 // NewCommitter prepares the leaves of a dataset version read from the file
-// called name with the given columns, cells encoded under rules.
-func NewCommitter(secret []byte, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
-	salter, err := leaf.NewSalter(secret, trial, dataset, version, len(cols.Sorted))
+// called name with the given columns, cells encoded under rules, salted
+// as salting says from the trial secret (salts v2 takes each participant's
+// key from keys, which may be nil for salts v1).
+func NewCommitter(secret []byte, keys ParticipantKeys, salting Salting, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
+	newSalter := leaf.NewSalter
+	if salting.Salts == 2 {
+		newSalter = leaf.NewSalterV2
+	}
+	salter, err := newSalter(secret, trial, dataset, version, len(cols.Sorted))
 	if err != nil {
 		return nil, err
 	}
@@ -46,28 +93,222 @@ func NewCommitter(secret []byte, trial, dataset string, version uint64, name str
 	if err != nil {
 		return nil, err
 	}
-	return &Committer{Columns: cols, Rules: rules, salter: salter, encoder: enc, name: name}, nil
+	c := &Committer{Columns: cols, Rules: rules, salter: salter, encoder: enc, name: name, subjectIdx: -1, trial: trial, dataset: dataset, version: version,
+		secret: secret, salting: salting}
+	if salting.Salts == 2 {
+		if keys == nil {
+			return nil, fmt.Errorf("%s: salts v2 need the trial's key store", name)
+		}
+		c.keys, c.bySubject = keys, map[string]*leaf.Salter{}
+		if salting.SubjectColumn != "" {
+			j := slices.Index(cols.Sorted, salting.SubjectColumn)
+			if j < 0 {
+				return nil, fmt.Errorf("%s has no subject column %s: %w", name, salting.SubjectColumn, source.ErrInput)
+			}
+			c.subjectIdx = cols.SourceIndex[j]
+		}
+	}
+	return c, nil
 }
 
 // NewChecker returns a Committer that can only Check batches (it needs no
 // secret): ingest validates a whole file before it derives anything.
 func NewChecker(name string, cols Columns) *Committer {
-	return &Committer{Columns: cols, name: name}
+	return &Committer{Columns: cols, name: name, subjectIdx: -1}
 }
 
-// NewCommitterFromKey is NewCommitter for a holder of the dataset
-// version's salt key (leaf.SaltKey) rather than the trial secret: the
-// verifier of a derived-salt package.
-func NewCommitterFromKey(key []byte, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
-	salter, err := leaf.NewSalterFromKey(key, len(cols.Sorted))
-	if err != nil {
-		return nil, err
+// KeyRun is a run of a dataset version's rows salted from one salt key:
+// rows [First, next run's First) (the last run: to the version's end).
+// The key is the version's salt key (leaf.SaltKey, salts v1) or one
+// participant's (leaf.SaltKeyV2, salts v2).
+type KeyRun struct {
+	First uint64
+	Key   []byte
+}
+
+// NewCommitterFromKeys is NewCommitter for a holder of the salt keys of a
+// dataset version's rows (KeyRun, sorted by First, the first at row 0)
+// rather than the trial secret: the verifier of a derived-salt package.
+func NewCommitterFromKeys(runs []KeyRun, trial, dataset string, version uint64, name string, cols Columns, rules canonical.Rules) (*Committer, error) {
+	if len(runs) == 0 || runs[0].First != 0 {
+		return nil, fmt.Errorf("%s: the salt keys do not start at row 0", name)
+	}
+	c := &Committer{Columns: cols, Rules: rules, name: name, subjectIdx: -1, trial: trial, dataset: dataset, version: version}
+	for i, r := range runs {
+		if i > 0 && r.First <= runs[i-1].First {
+			return nil, fmt.Errorf("%s: salt key runs are not in row order", name)
+		}
+		sl, err := leaf.NewSalterFromKey(r.Key, len(cols.Sorted))
+		if err != nil {
+			return nil, err
+		}
+		c.runs = append(c.runs, saltRun{first: r.First, salter: sl})
 	}
 	enc, err := leaf.NewRowEncoder(trial, dataset, version, cols.Sorted)
 	if err != nil {
 		return nil, err
 	}
-	return &Committer{Columns: cols, Rules: rules, salter: salter, encoder: enc, name: name}, nil
+	c.encoder = enc
+	return c, nil
+}
+
+// AppendKeyRuns appends to runs the salt keys of a batch's rows (first:
+// the dataset row index of its first row), one run per participant
+// (salts v2) or one for the whole version (salts v1): what a derived-salt
+// package carries (docs/package-format.md). A row of an erased
+// participant is an error: their salts are gone.
+func (c *Committer) AppendKeyRuns(runs []KeyRun, rec arrow.Record, first uint64) ([]KeyRun, error) {
+	if c.secret == nil {
+		return nil, fmt.Errorf("%s: salt keys derive from the trial secret", c.name)
+	}
+	subjects, err := c.Subjects(rec, first)
+	if err != nil {
+		return nil, err
+	}
+	keyOf := func(subject string) ([]byte, error) {
+		switch {
+		case c.salting.Salts != 2:
+			return leaf.SaltKey(c.secret, c.trial, c.dataset, c.version, len(c.Columns.Sorted))
+		case subject == "":
+			return leaf.SaltKeyV2(c.secret, c.trial, c.dataset, c.version, len(c.Columns.Sorted))
+		}
+		key, err := c.keys.Key(subject)
+		if err != nil {
+			return nil, err
+		}
+		return leaf.SaltKeyV2(key, c.trial, c.dataset, c.version, len(c.Columns.Sorted))
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		subject := ""
+		if subjects != nil {
+			subject = subjects[i]
+		}
+		if len(runs) > 0 && (subjects == nil || (i > 0 && subject == subjects[i-1])) {
+			continue // the same key as the row before
+		}
+		key, err := keyOf(subject)
+		if err != nil {
+			return nil, fmt.Errorf("%s: row %d: %w", c.name, first+uint64(i), err)
+		}
+		if len(runs) > 0 && string(runs[len(runs)-1].Key) == string(key) {
+			continue // the same participant across a batch boundary
+		}
+		runs = append(runs, KeyRun{First: first + uint64(i), Key: key})
+	}
+	return runs, nil
+}
+
+// Subjects returns the participant ID of each row of a batch ("" for
+// none), or nil when the salts do not depend on it.
+func (c *Committer) Subjects(rec arrow.Record, first uint64) ([]string, error) {
+	if c.subjectIdx < 0 {
+		return nil, nil
+	}
+	enc, err := c.Rules.Encoder(rec.Column(c.subjectIdx))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, rec.NumRows())
+	var buf, prev []byte
+	for i := range out {
+		if buf, err = enc(buf[:0], i); err != nil {
+			return nil, fmt.Errorf("%s: row %d: subject column: %v: %w", c.name, first+uint64(i), err, source.ErrInput)
+		}
+		if i > 0 && string(buf) == string(prev) { // rows of one participant are usually together
+			out[i] = out[i-1]
+			continue
+		}
+		out[i] = canonical.CellText(buf)
+		prev = append(prev[:0], buf...)
+	}
+	return out, nil
+}
+
+// CheckErased fails on the first row of a participant whose key was
+// erased (naming the row, not the participant).
+func (c *Committer) CheckErased(rec arrow.Record, first uint64) error {
+	if c.keys == nil || !c.keys.AnyErased() {
+		return nil
+	}
+	subjects, err := c.Subjects(rec, first)
+	if err != nil || subjects == nil {
+		return err
+	}
+	for i, s := range subjects {
+		if s == "" || c.keys.Has(s) || (i > 0 && s == subjects[i-1]) {
+			continue
+		}
+		if _, err := c.keys.Key(s); errors.Is(err, ErrErased) {
+			return fmt.Errorf("%s: row %d: %v (trialog consent erase); their rows cannot be logged again: %w", c.name, first+uint64(i), err, source.ErrInput)
+		}
+	}
+	return nil
+}
+
+// RowSalters returns each row's salter, for rows whose subjects are
+// given (Subjects; nil: every row the dataset's one salter, or the salter
+// of the row's key run). An erased participant's rows get nil. With
+// ensure (ingest), participants without a key get one, durably, before
+// any of their leaves can be appended, and an erased participant's row is
+// an error.
+func (c *Committer) RowSalters(subjects []string, n int, first uint64, ensure bool) ([]*leaf.Salter, error) {
+	out := make([]*leaf.Salter, n)
+	if c.runs != nil {
+		k := sort.Search(len(c.runs), func(k int) bool { return c.runs[k].first > first }) - 1
+		for i := range out {
+			for row := first + uint64(i); k+1 < len(c.runs) && c.runs[k+1].first <= row; {
+				k++
+			}
+			out[i] = c.runs[k].salter
+		}
+		return out, nil
+	}
+	if subjects == nil {
+		for i := range out {
+			out[i] = c.salter
+		}
+		return out, nil
+	}
+	if ensure {
+		if err := c.keys.Ensure(subjects); errors.Is(err, ErrErased) {
+			for i, s := range subjects {
+				if _, kerr := c.keys.Key(s); errors.Is(kerr, ErrErased) {
+					return nil, fmt.Errorf("%s: row %d: %v (trialog consent erase); their rows cannot be logged again: %w", c.name, first+uint64(i), kerr, source.ErrInput)
+				}
+			}
+			return nil, err
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	for i, s := range subjects {
+		if s == "" {
+			out[i] = c.salter
+			continue
+		}
+		if i > 0 && s == subjects[i-1] {
+			out[i] = out[i-1]
+			continue
+		}
+		if sl, ok := c.bySubject[s]; ok {
+			out[i] = sl
+			continue
+		}
+		key, err := c.keys.Key(s)
+		if errors.Is(err, ErrErased) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: row %d: %w", c.name, first+uint64(i), err)
+		}
+		sl, err := leaf.NewSalterV2(key, c.trial, c.dataset, c.version, len(c.Columns.Sorted))
+		if err != nil {
+			return nil, err
+		}
+		c.bySubject[s] = sl
+		out[i] = sl
+	}
+	return out, nil
 }
 
 // RowEncoder is the leaf encoder of this dataset version.
@@ -125,11 +366,25 @@ func (c *Committer) AppendLeaf(dst []byte, row uint64, d *leaf.RowDigest) []byte
 	return c.encoder.Append(dst, row, &rowHash, &cells)
 }
 
-// SaltsOf returns the salts of rows [first, first+rows), row after row.
-func (c *Committer) SaltsOf(dst []byte, first uint64, rows int) []byte {
-	n := rows * len(c.Columns.Sorted) * leaf.SaltSize
-	dst = slices.Grow(dst[:0], n)[:n]
-	c.salter.Salts(dst, first, rows)
+// SaltsOf returns the salts of batch rows [lo, hi) (dataset row index
+// first+i for batch row i), row after row, each from its salter
+// (RowSalters): one keystream per run of rows of the same participant.
+// Rows with no salter (erased) get zero salts.
+func (c *Committer) SaltsOf(dst []byte, salters []*leaf.Salter, first uint64, lo, hi int) []byte {
+	rowBytes := len(c.Columns.Sorted) * leaf.SaltSize
+	dst = slices.Grow(dst[:0], (hi-lo)*rowBytes)[:(hi-lo)*rowBytes]
+	for i := lo; i < hi; {
+		s, j := salters[i], i+1
+		for j < hi && salters[j] == s {
+			j++
+		}
+		if s != nil {
+			s.Salts(dst[(i-lo)*rowBytes:(j-lo)*rowBytes], first+uint64(i), j-i)
+		} else {
+			clear(dst[(i-lo)*rowBytes : (j-lo)*rowBytes])
+		}
+		i = j
+	}
 	return dst
 }
 
@@ -166,6 +421,14 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 		return err
 	}
 	n := int(rec.NumRows())
+	subjects, err := c.Subjects(rec, first)
+	if err != nil {
+		return err
+	}
+	salters, err := c.RowSalters(subjects, n, first, true)
+	if err != nil {
+		return err
+	}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -185,7 +448,7 @@ func (c *Committer) Fill(lb *LeafBatch, rec arrow.Record, first uint64, workers 
 	rowSalts := len(encs) * leaf.SaltSize
 	parallel.Run(n, workers, func(w, part, lo, hi int) {
 		digest, scratch := lb.digests[w], []byte(nil)
-		salts := c.SaltsOf(lb.salts[w], first+uint64(lo), hi-lo)
+		salts := c.SaltsOf(lb.salts[w], salters, first, lo, hi)
 		lb.salts[w] = salts
 		var r *compact.Range
 		if !lb.Unfolded {

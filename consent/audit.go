@@ -1,16 +1,11 @@
 package consent
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/trialog/trialog/canonical"
-	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
-	"github.com/trialog/trialog/source"
-	"github.com/trialog/trialog/workspace"
 )
 
 // Finding kinds. A row is in exactly one of them, or compliant.
@@ -22,7 +17,7 @@ const (
 	Undetermined    = "undetermined"     // a partial date leaves the outcome open: Possible lists the outcomes
 	Undated         = "undated"          // the date column is empty
 	BadDate         = "bad-date"         // the date column is not ISO 8601
-	compliant       = "ok"
+	Compliant       = "ok"               // not a finding: the kind Classify gives a row with valid consent
 )
 
 // FindingKinds lists the kinds in report order.
@@ -75,72 +70,13 @@ type AuditResult struct {
 	Flagged       int               `json:"subjects_with_findings"`
 	Findings      []Finding         `json:"findings"`
 	Truncated     bool              `json:"findings_truncated,omitempty"`
+	// Disclosures flags logged disclosures of this dataset version that
+	// included rows their participants' consent did not cover then.
+	Disclosures []DisclosureFinding `json:"disclosure_findings"`
 }
 
 // AuditFormat is the format tag of an AuditResult.
 const AuditFormat = "trialog-consent-audit-v1"
-
-// Audit joins an ingested dataset version's rows to the consent history.
-// The data file must be the ingested one (its SHA-256 is checked against
-// the logged manifest): the log holds commitments only, so the dates and
-// subjects come from the file.
-func Audit(ctx context.Context, t *workspace.Trial, book *Book, f *source.File, opts AuditOptions) (*AuditResult, error) {
-	if opts.Scope == "" {
-		opts.Scope = "main"
-	}
-	if opts.GraceDays < 0 {
-		return nil, fmt.Errorf("grace period of %d days: %w", opts.GraceDays, workspace.ErrUsage)
-	}
-	rec, err := t.Version(opts.Dataset, opts.Version)
-	if err != nil {
-		return nil, err
-	}
-	m := rec.Manifest
-	digest, err := durable.FileSHA256(ctx, f.Path)
-	if err != nil {
-		return nil, err
-	}
-	if digest != m.Source.SHA256 {
-		return nil, fmt.Errorf("%s is not the file ingested as %s version %d (sha256 %s…, logged %s…): %w",
-			f.Name, m.Dataset, m.Version, digest[:12], m.Source.SHA256[:12], workspace.ErrUsage)
-	}
-	res := &AuditResult{Format: AuditFormat, Trial: t.ID, Dataset: m.Dataset, Version: m.Version, Source: m.Source,
-		SubjectColumn: opts.SubjectColumn, DateColumn: opts.DateColumn, Scope: opts.Scope, GraceDays: opts.GraceDays,
-		Counts: map[string]uint64{}, Findings: []Finding{}}
-	for _, k := range FindingKinds {
-		res.Counts[k] = 0
-	}
-	subjects, flagged := map[string]bool{}, map[string]bool{}
-	err = forEachRow(ctx, f, opts.SubjectColumn, opts.DateColumn, func(row uint64, subject, date string) error {
-		res.Rows++
-		subjects[subject] = true
-		fd := book.Classify(subject, opts.Scope, date, opts.GraceDays)
-		if fd.Partial {
-			res.PartialDates++
-		}
-		if fd.Kind == compliant {
-			res.Compliant++
-			return nil
-		}
-		flagged[subject] = true
-		res.Counts[fd.Kind]++
-		fd.Row, fd.LeafIndex = row, m.FirstIndex+row
-		if opts.MaxFindings > 0 && len(res.Findings) >= opts.MaxFindings {
-			res.Truncated = true
-			return nil
-		}
-		res.Findings = append(res.Findings, fd)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if res.Rows != m.Rows {
-		return nil, fmt.Errorf("%s: read %d rows, the manifest logged %d", f.Name, res.Rows, m.Rows)
-	}
-	res.Subjects, res.Flagged = len(subjects), len(flagged)
-	return res, nil
-}
 
 // Classify audits one row of subject dated date (ISO 8601 text, "" when
 // missing) against the subject's consent to scope.
@@ -249,61 +185,6 @@ func (b *Book) outcome(eff []HistoryEntry, d Date, scope string, graceDays int, 
 			return fd, fmt.Sprintf("under %s (record %d), superseded by %s effective %s; re-consent was due by %s", s.Form, s.Seq, g.Ref(), g.Effective, deadline.Text), false
 		}
 	}
-	fd.Kind, fd.Records = compliant, []uint64{s.Seq}
+	fd.Kind, fd.Records = Compliant, []uint64{s.Seq}
 	return fd, fmt.Sprintf("consented under %s (record %d)", s.Form, s.Seq), open
-}
-
-// forEachRow streams the subject and date columns of every row as text.
-func forEachRow(ctx context.Context, f *source.File, subjectCol, dateCol string, fn func(row uint64, subject, date string) error) error {
-	b, err := f.Batches(ctx)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	var row uint64
-	for b.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rec := b.Record()
-		col := func(name string) (canonical.CellEncoder, error) {
-			idx := rec.Schema().FieldIndices(name)
-			if len(idx) != 1 {
-				return nil, fmt.Errorf("%s has no column %s: %w", f.Name, name, workspace.ErrUsage)
-			}
-			return canonical.Encoder(rec.Column(idx[0]))
-		}
-		subj, err := col(subjectCol)
-		if err != nil {
-			return err
-		}
-		date, err := col(dateCol)
-		if err != nil {
-			return err
-		}
-		var buf []byte
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if buf, err = subj(buf[:0], i); err != nil {
-				return fmt.Errorf("%s row %d column %s: %w", f.Name, row, subjectCol, err)
-			}
-			s := cellText(buf)
-			if buf, err = date(buf[:0], i); err != nil {
-				return fmt.Errorf("%s row %d column %s: %w", f.Name, row, dateCol, err)
-			}
-			if err := fn(row, s, cellText(buf)); err != nil {
-				return err
-			}
-			row++
-		}
-	}
-	return b.Err()
-}
-
-// cellText is a canonical cell as text: the text itself, the canonical
-// number, or "" for missing.
-func cellText(cell []byte) string {
-	if len(cell) == 0 || cell[0] == canonical.TagNull {
-		return ""
-	}
-	return strings.TrimSpace(string(cell[1:]))
 }

@@ -1,10 +1,6 @@
 package consent
 
 import (
-	"crypto/aes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -78,26 +74,7 @@ func FieldNames(typ byte) []string {
 // sequence number, not by anything about the participant, so a resumed
 // append recomputes exactly the same leaves.
 func DeriveSalts(secret []byte, trial string, seq uint64, n int) ([][]byte, error) {
-	if len(secret) != leaf.SecretSize {
-		return nil, fmt.Errorf("trial secret is %d bytes, want %d", len(secret), leaf.SecretSize)
-	}
-	mac := hmac.New(sha256.New, secret)
-	msg := append([]byte("trialog/consent-salt/v1"), 0)
-	msg = leaf.AppendString(msg, trial)
-	msg = binary.AppendUvarint(msg, seq)
-	mac.Write(msg)
-	block, err := aes.NewCipher(mac.Sum(nil))
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]byte, n)
-	for i := range out {
-		var ctr [16]byte
-		binary.BigEndian.PutUint64(ctr[8:], uint64(i))
-		out[i] = make([]byte, leaf.SaltSize)
-		block.Encrypt(out[i], ctr[:])
-	}
-	return out, nil
+	return leaf.RecordSalts("trialog/consent-salt/v1", secret, trial, seq, n)
 }
 
 // Leaf encodes a record's consent leaf (leaf.ConsentLeaf) with its

@@ -1,12 +1,19 @@
-// Package consent is trialog's consent registry: the versioned consent
-// forms an IRB approved and every participant's consent events, each
-// logged as a salted consent leaf (kind 0x03) in the trial's tree and kept
-// in full in a local registry beside it; the audit of ingested data rows
-// against that history; and the IRB report that proves it offline.
+// Package consent is trialog's consent model: the versioned consent forms
+// an IRB approved and every participant's consent events, each logged as
+// a salted consent leaf (kind 0x03) in the trial's tree; their replay
+// (Book); the audit rules that classify a data row, and the consent rule
+// that governs a disclosure, against that history; and the IRB report's
+// format, offline verification (Verify) and HTML.
+//
+// It touches no storage: the durable registry beside a trial's log, its
+// check against the log, and the operations on a trial (the audit of an
+// ingested dataset, making a report) are package consent/registry. So the
+// report verifier links no store and builds to WebAssembly for the
+// browser verifier (verify/browser); deps_test.go keeps it so.
 //
 // The spec is docs/consent.md. The log holds commitments only: no subject
 // ID or date can be read from it, yet a registry edited behind trialog's
-// back no longer recomputes the logged leaves, and Check says so.
+// back no longer recomputes the logged leaves, and registry.Check says so.
 package consent
 
 import (

@@ -1,38 +1,28 @@
 package consent
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
-	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/witness"
-	"github.com/trialog/trialog/workspace"
 )
 
 // ReportFormat is the format tag of a Report. v2 added the consistency
-// proofs (docs/witnessing.md); a v1 report is read as one without them.
-const (
-	ReportFormat   = "trialog-consent-report-v2"
-	ReportFormatV1 = "trialog-consent-report-v1"
-)
-
-// maxCarriedProofs bounds a report's consistency proofs, as a package's.
-const maxCarriedProofs = 1000
+// proofs (docs/witnessing.md), v3 the disclosures and the disclosure
+// findings (docs/consent.md). Nothing was released before v3: only v3 is
+// read.
+const ReportFormat = "trialog-consent-report-v3"
 
 // Report is the IRB report: every consent record with the salts that open
 // its leaf and an inclusion proof against one signed checkpoint, every
@@ -48,6 +38,12 @@ type Report struct {
 	Forms        []ProvenRecord `json:"forms"`
 	Participants []Participant  `json:"participants"`
 	Audits       []*AuditResult `json:"audits"`
+	// Disclosures is every package issued, with the kept participants,
+	// override reason and salts that open its leaf, and the leaf's
+	// inclusion proof against Checkpoint; DisclosureFindings flags those
+	// that included rows consent did not cover at the time.
+	Disclosures        []leaf.ProvenDisclosure `json:"disclosures"`
+	DisclosureFindings []DisclosureFinding     `json:"disclosure_findings"`
 	// Statement is a note signed with the checkpoint key binding the
 	// tree size, the record count and the SHA-256 of the audits' JSON,
 	// so findings cannot be edited after the fact either.
@@ -83,45 +79,37 @@ type Participant struct {
 	Findings int            `json:"findings"`
 }
 
-// MakeReport builds the IRB report from a registry that passes Check,
-// against the trial's latest signed checkpoint.
-func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits []*AuditResult, now time.Time) (*Report, error) {
-	chk, err := reg.Check(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !chk.OK {
-		return nil, fmt.Errorf("consent registry of trial %s fails its check (%s): no report from it", t.ID, strings.Join(chk.Problems, "; "))
-	}
-	book, err := reg.Book()
-	if err != nil {
-		return nil, err
-	}
-	signed, err := t.LatestCheckpoint()
-	if err != nil {
-		return nil, err
-	}
-	cp, err := checkpoint.Open(t.VerifierKey, signed)
-	if err != nil {
-		return nil, err
-	}
+// Prover gives the RFC 6962 inclusion proof of a leaf in the tree of a
+// size, and Signer signs a statement with the trial's checkpoint key
+// (a C2SP signed note): what BuildReport needs from the trial's log.
+// consent/registry.MakeReport passes the workspace's.
+type (
+	Prover func(index, size uint64) ([][]byte, error)
+	Signer func(text string) ([]byte, error)
+)
+
+// BuildReport assembles the IRB report of a replayed book against one
+// signed checkpoint (signed, opened as cp): every record with its leaf
+// hash and inclusion proof, every participant's history and status, the
+// audits, the disclosures (already proven against cp) with their
+// findings, and the signed statement binding them. It does no I/O of its
+// own: the proofs and the signature come through prove and sign.
+func BuildReport(trial string, signed []byte, cp checkpoint.Checkpoint, book *Book, audits []*AuditResult, disclosures []leaf.ProvenDisclosure,
+	now time.Time, prove Prover, sign Signer) (*Report, error) {
 	if audits == nil {
 		audits = []*AuditResult{}
 	}
-	rep := &Report{Format: ReportFormat, Trial: t.ID, GeneratedAt: now.UTC().Format(time.RFC3339), Checkpoint: string(signed),
+	if disclosures == nil {
+		disclosures = []leaf.ProvenDisclosure{}
+	}
+	rep := &Report{Format: ReportFormat, Trial: trial, GeneratedAt: now.UTC().Format(time.RFC3339), Checkpoint: string(signed),
 		TreeSize: cp.Size, RootHash: hex.EncodeToString(cp.Hash), Forms: []ProvenRecord{}, Participants: []Participant{}, Audits: audits}
-	if rep.Witnesses, err = checkpointWitnesses(t, signed); err != nil {
-		return nil, err
-	}
-	if rep.Consistency, err = t.ConsistencyProofsTo(ctx, cp.Size, maxCarriedProofs); err != nil {
-		return nil, err
-	}
-	prove := func(r *Record) (ProvenRecord, error) {
-		l, err := r.Leaf(t.ID)
+	proven := func(r *Record) (ProvenRecord, error) {
+		l, err := r.Leaf(trial)
 		if err != nil {
 			return ProvenRecord{}, err
 		}
-		proof, err := t.Log.InclusionProof(ctx, r.LeafIndex, cp.Size)
+		proof, err := prove(r.LeafIndex, cp.Size)
 		if err != nil {
 			return ProvenRecord{}, fmt.Errorf("inclusion proof of consent record %d: %w", r.Seq, err)
 		}
@@ -129,11 +117,11 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 		for _, h := range proof {
 			pr.Proof = append(pr.Proof, base64.StdEncoding.EncodeToString(h))
 		}
-		pr.Verified = verifyRecord(t.ID, cp, &pr)
+		pr.Verified = verifyRecord(trial, cp, &pr)
 		return pr, nil
 	}
 	for _, r := range book.Forms() {
-		pr, err := prove(r)
+		pr, err := proven(r)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +136,7 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 	for _, s := range book.Subjects() {
 		p := Participant{Subject: s, Findings: findings[s], Status: []ScopeState{}}
 		for _, h := range book.History(s) {
-			pr, err := prove(h.Record)
+			pr, err := proven(h.Record)
 			if err != nil {
 				return nil, err
 			}
@@ -164,11 +152,20 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 		}
 		rep.Participants = append(rep.Participants, p)
 	}
-	digest, err := auditsDigest(audits)
+	rep.Disclosures = disclosures
+	recs := make([]*leaf.DisclosureRecord, len(disclosures))
+	for i := range disclosures {
+		recs[i] = &disclosures[i].DisclosureRecord
+	}
+	var err error
+	if rep.DisclosureFindings, err = book.AuditDisclosures(recs); err != nil {
+		return nil, err
+	}
+	digest, err := auditsDigest(audits, rep.DisclosureFindings)
 	if err != nil {
 		return nil, err
 	}
-	note, err := t.SignStatement(statementText(t.ID, cp.Size, len(book.Records), digest))
+	note, err := sign(statementText(trial, cp.Size, len(book.Records), len(disclosures), digest))
 	if err != nil {
 		return nil, err
 	}
@@ -178,12 +175,22 @@ func MakeReport(ctx context.Context, t *workspace.Trial, reg *Registry, audits [
 
 func sortedScopes(st State) []string { return slices.Sorted(maps.Keys(st)) }
 
-func statementText(trial string, size uint64, records int, auditsSHA string) string {
-	return fmt.Sprintf("%s\n%s\ntree-size %d\nrecords %d\naudits-sha256 %s\n", checkpoint.Origin(trial), ReportFormat, size, records, auditsSHA)
+func statementText(trial string, size uint64, records, disclosures int, auditsSHA string) string {
+	return fmt.Sprintf("%s\n%s\ntree-size %d\nrecords %d\ndisclosures %d\naudits-sha256 %s\n", checkpoint.Origin(trial), ReportFormat, size, records, disclosures, auditsSHA)
 }
 
-func auditsDigest(audits []*AuditResult) (string, error) {
+// auditsDigest is the SHA-256 of the audits' and the disclosure
+// findings' JSON, one after the other.
+func auditsDigest(audits []*AuditResult, findings []DisclosureFinding) (string, error) {
 	data, err := json.Marshal(audits)
+	if err != nil {
+		return "", err
+	}
+	more, err := json.Marshal(findings)
+	if err != nil {
+		return "", err
+	}
+	data = append(data, more...)
 	if err != nil {
 		return "", err
 	}
@@ -216,12 +223,25 @@ func verifyRecord(trial string, cp checkpoint.Checkpoint, pr *ProvenRecord) stri
 
 // VerifyResult is the outcome of an offline report verification.
 type VerifyResult struct {
-	OK       bool     `json:"ok"`
-	Trial    string   `json:"trial"`
-	TreeSize uint64   `json:"tree_size"`
-	Records  int      `json:"records_checked"`
-	Failed   int      `json:"records_failed"`
-	Problems []string `json:"problems,omitempty"`
+	OK       bool   `json:"ok"`
+	Trial    string `json:"trial"`
+	TreeSize uint64 `json:"tree_size"`
+	Records  int    `json:"records_checked"`
+	Failed   int    `json:"records_failed"`
+	// Disclosures counts the disclosure records checked.
+	Disclosures int      `json:"disclosures_checked"`
+	Problems    []string `json:"problems,omitempty"`
+}
+
+// Summary is the outcome's first line as `trialog consent verify` prints
+// it (and the browser verifier shows it) for the report at path; the
+// problems follow it, one per line.
+func (v *VerifyResult) Summary(path string) string {
+	status := "OK"
+	if !v.OK {
+		status = "FAILED"
+	}
+	return fmt.Sprintf("%s: trial %s, %d consent records and %d disclosures checked against tree size %d: %s", path, v.Trial, v.Records, v.Disclosures, v.TreeSize, status)
 }
 
 func (v *VerifyResult) fail(format string, args ...any) {
@@ -241,8 +261,8 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 	if err := dec.Decode(&rep); err != nil {
 		return nil, fmt.Errorf("report: %v: %w", err, ErrInput)
 	}
-	if rep.Format != ReportFormat && rep.Format != ReportFormatV1 {
-		return nil, fmt.Errorf("report format %q, want %s or %s: %w", rep.Format, ReportFormat, ReportFormatV1, ErrInput)
+	if rep.Format != ReportFormat {
+		return nil, fmt.Errorf("report format %q, want %s: %w", rep.Format, ReportFormat, ErrInput)
 	}
 	res := &VerifyResult{OK: true, Trial: rep.Trial}
 	cp, err := checkpoint.Open(verifierKey, []byte(rep.Checkpoint))
@@ -288,7 +308,8 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 			break
 		}
 	}
-	digest, err := auditsDigest(rep.Audits)
+	verifyDisclosures(&rep, cp, book, res)
+	digest, err := auditsDigest(rep.Audits, rep.DisclosureFindings)
 	if err != nil {
 		return nil, err
 	}
@@ -296,69 +317,8 @@ func Verify(r io.Reader, verifierKey string) (*VerifyResult, error) {
 	switch {
 	case err != nil:
 		res.fail("report statement: %v", err)
-	case text != statementText(rep.Trial, cp.Size, len(all), digest):
+	case text != statementText(rep.Trial, cp.Size, len(all), len(rep.Disclosures), digest):
 		res.fail("the signed statement does not match this report's checkpoint, record count or audit findings")
 	}
 	return res, nil
-}
-
-//go:embed report.html.tmpl
-var reportTemplate string
-
-// WriteHTML renders the report as one self-contained HTML file: inline
-// CSS, no scripts, no network assets; readable on screen and printable.
-// maxFindings bounds the rows listed per participant (the JSON has them
-// all).
-func WriteHTML(w io.Writer, rep *Report, maxFindings int) error {
-	tmpl, err := template.New("report").Funcs(template.FuncMap{
-		"short": func(s string) string {
-			if len(s) > 16 {
-				return s[:16] + "…"
-			}
-			return s
-		},
-		"join": strings.Join,
-		"ok":   func(s string) bool { return strings.HasPrefix(s, "verified") },
-		"view": func(a *AuditResult) auditView { return newAuditView(a, maxFindings) },
-		"count": func(a *AuditResult, k string) uint64 {
-			return a.Counts[k]
-		},
-		"kinds": func() []string { return FindingKinds },
-	}).Parse(reportTemplate)
-	if err != nil {
-		return err
-	}
-	verified, total := 0, 0
-	count := func(prs []ProvenRecord) {
-		for _, p := range prs {
-			total++
-			if strings.HasPrefix(p.Verified, "verified") {
-				verified++
-			}
-		}
-	}
-	count(rep.Forms)
-	for _, p := range rep.Participants {
-		count(p.Events)
-	}
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, map[string]any{"R": rep, "Verified": verified, "Total": total}); err != nil {
-		return err
-	}
-	_, err = w.Write(buf.Bytes())
-	return err
-}
-
-// checkpointWitnesses checks a signed checkpoint's cosignatures under the
-// trial's witness policy; nil without a policy.
-func checkpointWitnesses(t *workspace.Trial, signed []byte) (*witness.Report, error) {
-	p, err := t.WitnessPolicy()
-	if err != nil || p == nil {
-		return nil, err
-	}
-	lv, err := note.NewVerifier(t.VerifierKey)
-	if err != nil {
-		return nil, err
-	}
-	return witness.Check(lv, signed, p)
 }

@@ -8,9 +8,11 @@ package disclosure
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -31,7 +33,7 @@ const ReservedPrefix = commit.ReservedPrefix
 // manifest), statement v2 and the structural limits. Earlier versions are
 // refused.
 const (
-	Version = "3"
+	Version = "4"
 
 	ColRow       = ReservedPrefix + "_row"        // uint64: row index in the dataset version
 	ColLeafIndex = ReservedPrefix + "_leaf_index" // uint64: leaf index in the tree
@@ -54,7 +56,7 @@ const (
 	metaPolicy        = "trialog.witness_policy"
 	metaConsistency   = "trialog.consistency"
 	metaPolicyProof   = "trialog.witness_policy_proof"
-	metaSaltKey       = "trialog.salt_key"
+	metaSaltKeys      = "trialog.salt_keys"
 	metaDisclosure    = "trialog.disclosure"
 	metaHeader        = "trialog.dataset_header"
 )
@@ -117,9 +119,16 @@ type Meta struct {
 	// (leaf.PolicyLeaf), leaf index and inclusion proof against the
 	// checkpoint. Nil when there is no policy.
 	PolicyProof *PolicyProof
-	// SaltKey is the dataset version's salt key (leaf.SaltKey), derived
-	// mode only.
-	SaltKey []byte
+	// SaltKeys are the salt keys of the version's rows, derived mode
+	// only: one run per participant under salts v2 (leaf.SaltKeyV2), one
+	// for the whole version under salts v1 (leaf.SaltKey).
+	SaltKeys []commit.KeyRun
+	// LoggedValue is the raw value of the trialog.logged key (a blank
+	// while the package is written, then the proof that its issue was
+	// logged, docs/package-format.md "Disclosure proof"); Logged is its
+	// decoded proof, nil while still blank.
+	LoggedValue string
+	Logged      *DisclosureProof
 }
 
 // PolicyProof is the inclusion of the witness policy's leaf.
@@ -189,8 +198,12 @@ func (p *Meta) Metadata() (arrow.Metadata, error) {
 		return arrow.Metadata{}, fmt.Errorf("disclosure %q", p.Disclosure)
 	}
 	if p.Mode == ModeDerived {
-		keys = append(keys, metaSaltKey)
-		vals = append(vals, base64.StdEncoding.EncodeToString(p.SaltKey))
+		keys = append(keys, metaSaltKeys)
+		vals = append(vals, base64.StdEncoding.EncodeToString(encodeKeyRuns(p.SaltKeys)))
+	}
+	if p.LoggedValue != "" {
+		keys = append(keys, metaLogged)
+		vals = append(vals, p.LoggedValue)
 	}
 	if p.RangeProof != nil {
 		rp, err := json.Marshal(p.RangeProof)
@@ -302,11 +315,23 @@ func ParseMeta(md arrow.Metadata) (*Meta, error) {
 		if p.Selection != SelectionRange || len(p.Redacted) > 0 {
 			return nil, fmt.Errorf("%w: a derived package must cover the whole version with nothing redacted", ErrPackage)
 		}
-		if s, err = get(metaSaltKey); err != nil {
+		if s, err = get(metaSaltKeys); err != nil {
 			return nil, err
 		}
-		if p.SaltKey, err = base64.StdEncoding.DecodeString(s); err != nil || len(p.SaltKey) != leaf.SaltKeySize {
-			return nil, fmt.Errorf("%w: salt key is not %d base64 bytes", ErrPackage, leaf.SaltKeySize)
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: salt keys are not base64", ErrPackage)
+		}
+		if p.SaltKeys, err = decodeKeyRuns(raw); err != nil {
+			return nil, err
+		}
+	}
+	if i := md.FindKey(metaLogged); i >= 0 {
+		p.LoggedValue = md.Values()[i]
+		if !strings.HasPrefix(p.LoggedValue, blankPrefix) {
+			if p.Logged, err = ParseDisclosureProof(p.LoggedValue); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if p.Selection == SelectionRange {
@@ -346,4 +371,41 @@ func (p *Meta) parseManifest(get func(string) (string, error)) error {
 		return fmt.Errorf("%w: manifest proof: %v", ErrPackage, err)
 	}
 	return nil
+}
+
+// encodeKeyRuns is the binary form of salt key runs: for each run,
+// uvarint(first row) || 32-byte key (docs/package-format.md, derived mode).
+func encodeKeyRuns(runs []commit.KeyRun) []byte {
+	out := make([]byte, 0, len(runs)*(leaf.SaltKeySize+3))
+	for _, r := range runs {
+		out = binary.AppendUvarint(out, r.First)
+		out = append(out, r.Key...)
+	}
+	return out
+}
+
+// decodeKeyRuns reads encodeKeyRuns strictly: minimal varints, the first
+// run at row 0, rows strictly increasing. That a run starts before the
+// version's end is checked against the manifest by the verifier.
+func decodeKeyRuns(b []byte) ([]commit.KeyRun, error) {
+	var runs []commit.KeyRun
+	for len(b) > 0 {
+		first, n := binary.Uvarint(b)
+		if n <= 0 || n != len(binary.AppendUvarint(nil, first)) {
+			return nil, fmt.Errorf("%w: salt key run %d: bad row number", ErrPackage, len(runs))
+		}
+		b = b[n:]
+		if len(b) < leaf.SaltKeySize {
+			return nil, fmt.Errorf("%w: salt key run %d is cut short", ErrPackage, len(runs))
+		}
+		if (len(runs) == 0 && first != 0) || (len(runs) > 0 && first <= runs[len(runs)-1].First) {
+			return nil, fmt.Errorf("%w: salt key run %d: rows out of order", ErrPackage, len(runs))
+		}
+		runs = append(runs, commit.KeyRun{First: first, Key: b[:leaf.SaltKeySize:leaf.SaltKeySize]})
+		b = b[leaf.SaltKeySize:]
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("%w: a derived package has no salt keys", ErrPackage)
+	}
+	return runs, nil
 }

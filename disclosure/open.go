@@ -46,6 +46,9 @@ func Open(path string, mem memory.Allocator) (*ipcfile.File, *Meta, error) {
 		return nil, nil, err
 	}
 	meta, err := ParseMeta(f.Schema().Metadata())
+	if err == nil {
+		err = checkConsistency(meta.Consistency)
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
@@ -63,4 +66,15 @@ func ReadManifest(path string) (*leaf.Manifest, error) {
 	}
 	defer f.Close()
 	return meta.Manifest, nil
+}
+
+// ReadMeta reads a package's metadata, without verifying anything (the
+// structural checks of Open still apply).
+func ReadMeta(path string) (*Meta, error) {
+	f, meta, err := Open(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return meta, nil
 }

@@ -2,8 +2,6 @@ package leaf_test
 
 import (
 	"encoding/hex"
-	"encoding/json"
-	"os"
 	"testing"
 
 	"github.com/trialog/trialog/leaf"
@@ -84,22 +82,5 @@ func buildDerived(t *testing.T) DerivedVectors {
 
 // TestDerivedVectors freezes testdata/vectors/package-derived-v1.json.
 func TestDerivedVectors(t *testing.T) {
-	got, err := json.MarshalIndent(buildDerived(t), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := "../testdata/vectors/package-derived-v1.json"
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("derived-package vectors changed: the published encodings are frozen")
-	}
+	frozenVectors(t, "../testdata/vectors/package-derived-v1.json", buildDerived(t))
 }

@@ -12,11 +12,13 @@
 package leaf
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -30,6 +32,8 @@ const (
 	KindRow      Kind = 0x01
 	KindManifest Kind = 0x02
 	KindConsent  Kind = 0x03
+	// KindDisclosure is a record of one disclosure package (disclosure.go).
+	KindDisclosure Kind = 0x05
 )
 
 // FormatV1 is the format byte of consent and policy leaves (row leaves
@@ -65,7 +69,8 @@ type Salter struct {
 	ncols uint64
 }
 
-// NewSalter derives the salt key of a dataset version with ncols columns.
+// NewSalter derives the salt key of a dataset version with ncols columns
+// (salts v1: every row's salts from the trial secret).
 func NewSalter(secret []byte, trial, dataset string, version uint64, ncols int) (*Salter, error) {
 	key, err := SaltKey(secret, trial, dataset, version, ncols)
 	if err != nil {
@@ -74,17 +79,44 @@ func NewSalter(secret []byte, trial, dataset string, version uint64, ncols int) 
 	return NewSalterFromKey(key, ncols)
 }
 
+// NewSalterV2 derives the salter of one participant's rows of a dataset
+// version (salts v2, docs/commitments.md): the same construction as v1
+// under the domain "trialog/salt/v2", keyed by the participant's own
+// random 32-byte key, or by the trial secret for rows with no participant.
+// Destroying a participant's key makes their salts, and so their
+// commitments and row hashes, unrecomputable: the leaves stay in the log
+// and keep every proof valid, but can no longer be linked to the data.
+func NewSalterV2(key []byte, trial, dataset string, version uint64, ncols int) (*Salter, error) {
+	k, err := SaltKeyV2(key, trial, dataset, version, ncols)
+	if err != nil {
+		return nil, err
+	}
+	return NewSalterFromKey(k, ncols)
+}
+
 // SaltKey is the salt key K of a dataset version (docs/commitments.md):
 // HMAC-SHA256(secret, "trialog/salt/v1" || 0x00 || lp(trial) ||
 // lp(dataset) || uvarint(version) || uvarint(ncols)). It derives the salt
 // of every cell of that version, so it may travel only where every one of
 // those cells is disclosed (a derived-salt package, docs/package-format.md).
 func SaltKey(secret []byte, trial, dataset string, version uint64, ncols int) ([]byte, error) {
+	return saltKey("trialog/salt/v1", secret, trial, dataset, version, ncols)
+}
+
+// SaltKeyV2 is the salt key K_P of one participant's rows of a dataset
+// version (salts v2): HMAC-SHA256(key_P, "trialog/salt/v2" || 0x00 ||
+// lp(trial) || lp(dataset) || uvarint(version) || uvarint(ncols)). It
+// derives the salts of that participant's cells of that version only.
+func SaltKeyV2(participantKey []byte, trial, dataset string, version uint64, ncols int) ([]byte, error) {
+	return saltKey("trialog/salt/v2", participantKey, trial, dataset, version, ncols)
+}
+
+func saltKey(domain string, secret []byte, trial, dataset string, version uint64, ncols int) ([]byte, error) {
 	if len(secret) != SecretSize {
-		return nil, fmt.Errorf("trial secret is %d bytes, want %d", len(secret), SecretSize)
+		return nil, fmt.Errorf("salt key is %d bytes, want %d", len(secret), SecretSize)
 	}
 	mac := hmac.New(sha256.New, secret)
-	msg := append([]byte("trialog/salt/v1"), 0)
+	msg := append([]byte(domain), 0)
 	msg = AppendString(msg, trial)
 	msg = AppendString(msg, dataset)
 	msg = binary.AppendUvarint(msg, version)
@@ -184,4 +216,29 @@ func Header(leaf []byte) (Kind, byte, error) {
 		return 0, 0, fmt.Errorf("%w: %d bytes", ErrMalformed, len(leaf))
 	}
 	return Kind(leaf[0]), leaf[1], nil
+}
+
+// expectHeader checks that b is a leaf of one kind and format version
+// (what names it in the error).
+func expectHeader(b []byte, kind Kind, format byte, what string) error {
+	k, f, err := Header(b)
+	if err != nil {
+		return err
+	}
+	if k != kind || f != format {
+		return fmt.Errorf("%w: kind %#x format %#x is not %s", ErrMalformed, k, f, what)
+	}
+	return nil
+}
+
+// strictJSON decodes the JSON body of a leaf (after its kind and format
+// bytes), refusing unknown fields: what names the leaf in the error.
+func strictJSON[T any](b []byte, what string) (*T, error) {
+	dec := json.NewDecoder(bytes.NewReader(b[2:]))
+	dec.DisallowUnknownFields()
+	var v T
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
+	return &v, nil
 }

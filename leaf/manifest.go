@@ -1,7 +1,6 @@
 package leaf
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -46,8 +45,14 @@ type Manifest struct {
 	// RangeRoot is the hex RFC 6962 root of the dataset's row leaves taken
 	// as a tree of their own: it commits to the whole dataset version.
 	RangeRoot string `json:"range_root"`
-	CreatedAt string `json:"created_at"` // RFC 3339, UTC
-	Operator  string `json:"operator,omitempty"`
+	// CreatedAt is when the ingest started by the CRO's system clock
+	// (RFC 3339, UTC): never caller-supplied (21 CFR 11.10(e)).
+	CreatedAt string `json:"created_at"`
+	// ClaimedCreatedAt is a time the operator asserted (ingest
+	// --created-at, e.g. when replaying an ingest made elsewhere): kept
+	// beside CreatedAt, marked as a claim, never in its place.
+	ClaimedCreatedAt string `json:"claimed_created_at,omitempty"`
+	Operator         string `json:"operator,omitempty"`
 	// Private is the hex SHA-256(0x4d || salt || lp(source name) ||
 	// lp(operator)), salt from ManifestPrivateSalt: the file name and the
 	// operator, committed to without being shown.
@@ -153,18 +158,12 @@ func ManifestLeaf(m *Manifest) ([]byte, error) {
 
 // ParseManifest decodes a manifest leaf.
 func ParseManifest(b []byte) (*Manifest, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindManifest, ManifestFormatByte, "a v2 manifest"); err != nil {
 		return nil, err
 	}
-	if kind != KindManifest || format != ManifestFormatByte {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v2 manifest", ErrMalformed, kind, format)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b[2:]))
-	dec.DisallowUnknownFields()
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
+	m, err := strictJSON[Manifest](b, "manifest")
+	if err != nil {
+		return nil, err
 	}
 	if m.Format != ManifestFormat {
 		return nil, fmt.Errorf("%w: manifest format %q", ErrMalformed, m.Format)
@@ -181,5 +180,5 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if err := m.Rules().Check(); err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrMalformed, err)
 	}
-	return &m, nil
+	return m, nil
 }

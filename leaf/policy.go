@@ -43,12 +43,8 @@ func (p *PolicyLeaf) Marshal() []byte {
 // ParsePolicyLeaf decodes a policy leaf strictly: kind and format, minimal
 // varints, a 32-byte digest and no trailing bytes.
 func ParsePolicyLeaf(b []byte) (*PolicyLeaf, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindPolicy, FormatV1, "a v1 witness policy leaf"); err != nil {
 		return nil, err
-	}
-	if kind != KindPolicy || format != FormatV1 {
-		return nil, fmt.Errorf("%w: kind %#x format %#x is not a v1 witness policy leaf", ErrMalformed, kind, format)
 	}
 	d := &decoder{b: b[2:]}
 	p := &PolicyLeaf{}

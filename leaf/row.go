@@ -158,12 +158,8 @@ func (d *RowDigest) CellsHash() [sha256.Size]byte {
 
 // ParseRow decodes a row leaf.
 func ParseRow(b []byte) (Row, error) {
-	kind, format, err := Header(b)
-	if err != nil {
+	if err := expectHeader(b, KindRow, FormatRowV2, "a v2 row"); err != nil {
 		return Row{}, err
-	}
-	if kind != KindRow || format != FormatRowV2 {
-		return Row{}, fmt.Errorf("%w: kind %#x format %#x is not a v2 row", ErrMalformed, kind, format)
 	}
 	d := &decoder{b: b[2:]}
 	var r Row

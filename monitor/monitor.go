@@ -59,7 +59,11 @@ type Counts struct {
 	Manifests uint64            `json:"manifests"`
 	Consent   map[string]uint64 `json:"consent,omitempty"` // record type → count
 	Policies  uint64            `json:"witness_policies"`  // witness policy changes (docs/witnessing.md)
-	Unknown   uint64            `json:"unknown"`           // kinds or versions this monitor does not know
+	// Disclosures are packages the CRO logged as issued; Erasures are
+	// participants' keys destroyed (docs/commitments.md).
+	Disclosures uint64 `json:"disclosures"`
+	Erasures    uint64 `json:"erasures"`
+	Unknown     uint64 `json:"unknown"` // kinds or versions this monitor does not know
 }
 
 // DatasetVersion is one dataset version announced by a manifest leaf.
@@ -186,7 +190,8 @@ func Check(ctx context.Context, r tlogtiles.Reader, opts Options) (*Report, erro
 
 // classify counts one leaf by kind. Only the clear parts of a leaf are
 // read: a manifest's dataset, version and row count; a consent record's
-// type; that a witness policy changed. Everything else in a leaf is a salted commitment.
+// type; that a witness policy changed; that a package was issued or a
+// participant's key erased. Everything else in a leaf is a salted commitment.
 func classify(index uint64, l []byte, rep *Report) {
 	kind, _, err := leaf.Header(l)
 	switch {
@@ -218,6 +223,18 @@ func classify(index uint64, l []byte, rep *Report) {
 			return
 		}
 		rep.New.Policies++
+	case kind == leaf.KindDisclosure:
+		if _, err := leaf.ParseDisclosure(l); err != nil {
+			rep.New.Unknown++
+			return
+		}
+		rep.New.Disclosures++
+	case kind == leaf.KindErasure:
+		if _, err := leaf.ParseErasure(l); err != nil {
+			rep.New.Unknown++
+			return
+		}
+		rep.New.Erasures++
 	default:
 		rep.New.Unknown++
 	}
@@ -234,7 +251,8 @@ func consentType(t byte) string {
 }
 
 func add(a, b Counts) Counts {
-	out := Counts{Rows: a.Rows + b.Rows, Manifests: a.Manifests + b.Manifests, Policies: a.Policies + b.Policies, Unknown: a.Unknown + b.Unknown}
+	out := Counts{Rows: a.Rows + b.Rows, Manifests: a.Manifests + b.Manifests, Policies: a.Policies + b.Policies,
+		Disclosures: a.Disclosures + b.Disclosures, Erasures: a.Erasures + b.Erasures, Unknown: a.Unknown + b.Unknown}
 	for _, m := range []map[string]uint64{a.Consent, b.Consent} {
 		for k, v := range m {
 			if out.Consent == nil {

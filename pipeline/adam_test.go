@@ -349,7 +349,7 @@ func TestADaMXPTAndDatasetJSONVerifyEachOther(t *testing.T) {
 			}
 			path := ds.write(t, dir, cp.ext)
 			var warnings []string
-			data := openFile(t, path, source.Options{TypeHints: pipeline.ManifestSchemaHints(&m), Warn: func(w string) { warnings = append(warnings, w) }})
+			data := openFile(t, path, source.Options{TypeHints: disclosure.SchemaHints(&m), Warn: func(w string) { warnings = append(warnings, w) }})
 			rep := verifyPackage(t, tr, pkg, data)
 			if !rep.OK || rep.Rows != m.Rows || rep.FloatDigits != 12 {
 				t.Errorf("%s XPT package vs %s copy: ok=%v rows=%d/%d\n%s", name, cp.ext, rep.OK, rep.Rows, m.Rows, badRowsString(rep))
@@ -361,11 +361,11 @@ func TestADaMXPTAndDatasetJSONVerifyEachOther(t *testing.T) {
 				t.Fatal(err)
 			}
 			pkg2 := filepath.Join(t.TempDir(), "pkg.arrow")
-			if _, err := pipeline.Prove(ctx, tr2, openFile(t, path, source.Options{TypeHints: pipeline.ManifestSchemaHints(&r2.Record.Manifest)}), pkg2,
-				pipeline.ProveOptions{Dataset: dataset, Detached: true}); err != nil {
+			if _, err := pipeline.Prove(ctx, tr2, openFile(t, path, source.Options{TypeHints: disclosure.SchemaHints(&r2.Record.Manifest)}), pkg2,
+				pipeline.ProveOptions{Dataset: dataset, Detached: true, Recipient: "test sponsor", Purpose: "main"}); err != nil {
 				t.Fatal(err)
 			}
-			rep = verifyPackage(t, tr2, pkg2, openFile(t, xptPath, source.Options{TypeHints: pipeline.ManifestSchemaHints(&r2.Record.Manifest)}))
+			rep = verifyPackage(t, tr2, pkg2, openFile(t, xptPath, source.Options{TypeHints: disclosure.SchemaHints(&r2.Record.Manifest)}))
 			if !rep.OK || rep.Rows != m.Rows {
 				t.Errorf("%s %s package vs the XPT: ok=%v rows=%d\n%s", name, cp.ext, rep.OK, rep.Rows, badRowsString(rep))
 			}
@@ -430,7 +430,7 @@ func TestADaMDatasetJSONEditsNamed(t *testing.T) {
 				want[uint64(e.row)] = e.col
 			}
 			path := ds.write(t, t.TempDir(), cp.ext)
-			rep := verifyPackage(t, tr, derived, openFile(t, path, pipeline.ManifestReadOptions(&m)))
+			rep := verifyPackage(t, tr, derived, openFile(t, path, disclosure.ReadOptions(&m)))
 			var rows []uint64
 			for _, r := range rep.BadRows {
 				rows = append(rows, r.Row)
@@ -438,7 +438,7 @@ func TestADaMDatasetJSONEditsNamed(t *testing.T) {
 			if rep.OK || len(rows) != len(want) || !slices.IsSorted(rows) || fmt.Sprint(rows) != fmt.Sprint(slices.Sorted(maps.Keys(want))) {
 				t.Errorf("%s %s derived package: bad rows %v, want those of %v", name, cp.ext, rows, want)
 			}
-			rep = verifyPackage(t, tr, pkg, openFile(t, path, pipeline.ManifestReadOptions(&m)))
+			rep = verifyPackage(t, tr, pkg, openFile(t, path, disclosure.ReadOptions(&m)))
 			got := map[uint64]string{}
 			for _, r := range rep.BadRows {
 				got[r.Row] = strings.Join(r.Columns, ",")
@@ -472,7 +472,7 @@ func TestADaMFloatDigitsRecorded(t *testing.T) {
 	}
 	ds := convertToDatasetJSON(t, xptPath, "float")
 	path := ds.write(t, t.TempDir(), ".json")
-	rep := verifyPackage(t, tr, pkg, openFile(t, path, source.Options{TypeHints: pipeline.ManifestSchemaHints(&m)}))
+	rep := verifyPackage(t, tr, pkg, openFile(t, path, source.Options{TypeHints: disclosure.SchemaHints(&m)}))
 	if rep.OK || rep.FloatDigits != 15 {
 		t.Fatalf("a 12-digit export verified at 15 digits")
 	}
@@ -587,12 +587,12 @@ func TestADaMDatesFromDefineXML(t *testing.T) {
 	}
 	m := res.Record.Manifest
 	pkg := filepath.Join(t.TempDir(), "pkg.arrow")
-	if _, err := pipeline.Prove(ctx, tr, openFile(t, stripped, pipeline.ManifestReadOptions(&m)), pkg, pipeline.ProveOptions{Dataset: "ADTTE", Detached: true}); err != nil {
+	if _, err := pipeline.Prove(ctx, tr, openFile(t, stripped, disclosure.ReadOptions(&m)), pkg, pipeline.ProveOptions{Dataset: "ADTTE", Detached: true, Recipient: "test sponsor", Purpose: "main"}); err != nil {
 		t.Fatal(err)
 	}
 	json := convertToDatasetJSON(t, adamFile(t, "adtte.xpt"), "float").write(t, t.TempDir(), ".json")
 	for _, copyPath := range []string{stripped, adamFile(t, "adtte.xpt"), json} {
-		rep := verifyPackage(t, tr, pkg, openFile(t, copyPath, pipeline.ManifestReadOptions(&m)))
+		rep := verifyPackage(t, tr, pkg, openFile(t, copyPath, disclosure.ReadOptions(&m)))
 		if !rep.OK || rep.Rows != m.Rows {
 			t.Errorf("%s: ok=%v rows=%d\n%s", copyPath, rep.OK, rep.Rows, badRowsString(rep))
 		}
@@ -629,7 +629,7 @@ func TestADaMNumericDateExportVerifies(t *testing.T) {
 	}
 	for _, ext := range []string{".json", ".ndjson"} {
 		path := ds.write(t, t.TempDir(), ext)
-		rep := verifyPackage(t, tr, pkg, openFile(t, path, pipeline.ManifestReadOptions(&m)))
+		rep := verifyPackage(t, tr, pkg, openFile(t, path, disclosure.ReadOptions(&m)))
 		if !rep.OK || rep.Rows != m.Rows {
 			t.Errorf("%s: ok=%v rows=%d\n%s", ext, rep.OK, rep.Rows, badRowsString(rep))
 		}

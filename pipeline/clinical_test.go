@@ -38,7 +38,7 @@ func verifyCopy(t *testing.T, tr *workspace.Trial, pkg, data string) *verify.Rep
 	if err != nil {
 		t.Fatal(err)
 	}
-	return verifyPackage(t, tr, pkg, openFile(t, data, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
+	return verifyPackage(t, tr, pkg, openFile(t, data, source.Options{TypeHints: disclosure.SchemaHints(m)}))
 }
 
 // TestDatasetJSONFormatsAgree: for every domain of the MSG sample, ingest

@@ -154,7 +154,7 @@ func TestDetachedReportsEditedCells(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := verifyPackage(t, tr, pkg, openFile(t, edited, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
+	rep := verifyPackage(t, tr, pkg, openFile(t, edited, source.Options{TypeHints: disclosure.SchemaHints(m)}))
 	if rep.OK || rep.BadRowCount != 2 {
 		t.Fatalf("want 2 bad rows:\n%s", badRowsString(rep))
 	}
@@ -169,7 +169,7 @@ func TestDetachedReportsEditedCells(t *testing.T) {
 	lines = strings.SplitAfter(string(raw), "\n")
 	extra := filepath.Join(t.TempDir(), "dm-extra.csv")
 	os.WriteFile(extra, []byte(strings.Join(lines, "")+lines[1]), 0o644)
-	rep = verifyPackage(t, tr, pkg, openFile(t, extra, source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}))
+	rep = verifyPackage(t, tr, pkg, openFile(t, extra, source.Options{TypeHints: disclosure.SchemaHints(m)}))
 	if rep.OK || !strings.Contains(badRowsString(rep), "1 rows more") {
 		t.Fatalf("extra row not reported:\n%s", badRowsString(rep))
 	}

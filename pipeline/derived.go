@@ -31,13 +31,14 @@ const (
 	FormDerived = "derived"
 )
 
-// derivedForm decides whether a package is derived. The salt key derives
-// the salt of every cell of the version, so it may travel only where all
-// of them are disclosed: the whole version, nothing redacted. Detached
+// derivedForm decides whether a package is derived. A salt key derives
+// the salt of every cell of the rows it covers, so salt keys may travel
+// only where all of those cells are disclosed: the whole version (every
+// row: none withheld for consent or erased), nothing redacted. Detached
 // only: an attached package carries the values anyway. Natural keys need
 // the full form by default, whose key columns match a re-sorted copy row
 // for row; a derived package matches by position.
-func derivedForm(opts ProveOptions, hasKeys bool) (bool, error) {
+func derivedForm(opts ProveOptions, hasKeys, everyRow bool) (bool, error) {
 	eligible := opts.Detached && len(opts.Rows) == 0 && len(opts.Where) == 0 && len(opts.Redact) == 0
 	switch opts.Form {
 	case FormFull:
@@ -46,11 +47,36 @@ func derivedForm(opts ProveOptions, hasKeys bool) (bool, error) {
 		if !eligible {
 			return false, fmt.Errorf("a derived package proves a whole version, detached, with nothing redacted (no row selection or redaction): %w", workspace.ErrUsage)
 		}
+		if !everyRow {
+			return false, fmt.Errorf("a derived package proves every row of a version, and rows are withheld (consent or erasure): use --form full: %w", workspace.ErrUsage)
+		}
 		return true, nil
 	case FormAuto:
-		return eligible && !hasKeys, nil
+		return eligible && everyRow && !hasKeys, nil
 	}
 	return false, fmt.Errorf("package form %q: want %q or %q: %w", opts.Form, FormFull, FormDerived, workspace.ErrUsage)
+}
+
+// saltKeyRuns reads the data once for the salt keys of its rows: one run
+// per participant (salts v2) or one for the version (salts v1), noting
+// the participants for the disclosure record when no selection pass did.
+func (w *packageWriter) saltKeyRuns(ctx context.Context, f *source.File) ([]commit.KeyRun, error) {
+	var runs []commit.KeyRun
+	_, err := source.ForEachBatch(ctx, f, func(b source.Batch) error {
+		if w.noteInWrite {
+			all := make([]int, b.Rec.NumRows())
+			for i := range all {
+				all[i] = i
+			}
+			if _, err := w.consentFilter(b, all); err != nil { // no rule: notes the participants
+				return err
+			}
+		}
+		var err error
+		runs, err = w.committer.AppendKeyRuns(runs, b.Rec, b.First)
+		return err
+	})
+	return runs, err
 }
 
 // writeDerived writes a derived package's one column, the leaf tag of

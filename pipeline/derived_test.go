@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/workspace"
@@ -31,17 +32,30 @@ func TestDerivedPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hints := source.Options{TypeHints: pipeline.ManifestSchemaHints(m)}
+	hints := source.Options{TypeHints: disclosure.SchemaHints(m)}
 	rep := verifyPackage(t, tr, pkg, openFile(t, csvPath, hints))
 	if !rep.OK || rep.Mode != disclosure.ModeDerived || rep.Rows != m.Rows {
 		t.Fatalf("derived package of the ingested file: %+v\n%s", rep, badRowsString(rep))
 	}
-	// Size: O(log n) of proofs and metadata, plus one leaf tag per row.
+	// Size: O(log n) of proofs and metadata, one salt key per participant
+	// (salts v2) and the disclosure proof (both written twice by the Arrow
+	// file format: schema message and footer), plus one leaf tag per row.
 	st, _ := os.Stat(pkg)
 	ipcSize := arrowIPCSize(t, csvPath)
 	perRow := int64(m.Rows) * disclosure.LeafTagSize
-	if perRow*20 > ipcSize || st.Size()-perRow > 8<<10 {
-		t.Errorf("derived package %d bytes (%d of leaf tags) for %d bytes of Arrow IPC: tags over 5%% or over 8 KiB of the rest", st.Size(), perRow, ipcSize)
+	meta, err := disclosure.ReadMeta(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	participants := int64(len(meta.SaltKeys))
+	perKey := int64(2 * 4 * (leaf.SaltKeySize + 2) / 3) // base64 of uvarint(row) || key, twice
+	logged := int64(2 * len(meta.LoggedValue))
+	if participants < 200 || uint64(participants) > m.Rows {
+		t.Errorf("SV: %d salt key runs for %d rows", participants, m.Rows)
+	}
+	if perRow*20 > ipcSize || st.Size()-perRow-participants*perKey-logged > 8<<10 {
+		t.Errorf("derived package %d bytes (%d of leaf tags, %d salt keys, %d of disclosure proof) for %d bytes of Arrow IPC: tags over 5%% or over 8 KiB of the rest",
+			st.Size(), perRow, participants, logged, ipcSize)
 	}
 	t.Logf("SV: derived package %d bytes, the data as Arrow IPC %d bytes (%.1f%%)", st.Size(), ipcSize, 100*float64(st.Size())/float64(ipcSize))
 
@@ -89,16 +103,32 @@ func TestDerivedPackage(t *testing.T) {
 		}
 	}
 
-	// The salt key only travels with a whole version and nothing redacted.
+	// The salt keys only travel with every row of a version and nothing
+	// redacted.
+	withholdOne := func(subject string) string {
+		if subject == "01-701-1015" {
+			return "withdrawn"
+		}
+		return ""
+	}
 	for _, opts := range []pipeline.ProveOptions{
 		{Dataset: "SV", Detached: true, Form: pipeline.FormDerived, Redact: []string{"VISIT"}},
 		{Dataset: "SV", Detached: true, Form: pipeline.FormDerived, Rows: [][2]uint64{{0, 1}}},
 		{Dataset: "SV", Form: pipeline.FormDerived},
+		// Consent withholds one participant's rows: their key must not travel.
+		{Dataset: "SV", Detached: true, Form: pipeline.FormDerived, Consent: withholdOne},
 	} {
+		opts.Recipient, opts.Purpose = "test sponsor", "main"
 		out := filepath.Join(t.TempDir(), "x.arrow")
 		if _, err := pipeline.Prove(context.Background(), tr, openFile(t, csvPath, source.Options{}), out, opts); !errors.Is(err, workspace.ErrUsage) {
 			t.Errorf("%+v: %v, want a usage error", opts, err)
 		}
+	}
+	// Where rows are withheld, a detached whole-version package is the
+	// full form: it carries only the disclosed rows' salts.
+	partial := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "SV", Detached: true, Consent: withholdOne})
+	if rep := verifyPackage(t, tr, partial, openFile(t, csvPath, hints)); !rep.OK || rep.Mode != disclosure.ModeDetached || rep.Rows >= m.Rows {
+		t.Fatalf("package with withheld rows: %+v", rep)
 	}
 	// A full package is still there for whoever asks.
 	full := prove(t, tr, csvPath, pipeline.ProveOptions{Dataset: "SV", Detached: true, Form: pipeline.FormFull})

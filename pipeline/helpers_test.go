@@ -62,6 +62,9 @@ func ingest(t *testing.T, tr *workspace.Trial, path, dataset string) *pipeline.I
 func prove(t *testing.T, tr *workspace.Trial, path string, opts pipeline.ProveOptions) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "pkg.arrow")
+	if opts.Recipient == "" {
+		opts.Recipient, opts.Purpose = "test sponsor", "main"
+	}
 	if _, err := pipeline.Prove(context.Background(), tr, openFile(t, path, source.Options{}), out, opts); err != nil {
 		t.Fatal(err)
 	}

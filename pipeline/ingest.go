@@ -43,8 +43,17 @@ type IngestOptions struct {
 	AppendLeaves int
 	// Workers computing commitments (default GOMAXPROCS).
 	Workers int
-	// Now is the clock (default time.Now).
+	// Now is the system clock (default time.Now): created_at always comes
+	// from it. Tests may fix it; the CLI never lets a user set it.
 	Now func() time.Time
+	// SubjectColumn holds the participant ID that picks each row's salt
+	// key (salts v2); "" means the natural key that is a subject ID, else
+	// USUBJID if the file has it, else none (every row the trial secret).
+	SubjectColumn string
+	// ClaimedAt, if set, is a time the operator asserts for the ingest
+	// (replaying one made elsewhere); it is logged beside the real one,
+	// as claimed_created_at.
+	ClaimedAt *time.Time
 }
 
 // IngestResult is what an ingest did.
@@ -88,7 +97,27 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, fmt.Errorf("%s: key column %s is not in the file: %w", f.Name, k, source.ErrInput)
 		}
 	}
-	checker := commit.NewChecker(f.Name, cols) // Check needs no secret
+	if err := t.RecoverErasure(ctx); err != nil {
+		return nil, err
+	}
+	salting := workspace.Salting{Salts: 2, SubjectColumn: opts.SubjectColumn}
+	if salting.SubjectColumn == "" {
+		if c := SubjectColumnOf(opts.Keys); slices.Contains(cols.Sorted, c) {
+			salting.SubjectColumn = c
+		}
+	} else if !slices.Contains(cols.Sorted, salting.SubjectColumn) {
+		return nil, fmt.Errorf("%s: subject column %s is not in the file: %w", f.Name, salting.SubjectColumn, source.ErrInput)
+	}
+	keys, err := t.Keys()
+	if err != nil {
+		return nil, err
+	}
+	// The validation pass also refuses rows of erased participants,
+	// before anything is journaled.
+	checker, err := commit.NewCommitter(t.Secret(), keys, salting, t.ID, opts.Dataset, 1, f.Name, cols, opts.Rules)
+	if err != nil {
+		return nil, err
+	}
 	pending, err := t.Pending()
 	if err != nil {
 		return nil, err
@@ -108,7 +137,12 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		checking.Add(1)
 		go func() {
 			defer checking.Done()
-			rows, err := source.ForEachBatch(checkCtx, f, func(b source.Batch) error { return checker.Check(b.Rec, b.First) })
+			rows, err := source.ForEachBatch(checkCtx, f, func(b source.Batch) error {
+				if err := checker.Check(b.Rec, b.First); err != nil {
+					return err
+				}
+				return checker.CheckErased(b.Rec, b.First)
+			})
 			validation <- checked{rows, err}
 		}()
 	}
@@ -119,6 +153,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 	var m leaf.Manifest
 	if pending != nil {
 		m = pending.Manifest
+		salting = pending.Salting
 		if m.Dataset != opts.Dataset || m.Source.SHA256 != digest {
 			return nil, fmt.Errorf("trial %s: an ingest of dataset %s from %s (sha256 %s) was interrupted; rerun it with that file to finish it first: %w",
 				t.ID, m.Dataset, m.Source.Name, m.Source.SHA256[:12], workspace.ErrUsage)
@@ -147,16 +182,17 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, err
 		}
 		m = leaf.Manifest{
-			Format:     leaf.ManifestFormat,
-			Trial:      t.ID,
-			Dataset:    opts.Dataset,
-			Version:    version,
-			Source:     leaf.Source{Name: f.Name, Format: string(f.Format), Bytes: f.Size, SHA256: digest},
-			Encoding:   leaf.NewEncoding(opts.Rules),
-			Keys:       opts.Keys,
-			FirstIndex: root.Size,
-			CreatedAt:  opts.Now().UTC().Format(time.RFC3339),
-			Operator:   operator(opts.Operator),
+			Format:           leaf.ManifestFormat,
+			Trial:            t.ID,
+			Dataset:          opts.Dataset,
+			Version:          version,
+			Source:           leaf.Source{Name: f.Name, Format: string(f.Format), Bytes: f.Size, SHA256: digest},
+			Encoding:         leaf.NewEncoding(opts.Rules),
+			Keys:             opts.Keys,
+			FirstIndex:       root.Size,
+			CreatedAt:        opts.Now().UTC().Format(time.RFC3339),
+			Operator:         operator(opts.Operator),
+			ClaimedCreatedAt: claimed(opts.ClaimedAt),
 		}
 		m.Schema = schemaOf(f)
 		// Everything is validated before the first leaf is written.
@@ -169,7 +205,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 		}
 		m.Rows = v.rows // known from the validation pass: shown for an interrupted ingest (trialog datasets)
 		what := fmt.Sprintf("ingest of dataset %s from %s", m.Dataset, f.Name)
-		j, err := t.Begin(ctx, workspace.KindDataset, what, &workspace.Pending{Manifest: m, NullValues: f.NullValues(), Encoding: f.TextEncoding()})
+		j, err := t.Begin(ctx, workspace.KindDataset, what, &workspace.Pending{Manifest: m, NullValues: f.NullValues(), Encoding: f.TextEncoding(), Salting: salting})
 		if err != nil {
 			return nil, err
 		}
@@ -177,11 +213,15 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, fmt.Errorf("trial %s: the log grew from %d to %d leaves during the ingest's validation", t.ID, m.FirstIndex, j.Start)
 		}
 	}
-	return appendDataset(ctx, t, f, cols, m, opts)
+	return appendDataset(ctx, t, f, cols, m, salting, opts)
 }
 
-func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols commit.Columns, m leaf.Manifest, opts IngestOptions) (*IngestResult, error) {
-	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
+func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols commit.Columns, m leaf.Manifest, salting workspace.Salting, opts IngestOptions) (*IngestResult, error) {
+	keys, err := t.Keys()
+	if err != nil {
+		return nil, err
+	}
+	committer, err := commit.NewCommitter(t.Secret(), keys, salting, t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +312,7 @@ func appendDataset(ctx context.Context, t *workspace.Trial, f *source.File, cols
 		return nil, err
 	}
 	if _, err := t.Finish(ctx, res.Root, func(signed []byte) error {
-		res.Record = &workspace.Record{Manifest: m, ManifestIndex: manifestIndex, Checkpoint: string(signed)}
+		res.Record = &workspace.Record{Manifest: m, ManifestIndex: manifestIndex, Checkpoint: string(signed), Salting: salting}
 		return t.SaveRecord(res.Record)
 	}); err != nil {
 		return nil, err
@@ -431,6 +471,9 @@ func schemaOf(f *source.File) []leaf.Column {
 	return cols
 }
 
+// OperatorName is name, or the OS user when it is empty.
+func OperatorName(name string) string { return operator(name) }
+
 func operator(name string) string {
 	if name != "" {
 		return name
@@ -439,4 +482,11 @@ func operator(name string) string {
 		return u.Username
 	}
 	return os.Getenv("USER")
+}
+
+func claimed(at *time.Time) string {
+	if at == nil {
+		return ""
+	}
+	return at.UTC().Format(time.RFC3339)
 }

@@ -430,7 +430,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 	// put the pending record back and drop the catalog entry.
 	ex := pilotFile(t, "ex.csv")
 	res = ingest(t, tr, ex, "EX")
-	body, _ := json.Marshal(&workspace.Pending{Manifest: res.Record.Manifest, NullValues: []string{"", "NA"}})
+	body, _ := json.Marshal(&workspace.Pending{Manifest: res.Record.Manifest, NullValues: []string{"", "NA"}, Salting: res.Record.Salting})
 	journal, _ := json.Marshal(&workspace.Journal{Kind: workspace.KindDataset, Start: res.Record.Manifest.FirstIndex, What: "ingest of dataset EX", Body: body})
 	if err := os.WriteFile(filepath.Join(tr.Dir, "journal.json"), journal, 0o600); err != nil {
 		t.Fatal(err)

@@ -2,30 +2,20 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/compute"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/trialog/trialog/canonical"
 	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/durable"
-	"github.com/trialog/trialog/internal/parallel"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/trillian"
-	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/workspace"
 )
 
@@ -60,10 +50,28 @@ type ProveOptions struct {
 	// size and SHA-256, the range root or the operator
 	// (docs/package-format.md, "Sensitivity").
 	Minimal bool
+	// SubjectColumn holds the participant ID ("" means USUBJID when the
+	// dataset has it). Consent is checked, and the disclosure log records
+	// whose rows went out, by this column.
+	SubjectColumn string
+	// Consent, when set, is the consent rule of the disclosure's purpose:
+	// the ground on which a participant's rows must be withheld, or "" if
+	// they may go (consent.Book.DisclosureRule). Nil means consent was
+	// not checked, which only an explicit --no-consent-check asks for.
+	Consent func(subject string) string
+	// Override includes the rows Consent would withhold, for a legitimate
+	// exception (e.g. safety reporting); it is the logged reason.
+	Override string
+	// Recipient, Purpose and Operator (default: the OS user) are logged
+	// in the package's disclosure record.
+	Recipient, Purpose, Operator string
 }
 
 // ErrNoRows is wrapped when a selection matches no row.
 var ErrNoRows = fmt.Errorf("no matching rows: %w", workspace.ErrUsage)
+
+// ErrWithheld is wrapped when consent withholds every selected row.
+var ErrWithheld = fmt.Errorf("nothing to disclose: %w", workspace.ErrUsage)
 
 // ProveResult summarises a written package.
 type ProveResult struct {
@@ -74,6 +82,21 @@ type ProveResult struct {
 	Rows      uint64 `json:"rows"`
 	TreeSize  uint64 `json:"tree_size"`
 	Package   string `json:"package"`
+	// Consent is "checked", "overridden" or "not-checked".
+	Consent string `json:"consent"`
+	// Withheld counts the rows left out for consent, by ground; with an
+	// override, the rows that were included only because of it.
+	Withheld []Withheld `json:"withheld"`
+	// Erased counts selected rows left out because their participant's
+	// key was erased: they can never be proved again.
+	Erased uint64 `json:"erased_rows"`
+	// Subjects are the participants with rows in the package (never
+	// printed: the disclosure log keeps them salted).
+	Subjects []string `json:"-"`
+	// DisclosureLeaf is the leaf index of the package's disclosure record,
+	// PackageSHA256 the digest it logs (docs/package-format.md).
+	DisclosureLeaf uint64 `json:"disclosure_leaf"`
+	PackageSHA256  string `json:"package_sha256"`
 }
 
 // ParseDatasetRef splits NAME[@VERSION].
@@ -88,14 +111,6 @@ func ParseDatasetRef(ref string) (string, uint64, error) {
 	}
 	return name, version, nil
 }
-
-// ManifestSchemaHints is disclosure.SchemaHints.
-func ManifestSchemaHints(m *leaf.Manifest) map[string]arrow.DataType {
-	return disclosure.SchemaHints(m)
-}
-
-// ManifestReadOptions is disclosure.ReadOptions.
-func ManifestReadOptions(m *leaf.Manifest) source.Options { return disclosure.ReadOptions(m) }
 
 // Prove writes a disclosure package for a dataset version to out. The data
 // file must be the one that was ingested.
@@ -131,11 +146,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, fmt.Errorf("cannot select rows by column %s: dataset %s has no such column: %w", w.Column, m.Dataset, workspace.ErrUsage)
 		}
 	}
-	signed, err := t.LatestCheckpoint()
-	if err != nil {
-		return nil, err
-	}
-	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	signed, cp, err := t.LatestOpened()
 	if err != nil {
 		return nil, err
 	}
@@ -180,18 +191,76 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if opts.Detached {
 		meta.Mode = disclosure.ModeDetached
 	}
-	derived, err := derivedForm(opts, len(m.Keys) > 0)
+	w := &packageWriter{
+		ctx: ctx, log: t.Log, meta: meta, schema: f.Schema(), opts: opts,
+		size: cp.Size, root: cp.Hash, mem: memory.DefaultAllocator,
+	}
+	if err := w.checkSubjectColumn(cols.Sorted); err != nil {
+		return nil, err
+	}
+	if err := t.RecoverErasure(ctx); err != nil {
+		return nil, err
+	}
+	keys, err := t.Keys()
+	if err != nil {
+		return nil, err
+	}
+	if w.committer, err = commit.NewCommitter(t.Secret(), keys, rec.Salting, t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules()); err != nil {
+		return nil, err
+	}
+	// Which rows: all, or those the options and consent select (a first
+	// pass, so the signed statement can name them before the file is
+	// written). A whole version with nothing withheld keeps its range proof.
+	whole := len(opts.Rows) == 0 && len(opts.Where) == 0
+	// Without a selection, a consent rule or an erased participant, every
+	// row goes: no first pass (the write pass notes the participants).
+	w.noteInWrite = whole && opts.Consent == nil && !keys.AnyErased()
+	if !w.noteInWrite {
+		var selected []uint64
+		if _, err := source.ForEachBatch(ctx, f, func(b source.Batch) error {
+			pos, err := w.selected(b)
+			if err != nil {
+				return err
+			}
+			if pos, err = w.erasedFilter(b, pos); err != nil {
+				return err
+			}
+			if pos, err = w.consentFilter(b, pos); err != nil {
+				return err
+			}
+			for _, i := range pos {
+				selected = append(selected, b.First+uint64(i))
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if len(selected) == 0 {
+			if w.erased > 0 {
+				return nil, fmt.Errorf("every selected row of %s version %d belongs to a participant whose key was erased (trialog consent erase): %d rows can never be proved: %w", m.Dataset, m.Version, w.erased, ErrWithheld)
+			}
+			if n := w.withheldRows(); n > 0 && opts.Override == "" {
+				return nil, fmt.Errorf("every selected row of %s version %d (%d) is withheld for consent (%s): %w", m.Dataset, m.Version, n, w.withheldText(), ErrWithheld)
+			}
+			return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, ErrNoRows)
+		}
+		w.rows = disclosure.RangesOf(selected)
+		if whole && uint64(len(selected)) == m.Rows {
+			w.rows = nil // every row: a range proof
+		}
+	}
+	derived, err := derivedForm(opts, len(m.Keys) > 0, whole && w.rows == nil)
 	if err != nil {
 		return nil, err
 	}
 	if derived {
 		meta.Mode = disclosure.ModeDerived
-		if meta.SaltKey, err = leaf.SaltKey(t.Secret(), t.ID, m.Dataset, m.Version, len(cols.Sorted)); err != nil {
+		if meta.SaltKeys, err = w.saltKeyRuns(ctx, f); err != nil {
 			return nil, err
 		}
 	}
 	var rangeCheck *trillian.RangeVerifier
-	if len(opts.Rows) == 0 && len(opts.Where) == 0 {
+	if whole && w.rows == nil {
 		meta.Selection = disclosure.SelectionRange
 		if m.Rows == 0 {
 			return nil, fmt.Errorf("%s version %d has no rows to prove: %w", m.Dataset, m.Version, workspace.ErrUsage)
@@ -204,35 +273,9 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		if rangeCheck, err = trillian.NewRangeVerifier(rp); err != nil {
 			return nil, err
 		}
-	}
-	committer, err := commit.NewCommitter(t.Secret(), t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules())
-	if err != nil {
-		return nil, err
-	}
-	w := &packageWriter{
-		ctx: ctx, log: t.Log, meta: meta, committer: committer, schema: f.Schema(), opts: opts,
-		size: cp.Size, root: cp.Hash, mem: memory.DefaultAllocator, rangeCheck: rangeCheck,
-	}
-	// Which rows: all, or those the options select (a first pass, so the
-	// signed statement can name them before the file is written).
-	if meta.Selection == disclosure.SelectionRange {
 		w.rows = [][2]uint64{{0, m.Rows}}
-	} else {
-		var selected []uint64
-		if _, err := source.ForEachBatch(ctx, f, func(b source.Batch) error {
-			pos, err := w.selected(b)
-			for _, i := range pos {
-				selected = append(selected, b.First+uint64(i))
-			}
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		if len(selected) == 0 {
-			return nil, fmt.Errorf("no row of %s version %d matches the selection: %w", m.Dataset, m.Version, ErrNoRows)
-		}
-		w.rows = disclosure.RangesOf(selected)
 	}
+	w.rangeCheck = rangeCheck
 	st := disclosure.Statement{Origin: cp.Origin, Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
 		Disclosure: meta.Disclosure, Header: headerDigest, TreeSize: cp.Size, Redacted: meta.Redacted, Rows: w.rows}
 	if meta.Statement, err = t.SignStatement(st.Text()); err != nil {
@@ -244,6 +287,9 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
+	if err := w.reserveDisclosure(t, cp.Size); err != nil {
+		return nil, err
+	}
 	var rows uint64
 	if opts.Total != nil {
 		opts.Total(m.Rows)
@@ -254,7 +300,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 		}
 	}
 	if derived {
-		if rows, err = writeDerived(ctx, tmp, f, meta, committer, rangeCheck, progress); err != nil {
+		if rows, err = writeDerived(ctx, tmp, f, meta, w.committer, rangeCheck, progress); err != nil {
 			return nil, err
 		}
 		w.written = rows
@@ -287,382 +333,10 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 			return nil, err
 		}
 	}
-	if err := durable.Commit(tmp, out, 0o600); err != nil {
+	res := &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
+		Rows: w.written, TreeSize: cp.Size, Package: out, Consent: w.consentState(), Withheld: w.withheldList(), Subjects: w.subjectList(), Erased: w.erased}
+	if err := w.logDisclosure(ctx, t, tmp, res); err != nil {
 		return nil, err
 	}
-	return &ProveResult{Dataset: m.Dataset, Version: m.Version, Mode: meta.Mode, Selection: meta.Selection,
-		Rows: w.written, TreeSize: cp.Size, Package: out}, nil
-}
-
-type packageWriter struct {
-	ctx        context.Context
-	log        trillian.Log
-	meta       *disclosure.Meta
-	committer  *commit.Committer
-	schema     *arrow.Schema
-	opts       ProveOptions
-	size       uint64
-	root       []byte
-	mem        memory.Allocator
-	rangeCheck *trillian.RangeVerifier
-	out        *arrow.Schema
-	writer     *ipc.FileWriter
-	rows       [][2]uint64 // the selected rows
-	written    uint64
-}
-
-func (w *packageWriter) disclosed(name string) bool {
-	return !slices.Contains(w.opts.Redact, name)
-}
-
-// carriesValues says whether a disclosed column's values go in the
-// package: always when attached; when detached, only the natural key
-// columns, which let the recipient's copy be matched row for row.
-func (w *packageWriter) carriesValues(name string) bool {
-	return !w.opts.Detached || slices.Contains(w.meta.Manifest.Keys, name)
-}
-
-func (w *packageWriter) start(file *os.File) error {
-	fields := []arrow.Field{
-		{Name: disclosure.ColRow, Type: arrow.PrimitiveTypes.Uint64},
-		{Name: disclosure.ColLeafIndex, Type: arrow.PrimitiveTypes.Uint64},
-		{Name: disclosure.ColRowHash, Type: disclosure.CommitType},
-	}
-	for _, fl := range w.schema.Fields() {
-		if w.disclosed(fl.Name) {
-			if w.carriesValues(fl.Name) {
-				fields = append(fields, arrow.Field{Name: fl.Name, Type: fl.Type, Nullable: true, Metadata: fl.Metadata})
-			}
-			fields = append(fields, arrow.Field{Name: disclosure.SaltColumn(fl.Name), Type: disclosure.SaltType})
-		}
-		fields = append(fields, arrow.Field{Name: disclosure.CommitColumn(fl.Name), Type: disclosure.CommitType})
-	}
-	if w.meta.Selection == disclosure.SelectionRows {
-		fields = append(fields, arrow.Field{Name: disclosure.ColProof, Type: disclosure.ProofType})
-	}
-	md, err := w.meta.Metadata()
-	if err != nil {
-		return err
-	}
-	w.out = arrow.NewSchema(fields, &md)
-	w.writer, err = ipc.NewFileWriter(file, ipc.WithSchema(w.out), ipc.WithAllocator(w.mem))
-	return err
-}
-
-// selected returns the batch rows (positions) that the options select.
-func (w *packageWriter) selected(b source.Batch) ([]int, error) {
-	n := int(b.Rec.NumRows())
-	if w.meta.Selection == disclosure.SelectionRange {
-		return nil, nil // all
-	}
-	var conds map[int][][]byte // source column index → accepted canonical cells
-	if len(w.opts.Where) > 0 {
-		conds = map[int][][]byte{}
-		for _, c := range w.opts.Where {
-			idx := w.schema.FieldIndices(c.Column)[0]
-			conds[idx] = append(conds[idx], conditionCells(w.committer.Rules, c.Value)...)
-		}
-	}
-	encs := map[int]canonical.CellEncoder{}
-	for idx := range conds {
-		enc, err := w.committer.Rules.Encoder(b.Rec.Column(idx))
-		if err != nil {
-			return nil, err
-		}
-		encs[idx] = enc
-	}
-	var out []int
-	var buf []byte
-rows:
-	for i := 0; i < n; i++ {
-		row := b.First + uint64(i)
-		if len(w.opts.Rows) > 0 {
-			in := false
-			for _, r := range w.opts.Rows {
-				if row >= r[0] && row < r[1] {
-					in = true
-					break
-				}
-			}
-			if !in {
-				continue
-			}
-		}
-		for idx, accepted := range conds {
-			var err error
-			if buf, err = encs[idx](buf[:0], i); err != nil {
-				return nil, err
-			}
-			if !slices.ContainsFunc(accepted, func(c []byte) bool { return string(c) == string(buf) }) {
-				continue rows
-			}
-		}
-		out = append(out, i)
-	}
-	if out == nil {
-		out = []int{}
-	}
-	return out, nil
-}
-
-// conditionCells are the canonical cells a --where value stands for: the
-// text itself, and the number it spells exactly if it is one ("63" matches
-// the number 63 and 63.0; "1-2" or "2014-01" are text only), under the
-// dataset's rules.
-func conditionCells(rules canonical.Rules, v string) [][]byte {
-	text, err := canonical.AppendText(nil, v)
-	if err != nil {
-		return nil
-	}
-	out := [][]byte{text}
-	if num, ok := rules.ParseNumber(v); ok {
-		out = append(out, num)
-	}
-	return out
-}
-
-func (w *packageWriter) addBatch(b source.Batch) error {
-	n := int(b.Rec.NumRows())
-	var sel []int // nil: every row
-	if w.meta.Selection == disclosure.SelectionRows {
-		sel = []int{}
-		for i := 0; i < n; i++ {
-			if disclosure.InRanges(w.rows, b.First+uint64(i)) {
-				sel = append(sel, i)
-			}
-		}
-	}
-	positions := sel
-	if positions == nil {
-		positions = make([]int, n)
-		for i := range positions {
-			positions[i] = i
-		}
-	}
-	var err error
-	encs, err := w.committer.Encoders(b.Rec)
-	if err != nil {
-		return err
-	}
-	ncols := len(w.committer.Columns.Sorted)
-	// Commitments and row hashes of the selected rows, name order, and
-	// their leaves, on every core; in range mode also the range fold.
-	commits := make([][]byte, len(positions))
-	rowHashes := make([][sha256.Size]byte, len(positions))
-	leaves := make([][]byte, len(positions))
-	salts := w.committer.SaltsOf(nil, b.First, n)
-	rowSalts := ncols * leaf.SaltSize
-	segments := make([]*trillian.RangeSegment, parallel.Parts(len(positions)))
-	failures := make([]error, len(segments))
-	parallel.Run(len(positions), 0, func(_, part, lo, hi int) {
-		var (
-			scratch []byte
-			digest  leaf.RowDigest
-			seg     *trillian.RangeSegment
-		)
-		if w.rangeCheck != nil {
-			seg = w.rangeCheck.NewSegment(w.written + uint64(lo))
-		}
-		for k := lo; k < hi; k++ {
-			i := positions[k]
-			row := b.First + uint64(i)
-			var err error
-			if scratch, err = w.committer.CommitRow(&digest, encs, i, row, salts[i*rowSalts:(i+1)*rowSalts], scratch); err != nil {
-				failures[part] = err
-				return
-			}
-			commits[k] = slices.Clone(digest.Commitments())
-			rowHashes[k] = digest.RowHash()
-			leaves[k] = w.committer.AppendLeaf(nil, row, &digest)
-			if seg != nil {
-				if err := seg.Append(trillian.LeafHash(leaves[k])); err != nil {
-					failures[part] = err
-					return
-				}
-			}
-		}
-		segments[part] = seg
-	})
-	for _, err := range failures { // the first part's error is the first row's
-		if err != nil {
-			return err
-		}
-	}
-	if w.rangeCheck != nil {
-		for _, seg := range segments {
-			w.rangeCheck.AppendSegment(seg)
-		}
-	}
-	if sel != nil && len(sel) == 0 {
-		return nil
-	}
-	first := w.meta.Manifest.FirstIndex
-	arrays := make([]arrow.Array, 0, len(w.out.Fields())) // in w.out's field order
-	defer func() {
-		for _, a := range arrays {
-			a.Release()
-		}
-	}()
-	var rowIdx, leafIdx []byte
-	for _, i := range positions {
-		rowIdx = binary.LittleEndian.AppendUint64(rowIdx, b.First+uint64(i))
-		leafIdx = binary.LittleEndian.AppendUint64(leafIdx, first+b.First+uint64(i))
-	}
-	arrays = append(arrays,
-		columnOf(arrow.PrimitiveTypes.Uint64, len(positions), rowIdx),
-		columnOf(arrow.PrimitiveTypes.Uint64, len(positions), leafIdx),
-		fixedSizeColumn(disclosure.CommitType, len(positions), func(k int) []byte { return rowHashes[k][:] }))
-	// Per data column: value (taken), salt, commitment.
-	var indices arrow.Array
-	if sel != nil {
-		ib := array.NewInt64Builder(w.mem)
-		for _, i := range sel {
-			ib.Append(int64(i))
-		}
-		indices = ib.NewArray()
-		ib.Release()
-		defer indices.Release()
-	}
-	sortedPos := map[string]int{}
-	for j, name := range w.committer.Columns.Sorted {
-		sortedPos[name] = j
-	}
-	for srcIdx, fl := range w.schema.Fields() {
-		j := sortedPos[fl.Name]
-		if w.disclosed(fl.Name) {
-			if w.carriesValues(fl.Name) {
-				col, err := takeColumn(w.ctx, w.mem, b.Rec.Column(srcIdx), indices)
-				if err != nil {
-					return fmt.Errorf("column %s: %w", fl.Name, err)
-				}
-				arrays = append(arrays, col)
-			}
-			arrays = append(arrays, fixedSizeColumn(disclosure.SaltType, len(positions), func(k int) []byte {
-				i := positions[k]
-				return salts[i*rowSalts+j*leaf.SaltSize : i*rowSalts+(j+1)*leaf.SaltSize]
-			}))
-		}
-		arrays = append(arrays, fixedSizeColumn(disclosure.CommitType, len(positions), func(k int) []byte {
-			return commits[k][j*leaf.CommitmentSize : (j+1)*leaf.CommitmentSize]
-		}))
-	}
-	if w.meta.Selection == disclosure.SelectionRows {
-		lb := array.NewListBuilder(w.mem, disclosure.ProofType.Elem())
-		defer lb.Release()
-		hb := lb.ValueBuilder().(*array.FixedSizeBinaryBuilder)
-		for k, i := range positions {
-			index := first + b.First + uint64(i)
-			proof, err := w.log.InclusionProof(w.ctx, index, w.size)
-			if err != nil {
-				return err
-			}
-			if err := trillian.VerifyInclusion(index, w.size, trillian.LeafHash(leaves[k]), proof, w.root); err != nil {
-				return fmt.Errorf("self-check: row %d does not match leaf %d in the log: %w", b.First+uint64(i), index, err)
-			}
-			lb.Append(true)
-			for _, h := range proof {
-				hb.Append(h)
-			}
-		}
-		arrays = append(arrays, lb.NewArray())
-	}
-	out := array.NewRecord(w.out, arrays, int64(len(positions)))
-	defer out.Release()
-	w.written += uint64(len(positions))
-	return w.writeBounded(out)
-}
-
-// writeBounded writes rec as one or more record batches whose bodies stay
-// well within the format's disclosure.MaxBatchBody (a reader rejects a
-// larger one): wide rows of long text are split into smaller batches.
-func (w *packageWriter) writeBounded(rec arrow.Record) error {
-	n := rec.NumRows()
-	size := int64(0)
-	for _, col := range rec.Columns() {
-		size += dataBytes(col.Data())
-	}
-	per := n
-	if target := int64(disclosure.MaxBatchBody / 2); size > target {
-		per = max(1, n*target/size)
-	}
-	for off := int64(0); off < n; off += per {
-		part := rec.NewSlice(off, min(off+per, n))
-		err := w.writer.Write(part)
-		part.Release()
-		if err != nil {
-			return errors.Join(fmt.Errorf("write package"), err)
-		}
-	}
-	return nil
-}
-
-// dataBytes is the size of an array's buffers, children and dictionary
-// included.
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(b.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += dataBytes(c)
-	}
-	if dict, ok := d.Dictionary().(*array.Data); ok && dict != nil {
-		n += dataBytes(dict)
-	}
-	return n
-}
-
-// takeColumn returns the rows of col at indices (every row when indices is
-// nil). A dictionary column is rebuilt with only the entries those rows
-// use: its dictionary may hold values of rows the package does not disclose
-// (or of no row at all), which must not travel with it.
-func takeColumn(ctx context.Context, mem memory.Allocator, col, indices arrow.Array) (arrow.Array, error) {
-	dict, ok := col.(*array.Dictionary)
-	if !ok {
-		if indices == nil {
-			col.Retain()
-			return col, nil
-		}
-		return compute.TakeArray(ctx, col, indices)
-	}
-	idx := dict.Indices()
-	if indices != nil {
-		var err error
-		if idx, err = compute.TakeArray(ctx, idx, indices); err != nil {
-			return nil, err
-		}
-		defer idx.Release()
-	}
-	values, err := compute.TakeArray(ctx, dict.Dictionary(), idx) // plain, null where idx is
-	if err != nil {
-		return nil, err
-	}
-	defer values.Release()
-	b := array.NewDictionaryBuilder(mem, dict.DataType().(*arrow.DictionaryType))
-	defer b.Release()
-	if err := b.AppendArray(values); err != nil {
-		return nil, err
-	}
-	return b.NewArray(), nil
-}
-
-// columnOf wraps n values of a fixed-width type, already laid out in data,
-// as a column without nulls.
-func columnOf(typ arrow.DataType, n int, data []byte) arrow.Array {
-	d := array.NewData(typ, n, []*memory.Buffer{nil, memory.NewBufferBytes(data)}, nil, 0, 0)
-	defer d.Release()
-	return array.MakeFromData(d)
-}
-
-// fixedSizeColumn builds a fixed_size_binary column of n values without
-// nulls, value k being value(k): one copy per value into one buffer,
-// instead of a builder's per-value bookkeeping.
-func fixedSizeColumn(typ *arrow.FixedSizeBinaryType, n int, value func(k int) []byte) arrow.Array {
-	data := make([]byte, n*typ.ByteWidth)
-	for k := 0; k < n; k++ {
-		copy(data[k*typ.ByteWidth:(k+1)*typ.ByteWidth], value(k))
-	}
-	return columnOf(typ, n, data)
+	return res, nil
 }

@@ -13,7 +13,7 @@ import (
 // maxCarriedProofs bounds the consistency proofs a package carries (one
 // per earlier published checkpoint, newest first): a verifier whose
 // remembered checkpoint is older than those needs the log's URL.
-const maxCarriedProofs = 1000
+const maxCarriedProofs = disclosure.MaxConsistencyProofs
 
 // addWitnessing puts the trial's signed witness policy and the
 // consistency proofs from earlier published checkpoints into a package

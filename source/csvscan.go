@@ -55,6 +55,17 @@ func (s *csvScanner) overLimit(startLine, start, spans int) error {
 
 var errBadQuote = errors.New("bare or unterminated quote")
 
+// push appends one byte of a cell, checking the bounds every 4 KiB of
+// the record (cheap enough for the per-byte loop, soon enough to stop a
+// huge record before it is all in memory).
+func (s *csvScanner) push(c byte, startLine, start, spans int) error {
+	s.buf = append(s.buf, c)
+	if len(s.buf)&0xfff == 0 {
+		return s.overLimit(startLine, start, spans)
+	}
+	return nil
+}
+
 // next reads one record; it returns io.EOF at the end of input.
 func (s *csvScanner) next() ([]csvField, error) {
 	s.fields = s.fields[:0]
@@ -103,11 +114,8 @@ func (s *csvScanner) next() ([]csvField, error) {
 				if c == '\n' {
 					s.line++
 				}
-				s.buf = append(s.buf, c)
-				if len(s.buf)&0xfff == 0 {
-					if err := s.overLimit(startLine, start, len(spans)); err != nil {
-						return nil, err
-					}
+				if err := s.push(c, startLine, start, len(spans)); err != nil {
+					return nil, err
 				}
 			}
 			c, err = s.r.ReadByte()
@@ -134,11 +142,8 @@ func (s *csvScanner) next() ([]csvField, error) {
 					return nil, fmt.Errorf("line %d: %w", startLine, errBadQuote)
 				}
 				if c != '\r' {
-					s.buf = append(s.buf, c)
-					if len(s.buf)&0xfff == 0 {
-						if err := s.overLimit(startLine, start, len(spans)); err != nil {
-							return nil, err
-						}
+					if err := s.push(c, startLine, start, len(spans)); err != nil {
+						return nil, err
 					}
 				}
 				c, err = s.r.ReadByte()

@@ -17,6 +17,7 @@ import (
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trillian/embedded"
+	"github.com/trialog/trialog/trillian/embedded/embeddedtest"
 )
 
 // testLog is an embedded log with its signing keys.
@@ -31,12 +32,7 @@ func newTestLog(t testing.TB, dir string) *testLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := embedded.Open(context.Background(), dir, embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return &testLog{log: l, skey: skey, vkey: vkey}
+	return &testLog{log: embeddedtest.Open(t, dir), skey: skey, vkey: vkey}
 }
 
 // leafAt is a deterministic leaf of varying length (1 to 150 bytes).
@@ -49,26 +45,18 @@ func leafAt(seed byte, i uint64) []byte {
 // grow appends leaves up to size and returns the signed checkpoint.
 func (tl *testLog) grow(t testing.TB, seed byte, size uint64) []byte {
 	t.Helper()
-	ctx := context.Background()
-	root, err := tl.log.LatestRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for root.Size < size {
-		n := min(size-root.Size, 50000)
-		leaves := make([][]byte, n)
-		for i := range leaves {
-			leaves[i] = leafAt(seed, root.Size+uint64(i))
-		}
-		if root, err = tl.log.AppendLeaves(ctx, root.Size, leaves); err != nil {
-			t.Fatal(err)
+	for {
+		cp, n := embeddedtest.AppendSigned(t, tl.log, tl.skey, func(from uint64) [][]byte {
+			leaves := make([][]byte, min(size-min(from, size), 50000))
+			for i := range leaves {
+				leaves[i] = leafAt(seed, from+uint64(i))
+			}
+			return leaves
+		})
+		if n >= size {
+			return cp
 		}
 	}
-	cp, err := checkpoint.Sign(tl.skey, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp
 }
 
 // checkWithTorchwood reads every entry of the published tree through
@@ -158,22 +146,8 @@ func TestPublishFromScratchEqualsIncremental(t *testing.T) {
 	if _, err := Publish(ctx, tl.log, tl.vkey, cp, whole); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	err := filepath.WalkDir(whole, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(whole, p)
-		a, _ := os.ReadFile(p)
-		b, err := os.ReadFile(filepath.Join(inc, rel))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s differs between incremental and whole publish (%v)", rel, err)
-		}
-		n++
-		return nil
-	})
-	if err != nil || n < 500 {
-		t.Fatalf("walked %d files: %v", n, err)
+	if n := sameFiles(t, whole, inc, "differs between incremental and whole publish"); n < 500 {
+		t.Fatalf("walked %d files", n)
 	}
 }
 
@@ -221,4 +195,29 @@ func TestPublishLocksTheDirectory(t *testing.T) {
 	if _, err := Publish(context.Background(), tl.log, tl.vkey, cp, pub); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sameFiles reports every file under dir whose copy under other is
+// missing or differs ("REL why (error)"), and returns how many files dir
+// holds.
+func sameFiles(t *testing.T, dir, other, why string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		a, _ := os.ReadFile(p)
+		b, err := os.ReadFile(filepath.Join(other, rel))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s %s (%v)", rel, why, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

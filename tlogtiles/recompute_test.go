@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/torchwood"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 )
 
@@ -75,4 +79,109 @@ func TestRecomputeCatchesAlteredFiles(t *testing.T) {
 	if _, err := Recompute(ctx, r, e1, forged, nil); !errors.Is(err, ErrMismatch) {
 		t.Errorf("forged root: %v", err)
 	}
+}
+
+// TestEntriesFromAnyLeaf: Entries started at any leaf (the edge read from
+// the published tiles) sees exactly the leaves from there, and catches a
+// dropped, altered or invented entry after it, as well as a forged root.
+func TestEntriesFromAnyLeaf(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	tl := newTestLog(t, filepath.Join(base, "tree"))
+	pub := filepath.Join(base, "public")
+	signed := tl.grow(t, 7, 65536+700)
+	if _, err := Publish(ctx, tl.log, tl.vkey, signed, pub); err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := checkpoint.Open(tl.vkey, signed)
+	r, _ := OpenReader(pub)
+	whole, err := Recompute(ctx, r, Edge{}, cp.Root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []uint64{0, 1, 255, 256, 257, 300, 65535, 65536, 65537, cp.Size - 1, cp.Size} {
+		e, err := EdgeAt(ctx, r, from, cp.Root)
+		if err != nil {
+			t.Fatalf("edge at %d: %v", from, err)
+		}
+		if from == 65536 || from == cp.Size {
+			if mid, err := Recompute(ctx, r, Edge{}, trillian.Root{Size: from, Hash: rootOf(t, r, cp.Root, from)}, nil); err != nil || !sameEdge(mid, e) {
+				t.Fatalf("edge at %d differs from the recomputed one: %v", from, err)
+			}
+		}
+		next := from
+		err = Entries(ctx, r, from, cp.Root, func(i uint64, l []byte) {
+			if i != next || string(l) != string(leafAt(7, i)) {
+				t.Fatalf("from %d: leaf %d, want %d", from, i, next)
+			}
+			next++
+		})
+		if err != nil || next != cp.Size {
+			t.Fatalf("entries from %d: %v (stopped at %d)", from, err, next)
+		}
+	}
+	if !sameEdge(whole, mustEdge(t, r, cp.Size, cp.Root)) {
+		t.Fatal("edge of the whole tree differs")
+	}
+	// A bundle after the start with its first entry dropped, moved,
+	// altered, or replaced by an invented one.
+	victim := filepath.Join(pub, "tile", "entries", "128")
+	orig, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, rest, _ := torchwood.ReadTileEntry(orig)
+	invented, _ := torchwood.AppendTileEntry(nil, []byte("a newer version"))
+	for name, bad := range map[string][]byte{
+		"dropped":   rest,
+		"reordered": append(append([]byte(nil), rest...), orig[:2+len(first)]...),
+		"altered":   append([]byte{orig[0], orig[1], orig[2] ^ 1}, orig[3:]...),
+		"invented":  append(invented, rest...),
+	} {
+		os.WriteFile(victim, bad, 0o644)
+		if err := Entries(ctx, r, 300, cp.Root, nil); !errors.Is(err, ErrMismatch) {
+			t.Errorf("entry %s: %v", name, err)
+		}
+	}
+	os.WriteFile(victim, orig, 0o644)
+	forged := cp.Root
+	forged.Hash = append([]byte(nil), forged.Hash...)
+	forged.Hash[0] ^= 1
+	if err := Entries(ctx, r, 65537, forged, nil); !errors.Is(err, ErrMismatch) {
+		t.Errorf("forged root: %v", err)
+	}
+}
+
+func mustEdge(t *testing.T, r Reader, size uint64, cur trillian.Root) Edge {
+	t.Helper()
+	e, err := EdgeAt(context.Background(), r, size, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func sameEdge(a, b Edge) bool {
+	if a.Size != b.Size {
+		return false
+	}
+	for l := range a.Levels {
+		if string(a.Levels[l]) != string(b.Levels[l]) {
+			return false
+		}
+	}
+	return true
+}
+
+func rootOf(t *testing.T, r Reader, cur trillian.Root, size uint64) []byte {
+	t.Helper()
+	hr, _, err := hashReader(context.Background(), r, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tlog.TreeHash(int64(size), hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h[:]
 }

@@ -1,7 +1,6 @@
 package tlogtiles
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"flag"
@@ -55,23 +54,7 @@ func TestLayoutVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n := 0
-	err = filepath.WalkDir(pub, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(pub, p)
-		got, _ := os.ReadFile(p)
-		exp, err := os.ReadFile(filepath.Join(want, rel))
-		if err != nil || !bytes.Equal(got, exp) {
-			t.Errorf("%s differs from the frozen vector (%v): the published layout is frozen; a change needs a new version", rel, err)
-		}
-		n++
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := sameFiles(t, pub, want, "differs from the frozen vector: the published layout is frozen; a change needs a new version")
 	// And nothing extra in the vector directory.
 	m := 0
 	filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {

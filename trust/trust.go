@@ -135,6 +135,9 @@ func (s *Store) decide(ctx context.Context, verifierKey string, signed []byte, p
 	if err != nil {
 		return nil, err
 	}
+	if err := checkEmptyRoot(cp); err != nil {
+		return nil, err
+	}
 	dir := s.logDir(v)
 	if err := os.MkdirAll(filepath.Join(dir, "seen"), 0o700); err != nil {
 		return nil, fmt.Errorf("trust directory: %w", err)
@@ -235,6 +238,19 @@ func (s *Store) Latest(verifierKey string) ([]byte, error) {
 		return nil, nil
 	}
 	return b, err
+}
+
+// checkEmptyRoot refuses a checkpoint of the empty tree with any root but
+// the empty tree's, SHA-256 of the empty string (RFC 6962, section 2.1).
+// Consistency proofs from size 0 are empty and check nothing (every tree
+// extends the empty one), so a wrong root there would be remembered, and
+// compared with later size-0 checkpoints, as if it meant something; a log
+// key that signs one has signed a false statement.
+func checkEmptyRoot(cp checkpoint.Checkpoint) error {
+	if cp.Size == 0 && !bytes.Equal(cp.Hash, trillian.Hasher.EmptyRoot()) {
+		return fmt.Errorf("%w: a checkpoint of the empty tree with root %x, not the empty tree's root %x (RFC 6962: SHA-256 of the empty string)", checkpoint.ErrBadCheckpoint, cp.Hash, trillian.Hasher.EmptyRoot())
+	}
+	return nil
 }
 
 func get(ctx context.Context, src ProofSource, a, b uint64) ([][]byte, error) {

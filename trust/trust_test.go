@@ -12,6 +12,7 @@ import (
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trillian/embedded"
+	"github.com/trialog/trialog/trillian/embedded/embeddedtest"
 	"github.com/trialog/trialog/trust"
 )
 
@@ -22,22 +23,7 @@ type forkable struct {
 
 func (f *forkable) grow(t *testing.T, tag string, n int) []byte {
 	t.Helper()
-	ctx := context.Background()
-	root, err := f.log.LatestRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leaves [][]byte
-	for i := 0; i < n; i++ {
-		leaves = append(leaves, fmt.Appendf(nil, "%s-%d-%d", tag, root.Size, i))
-	}
-	if root, err = f.log.AppendLeaves(ctx, root.Size, leaves); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := checkpoint.Sign(f.skey, root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp, _ := embeddedtest.AppendTagged(t, f.log, f.skey, tag, n)
 	return cp
 }
 
@@ -50,12 +36,7 @@ func TestForkRollbackAndExtension(t *testing.T) {
 	dir := t.TempDir()
 	skey, vkey, _ := checkpoint.GenerateKey(checkpoint.Origin("TRUST"))
 	open := func(name string) *forkable {
-		l, err := embedded.Open(ctx, filepath.Join(dir, name), embedded.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return &forkable{log: l, skey: skey}
+		return &forkable{log: embeddedtest.Open(t, filepath.Join(dir, name)), skey: skey}
 	}
 	base := open("base")
 	cp10 := base.grow(t, "shared", 10)
@@ -210,5 +191,54 @@ func TestCarriedProofsAcceptOlderCheckpoints(t *testing.T) {
 	forged12, _ := checkpoint.Sign(skey, trillian.Root{Size: 12, Hash: make([]byte, 32)})
 	if _, err := st.Accept(ctx, vkey, forged12, nil, nil); !errors.As(err, &fe) || fe.Reason != "rollback" {
 		t.Errorf("a size with no kept proof: %v", err)
+	}
+}
+
+// TestEmptyTreeHasOneRoot: a size-0 tree has exactly one root, SHA-256 of
+// the empty string (RFC 6962). A size-0 checkpoint with another root is
+// refused by Check and Accept, whether or not anything is stored, and
+// nothing is recorded; the true empty root is accepted.
+func TestEmptyTreeHasOneRoot(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	skey, vkey, _ := checkpoint.GenerateKey(checkpoint.Origin("EMPTY"))
+	st, err := trust.Open(filepath.Join(dir, "trust"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := trillian.Hasher.EmptyRoot()
+	bogus, _ := checkpoint.Sign(skey, trillian.Root{Size: 0, Hash: trillian.LeafHash([]byte("x"))})
+	zero, _ := checkpoint.Sign(skey, trillian.Root{Size: 0, Hash: make([]byte, 32)})
+	for _, cp := range [][]byte{bogus, zero} {
+		if _, err := st.Check(ctx, vkey, cp, nil); !errors.Is(err, checkpoint.ErrBadCheckpoint) {
+			t.Errorf("Check of a size-0 checkpoint with a wrong root: %v", err)
+		}
+		if _, err := st.Accept(ctx, vkey, cp, nil, nil); !errors.Is(err, checkpoint.ErrBadCheckpoint) || !strings.Contains(fmt.Sprint(err), "empty tree") {
+			t.Errorf("Accept of a size-0 checkpoint with a wrong root: %v", err)
+		}
+	}
+	if latest, err := st.Latest(vkey); err != nil || latest != nil {
+		t.Fatalf("a refused checkpoint was recorded: %q %v", latest, err)
+	}
+	good, _ := checkpoint.Sign(skey, trillian.Root{Size: 0, Hash: empty})
+	if d, err := st.Accept(ctx, vkey, good, nil, nil); err != nil || d.Outcome != "first" {
+		t.Fatalf("the empty tree's own root: %+v %v", d, err)
+	}
+	// Something stored: the wrong root is still refused, not taken for
+	// an "older" tree (a consistency proof from size 0 checks nothing).
+	l, err := embedded.Open(ctx, filepath.Join(dir, "log"), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f := &forkable{log: l, skey: skey}
+	if d, err := st.Accept(ctx, vkey, f.grow(t, "a", 3), f.proofs(), nil); err != nil || d.Outcome != "extended" {
+		t.Fatalf("extension of the empty tree: %+v %v", d, err)
+	}
+	if _, err := st.Accept(ctx, vkey, bogus, f.proofs(), nil); !errors.Is(err, checkpoint.ErrBadCheckpoint) {
+		t.Errorf("a wrong empty root after a stored tree: %v", err)
+	}
+	if d, err := st.Accept(ctx, vkey, good, f.proofs(), nil); err != nil || d.Outcome != "seen" {
+		t.Errorf("the empty root after a stored tree: %+v %v", d, err)
 	}
 }

@@ -3,7 +3,6 @@ package verify
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -107,9 +106,13 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipcfile.File) error {
 	if err != nil || tags == nil {
 		return err
 	}
-	committer, err := commit.NewCommitterFromKey(v.meta.SaltKey, m.Trial, m.Dataset, m.Version, data.Name, v.derivedCols, v.rules)
+	if runs := v.meta.SaltKeys; runs[len(runs)-1].First >= m.Rows {
+		v.rep.fail("the package's salt keys start at row %d, beyond the version's %d rows", runs[len(runs)-1].First, m.Rows)
+		return nil
+	}
+	committer, err := commit.NewCommitterFromKeys(v.meta.SaltKeys, m.Trial, m.Dataset, m.Version, data.Name, v.derivedCols, v.rules)
 	if err != nil {
-		v.rep.fail("salt key: %v", err)
+		v.rep.fail("salt keys: %v", err)
 		return nil
 	}
 	rangeCheck, err := trillian.NewRangeVerifier(*v.meta.RangeProof)
@@ -154,15 +157,7 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipcfile.File) error {
 	case rows < m.Rows:
 		v.rep.fail("data file %s has %d rows, the dataset version %d: rows %d-%d are missing", data.Name, rows, m.Rows, rows, m.Rows-1)
 	default:
-		if err := rangeCheck.Verify(v.cp.Hash); err != nil {
-			if v.rep.BadRowCount == 0 {
-				v.rep.fail("the rows do not hash to the checkpointed tree (a row differs where its leaf tag does not show it, or a proof hash was altered): %v", err)
-			} else {
-				v.rep.fail("the rows do not hash to the checkpointed tree: %v", err)
-			}
-		} else if root, _ := rangeCheck.RangeRoot(); hex.EncodeToString(root) != m.RangeRoot {
-			v.rep.fail("dataset range root %x differs from the manifest's %s", root, m.RangeRoot)
-		}
+		v.checkRange(rangeCheck, m.RangeRoot, "a row differs where its leaf tag does not show it, or a proof hash was altered")
 	}
 	v.rep.Notes = append(v.rep.Notes, "derived package: the data file's rows were matched to the log by position, every leaf recomputed from the salt key")
 	return nil

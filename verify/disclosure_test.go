@@ -9,8 +9,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/trialog/trialog/disclosure"
 )
@@ -79,35 +77,16 @@ func TestMinimalPartnerPackage(t *testing.T) {
 // rewriteMeta rewrites pkg with its schema metadata edited.
 func rewriteMeta(t *testing.T, pkg string, edit func(map[string]string)) string {
 	t.Helper()
-	fr, err := ipc.NewFileReader(bytes.NewReader(readFile(t, pkg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fr.Close()
-	md := fr.Schema().Metadata()
-	kv := map[string]string{}
-	for i, k := range md.Keys() {
-		kv[k] = md.Values()[i]
-	}
-	edit(kv)
-	newMD := arrow.MetadataFrom(kv)
-	schema := arrow.NewSchema(fr.Schema().Fields(), &newMD)
-	var out bytes.Buffer
-	w, err := ipc.NewFileWriter(&seekBuffer{b: &out}, ipc.WithSchema(schema), ipc.WithAllocator(memory.DefaultAllocator))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < fr.NumRecords(); i++ {
-		rec, err := fr.RecordAt(i)
-		if err != nil {
-			t.Fatal(err)
+	return rewrite(t, pkg, func(s *arrow.Schema) *arrow.Schema {
+		md := s.Metadata()
+		kv := map[string]string{}
+		for i, k := range md.Keys() {
+			kv[k] = md.Values()[i]
 		}
-		if err := w.Write(array.NewRecord(schema, rec.Columns(), rec.NumRows())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, out.Bytes())
+		edit(kv)
+		newMD := arrow.MetadataFrom(kv)
+		return arrow.NewSchema(s.Fields(), &newMD)
+	}, func(rec arrow.Record, s *arrow.Schema) arrow.Record {
+		return array.NewRecord(s, rec.Columns(), rec.NumRows())
+	})
 }

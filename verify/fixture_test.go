@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 
 	"github.com/trialog/trialog/internal/shareddata"
@@ -105,6 +107,7 @@ func buildPilot(dm, ae string) (*pilot, error) {
 			return nil, err
 		}
 		*pk.out = filepath.Join(dir, fmt.Sprintf("package%d.arrow", i))
+		pk.opts.Recipient, pk.opts.Purpose = "test sponsor", "main"
 		if _, err := pipeline.Prove(ctx, tr, f, *pk.out, pk.opts); err != nil {
 			return nil, err
 		}
@@ -131,27 +134,27 @@ func readFile(t testing.TB, p string) []byte {
 	return b
 }
 
-// rewrite reads every batch of pkg and writes them to a new file with the
-// writer options given (e.g. compression).
-func rewrite(t testing.TB, pkg string, opts ...ipc.Option) string {
+// rewrite reads every batch of pkg and writes it, through edit when not
+// nil, to a new file under the schema schema gives for pkg's (nil: pkg's
+// own), with the writer options given (e.g. compression).
+func rewrite(t testing.TB, pkg string, schema func(*arrow.Schema) *arrow.Schema, edit func(arrow.Record, *arrow.Schema) arrow.Record, opts ...ipc.Option) string {
 	t.Helper()
-	fh, err := os.Open(pkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	fr, err := ipc.NewFileReader(fh)
+	fr, err := ipc.NewFileReader(bytes.NewReader(readFile(t, pkg)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fr.Close()
+	sc := fr.Schema()
+	if schema != nil {
+		sc = schema(sc)
+	}
 	out := filepath.Join(t.TempDir(), "rewritten.arrow")
 	of, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer of.Close()
-	w, err := ipc.NewFileWriter(of, append([]ipc.Option{ipc.WithSchema(fr.Schema())}, opts...)...)
+	w, err := ipc.NewFileWriter(of, append([]ipc.Option{ipc.WithSchema(sc)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +163,15 @@ func rewrite(t testing.TB, pkg string, opts ...ipc.Option) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Write(rec); err != nil {
+		written := rec
+		if edit != nil {
+			written = edit(rec, sc)
+		}
+		if err := w.Write(written); err != nil {
 			t.Fatal(err)
+		}
+		if written != rec {
+			written.Release()
 		}
 		rec.Release()
 	}

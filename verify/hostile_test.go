@@ -3,7 +3,6 @@ package verify_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/disclosure/ipcfile"
 	"github.com/trialog/trialog/internal/hostile"
 )
 
@@ -44,11 +44,7 @@ func mustReject(t *testing.T, p *pilot, b []byte, want string) {
 // is allocated, by the verifier and by the manifest step.
 func TestCraftedFootersRejected(t *testing.T) {
 	p := pilotTrial(t)
-	b := readFile(t, p.subjectDM)
-	l, err := hostile.Layout(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, l := readLayout(t, p.subjectDM)
 	r := l.Records[0]
 	for _, c := range []struct {
 		name         string
@@ -78,11 +74,7 @@ func TestCraftedFootersRejected(t *testing.T) {
 // crashed the verifier before).
 func TestRandomFooterChangesNeverCrash(t *testing.T) {
 	p := pilotTrial(t)
-	b := readFile(t, p.subjectAE)
-	l, err := hostile.Layout(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, l := readLayout(t, p.subjectAE)
 	regions := [][2]int{{int(l.FooterStart), len(b)}, {8, 8 + int(l.Schema.Meta)}}
 	for _, r := range l.Records {
 		regions = append(regions, [2]int{int(r.Offset), int(r.Offset) + int(r.Meta)})
@@ -118,15 +110,11 @@ func TestRandomFooterChangesNeverCrash(t *testing.T) {
 func TestCompressedPackageRejected(t *testing.T) {
 	p := pilotTrial(t)
 	for _, opt := range []ipc.Option{ipc.WithZstd(), ipc.WithLZ4()} {
-		mustReject(t, p, readFile(t, rewrite(t, p.rangeDM, opt, ipc.WithMinSpaceSavings(0))), "compressed buffers")
+		mustReject(t, p, readFile(t, rewrite(t, p.rangeDM, nil, nil, opt, ipc.WithMinSpaceSavings(0))), "compressed buffers")
 	}
 	mustReject(t, p, bomb(t, p), "compressed buffers")
 
-	b := readFile(t, p.rangeDM)
-	l, err := hostile.Layout(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, l := readLayout(t, p.rangeDM)
 	r := l.Records[0]
 	crafted, ok := hostile.PatchInt64(b, int(r.Offset)+8, r.Rows, 1<<40)
 	if !ok {
@@ -140,7 +128,7 @@ func TestCompressedPackageRejected(t *testing.T) {
 // the prefix says before inflating).
 func bomb(t testing.TB, p *pilot) []byte {
 	t.Helper()
-	b := readFile(t, rewrite(t, p.rangeDM, ipc.WithZstd(), ipc.WithMinSpaceSavings(0)))
+	b := readFile(t, rewrite(t, p.rangeDM, nil, nil, ipc.WithZstd(), ipc.WithMinSpaceSavings(0)))
 	rows := int64(306)
 	out, ok := hostile.PatchInt64(b, 8, rows*8, 2<<30)
 	if !ok {
@@ -204,37 +192,18 @@ func TestStreamAndFooterAgree(t *testing.T) {
 // rewriteSex writes the package with every SEX value replaced by X.
 func rewriteSex(t testing.TB, pkg string) string {
 	t.Helper()
-	fh := bytes.NewReader(readFile(t, pkg))
-	fr, err := ipc.NewFileReader(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fr.Close()
-	var out bytes.Buffer
-	w, err := ipc.NewFileWriter(&seekBuffer{b: &out}, ipc.WithSchema(fr.Schema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx := fr.Schema().FieldIndices("SEX")[0]
-	for i := 0; i < fr.NumRecords(); i++ {
-		rec, err := fr.RecordAt(i)
-		if err != nil {
-			t.Fatal(err)
-		}
+	return rewrite(t, pkg, nil, func(rec arrow.Record, s *arrow.Schema) arrow.Record {
 		sb := array.NewStringBuilder(memory.DefaultAllocator)
+		defer sb.Release()
 		for range rec.NumRows() {
 			sb.Append("X")
 		}
+		sex := sb.NewArray()
+		defer sex.Release()
 		cols := append([]arrowArray(nil), rec.Columns()...)
-		cols[idx] = sb.NewArray()
-		if err := w.Write(array.NewRecord(rec.Schema(), cols, rec.NumRows())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, out.Bytes())
+		cols[s.FieldIndices("SEX")[0]] = sex
+		return array.NewRecord(s, cols, rec.NumRows())
+	})
 }
 
 func sexOf(rec interface {
@@ -245,18 +214,18 @@ func sexOf(rec interface {
 	return rec.Column(idx).(*array.String).Value(0)
 }
 
-// seekBuffer is an in-memory io.WriteSeeker appending at the end.
-type seekBuffer struct{ b *bytes.Buffer }
-
-func (s *seekBuffer) Write(p []byte) (int, error) { return s.b.Write(p) }
-func (s *seekBuffer) Seek(off int64, whence int) (int64, error) {
-	if off != 0 || whence != io.SeekCurrent {
-		return 0, errors.New("seekBuffer only reports its position")
-	}
-	return int64(s.b.Len()), nil
-}
-
 type (
 	arrowArray  = arrow.Array
 	arrowSchema = arrow.Schema
 )
+
+// readLayout reads the package at path and its Arrow IPC layout.
+func readLayout(t testing.TB, path string) ([]byte, *ipcfile.Layout) {
+	t.Helper()
+	b := readFile(t, path)
+	l, err := hostile.Layout(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, l
+}

@@ -100,12 +100,15 @@ func TestVerifyPeakMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A package whose statement lists enough rows for batches at the
+	// format's limits to be read.
+	large, largeKey := syntheticLB(t, 20000, false)
 	inputs := []struct{ name, path string }{
 		{"baseline (no verification)", ""},
 		{"honest whole DM package", p.rangeDM},
 		{"footer block of 2^40 bytes", writeFile(t, huge)},
 		{"zstd bomb declaring 2 GiB", writeFile(t, bomb(t, p))},
-		{"3 batches at the format's limits (16384 rows, ~63 MiB)", maxBatches(t, largePackage(t), "LBORRES", 3)},
+		{"3 batches at the format's limits (16384 rows, ~63 MiB)", maxBatches(t, large, "LBORRES", 3)},
 	}
 	for _, in := range inputs {
 		key := p.key
@@ -128,40 +131,44 @@ func firstLine(s string) string {
 	return s
 }
 
-// largePackage ingests a synthetic 20000-row dataset and returns its
-// whole-dataset package: its statement lists enough rows for batches at
-// the format's limits to be read.
-func largePackage(t *testing.T) string {
-	t.Helper()
+// syntheticLB ingests rows synthetic LB rows (with an LBDTC column if
+// dates) into a fresh trial and proves the whole dataset: large packages
+// for the memory test and the benchmark. It returns the package and the
+// trial's verifier key.
+func syntheticLB(tb testing.TB, rows int, dates bool) (pkg, key string) {
+	tb.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := tb.TempDir()
 	var b strings.Builder
-	b.WriteString("USUBJID,LBSEQ,LBTESTCD,LBORRES\n")
-	for i := range 20000 {
-		fmt.Fprintf(&b, "01-%04d,%d,T%d,R%d\n", i/7, i, i%13, i%500)
+	b.WriteString("USUBJID,LBSEQ,LBTESTCD,LBORRES")
+	if dates {
+		b.WriteString(",LBDTC")
 	}
+	for i := range rows {
+		fmt.Fprintf(&b, "\n01-%04d,%d,T%d,R%d", i/7, i, i%13, i%500)
+		if dates {
+			fmt.Fprintf(&b, ",2014-01-%02d", 1+i%28)
+		}
+	}
+	b.WriteString("\n")
 	data := filepath.Join(dir, "lb.csv")
 	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	tr, err := workspace.Init(ctx, filepath.Join(dir, "log"), "SYNTH", workspace.Options{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer tr.Close()
-	if _, err := pipeline.Ingest(ctx, tr, openData(t, data), pipeline.IngestOptions{Dataset: "LB", Operator: "test"}); err != nil {
-		t.Fatal(err)
+	if _, err := pipeline.Ingest(ctx, tr, openData(tb, data), pipeline.IngestOptions{Dataset: "LB", Operator: "test"}); err != nil {
+		tb.Fatal(err)
 	}
-	out := filepath.Join(dir, "lb.arrow")
-	if _, err := pipeline.Prove(ctx, tr, openData(t, data), out, pipeline.ProveOptions{Dataset: "LB"}); err != nil {
-		t.Fatal(err)
+	pkg = filepath.Join(dir, "lb.arrow")
+	if _, err := pipeline.Prove(ctx, tr, openData(tb, data), pkg, pipeline.ProveOptions{Dataset: "LB", Recipient: "test sponsor", Purpose: "main"}); err != nil {
+		tb.Fatal(err)
 	}
-	largeKey = tr.VerifierKey
-	return out
+	return pkg, tr.VerifierKey
 }
-
-// largeKey is the verifier key of largePackage's trial.
-var largeKey string
 
 // maxBatches writes n record batches of the package's schema and
 // metadata (so that its header verifies), each of MaxBatchRows copies of

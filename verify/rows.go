@@ -166,15 +166,7 @@ func (v *verifier) rows(ctx context.Context, fr *ipcfile.File) error {
 	}
 	v.checkOrder(order)
 	if meta.Selection == disclosure.SelectionRange {
-		if err := rangeCheck.Verify(v.cp.Hash); err != nil {
-			if v.rep.BadRowCount == 0 {
-				v.rep.fail("the rows do not hash to the checkpointed tree (a row hash, commitment, row index or proof hash was altered): %v", err)
-			} else {
-				v.rep.fail("the rows do not hash to the checkpointed tree: %v", err)
-			}
-		} else if root, _ := rangeCheck.RangeRoot(); hex.EncodeToString(root) != m.RangeRoot {
-			v.rep.fail("dataset range root %x differs from the manifest's %s", root, m.RangeRoot)
-		}
+		v.checkRange(rangeCheck, m.RangeRoot, "a row hash, commitment, row index or proof hash was altered")
 	}
 	if v.keyed != nil {
 		v.keyed.finish(v.rep)
@@ -454,3 +446,19 @@ const (
 	fromKeyed          // the data file's row with the same natural key
 	cellSources
 )
+
+// checkRange checks that the rows' leaves, folded with the range proof,
+// give the checkpoint's root and the manifest's range root (hex). suspect
+// says what to suspect when they do not and no row was found bad: the
+// rows' own checks did not show where.
+func (v *verifier) checkRange(rangeCheck *trillian.RangeVerifier, rangeRoot, suspect string) {
+	if err := rangeCheck.Verify(v.cp.Hash); err != nil {
+		if v.rep.BadRowCount == 0 {
+			v.rep.fail("the rows do not hash to the checkpointed tree (%s): %v", suspect, err)
+		} else {
+			v.rep.fail("the rows do not hash to the checkpointed tree: %v", err)
+		}
+	} else if root, _ := rangeCheck.RangeRoot(); hex.EncodeToString(root) != rangeRoot {
+		v.rep.fail("dataset range root %x differs from the manifest's %s", root, rangeRoot)
+	}
+}

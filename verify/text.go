@@ -26,15 +26,21 @@ func (rep *Report) WriteText(w io.Writer) error {
 	case rep.Freshness == FreshnessNotChecked || rep.Freshness == "":
 		fmt.Fprintf(&b, "  newer version: not checked (no log to ask)\n")
 	case rep.Latest != nil:
-		fmt.Fprintf(&b, "  newer version: %s (latest in the log: version %d)\n", rep.Freshness, rep.Latest.Version)
+		fmt.Fprintf(&b, "  newer version: %s (latest in the log of tree size %d: version %d)\n", rep.Freshness, rep.FreshnessTreeSize, rep.Latest.Version)
 	default:
-		fmt.Fprintf(&b, "  newer version: %s\n", rep.Freshness)
+		fmt.Fprintf(&b, "  newer version: none (%s in the log of tree size %d)\n", rep.Freshness, rep.FreshnessTreeSize)
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(&b, "  WARNING: %s\n", w)
 	}
 	if rep.FloatDigits > 0 {
 		fmt.Fprintf(&b, "  numbers: whole values exact, others compared at %d significant digits (the manifest's rule)\n", rep.FloatDigits)
 	}
 	if len(rep.Redacted) > 0 {
 		fmt.Fprintf(&b, "  redacted columns: %s\n", strings.Join(rep.Redacted, ", "))
+	}
+	if rep.Logged != nil {
+		fmt.Fprintf(&b, "  disclosure: %s\n", rep.Logged)
 	}
 	writeWitnessing(&b, rep)
 	for _, p := range rep.Problems {

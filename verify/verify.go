@@ -56,27 +56,13 @@ type Options struct {
 	// (DataRowsNotCovered) and named in a note: a rows package proves its
 	// rows only, and says nothing about the rest of the file.
 	Complete bool
-	// Versions, if set, is asked whether the log holds a newer version
-	// of the dataset (a log client, e.g. for --log-url). Without it the
-	// report says that freshness was not checked.
-	Versions Versions
-}
-
-// Versions tells a verifier which versions of a dataset a trial's log
-// holds. It is the seam for a log client (the published log, --log-url):
-// the client must check what it returns against a checkpoint signed by the
-// trial's key, at least as large as the package's.
-type Versions interface {
-	// Latest returns the newest version of dataset in trial's log.
-	Latest(ctx context.Context, trial, dataset string) (DatasetVersion, error)
-}
-
-// DatasetVersion is one version of a dataset as a log lists it.
-type DatasetVersion struct {
-	Version    uint64 `json:"version"`
-	IngestedAt string `json:"ingested_at"`
-	// TreeSize is the size of the verified checkpoint the answer is from.
-	TreeSize uint64 `json:"tree_size"`
+	// Versions, if set, is asked which versions of the dataset the log
+	// holds after the package's (a client of the published log, for
+	// --log-url). Without it the report says that freshness was not
+	// checked. A superseded version is still verified (a warning), unless
+	// RequireLatest makes it a failure.
+	Versions      Versions
+	RequireLatest bool
 }
 
 // Report is the outcome of Verify. OK is true only if every check passed.
@@ -105,14 +91,22 @@ type Report struct {
 	DataRowsNotCovered uint64 `json:"data_rows_not_covered"`
 	// Freshness says whether a newer version of the dataset exists:
 	// "latest", "superseded", or "not checked" (no log to ask).
-	Freshness   string          `json:"freshness"`
-	Latest      *DatasetVersion `json:"latest_version,omitempty"`
-	BadRowCount uint64          `json:"bad_rows"`
-	Problems    []string        `json:"problems,omitempty"`
-	Notes       []string        `json:"notes,omitempty"`
-	BadRows     []RowProblem    `json:"bad_row_list,omitempty"`
-	Truncated   bool            `json:"bad_row_list_truncated,omitempty"`
-	Redacted    []string        `json:"redacted,omitempty"`
+	// NewerVersions lists them (empty when latest, null when not checked),
+	// Latest is the newest, FreshnessTreeSize the log checkpoint that
+	// answered (docs/package-format.md, "Freshness").
+	Freshness         string           `json:"freshness"`
+	NewerVersions     []DatasetVersion `json:"newer_versions"`
+	Latest            *DatasetVersion  `json:"latest_version,omitempty"`
+	FreshnessTreeSize uint64           `json:"freshness_tree_size,omitempty"`
+	// Warnings are what the recipient must know though the package
+	// verified (a superseded version).
+	Warnings    []string     `json:"warnings,omitempty"`
+	BadRowCount uint64       `json:"bad_rows"`
+	Problems    []string     `json:"problems,omitempty"`
+	Notes       []string     `json:"notes,omitempty"`
+	BadRows     []RowProblem `json:"bad_row_list,omitempty"`
+	Truncated   bool         `json:"bad_row_list_truncated,omitempty"`
+	Redacted    []string     `json:"redacted,omitempty"`
 	// FloatDigits is the manifest's float precision: non-whole numbers
 	// are compared at this many significant digits (canonical encoding).
 	FloatDigits int `json:"float_digits,omitempty"`
@@ -125,7 +119,10 @@ type Report struct {
 	ForkEvidence  string          `json:"fork_evidence,omitempty"`
 	// NotCovered are data file columns the package does not commit to.
 	NotCovered []string `json:"not_covered,omitempty"`
-	keys       []string
+	// Logged is the package's logged disclosure record: to whom, for
+	// what and when the CRO issued it (every package is logged).
+	Logged *Disclosed `json:"logged_disclosure,omitempty"`
+	keys   []string
 }
 
 // RowProblem is one row that failed, with the columns that differ.
@@ -148,6 +145,10 @@ func (r *Report) fail(format string, args ...any) {
 func Package(ctx context.Context, pkgPath string, opts Options) (*Report, error) {
 	if opts.MaxReportedRows == 0 {
 		opts.MaxReportedRows = 1000
+	}
+	if opts.Versions != nil {
+		// A failed fast pass is followed by a second one: ask the log once.
+		opts.Versions = &askOnce{v: opts.Versions}
 	}
 	rep, fast, err := verifyOnce(ctx, pkgPath, opts, false)
 	if err != nil || rep.OK || !fast {
@@ -186,8 +187,12 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 		return rep, false, nil
 	}
 	v.checkWitnessing(ctx)
+	v.checkLogged(pkgPath)
 	if meta.Mode == disclosure.ModeDerived {
 		if err := v.safeDerived(ctx, fr); err != nil {
+			return nil, false, err
+		}
+		if err := v.checkFreshness(ctx); err != nil {
 			return nil, false, err
 		}
 		v.rememberIfOK()
@@ -201,40 +206,6 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	}
 	v.rememberIfOK()
 	return rep, v.full && !exhaustive, nil
-}
-
-// Freshness values of a report.
-const (
-	FreshnessNotChecked = "not checked"
-	FreshnessLatest     = "latest"
-	FreshnessSuperseded = "superseded"
-)
-
-// checkFreshness asks opts.Versions, if any, whether the log holds a
-// newer version of the dataset. A superseded version fails verification
-// unless the recipient pinned it (Options.Version): a middleman could
-// otherwise hand over the data from before a correction.
-func (v *verifier) checkFreshness(ctx context.Context) error {
-	rep, m := v.rep, v.meta.Manifest
-	if v.opts.Versions == nil {
-		return nil // Freshness stays FreshnessNotChecked
-	}
-	latest, err := v.opts.Versions.Latest(ctx, m.Trial, m.Dataset)
-	if err != nil {
-		return fmt.Errorf("newer versions of %s: %w", m.Dataset, err)
-	}
-	rep.Latest = &latest
-	switch {
-	case latest.Version <= m.Version:
-		rep.Freshness = FreshnessLatest
-	case v.opts.Version == m.Version:
-		rep.Freshness = FreshnessSuperseded
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%s version %d (ingested %s) is superseded by version %d (ingested %s); version %d was asked for", m.Dataset, m.Version, m.CreatedAt, latest.Version, latest.IngestedAt, m.Version))
-	default:
-		rep.Freshness = FreshnessSuperseded
-		rep.fail("%s version %d (ingested %s) is superseded by version %d (ingested %s): ask for the latest version, or pin this one with --dataset %s@%d", m.Dataset, m.Version, m.CreatedAt, latest.Version, latest.IngestedAt, m.Dataset, m.Version)
-	}
-	return nil
 }
 
 // safeRows runs the row checks, turning a panic from malformed Arrow data

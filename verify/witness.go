@@ -28,6 +28,12 @@ import (
 //     witness checks passed; otherwise it is only checked.
 func (v *verifier) checkWitnessing(ctx context.Context) {
 	rep, meta := v.rep, v.meta
+	for _, c := range meta.Consistency {
+		if c.From >= v.cp.Size {
+			rep.fail("the package carries a consistency proof from tree size %d, not below the checkpoint's %d", c.From, v.cp.Size)
+			return
+		}
+	}
 	lv, err := note.NewVerifier(strings.TrimSpace(v.opts.VerifierKey))
 	if err != nil {
 		rep.fail("verifier key: %v", err)

@@ -105,23 +105,12 @@ func writeVectors(t *testing.T) {
 	}
 	a, b, c := newCosigner(t, "sponsor.example/witness"), newCosigner(t, "irb.example/witness"), newCosigner(t, "notary.example/witness")
 	stranger := newCosigner(t, "stranger.example/witness")
-	var ws []*witness.Witness
-	for i, cs := range []*cosigner{a, b, c} {
-		w, err := witness.NewWitness([]string{"sponsor", "irb", "notary"}[i], cs.key, []string{"https://witness.sponsor.example", "https://witness.irb.example", "https://witness.notary.example"}[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		ws = append(ws, w)
-	}
-	p, err := witness.NewPolicy(ws, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := sponsorIRBNotary(t, 2, [3]*cosigner{a, b, c}, [3]string{"https://witness.sponsor.example", "https://witness.irb.example", "https://witness.notary.example"})
 	out := signed
 	for _, step := range []struct {
 		cs *cosigner
 		v  note.Verifier
-	}{{a, ws[0].Verifier()}, {stranger, stranger.s.Verifier()}, {b, ws[1].Verifier()}} {
+	}{{a, p.Witnesses[0].Verifier()}, {stranger, stranger.s.Verifier()}, {b, p.Witnesses[1].Verifier()}} {
 		if out, err = witness.AddCosignature(out, step.cs.cosign(t, signed), step.v); err != nil {
 			t.Fatal(err)
 		}

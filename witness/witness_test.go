@@ -78,22 +78,30 @@ func signedCheckpoint(t *testing.T, size uint64) (signed []byte, logV note.Verif
 	return signed, logV, vkey
 }
 
-func TestQuorumCountsDistinctListedWitnesses(t *testing.T) {
-	signed, logV, _ := signedCheckpoint(t, 7)
-	a, b, c := newCosigner(t, "a.example/w"), newCosigner(t, "b.example/w"), newCosigner(t, "c.example/w")
-	stranger := newCosigner(t, "stranger.example/w")
+// sponsorIRBNotary is the policy of three witnesses named sponsor, irb
+// and notary with the cosigners' keys and the URLs given.
+func sponsorIRBNotary(t *testing.T, quorum int, cs [3]*cosigner, urls [3]string) *witness.Policy {
+	t.Helper()
 	var ws []*witness.Witness
-	for i, cs := range []*cosigner{a, b, c} {
-		w, err := witness.NewWitness([]string{"sponsor", "irb", "notary"}[i], cs.key, "http://127.0.0.1:1")
+	for i, name := range []string{"sponsor", "irb", "notary"} {
+		w, err := witness.NewWitness(name, cs[i].key, urls[i])
 		if err != nil {
 			t.Fatal(err)
 		}
 		ws = append(ws, w)
 	}
-	p, err := witness.NewPolicy(ws, 0)
+	p, err := witness.NewPolicy(ws, quorum)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func TestQuorumCountsDistinctListedWitnesses(t *testing.T) {
+	signed, logV, _ := signedCheckpoint(t, 7)
+	a, b, c := newCosigner(t, "a.example/w"), newCosigner(t, "b.example/w"), newCosigner(t, "c.example/w")
+	stranger := newCosigner(t, "stranger.example/w")
+	p := sponsorIRBNotary(t, 0, [3]*cosigner{a, b, c}, [3]string{"http://127.0.0.1:1", "http://127.0.0.1:1", "http://127.0.0.1:1"})
 	if p.Quorum != 2 {
 		t.Fatalf("quorum %d, want majority 2", p.Quorum)
 	}
@@ -109,7 +117,7 @@ func TestQuorumCountsDistinctListedWitnesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	one, err := witness.AddCosignature(withStranger, a.cosign(t, signed), ws[0].Verifier())
+	one, err := witness.AddCosignature(withStranger, a.cosign(t, signed), p.Witnesses[0].Verifier())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +129,14 @@ func TestQuorumCountsDistinctListedWitnesses(t *testing.T) {
 		t.Errorf("cosignature time %v", rep.Valid[0].Time)
 	}
 	// The same witness again replaces its line: still one.
-	again, err := witness.AddCosignature(one, a.cosign(t, signed), ws[0].Verifier())
+	again, err := witness.AddCosignature(one, a.cosign(t, signed), p.Witnesses[0].Verifier())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Count(string(again), "— a.example/w ") != 1 {
 		t.Fatalf("duplicate cosignature lines:\n%s", again)
 	}
-	two, err := witness.AddCosignature(again, b.cosign(t, signed), ws[1].Verifier())
+	two, err := witness.AddCosignature(again, b.cosign(t, signed), p.Witnesses[1].Verifier())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +155,7 @@ func TestQuorumCountsDistinctListedWitnesses(t *testing.T) {
 	// A cosignature of another checkpoint, pasted in, is refused by
 	// AddCosignature and reported invalid by Check.
 	other, _, _ := signedCheckpoint(t, 8)
-	if _, err := witness.AddCosignature(two, c.cosign(t, other), ws[2].Verifier()); err == nil {
+	if _, err := witness.AddCosignature(two, c.cosign(t, other), p.Witnesses[2].Verifier()); err == nil {
 		t.Error("AddCosignature took a cosignature of another checkpoint")
 	}
 	forged := append(append([]byte{}, two...), c.cosign(t, other)...)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/leaf"
 )
@@ -18,7 +19,11 @@ type Record struct {
 	Manifest      leaf.Manifest `json:"manifest"`
 	ManifestIndex uint64        `json:"manifest_index"`
 	Checkpoint    string        `json:"checkpoint"` // signed, right after the ingest
+	Salting
 }
+
+// Salting is how a dataset version's salts derive (commit.Salting).
+type Salting = commit.Salting
 
 func (t *Trial) datasetDir(name string) string { return filepath.Join(t.Dir, "datasets", name) }
 

@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,19 +62,23 @@ type Journal struct {
 func (t *Trial) journalPath() string { return filepath.Join(t.Dir, "journal.json") }
 
 // Journal returns the unfinished write, or nil.
-func (t *Trial) Journal() (*Journal, error) {
-	data, err := os.ReadFile(t.journalPath())
+func (t *Trial) Journal() (*Journal, error) { return readOptionalJSON[Journal](t.journalPath()) }
+
+// readOptionalJSON decodes the JSON file at path, or returns nil if there
+// is none (a state file that only exists while it means something).
+func readOptionalJSON[T any](path string) (*T, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var j Journal
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("%s: %w", t.journalPath(), err)
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &j, nil
+	return &v, nil
 }
 
 // Begin journals a new write of the given kind starting at the current
@@ -177,6 +182,7 @@ type Pending struct {
 	// Encoding is the XPT text encoding the first run read with (same
 	// reason).
 	Encoding string `json:"encoding,omitempty"`
+	Salting
 }
 
 // Pending returns the unfinished dataset ingest, or nil (also when the
@@ -191,4 +197,41 @@ func (t *Trial) Pending() (*Pending, error) {
 		return nil, fmt.Errorf("%s: %w", t.journalPath(), err)
 	}
 	return &p, nil
+}
+
+// recoverSingle finishes or drops an unfinished write of kind whose one
+// leaf is at the journal's start: leafOf recomputes that leaf from the
+// journal body; if the log holds exactly it, the write is finished
+// (checkpoint, then store with the body); if the log stops before it or
+// holds something else there, the write never happened and the journal
+// is dropped. A body still empty (journaled before its leaf was built)
+// is dropped too. Other kinds of unfinished writes are left alone.
+func (t *Trial) recoverSingle(ctx context.Context, kind string, leafOf func(body json.RawMessage) ([]byte, error), store func(body json.RawMessage, signed []byte) error) error {
+	j, err := t.Journal()
+	if err != nil || j == nil || j.Kind != kind {
+		return err
+	}
+	if len(j.Body) == 0 || string(j.Body) == "null" {
+		return t.Abandon()
+	}
+	want, err := leafOf(j.Body)
+	if err != nil {
+		return fmt.Errorf("trial %s: %s journal: %w", t.ID, kind, err)
+	}
+	root, err := t.Log.LatestRoot(ctx)
+	if err != nil {
+		return err
+	}
+	if root.Size <= j.Start {
+		return t.Abandon()
+	}
+	got, err := t.Log.Leaves(ctx, j.Start, 1)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got[0], want) {
+		return t.Abandon()
+	}
+	_, err = t.Finish(ctx, root, func(signed []byte) error { return store(j.Body, signed) })
+	return err
 }

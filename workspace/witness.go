@@ -80,18 +80,7 @@ func (t *Trial) policyRecordPath() string { return filepath.Join(t.Dir, "witness
 
 // WitnessPolicyRecord returns where the current policy was logged, or nil.
 func (t *Trial) WitnessPolicyRecord() (*PolicyRecord, error) {
-	b, err := os.ReadFile(t.policyRecordPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var r PolicyRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", t.policyRecordPath(), err)
-	}
-	return &r, nil
+	return readOptionalJSON[PolicyRecord](t.policyRecordPath())
 }
 
 // SetWitnessPolicy signs p with the trial key, logs it (a policy leaf:
@@ -248,11 +237,7 @@ func (t *Trial) WitnessLatest(ctx context.Context, opts WitnessOptions) (*Witnes
 	if err != nil || p == nil {
 		return nil, err
 	}
-	signed, err := t.LatestCheckpoint()
-	if err != nil {
-		return nil, err
-	}
-	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	signed, cp, err := t.LatestOpened()
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@
 //	DIR/trials/ID/checkpoint          the latest signed checkpoint
 //	DIR/trials/ID/datasets/NAME/vN.json  one record per dataset version
 //	DIR/trials/ID/journal.json        the log write in progress (journal.go)
+//	DIR/trials/ID/keys.json           per-participant salt keys, salts v2 (keys.go; 0600)
+//	DIR/trials/ID/disclosures/N.json  one record per package issued (disclosures.go)
 //	DIR/trials/ID/lock                held (flock) by the one writer
 package workspace
 
@@ -302,4 +304,18 @@ func (t *Trial) SignStatement(text string) ([]byte, error) {
 // LatestCheckpoint returns the last checkpoint published.
 func (t *Trial) LatestCheckpoint() ([]byte, error) {
 	return os.ReadFile(filepath.Join(t.Dir, "checkpoint"))
+}
+
+// LatestOpened returns the last checkpoint published, signed and opened
+// with the trial's own verifier key.
+func (t *Trial) LatestOpened() ([]byte, checkpoint.Checkpoint, error) {
+	signed, err := t.LatestCheckpoint()
+	if err != nil {
+		return nil, checkpoint.Checkpoint{}, err
+	}
+	cp, err := checkpoint.Open(t.VerifierKey, signed)
+	if err != nil {
+		return nil, checkpoint.Checkpoint{}, fmt.Errorf("trial %s: latest checkpoint: %w", t.ID, err)
+	}
+	return signed, cp, nil
 }

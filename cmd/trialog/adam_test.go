@@ -82,7 +82,7 @@ func TestBadDatasetJSONAndXPT(t *testing.T) {
 	adtte := filepath.Join(adam, "adtte.xpt")
 	mustRun(t, 0, "ingest", "--dataset", "ADTTE", "--define", filepath.Join(adam, "define.xml"), adtte)
 	pkg := filepath.Join(dir, "adtte.proof.arrow")
-	mustRun(t, 0, "prove", "--dataset", "ADTTE", "--detached", "--out", pkg, adtte)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--dataset", "ADTTE", "--detached", "--out", pkg, adtte)
 	vkey := filepath.Join(log, "trials", "CDISCPILOT01", "checkpoint.vkey")
 	if _, err := os.Stat(vkey); err != nil {
 		matches, _ := filepath.Glob(filepath.Join(log, "*", "*", "checkpoint.vkey"))

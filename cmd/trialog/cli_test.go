@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trialog/trialog/trillian/trilliantest"
 )
@@ -19,6 +20,12 @@ const pilot = "../../../shared/data/cdiscpilot01/csv"
 // trialog runs the CLI in-process and returns its exit code and output.
 func trialog(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return trialogAt(t, time.Now, args...)
+}
+
+// trialogAt runs the CLI in-process with a given system clock.
+func trialogAt(t *testing.T, clock func() time.Time, args ...string) (int, string, string) {
+	t.Helper()
 	oldOut, oldErr := os.Stdout, os.Stderr
 	rOut, wOut, _ := os.Pipe()
 	rErr, wErr, _ := os.Pipe()
@@ -26,11 +33,21 @@ func trialog(t *testing.T, args ...string) (int, string, string) {
 	outC, errC := make(chan string), make(chan string)
 	go func() { b, _ := io.ReadAll(rOut); outC <- string(b) }()
 	go func() { b, _ := io.ReadAll(rErr); errC <- string(b) }()
-	code := run(context.Background(), append([]string{"trialog"}, args...))
+	code := runWithClock(context.Background(), append([]string{"trialog"}, args...), clock)
 	wOut.Close()
 	wErr.Close()
 	os.Stdout, os.Stderr = oldOut, oldErr
 	return code, <-outC, <-errC
+}
+
+// initPilotTrial makes an embedded log at log with the trial
+// CDISCPILOT01, and points TRIALOG_LOG and TRIALOG_TRIAL at them for the
+// rest of the test.
+func initPilotTrial(t *testing.T, log string) {
+	t.Helper()
+	t.Setenv("TRIALOG_LOG", log)
+	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
+	mustRun(t, 0, "init")
 }
 
 func mustRun(t *testing.T, want int, args ...string) string {
@@ -79,7 +96,7 @@ func TestCLIContract(t *testing.T) {
 		{"ingest", "--dataset", "DM", filepath.Join(dir, "missing.csv")},
 		{"ingest", "--dataset", "bad name!", dm},
 		{"ingest"},
-		{"prove", "--dataset", "DM", "--out", filepath.Join(dir, "x.arrow"), "--redact", "NOPE", dm},
+		{"prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--dataset", "DM", "--out", filepath.Join(dir, "x.arrow"), "--redact", "NOPE", dm},
 		{"verify", "--key", vkey, filepath.Join(dir, "nothing.arrow")},
 		{"frobnicate"},
 	} {
@@ -89,14 +106,14 @@ func TestCLIContract(t *testing.T) {
 		}
 	}
 	pkg := filepath.Join(dir, "subject.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM@1", "--where", "USUBJID=01-701-1015", "--redact", "BRTHDTC", "--out", pkg, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--dataset", "DM@1", "--where", "USUBJID=01-701-1015", "--redact", "BRTHDTC", "--out", pkg, dm)
 	out = mustRun(t, 0, "verify", "--key", vkey, pkg)
 	if !strings.Contains(out, "OK") || !strings.Contains(out, "BRTHDTC") {
 		t.Errorf("verify output: %s", out)
 	}
 	// Verification failure: exit 1 with a report naming row and column.
 	detached := filepath.Join(dir, "dm.proof.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM", "--detached", "--out", detached, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--dataset", "DM", "--detached", "--out", detached, dm)
 	raw, _ := os.ReadFile(dm)
 	edited := filepath.Join(dir, "dm-edited.csv")
 	os.WriteFile(edited, bytes.Replace(raw, []byte(`"01-701-1023","1023","2012-08-05"`), []byte(`"01-701-1023","1023","2012-08-06"`), 1), 0o644)
@@ -105,7 +122,7 @@ func TestCLIContract(t *testing.T) {
 		t.Errorf("tampered copy, derived package: exit %d\n%s", code, out)
 	}
 	followUp := filepath.Join(dir, "dm-row-1.proof.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM", "--detached", "--rows", "1", "--out", followUp, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--dataset", "DM", "--detached", "--rows", "1", "--out", followUp, dm)
 	code, out, _ = trialog(t, "verify", "--key", vkey, followUp, edited)
 	if code != 1 || !strings.Contains(out, "row 1 (leaf 1): columns RFSTDTC") {
 		t.Errorf("tampered copy, follow-up package: exit %d\n%s", code, out)
@@ -164,9 +181,23 @@ func TestCLIOnTrillian(t *testing.T) {
 	vkey := filepath.Join(emb, "trials", "CDISCPILOT01", "checkpoint.vkey")
 	var roots [2]map[string]any
 	for i, logArgs := range [][]string{{"--log", emb}, {"--log", d.URL(), "--state", state}} {
+		if i == 1 {
+			// And the same participant keys (salts v2), which the first
+			// ingest created at random.
+			b, err := os.ReadFile(filepath.Join(emb, "trials", "CDISCPILOT01", "keys.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(state, "trials", "CDISCPILOT01", "keys.json"), b, 0o600)
+		}
 		for _, ds := range []string{"dm", "ae"} {
+			// The same system clock on both sides (a test fixture: no flag
+			// sets it), so the manifests, and so the trees, are identical.
 			args := append([]string{"ingest", "--trial", "CDISCPILOT01", "--operator", "cro", "--created-at", "2026-11-25T10:00:00Z", "--json", "--dataset", strings.ToUpper(ds)}, logArgs...)
-			out := mustRun(t, 0, append(args, filepath.Join(pilot, ds+".csv"))...)
+			code, out, errOut := trialogAt(t, func() time.Time { return time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC) }, append(args, filepath.Join(pilot, ds+".csv"))...)
+			if code != 0 {
+				t.Fatalf("ingest: exit %d %s", code, errOut)
+			}
 			json.Unmarshal([]byte(out), &roots[i])
 		}
 	}
@@ -174,27 +205,32 @@ func TestCLIOnTrillian(t *testing.T) {
 		t.Fatalf("embedded %v and Trillian %v differ", roots[0], roots[1])
 	}
 	pkgE, pkgT := filepath.Join(dir, "e.arrow"), filepath.Join(dir, "t.arrow")
-	ae := filepath.Join(pilot, "ae.csv")
-	mustRun(t, 0, "prove", "--log", emb, "--trial", "CDISCPILOT01", "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgE, ae)
-	mustRun(t, 0, "prove", "--log", d.URL(), "--state", state, "--trial", "CDISCPILOT01", "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgT, ae)
-	mustRun(t, 0, "verify", "--key", vkey, pkgE)
-	mustRun(t, 0, "verify", "--key", vkey, pkgT)
 	// Same leaves, same proofs, same (deterministic Ed25519) signatures:
-	// the two packages are byte for byte the same file.
-	e, _ := os.ReadFile(pkgE)
-	tt, _ := os.ReadFile(pkgT)
-	if !bytes.Equal(e, tt) {
-		t.Error("packages proved from the embedded log and from Trillian differ")
-	}
-	// And whole-dataset (range proof) packages too.
-	mustRun(t, 0, "prove", "--log", emb, "--trial", "CDISCPILOT01", "--dataset", "DM", "--out", pkgE, filepath.Join(pilot, "dm.csv"))
-	mustRun(t, 0, "prove", "--log", d.URL(), "--state", state, "--trial", "CDISCPILOT01", "--dataset", "DM", "--out", pkgT, filepath.Join(pilot, "dm.csv"))
-	e, _ = os.ReadFile(pkgE)
-	tt, _ = os.ReadFile(pkgT)
-	if !bytes.Equal(e, tt) {
+	// the two whole-dataset (range proof) packages are byte for byte the
+	// same file but for their disclosure records (a random nonce, the
+	// time). Each prove appends its own disclosure leaf, so from here on
+	// the two trees differ by those leaves.
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", emb, "--trial", "CDISCPILOT01", "--dataset", "DM", "--out", pkgE, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", d.URL(), "--state", state, "--trial", "CDISCPILOT01", "--dataset", "DM", "--out", pkgT, filepath.Join(pilot, "dm.csv"))
+	if !bytes.Equal(sansDisclosure(t, pkgE), sansDisclosure(t, pkgT)) {
 		t.Error("range-proof packages from the embedded log and from Trillian differ")
 	}
+	mustRun(t, 0, "verify", "--key", vkey, pkgE)
 	mustRun(t, 0, "verify", "--key", vkey, pkgT)
+	ae := filepath.Join(pilot, "ae.csv")
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", emb, "--trial", "CDISCPILOT01", "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgE, ae)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", d.URL(), "--state", state, "--trial", "CDISCPILOT01", "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgT, ae)
+	mustRun(t, 0, "verify", "--key", vkey, pkgE)
+	mustRun(t, 0, "verify", "--key", vkey, pkgT)
+	// Both disclosures are logged and listed on both backends, and no
+	// participant ID is in either log.
+	for _, logArgs := range [][]string{{"--log", emb}, {"--log", d.URL(), "--state", state}} {
+		out := mustRun(t, 0, append([]string{"disclosures", "--trial", "CDISCPILOT01"}, logArgs...)...)
+		if !strings.Contains(out, "2 disclosures") || strings.Count(out, "verified: leaf and inclusion proof") != 2 {
+			t.Errorf("disclosures %v:\n%s", logArgs, out)
+		}
+		assertNoParticipantInLog(t, logArgs)
+	}
 }
 
 // TestSubjectPackages proves one subject across DM, AE and CM with
@@ -203,9 +239,7 @@ func TestCLIOnTrillian(t *testing.T) {
 func TestSubjectPackages(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	var files []string
 	for _, ds := range []string{"dm", "ae", "cm"} {
 		f := filepath.Join(pilot, ds+".csv")
@@ -213,7 +247,7 @@ func TestSubjectPackages(t *testing.T) {
 		files = append(files, f)
 	}
 	out := filepath.Join(dir, "share")
-	res := mustRun(t, 0, append([]string{"prove", "--subject", "01-701-1015", "--redact", "BRTHDTC,SITEID,AETERM,CMINDC", "--json", "--out", out}, files...)...)
+	res := mustRun(t, 0, append([]string{"prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--subject", "01-701-1015", "--redact", "BRTHDTC,SITEID,AETERM,CMINDC", "--json", "--out", out}, files...)...)
 	var got struct {
 		Packages []struct {
 			Dataset string
@@ -288,7 +322,7 @@ func slicesContains(s []string, v string) bool {
 // TestDemo runs the README's main job on the bundled data.
 func TestDemo(t *testing.T) {
 	out := mustRun(t, 0, "demo", "--data", filepath.Join("..", "..", "testdata", "cdiscpilot01"), "--dir", t.TempDir())
-	for _, want := range []string{"ingest DM: 306 rows", "ingest AE: 1191 rows", "1 rows checked against tree size 1499: OK", "redacted columns: BRTHDTC", "row 1 (leaf 1): columns RFSTDTC"} {
+	for _, want := range []string{"ingest DM: 306 rows", "ingest AE: 1191 rows", "attached package (rows proof), 1 rows checked against tree size", "withheld for consent: 1 rows of 1 participant: withdrawn", "redacted columns: BRTHDTC", "row 1 (leaf 1): columns RFSTDTC"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

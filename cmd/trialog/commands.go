@@ -13,6 +13,7 @@ import (
 
 	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/canonical"
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
 	"github.com/trialog/trialog/source/definexml"
@@ -68,7 +69,8 @@ func ingestCommand() *cli.Command {
 			&cli.StringFlag{Name: "keys", Usage: "comma-separated natural key columns (e.g. USUBJID,AESEQ)"},
 			&cli.StringFlag{Name: "define", Usage: "Define-XML file: take the dataset's key variables (KeySequence) and the display formats of XPT numerics without one (dates) from it"},
 			&cli.IntFlag{Name: "float-digits", Usage: fmt.Sprintf("significant digits non-whole numbers are committed to (%d–%d), recorded in the manifest", canonical.MinFloatDigits, canonical.MaxFloatDigits), Value: canonical.DefaultFloatDigits},
-			&cli.TimestampFlag{Name: "created-at", Layout: time.RFC3339, Usage: "ingest time recorded in the manifest (default: now), e.g. to replay an ingest elsewhere byte for byte"},
+			&cli.StringFlag{Name: "subject-column", Usage: "participant ID column whose per-participant key salts each row (default: the subject key from --define/--keys, else USUBJID if present, else none)"},
+			&cli.TimestampFlag{Name: "created-at", Layout: time.RFC3339, Usage: "a claimed ingest time (e.g. when replaying an ingest made elsewhere): logged as claimed_created_at beside the system's own UTC time, never instead of it"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -105,12 +107,11 @@ func ingestCommand() *cli.Command {
 			}
 			defer t.Close()
 			iopts := pipeline.IngestOptions{Dataset: dataset, NewVersion: c.Bool("new-version"), Operator: c.String("operator"), Keys: splitList(c.String("keys")),
-				Rules: canonical.Rules{FloatDigits: c.Int("float-digits")}}
+				Rules: canonical.Rules{FloatDigits: c.Int("float-digits")}, SubjectColumn: c.String("subject-column")}
 			bar := newProgress(c, "ingest "+dataset)
 			iopts.Total, iopts.Progress = bar.callbacks()
-			if at := c.Timestamp("created-at"); at != nil {
-				iopts.Now = func() time.Time { return *at }
-			}
+			iopts.Now = clockOf(c)
+			iopts.ClaimedAt = c.Timestamp("created-at")
 			if def != nil && len(iopts.Keys) == 0 {
 				if def.KeyError != nil {
 					return fmt.Errorf("%w: %v", source.ErrInput, def.KeyError)
@@ -209,10 +210,10 @@ func proveCommand() *cli.Command {
 		Name:      "prove",
 		Usage:     "write a disclosure package (Arrow IPC) for a dataset version's rows, or one per dataset for a subject",
 		ArgsUsage: "DATAFILE (with --dataset) | DATAFILE... (with --subject)",
-		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
+		Flags: append([]cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "dataset", Usage: "NAME[@VERSION] (default: the latest version)"},
 			&cli.StringFlag{Name: "subject", Usage: "subject ID: one package per dataset file given, with that subject's rows, into the --out directory"},
-			&cli.StringFlag{Name: "subject-column", Usage: "column holding the subject ID", Value: "USUBJID"},
+			&cli.StringFlag{Name: "subject-column", Usage: "column holding the subject ID (default: the dataset's subject key from --define/--keys at ingest, else USUBJID)"},
 			&cli.StringFlag{Name: "rows", Usage: "row indices (0-based) to disclose, e.g. 0-9,42"},
 			&cli.StringSliceFlag{Name: "where", Usage: "COL=VALUE: disclose matching rows (repeatable)"},
 			&cli.StringFlag{Name: "redact", Usage: "comma-separated columns to withhold (values and salts)"},
@@ -221,7 +222,7 @@ func proveCommand() *cli.Command {
 			&cli.BoolFlag{Name: "minimal", Usage: "rows packages: disclose the dataset header only, not the manifest (row count, source file digest, operator) (default with --subject)"},
 			&cli.BoolFlag{Name: "full-manifest", Usage: "with --subject: carry the whole manifest, as other packages do"},
 			&cli.StringFlag{Name: "out", Usage: "package file to write", Required: true},
-		},
+		}, disclosureFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.String("subject") != "" {
 				return proveSubject(c)
@@ -249,7 +250,7 @@ func proveCommand() *cli.Command {
 				}
 				opts.Where = append(opts.Where, pipeline.Condition{Column: col, Value: val})
 			}
-			t, err := openTrial(c, false)
+			t, err := openTrial(c, true)
 			if err != nil {
 				return err
 			}
@@ -258,8 +259,11 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
+			f, err := openSource(c.Context, c, c.Args().First(), disclosure.ReadOptions(&rec.Manifest))
 			if err != nil {
+				return err
+			}
+			if err := consentOptions(c, t, &opts, time.Now()); err != nil {
 				return err
 			}
 			bar := newProgress(c, "prove "+name)
@@ -273,8 +277,9 @@ func proveCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(res)
 			}
-			fmt.Printf("%s: %s version %d, %d rows (%s, %s proof) against tree size %d\n",
-				res.Package, res.Dataset, res.Version, res.Rows, res.Mode, res.Selection, res.TreeSize)
+			fmt.Printf("%s: %s version %d, %d rows (%s, %s proof) against tree size %d; consent %s\n",
+				res.Package, res.Dataset, res.Version, res.Rows, res.Mode, res.Selection, res.TreeSize, res.Consent)
+			printWithheld(res)
 			return nil
 		},
 	}
@@ -287,9 +292,10 @@ func verifyCommand() *cli.Command {
 		ArgsUsage: "PACKAGE [DATAFILE]",
 		Flags: append([]cli.Flag{jsonFlag(), formatFlag(), encodingFlag(), nullFlag(),
 			&cli.StringFlag{Name: "key", Usage: "the trial's verifier key file (checkpoint.vkey)", Required: true},
-			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]; with @VERSION that version is pinned (a newer one is then a note, not a failure)"},
+			&cli.StringFlag{Name: "dataset", Usage: "expected NAME[@VERSION]; with @VERSION that version is pinned (with --log-url, a newer one is then a note, not a warning)"},
 			&cli.IntFlag{Name: "max-rows", Usage: "bad rows to list in the report", Value: 1000},
 			logURLFlag(false),
+			&cli.BoolFlag{Name: "require-latest", Usage: "with --log-url: fail if the log holds a newer version of the dataset (default: a warning)"},
 			&cli.BoolFlag{Name: "strict", Usage: "fail when DATAFILE has columns the package does not cover (default: list them in a note)"},
 			&cli.BoolFlag{Name: "complete", Usage: "fail if DATAFILE has rows the package does not prove (default: count them in the report)"},
 		}, verifyWitnessFlags()...),
@@ -303,6 +309,9 @@ func verifyCommand() *cli.Command {
 			}
 			opts := verify.Options{VerifierKey: vkey, MaxReportedRows: c.Int("max-rows"), Strict: c.Bool("strict"), Complete: c.Bool("complete")}
 			if err := applyWitnessOptions(c, &opts); err != nil {
+				return err
+			}
+			if err := applyFreshnessOptions(c, &opts); err != nil {
 				return err
 			}
 			if d := c.String("dataset"); d != "" {

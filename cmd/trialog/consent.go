@@ -13,6 +13,9 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/imports"
+	"github.com/trialog/trialog/consent/registry"
+	"github.com/trialog/trialog/consent/reporthtml"
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/workspace"
@@ -40,18 +43,19 @@ func consentCommand() *cli.Command {
 			consentAuditCommand(),
 			consentReportCommand(),
 			consentVerifyCommand(),
+			consentEraseCommand(),
 		},
 	}
 }
 
 // withRegistry opens the trial and its consent registry.
-func withRegistry(c *cli.Context, writable bool, fn func(t *workspace.Trial, reg *consent.Registry) error) error {
+func withRegistry(c *cli.Context, writable bool, fn func(t *workspace.Trial, reg *registry.Registry) error) error {
 	t, err := openTrial(c, writable)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	reg, err := consent.Open(c.Context, t, writable)
+	reg, err := registry.Open(c.Context, t, writable)
 	if err != nil {
 		return err
 	}
@@ -107,7 +111,7 @@ func consentFormAddCommand() *cli.Command {
 			}
 			f := consent.Form{ID: id, Version: version, IRBRef: c.String("irb-ref"), IRBApproved: c.String("irb-approved"),
 				Effective: c.String("effective"), Supersedes: c.String("supersedes"), DocumentSHA256: digest, Scopes: splitList(c.String("scopes"))}
-			return withRegistry(c, true, func(t *workspace.Trial, reg *consent.Registry) error {
+			return withRegistry(c, true, func(t *workspace.Trial, reg *registry.Registry) error {
 				rec, err := reg.AddForm(c.Context, f)
 				if err != nil {
 					return err
@@ -136,7 +140,7 @@ func consentRecordCommand() *cli.Command {
 			e := consent.Event{Subject: c.String("subject"), Type: consent.EventType(c.String("type")), Form: c.String("form"),
 				Scopes: splitList(c.String("scopes")), Time: c.String("time"), RecordedBy: c.String("recorded-by"),
 				SignedRef: c.String("signed-ref"), Corrects: c.Uint64("corrects")}
-			return withRegistry(c, true, func(t *workspace.Trial, reg *consent.Registry) error {
+			return withRegistry(c, true, func(t *workspace.Trial, reg *registry.Registry) error {
 				recs, err := reg.Append(c.Context, []*consent.Record{{Event: &e}})
 				if err != nil {
 					return err
@@ -173,7 +177,7 @@ func consentImportCommand() *cli.Command {
 			if by == "" {
 				by = "trialog-import"
 			}
-			return withRegistry(c, true, func(t *workspace.Trial, reg *consent.Registry) error {
+			return withRegistry(c, true, func(t *workspace.Trial, reg *registry.Registry) error {
 				res, err := imports.Run(c.Context, reg, imports.Options{FHIR: c.Args().Slice(), DS: c.String("ds"), DM: c.String("dm"),
 					Form: c.String("form"), WithdrawalDecods: splitList(c.String("ds-withdrawal")), RecordedBy: by})
 				if err != nil {
@@ -204,7 +208,7 @@ func consentHistoryCommand() *cli.Command {
 				return usageErr("history takes one SUBJECT")
 			}
 			subject := c.Args().First()
-			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+			return withRegistry(c, false, func(t *workspace.Trial, reg *registry.Registry) error {
 				book, err := reg.Book()
 				if err != nil {
 					return err
@@ -253,7 +257,7 @@ func consentStatusCommand() *cli.Command {
 			if err != nil {
 				return usageErr("--at: %v", err)
 			}
-			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+			return withRegistry(c, false, func(t *workspace.Trial, reg *registry.Registry) error {
 				book, err := reg.Book()
 				if err != nil {
 					return err
@@ -310,7 +314,7 @@ func consentCheckCommand() *cli.Command {
 		Usage: "prove the local registry equals the logged consent records (detects local edits)",
 		Flags: []cli.Flag{logFlag(), stateFlag(), trialFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
-			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+			return withRegistry(c, false, func(t *workspace.Trial, reg *registry.Registry) error {
 				rep, err := reg.Check(c.Context)
 				if err != nil {
 					return err
@@ -365,7 +369,7 @@ func consentAuditCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+			return withRegistry(c, false, func(t *workspace.Trial, reg *registry.Registry) error {
 				book, err := reg.Book()
 				if err != nil {
 					return err
@@ -374,11 +378,11 @@ func consentAuditCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				f, err := openSource(c.Context, c, c.Args().First(), pipeline.ManifestReadOptions(&rec.Manifest))
+				f, err := openSource(c.Context, c, c.Args().First(), disclosure.ReadOptions(&rec.Manifest))
 				if err != nil {
 					return err
 				}
-				res, err := consent.Audit(c.Context, t, book, f, consent.AuditOptions{Dataset: name, Version: rec.Manifest.Version,
+				res, err := registry.Audit(c.Context, t, book, f, consent.AuditOptions{Dataset: name, Version: rec.Manifest.Version,
 					SubjectColumn: c.String("subject-column"), DateColumn: c.String("date-column"), Scope: c.String("scope"),
 					GraceDays: c.Int("grace-days"), MaxFindings: c.Int("max-findings")})
 				if err != nil {
@@ -401,6 +405,10 @@ func consentAuditCommand() *cli.Command {
 				}
 				for _, fd := range res.Findings {
 					fmt.Printf("  row %d\t%s\t%s\t%s\t%s\n", fd.Row, fd.Subject, fd.Date, fd.Kind, fd.Detail)
+				}
+				fmt.Printf("%d disclosure findings\n", len(res.Disclosures))
+				for _, fd := range res.Disclosures {
+					fmt.Printf("  disclosure leaf %d\t%s\t%s\t%s\n", fd.LeafIndex, fd.Subject, fd.Kind, fd.Detail)
 				}
 				return nil
 			})
@@ -438,13 +446,13 @@ func consentReportCommand() *cli.Command {
 				}
 				audits = append(audits, &a)
 			}
-			return withRegistry(c, false, func(t *workspace.Trial, reg *consent.Registry) error {
+			return withRegistry(c, false, func(t *workspace.Trial, reg *registry.Registry) error {
 				for _, a := range audits {
 					if a.Trial != t.ID {
 						return usageErr("audit of %s is for trial %s, not %s", a.Dataset, a.Trial, t.ID)
 					}
 				}
-				rep, err := consent.MakeReport(c.Context, t, reg, audits, time.Now())
+				rep, err := registry.MakeReport(c.Context, t, reg, audits, time.Now())
 				if err != nil {
 					return err
 				}
@@ -457,7 +465,7 @@ func consentReportCommand() *cli.Command {
 				}
 				if p := c.String("html"); p != "" {
 					var sb strings.Builder
-					if err := consent.WriteHTML(&sb, rep, c.Int("html-findings")); err != nil {
+					if err := reporthtml.WriteHTML(&sb, rep, c.Int("html-findings")); err != nil {
 						return err
 					}
 					if err := durable.WriteFile(p, []byte(sb.String()), 0o600); err != nil {
@@ -467,8 +475,8 @@ func consentReportCommand() *cli.Command {
 				if c.Bool("json") {
 					return printJSON(rep)
 				}
-				fmt.Printf("consent report of trial %s: %d forms, %d participants, %d audits, against tree size %d\n",
-					t.ID, len(rep.Forms), len(rep.Participants), len(rep.Audits), rep.TreeSize)
+				fmt.Printf("consent report of trial %s: %d forms, %d participants, %d audits, %d disclosures (%d findings), against tree size %d\n",
+					t.ID, len(rep.Forms), len(rep.Participants), len(rep.Audits), len(rep.Disclosures), len(rep.DisclosureFindings), rep.TreeSize)
 				return nil
 			})
 		},
@@ -510,11 +518,7 @@ func consentVerifyCommand() *cli.Command {
 					return err
 				}
 			} else {
-				status := "OK"
-				if !res.OK {
-					status = "FAILED"
-				}
-				fmt.Printf("%s: trial %s, %d consent records checked against tree size %d: %s\n", c.Args().First(), res.Trial, res.Records, res.TreeSize, status)
+				fmt.Println(res.Summary(c.Args().First()))
 				if wrep.quorum != nil {
 					fmt.Printf("  witnesses: %s\n", wrep.quorum)
 					for _, v := range wrep.quorum.Valid {

@@ -63,13 +63,13 @@ func TestConsentCLI(t *testing.T) {
 		}
 	}
 	// --json prints the report on stdout like every other --json.
-	if out := mustRun(t, 0, "consent", "report", "--audit", audit, "--json"); !strings.HasPrefix(out, "{") || !strings.Contains(out, `"format": "trialog-consent-report-v2"`) {
+	if out := mustRun(t, 0, "consent", "report", "--audit", audit, "--json"); !strings.HasPrefix(out, "{") || !strings.Contains(out, `"format": "trialog-consent-report-v3"`) {
 		t.Errorf("report --json: %.200s", out)
 	}
 	if code, _, errOut := trialog(t, "consent", "report", "--json", report); code != 2 || !strings.Contains(errOut, "--out FILE") {
 		t.Errorf("report --json FILE: exit %d, %s", code, errOut)
 	}
-	if out := mustRun(t, 0, "consent", "verify", "--key", vkey, report); !strings.Contains(out, "13 consent records checked") || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
+	if out := mustRun(t, 0, "consent", "verify", "--key", vkey, report); !strings.Contains(out, "13 consent records and 0 disclosures checked") || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
 		t.Errorf("verify: %s", out)
 	}
 	data, _ := os.ReadFile(report)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trialog/trialog/internal/hostile"
 )
@@ -19,14 +20,14 @@ import (
 func TestVerifyHostilePackage(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	dm := filepath.Join(pilot, "dm.csv")
-	mustRun(t, 0, "ingest", "--dataset", "DM", "--created-at", "2026-11-02T08:00:00Z", dm)
+	if code, _, errOut := trialogAt(t, func() time.Time { return time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC) }, "ingest", "--dataset", "DM", dm); code != 0 {
+		t.Fatalf("ingest: exit %d: %s", code, errOut)
+	}
 	vkey := filepath.Join(log, "trials", "CDISCPILOT01", "checkpoint.vkey")
 	pkg := filepath.Join(dir, "s.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", pkg, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", pkg, dm)
 
 	honest, err := os.ReadFile(pkg)
 	if err != nil {
@@ -70,7 +71,7 @@ func TestVerifyHostilePackage(t *testing.T) {
 	}
 
 	share := filepath.Join(dir, "share")
-	mustRun(t, 0, "prove", "--subject", "01-701-1015", "--out", share, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--subject", "01-701-1015", "--out", share, dm)
 	sub := filepath.Join(share, "DM@1.arrow")
 	if out := mustRun(t, 0, "verify", "--key", vkey, sub); !strings.Contains(out, "minimal package") {
 		t.Errorf("subject package is not minimal:\n%s", out)

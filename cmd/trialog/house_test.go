@@ -11,12 +11,9 @@ import (
 // naming the key file), not a failed verification; a consistency check
 // between two forks of a log fails with one line, not a dump of hashes.
 func TestBadKeyAndForkAreOneLine(t *testing.T) {
-	dir := t.TempDir()
-	a := filepath.Join(dir, "a")
-	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
-	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	dir, a := ingestedDM(t)
 	pkg := filepath.Join(dir, "dm.arrow")
-	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", a, "--trial", "T1", "--dataset", "DM", "--out", pkg, filepath.Join(pilot, "dm.csv"))
 
 	garbage := filepath.Join(dir, "garbage.vkey")
 	os.WriteFile(garbage, []byte("this is not a key\n"), 0o644)
@@ -50,6 +47,17 @@ func TestBadKeyAndForkAreOneLine(t *testing.T) {
 	}
 }
 
+// ingestedDM makes a log in DIR/a (DIR a fresh temporary directory)
+// with the trial T1, holding the pilot DM; it returns DIR and the log.
+func ingestedDM(t *testing.T) (dir, log string) {
+	t.Helper()
+	dir = t.TempDir()
+	log = filepath.Join(dir, "a")
+	mustRun(t, 0, "init", "--log", log, "--trial", "T1")
+	mustRun(t, 0, "ingest", "--log", log, "--trial", "T1", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	return dir, log
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	data, err := os.ReadFile(from)
@@ -64,12 +72,9 @@ func copyFile(t *testing.T, from, to string) {
 // TestWitnessFlagsRefuseNonsense: the log's own key is not a witness, and
 // a policy file's quorum of 0 is bad input (adversarial review).
 func TestWitnessFlagsRefuseNonsense(t *testing.T) {
-	dir := t.TempDir()
-	a := filepath.Join(dir, "a")
-	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
-	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	dir, a := ingestedDM(t)
 	pkg := filepath.Join(dir, "dm.arrow")
-	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--rows", "0", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", a, "--trial", "T1", "--dataset", "DM", "--rows", "0", "--out", pkg, filepath.Join(pilot, "dm.csv"))
 	vkey := filepath.Join(a, "trials", "T1", "checkpoint.vkey")
 	code, _, errOut := trialog(t, "verify", "--key", vkey, "--witness", vkey, "--quorum", "1", pkg)
 	if code != 2 || !strings.Contains(errOut, "log's own key") {
@@ -82,13 +87,10 @@ func TestWitnessFlagsRefuseNonsense(t *testing.T) {
 // remembered (adversarial review: the decision was taken in the first of
 // verify's two passes).
 func TestTrustRemembersOnlyVerifiedPackages(t *testing.T) {
-	dir := t.TempDir()
-	a := filepath.Join(dir, "a")
+	dir, a := ingestedDM(t)
 	dm := filepath.Join(pilot, "dm.csv")
-	mustRun(t, 0, "init", "--log", a, "--trial", "T1")
-	mustRun(t, 0, "ingest", "--log", a, "--trial", "T1", "--dataset", "DM", dm)
 	pkg := filepath.Join(dir, "dm.arrow")
-	mustRun(t, 0, "prove", "--log", a, "--trial", "T1", "--dataset", "DM", "--detached", "--form", "full", "--out", pkg, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", a, "--trial", "T1", "--dataset", "DM", "--detached", "--form", "full", "--out", pkg, dm)
 	vkey := filepath.Join(a, "trials", "T1", "checkpoint.vkey")
 	raw, _ := os.ReadFile(dm)
 	edited := filepath.Join(dir, "dm-edited.csv")

@@ -26,9 +26,7 @@ import (
 func TestInteropIndependentClient(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	mustRun(t, 0, "ingest", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
 	pub := filepath.Join(dir, "public")
 	mustRun(t, 0, "publish", pub)
@@ -110,11 +108,11 @@ func TestInteropIndependentClient(t *testing.T) {
 	party := filepath.Join(dir, "party")
 	os.MkdirAll(party, 0o755)
 	pkg := filepath.Join(party, "dm.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	l.Close() // prove appends the package's disclosure record: it takes the trial's lock
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "dm.csv"))
 	for name, data := range map[string][]byte{"log.vkey": vkey, "cp1": cp1, "cp2": cp2} {
 		os.WriteFile(filepath.Join(party, name), data, 0o644)
 	}
-	l.Close()
 	if err := os.Rename(log, log+".elsewhere"); err != nil {
 		t.Fatal(err)
 	}

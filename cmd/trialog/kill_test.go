@@ -90,7 +90,7 @@ func TestKilledIngestResumes(t *testing.T) {
 		t.Fatalf("after resume: %+v, want %d rows, tree size %d, a partial resume", res, rows, rows+1)
 	}
 	pkg := filepath.Join(dir, "lb.proof.arrow")
-	if out, err := exec.Command(bin, "prove", "--log", log, "--trial", "BENCH", "--dataset", "LB", "--detached", "--out", pkg, data).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check", "--log", log, "--trial", "BENCH", "--dataset", "LB", "--detached", "--out", pkg, data).CombinedOutput(); err != nil {
 		t.Fatalf("prove: %v\n%s", err, out)
 	}
 	vkey := filepath.Join(log, "trials", "BENCH", "checkpoint.vkey")
@@ -162,7 +162,7 @@ func TestKilledIngestResumesOnTrillian(t *testing.T) {
 		t.Fatalf("after resume: %+v, want %d rows, tree size %d, a partial resume", res, rows, rows+1)
 	}
 	pkg := filepath.Join(dir, "lb.proof.arrow")
-	if out, err := exec.Command(bin, append(append([]string{"prove"}, logArgs...), "--dataset", "LB", "--detached", "--out", pkg, data)...).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, append(append([]string{"prove", "--purpose", "main", "--recipient", "Sponsor", "--no-consent-check"}, logArgs...), "--dataset", "LB", "--detached", "--out", pkg, data)...).CombinedOutput(); err != nil {
 		t.Fatalf("prove: %v\n%s", err, out)
 	}
 	vkey := filepath.Join(state, "trials", "KILLED", "checkpoint.vkey")

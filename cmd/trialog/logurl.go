@@ -9,9 +9,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/trialog/trialog/freshness"
 	"github.com/trialog/trialog/tlogtiles"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/verify"
 )
 
 // consistencyFromURL is `consistency --log-url URL --key VKEY OLD NEW`:
@@ -86,6 +88,27 @@ func optional(f cli.Flag) cli.Flag {
 		return &c
 	}
 	return f
+}
+
+// applyFreshnessOptions sets what verify --log-url asks the published
+// log: which versions of the dataset it holds after the package's
+// (package freshness, every entry checked against the latest checkpoint,
+// itself proven to extend the package's). --require-latest makes a newer
+// version a failure; it needs a log to ask.
+func applyFreshnessOptions(c *cli.Context, opts *verify.Options) error {
+	opts.RequireLatest = c.Bool("require-latest")
+	if !c.IsSet("log-url") {
+		if opts.RequireLatest {
+			return usageErr("--require-latest needs --log-url (the log that says which version is the latest)")
+		}
+		return nil
+	}
+	r, err := tlogtiles.OpenReader(c.String("log-url"))
+	if err != nil {
+		return err
+	}
+	opts.Versions = freshness.New(r, c.String("log-url"), opts.VerifierKey)
+	return nil
 }
 
 // publishedCheck is what `verify --log-url` adds to a report: the package's

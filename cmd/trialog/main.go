@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -36,8 +37,13 @@ func main() {
 	os.Exit(run(ctx, os.Args))
 }
 
-func run(ctx context.Context, args []string) int {
+func run(ctx context.Context, args []string) int { return runWithClock(ctx, args, time.Now) }
+
+// runWithClock runs the CLI with a system clock (tests fix it to compare
+// two logs byte for byte; no flag can set it).
+func runWithClock(ctx context.Context, args []string, clock func() time.Time) int {
 	app := newApp()
+	app.Metadata = map[string]any{clockKey: clock}
 	markRequired(app.Commands)
 	args, err := normalizeArgs(app, args)
 	if err == nil {
@@ -114,6 +120,17 @@ func newApp() *cli.App {
 			monitorCommand(),
 			witnessCommand(),
 			verifierPageCommand(),
+			disclosuresCommand(),
 		},
 	}
+}
+
+const clockKey = "clock"
+
+// clockOf is the system clock the app runs with.
+func clockOf(c *cli.Context) func() time.Time {
+	if clock, ok := c.App.Metadata[clockKey].(func() time.Time); ok {
+		return clock
+	}
+	return time.Now
 }

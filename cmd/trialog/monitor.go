@@ -92,6 +92,12 @@ func printMonitorReport(rep *monitor.Report) {
 	if rep.New.Policies > 0 {
 		policies = fmt.Sprintf(", %d witness policy changes", rep.New.Policies)
 	}
+	if rep.New.Disclosures > 0 {
+		policies += fmt.Sprintf(", %d disclosures", rep.New.Disclosures)
+	}
+	if rep.New.Erasures > 0 {
+		policies += fmt.Sprintf(", %d participant key erasures", rep.New.Erasures)
+	}
 	fmt.Printf("%s: tree %d → %d, consistent: %d new leaves (%d rows, %d manifests%s%s%s)\n", rep.Origin, rep.OldSize, rep.NewSize,
 		rep.NewSize-rep.OldSize, rep.New.Rows, rep.New.Manifests, consentSummary(rep.New.Consent), policies, unknownSummary(rep.New.Unknown))
 	for _, d := range rep.Datasets {

@@ -56,7 +56,7 @@ func TestProgressBars(t *testing.T) {
 		args []string
 	}{
 		{"ingest DM", []string{"ingest", "--dataset", "DM", dm}},
-		{"prove DM", []string{"prove", "--dataset", "DM", "--detached", "--out", pkg, dm}},
+		{"prove DM", []string{"prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--dataset", "DM", "--detached", "--out", pkg, dm}},
 		{"verify dm.arrow", []string{"verify", "--key", vkey, pkg, dm}},
 	} {
 		code, out, term := onTTY(t, step.args...)
@@ -72,7 +72,7 @@ func TestProgressBars(t *testing.T) {
 	}
 	// Not a terminal (trialog() gives pipes), or --json: stderr stays empty.
 	for _, args := range [][]string{
-		{"prove", "--dataset", "DM", "--detached", "--out", pkg, dm},
+		{"prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--dataset", "DM", "--detached", "--out", pkg, dm},
 		{"verify", "--key", vkey, pkg, dm},
 	} {
 		if _, _, errOut := trialog(t, args...); errOut != "" {

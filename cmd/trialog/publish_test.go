@@ -121,9 +121,7 @@ func pilotDMSecrets(t *testing.T) []string {
 func TestPublishServeMonitor(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "cro", "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	const fx = "../../testdata/consent"
 	mustRun(t, 0, "consent", "form", "add", "--form", "MAIN-ICF@1.0", "--irb-ref", "IRB-2013-101", "--irb-approved", "2013-12-15",
 		"--effective", "2014-01-01", "--document", filepath.Join(fx, "main-icf-1.0.txt"), "--scopes", "main")
@@ -138,6 +136,11 @@ func TestPublishServeMonitor(t *testing.T) {
 	mustRun(t, 0, "ingest", "--dataset", "AE", filepath.Join(pilot, "ae.csv"))
 	mustRun(t, 0, "consent", "record", "--subject", "01-701-1015", "--type", "consented", "--form", "MAIN-ICF@1.0",
 		"--time", "2014-01-02T09:00:00Z", "--recorded-by", "site 701")
+	// A disclosure and an erasure by a named operator: their leaves are
+	// published too, and name no one.
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--operator", "Jane Q. Operator",
+		"--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", filepath.Join(dir, "cro", "ae.arrow"), filepath.Join(pilot, "ae.csv"))
+	mustRun(t, 0, "consent", "erase", "--subject", "01-701-1023", "--reason", "collected in error", "--operator", "Jane Q. Operator")
 	out := mustRun(t, 0, "publish", "--json", pub)
 	var res struct{ OldSize, NewSize uint64 }
 	json.Unmarshal([]byte(strings.NewReplacer("old_size", "OldSize", "new_size", "NewSize").Replace(out)), &res)
@@ -173,7 +176,7 @@ func TestPublishServeMonitor(t *testing.T) {
 	})
 	// verify --log-url: a package's checkpoint is a prefix of the published log.
 	pkg := filepath.Join(party, "dm.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "dm.csv"))
 	for _, loc := range []string{url, pub} {
 		if out := mustRun(t, 0, "verify", "--key", vkey, "--log-url", loc, pkg); !strings.Contains(out, "extends the package's checkpoint") {
 			t.Errorf("verify --log-url %s: %s", loc, out)
@@ -268,7 +271,7 @@ func TestPublishServeMonitor(t *testing.T) {
 	mustRun(t, 0, "consent", "record", "--subject", "01-701-1023", "--type", "consented", "--form", "MAIN-ICF@1.0",
 		"--time", "2014-01-02T09:00:00Z", "--recorded-by", "site 701")
 	newer := filepath.Join(party, "dm-newer.arrow")
-	mustRun(t, 0, "prove", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", newer, filepath.Join(pilot, "dm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", newer, filepath.Join(pilot, "dm.csv"))
 	if code, out, _ := trialog(t, "verify", "--key", vkey, "--log-url", pub, "--json", newer); code != 1 || !strings.Contains(out, "does not cover") {
 		t.Errorf("verify of an unpublished tree: exit %d %s", code, out)
 	}
@@ -307,7 +310,7 @@ func TestMonitorCatchesFork(t *testing.T) {
 	// A package from fork B verifies on its own, but not against fork A's
 	// published log.
 	pkg := filepath.Join(dir, "sv.arrow")
-	mustRun(t, 0, "prove", "--log", b, "--trial", "T1", "--dataset", "SV", "--out", pkg, filepath.Join(pilot, "sv.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", b, "--trial", "T1", "--dataset", "SV", "--out", pkg, filepath.Join(pilot, "sv.csv"))
 	mustRun(t, 0, "verify", "--key", vkey, pkg)
 	if code, out, _ := trialog(t, "verify", "--key", vkey, "--log-url", pa, pkg); code != 1 || !strings.Contains(out, "published log") {
 		t.Errorf("fork B package against fork A's log: exit %d %s", code, out)
@@ -335,8 +338,13 @@ func TestPublishOnTrillian(t *testing.T) {
 	var cps []string
 	for step, ds := range []string{"dm", "ae"} {
 		for i, logArgs := range [][]string{{"--log", emb}, {"--log", d.URL(), "--state", state}} {
-			args := append([]string{"ingest", "--trial", "CDISCPILOT01", "--operator", "cro", "--created-at", "2026-11-25T10:00:00Z", "--dataset", strings.ToUpper(ds)}, logArgs...)
-			mustRun(t, 0, append(args, filepath.Join(pilot, ds+".csv"))...)
+			if i == 1 { // the participant keys (salts v2) the embedded ingest created at random
+				copyFile(t, filepath.Join(emb, "trials", "CDISCPILOT01", "keys.json"), filepath.Join(state, "trials", "CDISCPILOT01", "keys.json"))
+			}
+			args := append([]string{"ingest", "--trial", "CDISCPILOT01", "--operator", "cro", "--dataset", strings.ToUpper(ds)}, logArgs...)
+			if code, _, errOut := trialogAt(t, forkClock, append(args, filepath.Join(pilot, ds+".csv"))...); code != 0 {
+				t.Fatalf("ingest %s: exit %d: %s", ds, code, errOut)
+			}
 			mustRun(t, 0, append(append([]string{"publish", "--trial", "CDISCPILOT01"}, logArgs...), pubs[i])...)
 		}
 		cp := filepath.Join(dir, fmt.Sprintf("cp%d", step))

@@ -42,9 +42,7 @@ func TestNormalizeArgs(t *testing.T) {
 func TestCLIRoughEdges(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	t.Setenv("TRIALOG_LOG", log)
-	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
-	mustRun(t, 0, "init")
+	initPilotTrial(t, log)
 	dm := filepath.Join(pilot, "dm.csv")
 
 	// Flags anywhere, as people type them.

@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/durable"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/workspace"
@@ -22,6 +24,9 @@ import (
 // every package an ordinary table a partner can open and verify alone.
 func proveSubject(c *cli.Context) error {
 	subject, column := c.String("subject"), c.String("subject-column")
+	if column == "" {
+		column = pipeline.DefaultSubjectColumn
+	}
 	outDir := c.String("out")
 	if c.NArg() == 0 {
 		return usageErr("prove --subject needs the ingested data files, e.g. dm.xpt ae.xpt")
@@ -29,13 +34,18 @@ func proveSubject(c *cli.Context) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
-	t, err := openTrial(c, false)
+	t, err := openTrial(c, true)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	var base pipeline.ProveOptions
+	if err := consentOptions(c, t, &base, time.Now()); err != nil {
+		return err
+	}
 	redact := splitList(c.String("redact"))
 	used := map[string]bool{}
+	withheldAll := false
 	var results []*pipeline.ProveResult
 	for _, path := range c.Args().Slice() {
 		rec, err := versionOfFile(c.Context, t, path)
@@ -57,16 +67,22 @@ func proveSubject(c *cli.Context) error {
 				used[r] = true
 			}
 		}
-		f, err := openSource(c.Context, c, path, pipeline.ManifestReadOptions(m))
+		f, err := openSource(c.Context, c, path, disclosure.ReadOptions(m))
 		if err != nil {
 			return err
 		}
 		out := filepath.Join(outDir, fmt.Sprintf("%s@%d.arrow", m.Dataset, m.Version))
-		res, err := pipeline.Prove(c.Context, t, f, out, pipeline.ProveOptions{
-			Dataset: m.Dataset, Version: m.Version, Redact: withheld,
-			Where:   []pipeline.Condition{{Column: column, Value: subject}},
-			Minimal: !c.Bool("full-manifest"), // partner packages: the header only
-		})
+		opts := base
+		opts.Dataset, opts.Version, opts.Redact = m.Dataset, m.Version, withheld
+		opts.Where = []pipeline.Condition{{Column: column, Value: subject}}
+		opts.Minimal = !c.Bool("full-manifest") // partner packages: the header only
+		opts.SubjectColumn = column
+		res, err := pipeline.Prove(c.Context, t, f, out, opts)
+		if errors.Is(err, pipeline.ErrWithheld) {
+			fmt.Fprintf(os.Stderr, "%s version %d: %v\n", m.Dataset, m.Version, err)
+			withheldAll = true
+			continue
+		}
 		if err != nil && !isNoRows(err) {
 			return err
 		}
@@ -79,6 +95,9 @@ func proveSubject(c *cli.Context) error {
 			return usageErr("--redact %s: no dataset given has that column", r)
 		}
 	}
+	if len(results) == 0 && withheldAll {
+		return fmt.Errorf("subject %s: every row is withheld for consent: %w", subject, pipeline.ErrWithheld)
+	}
 	if len(results) == 0 {
 		return usageErr("subject %s has no rows in the datasets given", subject)
 	}
@@ -86,7 +105,8 @@ func proveSubject(c *cli.Context) error {
 		return printJSON(map[string]any{"subject": subject, "packages": results})
 	}
 	for _, res := range results {
-		fmt.Printf("%s: %s version %d, %d rows\n", res.Package, res.Dataset, res.Version, res.Rows)
+		fmt.Printf("%s: %s version %d, %d rows; consent %s\n", res.Package, res.Dataset, res.Version, res.Rows, res.Consent)
+		printWithheld(res)
 	}
 	return nil
 }

@@ -87,6 +87,24 @@ func witnessCommand() *cli.Command {
 	}
 }
 
+// openTrialPolicy opens the trial (for writing if write) with its
+// witness policy: an empty one when no witness was ever added.
+func openTrialPolicy(c *cli.Context, write bool) (*workspace.Trial, *witness.Policy, error) {
+	t, err := openTrial(c, write)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := t.WitnessPolicy()
+	if err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	if p == nil {
+		p = &witness.Policy{}
+	}
+	return t, p, nil
+}
+
 func witnessAdd(c *cli.Context) error {
 	keyText, err := os.ReadFile(c.String("key"))
 	if err != nil {
@@ -96,18 +114,11 @@ func witnessAdd(c *cli.Context) error {
 	if err != nil {
 		return usageErr("--key %s: %v", c.String("key"), err)
 	}
-	t, err := openTrial(c, true)
+	t, p, err := openTrialPolicy(c, true)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	p, err := t.WitnessPolicy()
-	if err != nil {
-		return err
-	}
-	if p == nil {
-		p = &witness.Policy{}
-	}
 	quorum := c.Int("quorum")
 	if quorum == 0 && c.IsSet("quorum") {
 		return usageErr("--quorum must be at least 1")
@@ -144,18 +155,11 @@ func witnessAdd(c *cli.Context) error {
 }
 
 func witnessList(c *cli.Context) error {
-	t, err := openTrial(c, false)
+	t, p, err := openTrialPolicy(c, false)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	p, err := t.WitnessPolicy()
-	if err != nil {
-		return err
-	}
-	if p == nil {
-		p = &witness.Policy{}
-	}
 	signed, err := t.LatestCheckpoint()
 	if err != nil {
 		return err

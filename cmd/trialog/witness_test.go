@@ -48,6 +48,18 @@ func startWitnesses(t *testing.T, dir, vkeyPath string) ([]*witnesstest.Witness,
 // addWitnesses adds the three witnesses to a trial's policy; unless the
 // log is a replica behind another one the witnesses already follow, each
 // must cosign the policy's checkpoint at once.
+// witnessedLog makes an embedded log at log with the trial forkTrial and
+// adds three fresh witnesses (started under dir) to its policy; it
+// returns the log's verifier key file, the witnesses and their key files.
+func witnessedLog(t *testing.T, dir, log string) (vkey string, ws []*witnesstest.Witness, files []string) {
+	t.Helper()
+	mustRun(t, 0, "init", "--log", log, "--trial", forkTrial)
+	vkey = filepath.Join(log, "trials", forkTrial, "checkpoint.vkey")
+	ws, files = startWitnesses(t, dir, vkey)
+	addWitnesses(t, []string{"--log", log}, ws, files, false)
+	return vkey, ws, files
+}
+
 func addWitnesses(t *testing.T, logArgs []string, ws []*witnesstest.Witness, files []string, replica bool) {
 	t.Helper()
 	for i, w := range ws {
@@ -102,10 +114,15 @@ func copyTree(t *testing.T, from, to string) {
 	}
 }
 
+// forkClock is the system clock of the fork tests' ingests (a test
+// fixture: no flag sets it), so that two logs fed the same files hold the
+// same manifests, and so the same trees.
+func forkClock() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) }
+
 func ingestJSON(t *testing.T, want int, logArgs []string, dataset, file string) map[string]any {
 	t.Helper()
-	args := append([]string{"ingest", "--trial", forkTrial, "--operator", "cro", "--created-at", "2026-11-25T10:00:00Z", "--json", "--dataset", dataset}, logArgs...)
-	code, out, errOut := trialog(t, append(args, file)...)
+	args := append([]string{"ingest", "--trial", forkTrial, "--operator", "cro", "--json", "--dataset", dataset}, logArgs...)
+	code, out, errOut := trialogAt(t, forkClock, append(args, file)...)
 	if code != want {
 		t.Fatalf("ingest %s: exit %d, want %d\n%s\n%s", file, code, want, out, errOut)
 	}
@@ -137,8 +154,8 @@ func forkScenario(t *testing.T, dir string, logA, logB []string, vkey string, fi
 	altered := alteredAE(t, dir, 0)
 	// Fork B: the data is durable (exit 3, not 2), but every witness
 	// refuses the checkpoint.
-	args := append([]string{"ingest", "--trial", forkTrial, "--operator", "cro", "--created-at", "2026-11-25T10:00:00Z", "--json", "--dataset", "AE"}, logB...)
-	code, out, errOut := trialog(t, append(args, altered)...)
+	args := append([]string{"ingest", "--trial", forkTrial, "--operator", "cro", "--json", "--dataset", "AE"}, logB...)
+	code, out, errOut := trialogAt(t, forkClock, append(args, altered)...)
 	if code != 3 {
 		t.Fatalf("fork B ingest: exit %d, want 3\n%s\n%s", code, out, errOut)
 	}
@@ -161,8 +178,8 @@ func forkScenario(t *testing.T, dir string, logA, logB []string, vkey string, fi
 	mustRun(t, 3, append([]string{"witness", "sync", "--trial", forkTrial}, logB...)...)
 
 	pkgA, pkgB = filepath.Join(dir, "a.arrow"), filepath.Join(dir, "b.arrow")
-	mustRun(t, 0, append([]string{"prove", "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgA}, append(logA, filepath.Join(pilot, "ae.csv"))...)...)
-	mustRun(t, 0, append([]string{"prove", "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgB}, append(logB, altered)...)...)
+	mustRun(t, 0, append([]string{"prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgA}, append(logA, filepath.Join(pilot, "ae.csv"))...)...)
+	mustRun(t, 0, append([]string{"prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgB}, append(logB, altered)...)...)
 
 	policy := []string{"verify", "--key", vkey, "--witness", files[0], "--witness", files[1], "--witness", files[2], "--quorum", "2"}
 	out = mustRun(t, 0, append(policy, pkgA)...)
@@ -205,10 +222,7 @@ func forkScenario(t *testing.T, dir string, logA, logB []string, vkey string, fi
 func TestWitnessForkEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	logA := filepath.Join(dir, "a")
-	mustRun(t, 0, "init", "--log", logA, "--trial", forkTrial)
-	vkey := filepath.Join(logA, "trials", forkTrial, "checkpoint.vkey")
-	ws, files := startWitnesses(t, dir, vkey)
-	addWitnesses(t, []string{"--log", logA}, ws, files, false)
+	vkey, _, files := witnessedLog(t, dir, logA)
 	res := ingestJSON(t, 0, []string{"--log", logA}, "DM", filepath.Join(pilot, "dm.csv"))
 	if ok, n := witnessed(t, res); !ok || n != 3 {
 		t.Fatalf("DM: witnessed %v with %v cosignatures", ok, n)
@@ -227,7 +241,7 @@ func TestWitnessForkEmbedded(t *testing.T) {
 		t.Fatalf("rolled-back ingest: exit %d\n%s\n%s", code, out, errOut)
 	}
 	pkgC := filepath.Join(dir, "c.arrow")
-	mustRun(t, 0, "prove", "--log", logC, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgC, rolled)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", logC, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgC, rolled)
 	out := mustRun(t, 1, "verify", "--key", vkey, "--trust", filepath.Join(dir, "trust"), pkgC)
 	if !strings.Contains(out, "fork or rollback (rollback)") {
 		t.Errorf("verify --trust of a rolled-back checkpoint:\n%s", out)
@@ -242,10 +256,7 @@ func TestWitnessForkEmbedded(t *testing.T) {
 func TestWitnessDownDuringIngest(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	mustRun(t, 0, "init", "--log", log, "--trial", forkTrial)
-	vkey := filepath.Join(log, "trials", forkTrial, "checkpoint.vkey")
-	ws, files := startWitnesses(t, dir, vkey)
-	addWitnesses(t, []string{"--log", log}, ws, files, false)
+	vkey, ws, files := witnessedLog(t, dir, log)
 	ingestJSON(t, 0, []string{"--log", log}, "DM", filepath.Join(pilot, "dm.csv"))
 
 	// Kill two witnesses as soon as the ingest has journaled its first
@@ -291,7 +302,7 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	// The data is there: prove works (with a warning), the package fails
 	// only the quorum.
 	pkg := filepath.Join(dir, "cm.arrow")
-	code, _, errOut = trialog(t, "prove", "--log", log, "--trial", forkTrial, "--dataset", "CM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "cm.csv"))
+	code, _, errOut = trialog(t, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", log, "--trial", forkTrial, "--dataset", "CM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "cm.csv"))
 	if code != 0 || !strings.Contains(errOut, "warning: the package's checkpoint has 1 of 3 witness cosignatures") {
 		t.Errorf("prove of an unwitnessed checkpoint: exit %d, stderr %q", code, errOut)
 	}
@@ -307,10 +318,12 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	out = mustRun(t, 0, "witness", "sync", "--log", log, "--trial", forkTrial, "--json")
 	var st map[string]any
 	json.Unmarshal([]byte(out), &st)
-	if st["witnessed"] != true || st["cosignatures"].(float64) != 3 || st["tree_size"] != res["tree_size"] {
+	// The latest checkpoint: the ingest's, and the leaf prove appended for
+	// the package's disclosure record.
+	if st["witnessed"] != true || st["cosignatures"].(float64) != 3 || st["tree_size"] != res["tree_size"].(float64)+1 {
 		t.Fatalf("witness sync after restart: %s", out)
 	}
-	mustRun(t, 0, "prove", "--log", log, "--trial", forkTrial, "--dataset", "CM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "cm.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", log, "--trial", forkTrial, "--dataset", "CM", "--where", "USUBJID=01-701-1015", "--out", pkg, filepath.Join(pilot, "cm.csv"))
 	mustRun(t, 0, append(policy, pkg)...)
 	// Nothing lost or duplicated: the catalog has one CM version whose rows
 	// end right before its manifest.
@@ -318,13 +331,16 @@ func TestWitnessDownDuringIngest(t *testing.T) {
 	if strings.Count(out, `"CM"`) != 1 {
 		t.Errorf("datasets after the interrupted witnessing:\n%s", out)
 	}
-	// Each checkpoint's independent times: the witnesses' cosignatures.
+	// Each checkpoint's independent times: the witnesses' cosignatures. CM's
+	// own checkpoint keeps the one cosignature it got while two witnesses
+	// were down: the prove made meanwhile appended its disclosure record,
+	// so the sync cosigned the later checkpoint, which covers CM.
 	out = mustRun(t, 0, "datasets", "--log", log, "--trial", forkTrial)
 	found := false
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "CM@1") {
 			found = true
-			if !strings.Contains(line, "witnesses 3/3 (quorum 2): sponsor 20") {
+			if !strings.Contains(line, "witnesses 1/3 (quorum 2): sponsor 20") {
 				t.Errorf("datasets does not show the cosignature times: %s", line)
 			}
 		}
@@ -407,6 +423,9 @@ func TestWitnessForkTrillian(t *testing.T) {
 	if ok, n := witnessed(t, resA); !ok || n != 3 {
 		t.Fatalf("DM on Trillian: witnessed %v with %v cosignatures", ok, n)
 	}
+	// And the same participant keys (salts v2), which A's ingest created
+	// at random.
+	copyFile(t, filepath.Join(state, "trials", forkTrial, "keys.json"), filepath.Join(emb, "trials", forkTrial, "keys.json"))
 	resB := ingestJSON(t, 0, logB, "DM", filepath.Join(pilot, "dm.csv"))
 	if resA["root_hash"] != resB["root_hash"] {
 		t.Fatal("the two logs do not share the DM history")
@@ -427,14 +446,14 @@ func TestTrustWithoutWitnesses(t *testing.T) {
 	dm := filepath.Join(pilot, "dm.csv")
 	mustRun(t, 0, "ingest", "--log", logA, "--trial", forkTrial, "--dataset", "DM", dm)
 	older := filepath.Join(dir, "dm-older.arrow")
-	mustRun(t, 0, "prove", "--log", logA, "--trial", forkTrial, "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", older, dm)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", logA, "--trial", forkTrial, "--dataset", "DM", "--where", "USUBJID=01-701-1015", "--out", older, dm)
 	copyTree(t, logA, logB)
 	mustRun(t, 0, "ingest", "--log", logA, "--trial", forkTrial, "--dataset", "AE", filepath.Join(pilot, "ae.csv"))
 	altered := alteredAE(t, dir, 0)
 	mustRun(t, 0, "ingest", "--log", logB, "--trial", forkTrial, "--dataset", "AE", altered)
 	pkgA, pkgB := filepath.Join(dir, "a.arrow"), filepath.Join(dir, "b.arrow")
-	mustRun(t, 0, "prove", "--log", logA, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgA, filepath.Join(pilot, "ae.csv"))
-	mustRun(t, 0, "prove", "--log", logB, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgB, altered)
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", logA, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgA, filepath.Join(pilot, "ae.csv"))
+	mustRun(t, 0, "prove", "--purpose", "main", "--recipient", "test sponsor", "--no-consent-check", "--log", logB, "--trial", forkTrial, "--dataset", "AE", "--where", "USUBJID=01-701-1015", "--out", pkgB, altered)
 	// Without memory both forks verify.
 	mustRun(t, 0, "verify", "--key", vkey, pkgA)
 	mustRun(t, 0, "verify", "--key", vkey, pkgB)

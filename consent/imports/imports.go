@@ -10,6 +10,7 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/fhir"
+	"github.com/trialog/trialog/consent/registry"
 	"github.com/trialog/trialog/consent/sdtm"
 )
 
@@ -36,7 +37,7 @@ type Result struct {
 
 // Run reads every source and appends their events to the registry as one
 // batch.
-func Run(ctx context.Context, reg *consent.Registry, opts Options) (*Result, error) {
+func Run(ctx context.Context, reg *registry.Registry, opts Options) (*Result, error) {
 	book, err := reg.Book()
 	if err != nil {
 		return nil, err

@@ -1,12 +1,13 @@
 package datasetjson_test
 
 import (
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/trialog/trialog/internal/testutil"
 	"io"
 	"path/filepath"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/datasetjson"
 )
 
@@ -14,7 +15,7 @@ import (
 // .dsjc) and rows/s for the largest domain of the MSG sample in each framing.
 func BenchmarkDatasetJSONRead(b *testing.B) {
 	for _, name := range []string{"lb.json", "lb.ndjson", "lb.dsjc"} {
-		testutil.BenchmarkRead(b, name, readFile(b, filepath.Join(msgDir, name)), func(r io.Reader) (array.RecordReader, error) {
+		testutil.BenchmarkRead(b, name, testutil.ReadFileOrSkip(b, filepath.Join(msgDir, name)), func(r io.Reader) (array.RecordReader, error) {
 			return datasetjson.NewReaderFor(r, name)
 		})
 	}

@@ -3,7 +3,6 @@ package datasetjson_test
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/datasetjson"
 	"github.com/trialog/trialog/source/xpt"
 )
@@ -19,15 +19,6 @@ import (
 const msgDir = "../../../shared/data/datasetjson-msg"
 
 var domains = []string{"ae", "dm", "ds", "ex", "lb", "sv", "ts", "vs"}
-
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Skipf("real data not available: %v", err)
-	}
-	return b
-}
 
 // table is a materialised dataset with values normalised for comparison
 // across formats: strings as is, numbers (integer or float) as "num:" plus 15
@@ -71,20 +62,9 @@ func drain(t testing.TB, rr array.RecordReader) (table, error) {
 	for _, f := range rr.Schema().Fields() {
 		tb.names = append(tb.names, f.Name)
 	}
-	for rr.Next() {
-		rec := rr.Record()
-		if !rec.Schema().Equal(rr.Schema()) {
-			t.Fatalf("batch schema differs from reader schema")
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := make([]any, rec.NumCols())
-			for j, col := range rec.Columns() {
-				row[j] = norm(col, i)
-			}
-			tb.rows = append(tb.rows, row)
-		}
-	}
-	return tb, rr.Err()
+	var err error
+	tb.rows, err = testutil.Rows(t, rr, norm)
+	return tb, err
 }
 
 type opener func(data []byte, name string, mem memory.Allocator) (array.RecordReader, error)
@@ -101,7 +81,7 @@ func readWith(t testing.TB, open opener, path string) table {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	rr, err := open(readFile(t, path), filepath.Base(path), mem)
+	rr, err := open(testutil.ReadFileOrSkip(t, path), filepath.Base(path), mem)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +225,7 @@ type exactCols [][]*float64
 
 func readExact(t *testing.T, open opener, path string) ([]string, exactCols) {
 	t.Helper()
-	rr, err := open(readFile(t, path), filepath.Base(path), memory.DefaultAllocator)
+	rr, err := open(testutil.ReadFileOrSkip(t, path), filepath.Base(path), memory.DefaultAllocator)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package datasetjson_test
 import (
 	"bytes"
 	"errors"
-	"github.com/trialog/trialog/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/datasetjson"
 )
 

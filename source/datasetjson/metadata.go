@@ -101,62 +101,53 @@ func (m *Metadata) schema() (*arrow.Schema, error) {
 		if !ok {
 			return nil, fmt.Errorf("column %s: unknown dataType %q", c.Name, c.DataType)
 		}
-		var keys, vals []string
-		add := func(k, v string) {
-			if v != "" {
-				keys, vals = append(keys, k), append(vals, v)
-			}
-		}
-		add("itemOID", c.ItemOID)
-		add("label", c.Label)
-		add("dataType", c.DataType)
-		add("targetDataType", c.TargetDataType)
-		if c.Length != nil {
-			add("length", strconv.Itoa(*c.Length))
-		}
-		add("displayFormat", c.DisplayFormat)
-		if c.KeySequence != nil {
-			add("keySequence", strconv.Itoa(*c.KeySequence))
-		}
-		fields[i] = arrow.Field{Name: c.Name, Type: typ, Nullable: true, Metadata: arrow.NewMetadata(keys, vals)}
+		md := nonEmptyMetadata("itemOID", c.ItemOID, "label", c.Label, "dataType", c.DataType,
+			"targetDataType", c.TargetDataType, "length", intText(c.Length),
+			"displayFormat", c.DisplayFormat, "keySequence", intText(c.KeySequence))
+		fields[i] = arrow.Field{Name: c.Name, Type: typ, Nullable: true, Metadata: md}
 	}
-	var keys, vals []string
-	add := func(k, v string) {
-		if v != "" {
-			keys, vals = append(keys, k), append(vals, v)
-		}
-	}
-	add("name", m.Name)
-	add("label", m.Label)
-	add("itemGroupOID", m.ItemGroupOID)
-	add("studyOID", m.StudyOID)
+	records := ""
 	if m.Records != nil {
-		add("records", strconv.FormatInt(*m.Records, 10))
+		records = strconv.FormatInt(*m.Records, 10)
 	}
-	md := arrow.NewMetadata(keys, vals)
+	md := nonEmptyMetadata("name", m.Name, "label", m.Label, "itemGroupOID", m.ItemGroupOID,
+		"studyOID", m.StudyOID, "records", records)
 	return arrow.NewSchema(fields, &md), nil
+}
+
+// nonEmptyMetadata is Arrow metadata of the key, value pairs in kv whose
+// value is not empty: a member absent from the file has no key.
+func nonEmptyMetadata(kv ...string) arrow.Metadata {
+	var keys, vals []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			keys, vals = append(keys, kv[i]), append(vals, kv[i+1])
+		}
+	}
+	return arrow.NewMetadata(keys, vals)
+}
+
+// intText is *n in decimal, or "" when n is nil.
+func intText(n *int) string {
+	if n == nil {
+		return ""
+	}
+	return strconv.Itoa(*n)
 }
 
 // decodeMember decodes the value of a known top-level member into m and
 // reports whether the key was known.
 func (m *Metadata) decodeMember(dec *json.Decoder, key string) (bool, error) {
-	var dst any
-	switch key {
-	case "datasetJSONVersion":
-		dst = &m.DatasetJSONVersion
-	case "name":
-		dst = &m.Name
-	case "label":
-		dst = &m.Label
-	case "itemGroupOID":
-		dst = &m.ItemGroupOID
-	case "studyOID":
-		dst = &m.StudyOID
-	case "records":
-		dst = &m.Records
-	case "columns":
-		dst = &m.Columns
-	default:
+	dst, known := map[string]any{
+		"datasetJSONVersion": &m.DatasetJSONVersion,
+		"name":               &m.Name,
+		"label":              &m.Label,
+		"itemGroupOID":       &m.ItemGroupOID,
+		"studyOID":           &m.StudyOID,
+		"records":            &m.Records,
+		"columns":            &m.Columns,
+	}[key]
+	if !known {
 		return false, nil
 	}
 	// Decoded from its raw text so that invalid UTF-8 is refused rather

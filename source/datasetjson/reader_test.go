@@ -6,7 +6,6 @@ import (
 	"compress/zlib"
 	"errors"
 	"fmt"
-	"github.com/trialog/trialog/internal/testutil"
 	"io"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/datasetjson"
 )
 
@@ -30,21 +30,6 @@ func readBytes(t testing.TB, data []byte, name string) (table, error) {
 	}
 	defer rr.Release()
 	return drain(t, rr)
-}
-
-func checkMalformed(t *testing.T, err error, name, wantSub string) {
-	t.Helper()
-	if err == nil {
-		t.Errorf("no error, want %q", wantSub)
-		return
-	}
-	msg := err.Error()
-	if !errors.Is(err, datasetjson.ErrMalformed) {
-		t.Errorf("%q does not wrap ErrMalformed", msg)
-	}
-	if !strings.HasPrefix(msg, name+": ") || strings.Contains(msg, "\n") || !strings.Contains(msg, wantSub) {
-		t.Errorf("error %q: want one line starting with %q containing %q", msg, name, wantSub)
-	}
 }
 
 const small = `{"datasetJSONVersion":"1.1.0","records":3,"name":"DM","label":"Demographics","itemGroupOID":"IG.DM","studyOID":"S",
@@ -112,14 +97,14 @@ func TestNDJSONAndCompressed(t *testing.T) {
 		bad := bytes.Clone(data)
 		bad[len(bad)-3] ^= 0xff // checksum / length trailer
 		_, err := readBytes(t, bad, name)
-		checkMalformed(t, err, name, "")
+		testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, name, "")
 		_, err = readBytes(t, data[:len(data)/2], name)
-		checkMalformed(t, err, name, "")
+		testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, name, "")
 	}
 	_, err = readBytes(t, nd, "raw.dsjc")
-	checkMalformed(t, err, "raw.dsjc", "offset 0: not a zlib or gzip stream (first bytes 7b 22)")
+	testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, "raw.dsjc", "offset 0: not a zlib or gzip stream (first bytes 7b 22)")
 	_, err = readBytes(t, nil, "empty.dsjc")
-	checkMalformed(t, err, "empty.dsjc", "truncated file")
+	testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, "empty.dsjc", "truncated file")
 }
 
 func TestMalformedJSON(t *testing.T) {
@@ -186,7 +171,7 @@ func TestMalformedJSON(t *testing.T) {
 			}
 			continue
 		}
-		checkMalformed(t, err, tc.name, tc.want)
+		testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, tc.name, tc.want)
 	}
 }
 
@@ -208,18 +193,18 @@ func TestEmptyDataset(t *testing.T) {
 // with fewer rows, caught by the records count).
 func TestTruncatedRealFiles(t *testing.T) {
 	for _, name := range []string{"dm.json", "dm.ndjson", "dm.dsjc", "ae.json", "ae.ndjson", "ae.dsjc"} {
-		data := readFile(t, filepath.Join(msgDir, name))
+		data := testutil.ReadFileOrSkip(t, filepath.Join(msgDir, name))
 		for _, frac := range []float64{0.001, 0.05, 0.3, 0.5, 0.9, 0.999} {
 			at := int(float64(len(data)) * frac)
 			_, err := readBytes(t, data[:at], name)
-			checkMalformed(t, err, name, "")
+			testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, name, "")
 		}
 		// Every line boundary of NDJSON: a missing row is a records mismatch.
 		if strings.HasSuffix(name, ".ndjson") {
 			for i := 0; i < len(data)-1; i++ {
 				if data[i] == '\n' {
 					_, err := readBytes(t, data[:i+1], name)
-					checkMalformed(t, err, name, "")
+					testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, name, "")
 				}
 			}
 		}
@@ -232,7 +217,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func TestIOErrorIsNotMalformed(t *testing.T) {
 	boom := errors.New("disk on fire")
-	data := readFile(t, filepath.Join(msgDir, "dm.json"))
+	data := testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "dm.json"))
 	r, err := datasetjson.NewReader(io.MultiReader(bytes.NewReader(data[:5000]), errReader{boom}), "dm.json")
 	if err != nil {
 		t.Fatal(err)
@@ -248,75 +233,40 @@ func TestIOErrorIsNotMalformed(t *testing.T) {
 func TestBatching(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	r, err := datasetjson.NewReader(bytes.NewReader(readFile(t, filepath.Join(msgDir, "lb.json"))), "lb.json",
+	r, err := datasetjson.NewReader(bytes.NewReader(testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "lb.json"))), "lb.json",
 		datasetjson.WithAllocator(mem), datasetjson.WithBatchSize(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	var sizes []int64
-	for r.Next() {
-		sizes = append(sizes, r.Record().NumRows())
-	}
-	if r.Err() != nil || fmt.Sprint(sizes) != "[1000 1000 1000 488]" {
-		t.Errorf("batches %v err %v", sizes, r.Err())
+	if sizes, err := testutil.BatchSizes(r); err != nil || sizes != "[1000 1000 1000 488]" {
+		t.Errorf("batches %v err %v", sizes, err)
 	}
 	if md := r.Metadata(); md.Name != "LB" || *md.Records != 3488 || len(md.Columns) != 23 {
 		t.Errorf("metadata %+v", md)
 	}
 }
 
-// rowGen streams a .json dataset of n rows without holding it in memory.
-type rowGen struct {
-	head, tail string
-	n, i       int
-	buf        []byte
-}
-
-func (g *rowGen) Read(p []byte) (int, error) {
-	for len(g.buf) < len(p) && g.i <= g.n+1 {
-		switch {
-		case g.i == 0:
-			g.buf = append(g.buf, g.head...)
-		case g.i <= g.n:
-			if g.i > 1 {
-				g.buf = append(g.buf, ',')
-			}
-			g.buf = fmt.Appendf(g.buf, `["subject-%08d",%d,"%d.25",null]`, g.i, g.i, g.i)
-		default:
-			g.buf = append(g.buf, g.tail...)
-		}
-		g.i++
-	}
-	if len(g.buf) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, g.buf)
-	g.buf = g.buf[n:]
-	return n, nil
-}
-
 // TestMemoryDoesNotGrowWithRows reads 300,000 generated rows and checks that
 // the Arrow memory in use never exceeds what one batch needs.
 func TestMemoryDoesNotGrowWithRows(t *testing.T) {
 	const rows = 300_000
-	g := &rowGen{n: rows,
-		head: `{"columns":[{"name":"S","dataType":"string"},{"name":"N","dataType":"integer"},{"name":"D","dataType":"decimal"},{"name":"X","dataType":"float"}],"rows":[`,
-		tail: fmt.Sprintf(`],"records":%d}`, rows)}
+	g := &testutil.Stream{N: rows,
+		Head: []byte(`{"columns":[{"name":"S","dataType":"string"},{"name":"N","dataType":"integer"},{"name":"D","dataType":"decimal"},{"name":"X","dataType":"float"}],"rows":[`),
+		Row: func(dst []byte, i int) []byte {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			return fmt.Appendf(dst, `["subject-%08d",%d,"%d.25",null]`, i+1, i+1, i+1)
+		},
+		Tail: fmt.Appendf(nil, `],"records":%d}`, rows)}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	r, err := datasetjson.NewReader(g, "gen.json", datasetjson.WithAllocator(mem), datasetjson.WithBatchSize(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Release()
-	total, peak, err := testutil.ReadAll(r, mem)
-	if err != nil || total != rows {
-		t.Fatalf("%d rows, %v", total, err)
-	}
-	if peak > 256<<10 {
-		t.Errorf("peak Arrow memory %d bytes for 1000-row batches", peak)
-	}
+	testutil.CheckFlatMemory(t, r, mem, rows, 256<<10)
 }
 
 // TestNumericDatesDecimalsAndIntegerWarning: date/datetime/time columns
@@ -402,7 +352,7 @@ func TestNumericColumnsWithDateFormats(t *testing.T) {
 		t.Errorf("rows %v\nwant %v", tb.rows, want)
 	}
 	_, err = readBytes(t, []byte(strings.Replace(doc, "19725,", "19725.5,", 1)), "adxx.json")
-	checkMalformed(t, err, "adxx.json", "row 0: column TRTSDT: format DATE9.: date value is not a whole number of days")
+	testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, "adxx.json", "row 0: column TRTSDT: format DATE9.: date value is not a whole number of days")
 	_, err = readBytes(t, []byte(strings.Replace(doc, "19725,", `"2014-01-02",`, 1)), "adxx.json")
-	checkMalformed(t, err, "adxx.json", "row 0: column TRTSDT: want integer (a SAS date, format DATE9.), got a string")
+	testutil.CheckMalformed(t, err, datasetjson.ErrMalformed, "adxx.json", "row 0: column TRTSDT: want integer (a SAS date, format DATE9.), got a string")
 }

@@ -1,9 +1,12 @@
 package datasetjson
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
+	"strconv"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -71,38 +74,37 @@ func appendISO(b array.Builder, k kind, s string) error {
 		}
 		b.(*array.Date32Builder).Append(arrow.Date32FromTime(t))
 	case kindDatetime:
-		var t time.Time
-		var err error
-		for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} {
-			if t, err = time.Parse(layout, s); err == nil {
-				break
-			}
-		}
+		t, err := parseISO(s, "datetime", "want a complete ISO 8601 datetime without time zone (YYYY-MM-DDThh:mm[:ss[.f]]) for targetDataType integer",
+			"2006-01-02T15:04:05", "2006-01-02T15:04")
 		if err != nil {
-			return errors.New("want a complete ISO 8601 datetime without time zone (YYYY-MM-DDThh:mm[:ss[.f]]) for targetDataType integer")
-		}
-		if t.Nanosecond()%1000 != 0 {
-			return errors.New("datetime finer than a microsecond")
+			return err
 		}
 		b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
 	case kindTime:
-		var t time.Time
-		var err error
-		for _, layout := range []string{"15:04:05", "15:04"} {
-			if t, err = time.Parse(layout, s); err == nil {
-				break
-			}
-		}
+		t, err := parseISO(s, "time", "want a complete ISO 8601 time (hh:mm[:ss[.f]]) for targetDataType integer",
+			"15:04:05", "15:04")
 		if err != nil {
-			return errors.New("want a complete ISO 8601 time (hh:mm[:ss[.f]]) for targetDataType integer")
-		}
-		if t.Nanosecond()%1000 != 0 {
-			return errors.New("time finer than a microsecond")
+			return err
 		}
 		us := int64(t.Hour())*3600e6 + int64(t.Minute())*60e6 + int64(t.Second())*1e6 + int64(t.Nanosecond()/1000)
 		b.(*array.Time64Builder).Append(arrow.Time64(us))
 	}
 	return nil
+}
+
+// parseISO parses s with the first of layouts that fits (want is the
+// error when none does), refusing a value finer than a microsecond, the
+// unit of the Arrow timestamps and times it becomes.
+func parseISO(s, what, want string, layouts ...string) (time.Time, error) {
+	for _, layout := range layouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Nanosecond()%1000 != 0 {
+				return time.Time{}, errors.New(what + " finer than a microsecond")
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New(want)
 }
 
 // appendSAS appends a SAS numeric date (days since 1960), datetime or time
@@ -131,4 +133,195 @@ func appendSAS(b array.Builder, k kind, f float64, format string) error {
 		}
 	}
 	return nil
+}
+
+// appendValue converts one JSON value (its text, valid JSON as checked by
+// the decoder) to the column's Arrow type.
+func (x *Reader) appendValue(i int, v json.RawMessage) error {
+	b := x.rb.Field(i)
+	switch v[0] {
+	case 'n':
+		b.AppendNull()
+		return nil
+	case '[', '{':
+		return fmt.Errorf("want %s, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+	}
+	switch x.kinds[i] {
+	case kindString:
+		if v[0] != '"' {
+			return fmt.Errorf("want %s as a JSON string, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		s, err := unquoteInto(v, &x.text)
+		if err != nil {
+			return err
+		}
+		b.(*array.StringBuilder).BinaryBuilder.Append(s)
+	case kindInteger, kindFloat:
+		// Read as float64 whatever the declared type: SAS numerics are
+		// doubles, encoding is by value, and a column declared integer
+		// may hold 2.5 (accepted with a warning, see readRow).
+		if !isNumberStart(v[0]) {
+			return fmt.Errorf("want %s, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return fmt.Errorf("want %s, got %s: out of range", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		if f == math.Trunc(f) && math.Abs(f) >= 1<<53 {
+			if n, err := strconv.ParseInt(string(v), 10, 64); err != nil || float64(n) != f || int64(f) != n {
+				return fmt.Errorf("want %s, got a whole number beyond 2^53, which a SAS numeric cannot hold exactly", x.meta.Columns[i].DataType)
+			}
+		}
+		if x.kinds[i] == kindInteger && f != math.Trunc(f) {
+			x.nonInteger = true
+		}
+		b.(*array.Float64Builder).Append(f)
+	case kindDecimal:
+		num := v
+		if v[0] == '"' {
+			s, err := unquoteInto(v, &x.text)
+			if err != nil {
+				return err
+			}
+			num = s
+		} else if !isNumberStart(v[0]) {
+			return fmt.Errorf("want decimal, got %s", describeRaw(v))
+		}
+		d, err := parseDecimal(num)
+		if err != nil {
+			return err
+		}
+		b.(*array.Decimal128Builder).Append(d)
+	case kindDate, kindDatetime, kindTime:
+		if v[0] != '"' {
+			return fmt.Errorf("want %s as ISO 8601 text, got %s", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		s, err := unquoteInto(v, &x.text)
+		if err != nil {
+			return err
+		}
+		if err := appendISO(b, x.kinds[i], string(s)); err != nil {
+			return err
+		}
+	case kindSASDate, kindSASDatetime, kindSASTime:
+		num := v
+		if v[0] == '"' && x.meta.Columns[i].DataType == "decimal" {
+			s, err := unquoteInto(v, &x.text)
+			if err != nil {
+				return err
+			}
+			num = s
+		} else if !isNumberStart(v[0]) {
+			return fmt.Errorf("want %s (a SAS %s, format %s), got %s", x.meta.Columns[i].DataType,
+				map[kind]string{kindSASDate: "date", kindSASDatetime: "datetime", kindSASTime: "time"}[x.kinds[i]], x.meta.Columns[i].DisplayFormat, describeRaw(v))
+		}
+		f, err := strconv.ParseFloat(string(num), 64)
+		if err != nil || !isDecimal(string(num)) {
+			return fmt.Errorf("want %s, got %s that is not a number", x.meta.Columns[i].DataType, describeRaw(v))
+		}
+		return appendSAS(b, x.kinds[i], f, x.meta.Columns[i].DisplayFormat)
+	case kindBoolean:
+		switch v[0] {
+		case 't':
+			b.(*array.BooleanBuilder).Append(true)
+		case 'f':
+			b.(*array.BooleanBuilder).Append(false)
+		default:
+			return fmt.Errorf("want boolean, got %s", describeRaw(v))
+		}
+	}
+	return nil
+}
+
+// article names a JSON value kind from json.UnmarshalTypeError.Value.
+func article(kind string) string {
+	switch kind {
+	case "object", "array":
+		return "an " + kind
+	case "bool":
+		return "a boolean"
+	}
+	return "a " + kind
+}
+
+func isNumberStart(c byte) bool { return c == '-' || (c >= '0' && c <= '9') }
+
+// describeRaw renders a JSON value for an error message.
+func describeRaw(v json.RawMessage) string {
+	// The kind only, never the value: error messages must not carry cells.
+	switch v[0] {
+	case '[':
+		return "an array"
+	case '{':
+		return "an object"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// isDecimal reports whether s is a plain decimal number: optional sign,
+// digits with an optional fraction, optional exponent. It rejects what
+// strconv.ParseFloat would also take but a decimal is not: "Inf", "NaN",
+// hexadecimal and underscores.
+func isDecimal(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		i++
+	}
+	digits := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '-' || s[i] == '+') {
+			i++
+		}
+		exp := 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			exp++
+		}
+		if exp == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// describe renders a JSON token for an error message.
+func describe(tok json.Token) string {
+	// The kind only, never the value: error messages must not carry cells.
+	switch v := tok.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case json.Number, float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case json.Delim:
+		switch v {
+		case '[':
+			return "an array"
+		case '{':
+			return "an object"
+		}
+		return "'" + v.String() + "'"
+	}
+	return fmt.Sprintf("%T", tok)
 }

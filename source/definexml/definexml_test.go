@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/trialog/trialog/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/datasetjson"
 	"github.com/trialog/trialog/source/definexml"
 )
@@ -23,18 +23,9 @@ const (
 	msgDir   = "../../../shared/data/datasetjson-msg"
 )
 
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Skipf("real data not available: %v", err)
-	}
-	return b
-}
-
 func parse(t testing.TB, path string) *definexml.Define {
 	t.Helper()
-	d, err := definexml.Parse(bytes.NewReader(readFile(t, path)), filepath.Base(path))
+	d, err := definexml.Parse(bytes.NewReader(testutil.ReadFileOrSkip(t, path)), filepath.Base(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +128,7 @@ func TestDefineMatchesDatasetJSON(t *testing.T) {
 		if !ok {
 			t.Fatalf("no %s in define", dom)
 		}
-		r, err := datasetjson.NewReader(bytes.NewReader(readFile(t, filepath.Join(msgDir, dom+".json"))), dom+".json")
+		r, err := datasetjson.NewReader(bytes.NewReader(testutil.ReadFileOrSkip(t, filepath.Join(msgDir, dom+".json"))), dom+".json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,21 +172,6 @@ func datasetjsonType(dt string) (arrow.DataType, bool) {
 	return arrow.BinaryTypes.String, true
 }
 
-func checkMalformed(t *testing.T, err error, name, wantSub string) {
-	t.Helper()
-	if err == nil {
-		t.Errorf("no error, want %q", wantSub)
-		return
-	}
-	msg := err.Error()
-	if !errors.Is(err, definexml.ErrMalformed) {
-		t.Errorf("%q does not wrap ErrMalformed", msg)
-	}
-	if !strings.HasPrefix(msg, name+": ") || strings.Contains(msg, "\n") || !strings.Contains(msg, wantSub) {
-		t.Errorf("error %q: want one line starting with %q containing %q", msg, name, wantSub)
-	}
-}
-
 const tiny = `<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" xmlns:def="http://www.cdisc.org/ns/def/v2.1"><Study OID="S">
 <MetaDataVersion OID="M" def:DefineVersion="2.1.0">
 <ItemGroupDef OID="IG.X" Name="X" SASDatasetName="X">%s</ItemGroupDef>
@@ -219,11 +195,11 @@ func TestMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	x, _ = d.Dataset("X")
-	checkMalformed(t, x.KeyError, "x.xml", `DomainKeys names "Q"`)
+	testutil.CheckMalformed(t, x.KeyError, definexml.ErrMalformed, "x.xml", `DomainKeys names "Q"`)
 	if len(x.Keys) != 0 || x.Columns[0].KeySequence != 0 {
 		t.Errorf("keys %v %+v", x.Keys, x.Columns)
 	}
-	full := readFile(t, define21)
+	full := testutil.ReadFileOrSkip(t, define21)
 	for _, tc := range []struct{ doc, want string }{
 		{fmt.Sprintf(tiny, `<ItemRef ItemOID="IT.Z"/>`, "8"), `ItemGroupDef X: ItemRef "IT.Z": no ItemDef with that OID`},
 		{fmt.Sprintf(tiny, refs, "eight"), `ItemGroupDef X: variable B: Length "eight": want a positive integer`},
@@ -239,7 +215,7 @@ func TestMalformed(t *testing.T) {
 		{string(full[:100]), `unexpected end of input (line 3)`},
 	} {
 		_, err := definexml.Parse(strings.NewReader(tc.doc), "x.xml")
-		checkMalformed(t, err, "x.xml", tc.want)
+		testutil.CheckMalformed(t, err, definexml.ErrMalformed, "x.xml", tc.want)
 	}
 }
 
@@ -299,7 +275,7 @@ func FuzzDefineXML(f *testing.F) {
 }
 
 func BenchmarkDefineXMLParse(b *testing.B) {
-	data := readFile(b, define21)
+	data := testutil.ReadFileOrSkip(b, define21)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := definexml.Parse(bytes.NewReader(data), "define.xml"); err != nil {

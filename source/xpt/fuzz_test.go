@@ -3,13 +3,13 @@ package xpt_test
 import (
 	"bytes"
 	"errors"
-	"github.com/trialog/trialog/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/xpt"
 )
 
@@ -29,15 +29,7 @@ func FuzzXPT(f *testing.F) {
 		// observation boundary (a valid file): the fuzzing engine minimizes
 		// every input that finds new coverage, which takes minutes on a
 		// 50 KB input and would stall a 10 s run.
-		r, err := xpt.NewReader(bytes.NewReader(b), p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		obsLen := 0
-		for _, v := range r.Variables() {
-			obsLen += v.Length
-		}
-		r.Release()
+		obsLen := observationLength(f, b, p)
 		obs := bytes.Index(b, []byte("HEADER RECORD*******OBS")) + 80
 		f.Add(b[:obs+3*obsLen])
 		f.Add(b[:obs+obsLen+obsLen/2]) // truncated in the second observation

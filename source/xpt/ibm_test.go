@@ -7,30 +7,9 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"testing"
-)
 
-// toIBM encodes a float64 as an 8-byte IBM hexadecimal float. Every float64
-// in the IBM range is exactly representable (53 significand bits plus at most
-// 3 bits of hexadecimal alignment fit in 56), so this is exact; it is the
-// inverse used to check round trips.
-func toIBM(f float64) [8]byte {
-	var out [8]byte
-	if f == 0 {
-		return out
-	}
-	var sign uint64
-	if f < 0 {
-		sign, f = 1, -f
-	}
-	frac, e := math.Frexp(f) // f = frac * 2^e, frac in [0.5,1)
-	mant := uint64(math.Ldexp(frac, 53))
-	// value = mant * 2^(e-53), 2^52 <= mant < 2^53; want m56 * 2^(4x-56)
-	// with m56 = mant << s, s in 0..3, so e-53 = 4x-56+s.
-	s := ((e+3)%4 + 4) % 4
-	x := (e + 3 - s) / 4
-	binary.BigEndian.PutUint64(out[:], sign<<63|uint64(x+64)<<56|mant<<s)
-	return out
-}
+	"github.com/trialog/trialog/internal/testutil"
+)
 
 // oracle converts with math/big, whose Float64 rounds to nearest even.
 func oracle(b [8]byte) float64 {
@@ -82,7 +61,7 @@ func TestIBMRoundTrip(t *testing.T) {
 		vals = append(vals, math.Ldexp(r.Float64()+0.5, r.IntN(480)-240)*float64(1-2*r.IntN(2)))
 	}
 	for _, v := range vals {
-		b := toIBM(v)
+		b := testutil.IBM(v)
 		got, missing := ibmToFloat64(b[:])
 		if missing || got != v {
 			t.Fatalf("%v -> %X -> %v", v, b, got)

@@ -5,10 +5,8 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"github.com/trialog/trialog/internal/testutil"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/xpt"
 )
 
@@ -25,15 +24,6 @@ const (
 	pilotDir = "../../../shared/data/cdiscpilot01"
 	msgDir   = "../../../shared/data/datasetjson-msg"
 )
-
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Skipf("real data not available: %v", err)
-	}
-	return b
-}
 
 // table is a fully materialised dataset: column names and rows of
 // string / float64 / nil cells.
@@ -53,29 +43,19 @@ func readAll(t testing.TB, data []byte, name string, opts ...xpt.Option) (table,
 		return table{}, err
 	}
 	defer r.Release()
-	tb := table{schema: r.Schema()}
-	for r.Next() {
-		rec := r.Record()
-		if !rec.Schema().Equal(r.Schema()) {
-			t.Fatalf("batch schema differs from reader schema")
+	rows, err := testutil.Rows(t, r, func(col arrow.Array, i int) any {
+		switch {
+		case col.IsNull(i):
+			return nil
+		case col.DataType().ID() == arrow.STRING:
+			return col.(*array.String).Value(i)
+		case col.DataType().ID() != arrow.FLOAT64:
+			return col.ValueStr(i) // dates, datetimes, times
+		default:
+			return col.(*array.Float64).Value(i)
 		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := make([]any, rec.NumCols())
-			for j, col := range rec.Columns() {
-				switch {
-				case col.IsNull(i):
-				case col.DataType().ID() == arrow.STRING:
-					row[j] = col.(*array.String).Value(i)
-				case col.DataType().ID() != arrow.FLOAT64:
-					row[j] = col.ValueStr(i) // dates, datetimes, times
-				default:
-					row[j] = col.(*array.Float64).Value(i)
-				}
-			}
-			tb.rows = append(tb.rows, row)
-		}
-	}
-	return tb, r.Err()
+	})
+	return table{schema: r.Schema(), rows: rows}, err
 }
 
 func (tb table) col(name string) int {
@@ -94,7 +74,7 @@ func TestPilotRowCounts(t *testing.T) {
 	} {
 		t.Run(dom, func(t *testing.T) {
 			name := dom + ".xpt"
-			tb, err := readAll(t, readFile(t, filepath.Join(pilotDir, "xpt", name)), name, xpt.WithBatchSize(1000))
+			tb, err := readAll(t, testutil.ReadFileOrSkip(t, filepath.Join(pilotDir, "xpt", name)), name, xpt.WithBatchSize(1000))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +89,7 @@ func TestPilotRowCounts(t *testing.T) {
 }
 
 func TestPilotDMFirstRow(t *testing.T) {
-	tb, err := readAll(t, readFile(t, filepath.Join(pilotDir, "xpt", "dm.xpt")), "dm.xpt")
+	tb, err := readAll(t, testutil.ReadFileOrSkip(t, filepath.Join(pilotDir, "xpt", "dm.xpt")), "dm.xpt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +117,11 @@ func TestPilotDMFirstRow(t *testing.T) {
 func TestPilotAgainstCSV(t *testing.T) {
 	for _, dom := range []string{"ae", "ex", "suppae", "suppdm", "dm"} {
 		t.Run(dom, func(t *testing.T) {
-			tb, err := readAll(t, readFile(t, filepath.Join(pilotDir, "xpt", dom+".xpt")), dom+".xpt")
+			tb, err := readAll(t, testutil.ReadFileOrSkip(t, filepath.Join(pilotDir, "xpt", dom+".xpt")), dom+".xpt")
 			if err != nil {
 				t.Fatal(err)
 			}
-			recs, err := csv.NewReader(bytes.NewReader(readFile(t, filepath.Join(pilotDir, "csv", dom+".csv")))).ReadAll()
+			recs, err := csv.NewReader(bytes.NewReader(testutil.ReadFileOrSkip(t, filepath.Join(pilotDir, "csv", dom+".csv")))).ReadAll()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,32 +245,10 @@ func TestNoPaddingAndUnalignedEnd(t *testing.T) {
 	}
 }
 
-func checkMalformed(t *testing.T, err error, name string, wantSub string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want %q", wantSub)
-	}
-	msg := err.Error()
-	if !errors.Is(err, xpt.ErrMalformed) {
-		t.Errorf("%q does not wrap ErrMalformed", msg)
-	}
-	if !strings.HasPrefix(msg, name+": ") || strings.Contains(msg, "\n") || !strings.Contains(msg, wantSub) {
-		t.Errorf("error %q: want one line starting with %q containing %q", msg, name, wantSub)
-	}
-}
-
 func TestTruncated(t *testing.T) {
-	data := readFile(t, filepath.Join(msgDir, "dm.xpt"))
+	data := testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "dm.xpt"))
 	obsStart := bytes.Index(data, []byte("HEADER RECORD*******OBS")) + 80
-	r, err := xpt.NewReader(bytes.NewReader(data), "dm.xpt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	obsLen := 0
-	for _, v := range r.Variables() {
-		obsLen += v.Length
-	}
-	r.Release()
+	obsLen := observationLength(t, data, "dm.xpt")
 	for _, tc := range []struct {
 		at   int
 		want string
@@ -305,7 +263,7 @@ func TestTruncated(t *testing.T) {
 		{obsStart + 16*obsLen + 100, "observation 17: truncated record (100 of"},
 	} {
 		_, err := readAll(t, data[:tc.at], "dm.xpt")
-		checkMalformed(t, err, "dm.xpt", tc.want)
+		testutil.CheckMalformed(t, err, xpt.ErrMalformed, "dm.xpt", tc.want)
 	}
 	// A cut on an observation boundary is undetectable in XPORT v5 (no
 	// observation count): it reads as fewer rows.
@@ -316,7 +274,7 @@ func TestTruncated(t *testing.T) {
 }
 
 func TestBadHeaders(t *testing.T) {
-	data := readFile(t, filepath.Join(msgDir, "dm.xpt"))
+	data := testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "dm.xpt"))
 	patch := func(off int, s string) []byte {
 		b := bytes.Clone(data)
 		copy(b[off:], s)
@@ -340,21 +298,21 @@ func TestBadHeaders(t *testing.T) {
 		{bytes.Repeat([]byte("x"), 200), "offset 0: want LIBRARY header record"},
 	} {
 		_, err := readAll(t, tc.data, "dm.xpt")
-		checkMalformed(t, err, "dm.xpt", tc.want)
+		testutil.CheckMalformed(t, err, xpt.ErrMalformed, "dm.xpt", tc.want)
 	}
 }
 
 func TestSecondMemberRejected(t *testing.T) {
-	data := readFile(t, filepath.Join(msgDir, "dm.xpt"))
+	data := testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "dm.xpt"))
 	member := bytes.Index(data, []byte("HEADER RECORD*******MEMBER"))
 	two := append(bytes.Clone(data), data[member:]...)
 	_, err := readAll(t, two, "two.xpt")
-	checkMalformed(t, err, "two.xpt", "more than one member")
+	testutil.CheckMalformed(t, err, xpt.ErrMalformed, "two.xpt", "more than one member")
 	// An empty first member followed by a second one.
 	f := buildXPT([]fixVar{{"A", false, 10}}, nil)
 	f = append(f, data[member:]...)
 	_, err = readAll(t, f, "two.xpt")
-	checkMalformed(t, err, "two.xpt", "more than one member")
+	testutil.CheckMalformed(t, err, xpt.ErrMalformed, "two.xpt", "more than one member")
 }
 
 type errReader struct{ err error }
@@ -363,7 +321,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func TestIOErrorIsNotMalformed(t *testing.T) {
 	boom := errors.New("disk on fire")
-	data := readFile(t, filepath.Join(msgDir, "dm.xpt"))
+	data := testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "dm.xpt"))
 	_, err := xpt.NewReader(io.MultiReader(bytes.NewReader(data[:500]), errReader{boom}), "dm.xpt")
 	if !errors.Is(err, boom) || errors.Is(err, xpt.ErrMalformed) {
 		t.Errorf("got %v", err)
@@ -371,7 +329,7 @@ func TestIOErrorIsNotMalformed(t *testing.T) {
 }
 
 func TestBatching(t *testing.T) {
-	data := readFile(t, filepath.Join(msgDir, "lb.xpt"))
+	data := testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "lb.xpt"))
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	r, err := xpt.NewReader(bytes.NewReader(data), "lb.xpt", xpt.WithAllocator(mem), xpt.WithBatchSize(1000))
@@ -379,12 +337,8 @@ func TestBatching(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	var sizes []int64
-	for r.Next() {
-		sizes = append(sizes, r.Record().NumRows())
-	}
-	if r.Err() != nil || fmt.Sprint(sizes) != "[1000 1000 1000 488]" {
-		t.Errorf("batches %v err %v", sizes, r.Err())
+	if sizes, err := testutil.BatchSizes(r); err != nil || sizes != "[1000 1000 1000 488]" {
+		t.Errorf("batches %v err %v", sizes, err)
 	}
 	if r.Next() {
 		t.Error("Next after end")
@@ -392,7 +346,7 @@ func TestBatching(t *testing.T) {
 }
 
 func TestLBValues(t *testing.T) {
-	tb, err := readAll(t, readFile(t, filepath.Join(msgDir, "lb.xpt")), "lb.xpt")
+	tb, err := readAll(t, testutil.ReadFileOrSkip(t, filepath.Join(msgDir, "lb.xpt")), "lb.xpt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,47 +368,36 @@ func TestLBValues(t *testing.T) {
 	}
 }
 
-// obsGen streams an XPORT file of n 16-byte observations after head.
-type obsGen struct {
-	head []byte
-	n, i int
-	buf  []byte
-}
-
-func (g *obsGen) Read(p []byte) (int, error) {
-	if g.head != nil {
-		g.buf, g.head = g.head, nil
-	}
-	for len(g.buf) < len(p) && g.i < g.n {
-		g.buf = append(g.buf, fmt.Sprintf("%-8d", g.i)...)
-		g.buf = append(g.buf, 0x41, 0x10, 0, 0, 0, 0, 0, 0) // 1.0
-		g.i++
-	}
-	if len(g.buf) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, g.buf)
-	g.buf = g.buf[n:]
-	return n, nil
-}
-
 // TestMemoryDoesNotGrowWithRows reads 500,000 generated observations and
 // checks that the Arrow memory in use never exceeds what one batch needs.
 func TestMemoryDoesNotGrowWithRows(t *testing.T) {
 	const rows = 500_000 // 16 bytes each: 5 per 80-byte record, no padding
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	g := &obsGen{head: buildXPT([]fixVar{{"ID", false, 8}, {"X", true, 8}}, nil), n: rows}
+	g := &testutil.Stream{Head: buildXPT([]fixVar{{"ID", false, 8}, {"X", true, 8}}, nil), N: rows,
+		Row: func(dst []byte, i int) []byte {
+			dst = fmt.Appendf(dst, "%-8d", i)
+			return append(dst, 0x41, 0x10, 0, 0, 0, 0, 0, 0) // 1.0
+		}}
 	r, err := xpt.NewReader(g, "gen.xpt", xpt.WithAllocator(mem), xpt.WithBatchSize(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
+	testutil.CheckFlatMemory(t, r, mem, rows, 128<<10)
+}
+
+// observationLength is the length in bytes of one observation of the XPT
+// file data.
+func observationLength(t testing.TB, data []byte, name string) int {
+	t.Helper()
+	r, err := xpt.NewReader(bytes.NewReader(data), name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer r.Release()
-	total, peak, err := testutil.ReadAll(r, mem)
-	if err != nil || total != rows {
-		t.Fatalf("%d rows, %v", total, err)
+	n := 0
+	for _, v := range r.Variables() {
+		n += v.Length
 	}
-	if peak > 128<<10 {
-		t.Errorf("peak Arrow memory %d bytes for 1000-row batches", peak)
-	}
+	return n
 }

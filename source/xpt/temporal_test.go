@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/source/xpt"
 )
 
@@ -19,7 +20,7 @@ func withFormat(f []byte, i int, name string, w int) []byte {
 }
 
 func ibm(v float64) []byte {
-	b := xpt.ToIBM(v)
+	b := testutil.IBM(v)
 	return b[:]
 }
 
@@ -72,9 +73,9 @@ func TestNumericDatesTimes(t *testing.T) {
 		}
 	}
 	_, err = readAll(t, build(row(ibm(1), ibm(1), ibm(1), ibm(1)), row(ibm(19725.5), ibm(0), ibm(0), ibm(0))), "adxx.xpt")
-	checkMalformed(t, err, "adxx.xpt", "observation 2: variable ADT (DATE9.): date value is not a whole number of days")
+	testutil.CheckMalformed(t, err, xpt.ErrMalformed, "adxx.xpt", "observation 2: variable ADT (DATE9.): date value is not a whole number of days")
 	_, err = readAll(t, build(row(ibm(1), ibm(1), ibm(90000), ibm(1))), "adxx.xpt")
-	checkMalformed(t, err, "adxx.xpt", "observation 1: variable ATM (TIME8.): time value is not a time of day")
+	testutil.CheckMalformed(t, err, xpt.ErrMalformed, "adxx.xpt", "observation 1: variable ATM (TIME8.): time value is not a time of day")
 
 	// Without a format in the file, WithFormats (define.xml) decides.
 	plain := buildXPT([]fixVar{{"TRTSDT", true, 8}}, ibm(19725))
@@ -102,7 +103,7 @@ func TestEncoding(t *testing.T) {
 	file := func(v string) []byte { return buildXPT(vars, []byte(v+strings.Repeat(" ", 8-len(v)))) }
 	latin := file("M\xfcller")
 	_, err := readAll(t, latin, "dm.xpt")
-	checkMalformed(t, err, "dm.xpt", "observation 1: variable NAME: text is not valid UTF-8")
+	testutil.CheckMalformed(t, err, xpt.ErrMalformed, "dm.xpt", "observation 1: variable NAME: text is not valid UTF-8")
 	for _, enc := range []string{"latin1", "ISO-8859-1", "windows-1252"} {
 		tb, err := readAll(t, latin, "dm.xpt", xpt.WithEncoding(enc))
 		if err != nil || tb.rows[0][0] != "Müller" {
@@ -118,7 +119,7 @@ func TestEncoding(t *testing.T) {
 		t.Errorf("latin1 C1 control: %q %v", tb.rows, err)
 	}
 	_, err = readAll(t, file("a\x81"), "dm.xpt", xpt.WithEncoding("windows-1252"))
-	checkMalformed(t, err, "dm.xpt", "observation 1: variable NAME: text holds a byte that is not a Windows 1252 character")
+	testutil.CheckMalformed(t, err, xpt.ErrMalformed, "dm.xpt", "observation 1: variable NAME: text holds a byte that is not a Windows 1252 character")
 	tb, err = readAll(t, file("Müller"), "dm.xpt")
 	if err != nil || tb.rows[0][0] != "Müller" {
 		t.Errorf("utf-8: %v %v", tb.rows, err)

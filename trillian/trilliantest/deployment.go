@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/trialog/trialog/internal/loopback"
 )
 
 // Options tune a Deployment.
@@ -85,7 +87,7 @@ func Start(ctx context.Context, opts Options) (d *Deployment, err error) {
 	}
 	addrs := make([]string, 4)
 	for i := range addrs {
-		port, err := freePort()
+		port, err := loopback.FreePort()
 		if err != nil {
 			return nil, err
 		}

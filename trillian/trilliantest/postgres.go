@@ -3,7 +3,6 @@ package trilliantest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trialog/trialog/internal/loopback"
 )
 
 // PostgresBinEnv overrides where the PostgreSQL 15 server binaries are.
@@ -103,7 +104,7 @@ func startPostgres(ctx context.Context, base string, durable bool) (*postgres, e
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -182,16 +183,4 @@ func (pg *postgres) stop() {
 	if pg.proc != nil {
 		pg.proc.stop(syscall.SIGINT, 10*time.Second)
 	}
-}
-
-// freePort asks the kernel for a free loopback TCP port. Another process
-// could take it before the server binds it; on loopback in a test that
-// risk is accepted.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

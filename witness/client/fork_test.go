@@ -16,6 +16,7 @@ import (
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
 	"github.com/trialog/trialog/trillian/embedded"
+	"github.com/trialog/trialog/trillian/embedded/embeddedtest"
 	"github.com/trialog/trialog/witness"
 	"github.com/trialog/trialog/witness/client"
 	"github.com/trialog/trialog/witness/witnesstest"
@@ -27,25 +28,9 @@ type testLog struct {
 	skey string
 }
 
-func (l *testLog) append(t *testing.T, ctx context.Context, tag string, n int) ([]byte, uint64) {
+func (l *testLog) append(t *testing.T, tag string, n int) ([]byte, uint64) {
 	t.Helper()
-	root, err := l.log.LatestRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leaves [][]byte
-	for i := 0; i < n; i++ {
-		leaves = append(leaves, fmt.Appendf(nil, "%s-%d-%d", tag, root.Size, i))
-	}
-	root, err = l.log.AppendLeaves(ctx, root.Size, leaves)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := checkpoint.Sign(l.skey, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signed, root.Size
+	return embeddedtest.AppendTagged(t, l.log, l.skey, tag, n)
 }
 
 func (l *testLog) submitter(p *witness.Policy, vkey string) *client.Submitter {
@@ -126,16 +111,11 @@ func TestForkRefusedByRealWitnesses(t *testing.T) {
 
 	dir := t.TempDir()
 	open := func(name string) *testLog {
-		l, err := embedded.Open(ctx, filepath.Join(dir, name), embedded.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return &testLog{log: l, skey: skey}
+		return &testLog{log: embeddedtest.Open(t, filepath.Join(dir, name)), skey: skey}
 	}
 	// Shared history, witnessed.
 	base := open("base")
-	cp0, n0 := base.append(t, ctx, "shared", 10)
+	cp0, n0 := base.append(t, "shared", 10)
 	sizes := map[string]uint64{}
 	out, err := base.submitter(policy, vkey).Submit(ctx, cp0, n0, sizes)
 	if err != nil {
@@ -152,8 +132,8 @@ func TestForkRefusedByRealWitnesses(t *testing.T) {
 	copyDir(t, filepath.Join(dir, "base"), filepath.Join(dir, "b"))
 	forkA, forkB := open("a"), open("b")
 
-	cpA, nA := forkA.append(t, ctx, "fork-a", 5)
-	cpB, nB := forkB.append(t, ctx, "fork-b", 5)
+	cpA, nA := forkA.append(t, "fork-a", 5)
+	cpB, nB := forkB.append(t, "fork-b", 5)
 	if nA != nB || string(cpA) == string(cpB) {
 		t.Fatal("forks should have the same size and different roots")
 	}
@@ -206,7 +186,7 @@ func TestForkRefusedByRealWitnesses(t *testing.T) {
 		t.Fatalf("same checkpoint again: %v %+v", err, outSame)
 	}
 	// Fork A grows: the witnesses cosign with a proof from nA.
-	forkA2, nA2 := forkA.append(t, ctx, "fork-a", 3)
+	forkA2, nA2 := forkA.append(t, "fork-a", 3)
 	outA2, err := forkA.submitter(policy, vkey).Submit(ctx, forkA2, nA2, map[string]uint64{})
 	if err != nil {
 		t.Fatal(err)

@@ -3,15 +3,15 @@ package witnesstest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trialog/trialog/internal/loopback"
+	"github.com/trialog/trialog/internal/toolbuild"
 )
 
 // Omniwitness is the second, independent witness implementation the tests
@@ -33,78 +33,34 @@ const (
 // generate_keys at OmniVersion, built on first use into
 // $XDG_CACHE_HOME/trialog/omniwitness-VERSION-GOVERSION-GOOS-GOARCH.
 func EnsureOmniBinaries(ctx context.Context, logf func(format string, args ...any)) (string, error) {
-	have := func(dir string) error {
-		for _, n := range []string{OmniBinary, OmniKeygen} {
-			if fi, err := os.Stat(filepath.Join(dir, n)); err != nil || fi.Mode()&0o111 == 0 {
-				return fmt.Errorf("missing %s", filepath.Join(dir, n))
-			}
+	tool := toolbuild.Tool{Env: OmniBinaryEnv, Binaries: []string{OmniBinary, OmniKeygen}}
+	if os.Getenv(OmniBinaryEnv) == "" {
+		goVersion, err := toolbuild.GoOutput(ctx, "", "env", "GOVERSION")
+		if err != nil {
+			return "", fmt.Errorf("witnesstest: %w", err)
 		}
-		return nil
+		tool.What = fmt.Sprintf("%s %s (omniwitness)", OmniModule, OmniVersion)
+		tool.Key = fmt.Sprintf("omniwitness-%s-%s", OmniVersion, goVersion)
+		tool.Build = buildOmni
 	}
-	if dir := os.Getenv(OmniBinaryEnv); dir != "" {
-		if err := have(dir); err != nil {
-			return "", fmt.Errorf("witnesstest: %s=%s: %w", OmniBinaryEnv, dir, err)
-		}
-		return dir, nil
-	}
-	goVersion, err := goOutput(ctx, "", "env", "GOVERSION")
+	dir, err := toolbuild.Ensure(ctx, tool, logf)
 	if err != nil {
-		return "", err
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	dir := filepath.Join(base, "trialog", fmt.Sprintf("omniwitness-%s-%s-%s-%s", OmniVersion, goVersion, runtime.GOOS, runtime.GOARCH))
-	if have(dir) == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("witnesstest: %w", err)
-	}
-	unlock, err := lockFile(ctx, dir+".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if have(dir) == nil {
-		return dir, nil
-	}
-	if logf != nil {
-		logf("witnesstest: building %s %s (omniwitness) into %s", OmniModule, OmniVersion, dir)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return "", fmt.Errorf("witnesstest: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module omniwitnessbuild\n\ngo 1.25.0\n"), 0o644); err != nil {
-		return "", err
-	}
-	out := filepath.Join(tmp, "bin") + string(filepath.Separator)
-	for _, args := range [][]string{
-		{"get", OmniModule + "/cmd/" + OmniBinary + "@" + OmniVersion},
-		{"build", "-o", out, OmniModule + "/cmd/" + OmniBinary, OmniModule + "/cmd/" + OmniKeygen},
-	} {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = src
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("witnesstest: go %s: %v\n%s", strings.Join(args, " "), err, b)
-		}
-	}
-	if err := have(out); err != nil {
-		return "", fmt.Errorf("witnesstest: build finished but %w", err)
-	}
-	os.RemoveAll(dir)
-	if err := os.Rename(filepath.Join(tmp, "bin"), dir); err != nil {
 		return "", fmt.Errorf("witnesstest: %w", err)
 	}
 	return dir, nil
+}
+
+// buildOmni builds omniwitness in a scratch module of its own (see
+// OmniModule for why not in trialog's).
+func buildOmni(ctx context.Context, out, scratch string) error {
+	if err := os.WriteFile(filepath.Join(scratch, "go.mod"), []byte("module omniwitnessbuild\n\ngo 1.25.0\n"), 0o644); err != nil {
+		return err
+	}
+	env := []string{"GOFLAGS=-mod=mod", "GOWORK=off"}
+	if err := toolbuild.Go(ctx, scratch, env, "get", OmniModule+"/cmd/"+OmniBinary+"@"+OmniVersion); err != nil {
+		return err
+	}
+	return toolbuild.Go(ctx, scratch, env, "build", "-o", out+string(filepath.Separator), OmniModule+"/cmd/"+OmniBinary, OmniModule+"/cmd/"+OmniKeygen)
 }
 
 // StartOmni starts an omniwitness named name in dir, listening on
@@ -127,7 +83,7 @@ func StartOmni(ctx context.Context, binDir, dir, name string) (*Witness, error) 
 	if err := os.WriteFile(w.omniLogsPath(), []byte("Logs: []\n"), 0o644); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -142,40 +98,10 @@ func StartOmni(ctx context.Context, binDir, dir, name string) (*Witness, error) 
 func (w *Witness) omniLogsPath() string { return filepath.Join(w.Dir, "logs.yaml") }
 
 func (w *Witness) startOmni(ctx context.Context) error {
-	logFile, err := os.OpenFile(w.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(filepath.Join(w.bin, OmniBinary),
+	return w.runServer(ctx, OmniBinary, []string{
 		"--listen", w.Addr, "--metrics_listen", "", "--private_key_path", filepath.Join(w.Dir, "witness.sec"),
-		"--db_file", filepath.Join(w.Dir, "omniwitness.db"), "--additional_logs", w.omniLogsPath(), "--logtostderr")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
-	logFile.Close()
-	if err != nil {
-		return fmt.Errorf("witnesstest: start omniwitness: %w", err)
-	}
-	w.server, w.serverDone = cmd, make(chan struct{})
-	done := w.serverDone
-	go func() { cmd.Wait(); close(done) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", w.Addr); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("witnesstest: omniwitness %s exited: %s", w.Name, tail(w.LogPath()))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("witnesstest: omniwitness %s did not come up: %s", w.Name, tail(w.LogPath()))
-		}
-	}
+		"--db_file", filepath.Join(w.Dir, "omniwitness.db"), "--additional_logs", w.omniLogsPath(), "--logtostderr",
+	}, nil)
 }
 
 // addOmniLog adds the log to the witness's logs file and restarts it:
@@ -202,19 +128,13 @@ func (w *Witness) addOmniLog(ctx context.Context, origin, logKey string) error {
 // test ends.
 func StartOmniT(t testing.TB, name string) *Witness {
 	t.Helper()
-	if os.Getenv(TestsEnv) == "off" {
-		t.Skipf("%s=off", TestsEnv)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	bin, err := EnsureOmniBinaries(ctx, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := StartOmni(ctx, bin, filepath.Join(t.TempDir(), "omni"), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
+	var w *Witness
+	withBinaries(t, 15*time.Minute, EnsureOmniBinaries, func(ctx context.Context, bin string) {
+		var err error
+		if w, err = StartOmni(ctx, bin, filepath.Join(t.TempDir(), "omni"), name); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Close)
+	})
 	return w
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trialog/trialog/internal/loopback"
 )
 
 // Witness is one running litewitness with its ssh-agent.
@@ -71,7 +73,7 @@ func Start(ctx context.Context, binDir, dir, name string) (*Witness, error) {
 		w.Close()
 		return nil, fmt.Errorf("witnesstest: ssh-add: %v: %s", err, out)
 	}
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -126,30 +128,41 @@ func (w *Witness) StartServer(ctx context.Context) error {
 	if w.omni {
 		return w.startOmni(ctx)
 	}
+	return w.runServer(ctx, LiteWitnessBinary, []string{
+		"-db", w.dbPath(), "-name", w.Name, "-key", w.fingerprint,
+		"-ssh-agent", w.agentSock(), "-listen", w.Addr,
+	}, func(logStart int64) bool {
+		if w.Key == "" {
+			w.Key = scanVKey(w.LogPath(), logStart)
+		}
+		return w.Key != ""
+	})
+}
+
+// runServer starts binary (litewitness or omniwitness) from the witness's
+// binaries directory with args, its output appended to LogPath, and waits
+// up to 20 s until ready (if not nil; told where this run's output starts)
+// reports true and the server accepts connections on Addr.
+func (w *Witness) runServer(ctx context.Context, binary string, args []string, ready func(logStart int64) bool) error {
 	logFile, err := os.OpenFile(w.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
-	start, _ := logFile.Seek(0, 2)
-	cmd := exec.Command(filepath.Join(w.bin, LiteWitnessBinary),
-		"-db", w.dbPath(), "-name", w.Name, "-key", w.fingerprint,
-		"-ssh-agent", w.agentSock(), "-listen", w.Addr)
+	logStart, _ := logFile.Seek(0, 2)
+	cmd := exec.Command(filepath.Join(w.bin, binary), args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	err = cmd.Start()
 	logFile.Close()
 	if err != nil {
-		return fmt.Errorf("witnesstest: start litewitness: %w", err)
+		return fmt.Errorf("witnesstest: start %s: %w", binary, err)
 	}
 	w.server, w.serverDone = cmd, make(chan struct{})
 	done := w.serverDone
 	go func() { cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if w.Key == "" {
-			w.Key = scanVKey(w.LogPath(), start)
-		}
-		if w.Key != "" {
+		if ready == nil || ready(logStart) {
 			if c, err := net.Dial("tcp", w.Addr); err == nil {
 				c.Close()
 				return nil
@@ -157,13 +170,13 @@ func (w *Witness) StartServer(ctx context.Context) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("witnesstest: litewitness %s exited: %s", w.Name, tail(w.LogPath()))
+			return fmt.Errorf("witnesstest: %s %s exited: %s", binary, w.Name, tail(w.LogPath()))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("witnesstest: litewitness %s did not come up: %s", w.Name, tail(w.LogPath()))
+			return fmt.Errorf("witnesstest: %s %s did not come up: %s", binary, w.Name, tail(w.LogPath()))
 		}
 	}
 }
@@ -249,37 +262,38 @@ func (w *Witness) Close() {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // StartT starts one witness per name under t.TempDir(), stopped when the
 // test ends. It skips only when TRIALOG_WITNESS_TESTS=off.
 func StartT(t testing.TB, names ...string) []*Witness {
 	t.Helper()
+	var ws []*Witness
+	withBinaries(t, 10*time.Minute, EnsureBinaries, func(ctx context.Context, bin string) {
+		base := t.TempDir()
+		for i, name := range names {
+			w, err := Start(ctx, bin, filepath.Join(base, fmt.Sprintf("w%d", i)), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(w.Close)
+			ws = append(ws, w)
+		}
+	})
+	return ws
+}
+
+// withBinaries calls start with a context bounded by timeout and the
+// directory ensure returns, skipping the test when TRIALOG_WITNESS_TESTS
+// is off.
+func withBinaries(t testing.TB, timeout time.Duration, ensure func(context.Context, func(string, ...any)) (string, error), start func(ctx context.Context, bin string)) {
+	t.Helper()
 	if os.Getenv(TestsEnv) == "off" {
 		t.Skipf("%s=off", TestsEnv)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	bin, err := EnsureBinaries(ctx, t.Logf)
+	bin, err := ensure(ctx, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := t.TempDir()
-	var ws []*Witness
-	for i, name := range names {
-		w, err := Start(ctx, bin, filepath.Join(base, fmt.Sprintf("w%d", i)), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Close)
-		ws = append(ws, w)
-	}
-	return ws
+	start(ctx, bin)
 }

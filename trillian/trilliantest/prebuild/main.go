@@ -5,27 +5,18 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log"
-	"os"
 	"time"
 
+	"github.com/trialog/trialog/internal/toolbuild"
 	"github.com/trialog/trialog/trillian/trilliantest"
 )
 
 func main() {
-	log.SetFlags(0)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	m, err := trilliantest.ResolveModule(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	dir, err := trilliantest.EnsureBinaries(ctx, m, func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	toolbuild.Prebuild(30*time.Minute, func(ctx context.Context, logf func(format string, args ...any)) (string, error) {
+		m, err := trilliantest.ResolveModule(ctx)
+		if err != nil {
+			return "", err
+		}
+		return trilliantest.EnsureBinaries(ctx, m, logf)
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(dir)
 }

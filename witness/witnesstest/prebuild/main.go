@@ -5,31 +5,12 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"log"
-	"os"
 	"time"
 
+	"github.com/trialog/trialog/internal/toolbuild"
 	"github.com/trialog/trialog/witness/witnesstest"
 )
 
 func main() {
-	log.SetFlags(0)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	dir, err := witnesstest.EnsureBinaries(ctx, func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(dir)
-	omni, err := witnesstest.EnsureOmniBinaries(ctx, func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(omni)
+	toolbuild.Prebuild(15*time.Minute, witnesstest.EnsureBinaries, witnesstest.EnsureOmniBinaries)
 }

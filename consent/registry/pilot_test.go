@@ -1,4 +1,4 @@
-package consent_test
+package registry_test
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/consent/registry"
 	"github.com/trialog/trialog/consent/sdtm"
+	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/internal/shareddata"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
@@ -29,7 +31,7 @@ type pilotAudit struct {
 
 var pilotAudits = []pilotAudit{{"AE", "AESTDTC", "ae.csv"}, {"CM", "CMSTDTC", "cm.csv"}, {"SV", "SVSTDTC", "sv.csv"}}
 
-func pilotTrial(t *testing.T) (*workspace.Trial, *consent.Registry) {
+func pilotTrial(t *testing.T) (*workspace.Trial, *registry.Registry) {
 	t.Helper()
 	ctx := context.Background()
 	tr, err := workspace.Init(ctx, t.TempDir(), "CDISCPILOT01", workspace.Options{})
@@ -56,7 +58,7 @@ func pilotTrial(t *testing.T) (*workspace.Trial, *consent.Registry) {
 	return tr, reg
 }
 
-func importSDTM(t *testing.T, reg *consent.Registry, ds, dm string, withdrawals []string) *sdtm.Result {
+func importSDTM(t *testing.T, reg *registry.Registry, ds, dm string, withdrawals []string) *sdtm.Result {
 	t.Helper()
 	ctx := context.Background()
 	book, err := reg.Book()
@@ -77,7 +79,7 @@ func importSDTM(t *testing.T, reg *consent.Registry, ds, dm string, withdrawals 
 	return res
 }
 
-func auditPilot(t *testing.T, tr *workspace.Trial, reg *consent.Registry) map[string]*consent.AuditResult {
+func auditPilot(t *testing.T, tr *workspace.Trial, reg *registry.Registry) map[string]*consent.AuditResult {
 	t.Helper()
 	ctx := context.Background()
 	book, err := reg.Book()
@@ -90,11 +92,11 @@ func auditPilot(t *testing.T, tr *workspace.Trial, reg *consent.Registry) map[st
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := readers.Open(ctx, pilotFile(t, a.file), source.Options{TypeHints: pipeline.ManifestSchemaHints(&rec.Manifest)})
+		f, err := readers.Open(ctx, pilotFile(t, a.file), source.Options{TypeHints: disclosure.SchemaHints(&rec.Manifest)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := consent.Audit(ctx, tr, book, f, consent.AuditOptions{Dataset: a.dataset, SubjectColumn: "USUBJID", DateColumn: a.dateCol, GraceDays: 30})
+		res, err := registry.Audit(ctx, tr, book, f, consent.AuditOptions{Dataset: a.dataset, SubjectColumn: "USUBJID", DateColumn: a.dateCol, GraceDays: 30})
 		if err != nil {
 			t.Fatal(err)
 		}

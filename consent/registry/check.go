@@ -1,4 +1,4 @@
-package consent
+package registry
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/trillian/checkpoint"
@@ -90,7 +91,7 @@ func (r *Registry) Check(ctx context.Context) (*CheckReport, error) {
 
 	// Replay: every record, in order, under the rules it was written with,
 	// recomputing its leaf from the stored fields and rederived salts.
-	book := NewBook()
+	book := consent.NewBook()
 	byIndex := map[uint64]uint64{}
 	for i, rec := range recs {
 		if rec.Seq != uint64(i)+1 {
@@ -112,13 +113,13 @@ func (r *Registry) Check(ctx context.Context) (*CheckReport, error) {
 			rep.fail("record %d: %v", rec.Seq, err)
 			continue
 		}
-		salts, err := DeriveSalts(t.Secret(), t.ID, rec.Seq, len(FieldNames(typ)))
+		salts, err := consent.DeriveSalts(t.Secret(), t.ID, rec.Seq, len(consent.FieldNames(typ)))
 		if err != nil {
 			return nil, err
 		}
 		for j, s := range salts {
 			if j >= len(rec.Salts) || rec.Salts[j] != hex.EncodeToString(s) {
-				rep.fail("record %d: stored salt of %s is not the one the trial secret derives", rec.Seq, FieldNames(typ)[j])
+				rep.fail("record %d: stored salt of %s is not the one the trial secret derives", rec.Seq, consent.FieldNames(typ)[j])
 				break
 			}
 		}
@@ -214,7 +215,7 @@ func (r *Registry) datasetRanges() ([][2]uint64, error) {
 	return out, nil
 }
 
-func describe(r *Record) string {
+func describe(r *consent.Record) string {
 	if r.Form != nil {
 		return "form " + r.Form.Ref()
 	}

@@ -1,8 +1,4 @@
-// Package flock waits for an exclusive advisory lock on a file, giving up
-// when a context ends: the test harnesses use it so that two test
-// processes building the same pinned tool (Trillian's servers, the
-// witnesses) into the shared cache take turns instead of racing.
-package flock
+package toolbuild
 
 import (
 	"context"
@@ -13,10 +9,11 @@ import (
 	"time"
 )
 
-// Wait takes an exclusive flock on path (creating it), polling every
-// half second so that ctx can cancel the wait; the returned function
-// releases it.
-func Wait(ctx context.Context, path string) (func(), error) {
+// lock waits for an exclusive advisory flock on path (creating it),
+// polling every half second so that ctx can cancel the wait; the returned
+// function releases it. Two test processes building the same tool into
+// the shared cache take turns instead of racing.
+func lock(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err

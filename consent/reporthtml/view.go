@@ -1,16 +1,18 @@
-package consent
+package reporthtml
 
 import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/trialog/trialog/consent"
 )
 
 // Severity orders finding kinds worst first, for people reading a report:
 // data collected after a participant withdrew, then with no consent at
 // all, before consent, under a superseded form, and the kinds that say
 // only that a date could not decide.
-var Severity = []string{AfterWithdrawal, NoConsent, BeforeConsent, SupersededForm, BadDate, Undated, Undetermined}
+var Severity = []string{consent.AfterWithdrawal, consent.NoConsent, consent.BeforeConsent, consent.SupersededForm, consent.BadDate, consent.Undated, consent.Undetermined}
 
 func severity(kind string) int {
 	if i := slices.Index(Severity, kind); i >= 0 {
@@ -23,7 +25,7 @@ func severity(kind string) int {
 // and by participant, worst first; the rows behind each participant stay
 // one click away in the HTML (<details>), and all of them are in the JSON.
 type auditView struct {
-	*AuditResult
+	*consent.AuditResult
 	ByKind         []kindCount
 	BySite         []siteCount
 	SiteFromID     bool // sites were read from the subject IDs (STUDY-SITE-SUBJECT)
@@ -48,9 +50,9 @@ type participantFindings struct {
 	Subject  string
 	Site     string
 	Worst    string
-	Counts   []kindCount // kinds present, worst first
-	Findings []Finding   // worst first, then by row
-	More     int         // findings beyond RowsPerSubject
+	Counts   []kindCount       // kinds present, worst first
+	Findings []consent.Finding // worst first, then by row
+	More     int               // findings beyond RowsPerSubject
 	Total    int
 }
 
@@ -65,7 +67,7 @@ func siteOf(subject string) string {
 	return ""
 }
 
-func newAuditView(a *AuditResult, rowsPerSubject int) auditView {
+func newAuditView(a *consent.AuditResult, rowsPerSubject int) auditView {
 	v := auditView{AuditResult: a, RowsPerSubject: rowsPerSubject, SiteFromID: true}
 	bySubject := map[string]*participantFindings{}
 	kindSubjects := map[string]map[string]bool{}
@@ -88,7 +90,7 @@ func newAuditView(a *AuditResult, rowsPerSubject int) auditView {
 	}
 	sites := map[string]*siteCount{}
 	for _, p := range bySubject {
-		slices.SortStableFunc(p.Findings, func(x, y Finding) int {
+		slices.SortStableFunc(p.Findings, func(x, y consent.Finding) int {
 			return cmp.Or(cmp.Compare(severity(x.Kind), severity(y.Kind)), cmp.Compare(x.Row, y.Row))
 		})
 		p.Worst, p.Total = p.Findings[0].Kind, len(p.Findings)

@@ -1,4 +1,4 @@
-package consent_test
+package registry_test
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/consent/registry"
+	"github.com/trialog/trialog/consent/reporthtml"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -50,12 +52,12 @@ func runChromium(t *testing.T, args ...string) []byte {
 func TestReportHTMLInChromium(t *testing.T) {
 	chromium(t)
 	fx := newFixture(t)
-	rep, err := consent.MakeReport(context.Background(), fx.t, fx.reg, []*consent.AuditResult{fx.audit(t, "main"), fx.audit(t, "samples")}, time.Now())
+	rep, err := registry.MakeReport(context.Background(), fx.t, fx.reg, []*consent.AuditResult{fx.audit(t, "main"), fx.audit(t, "samples")}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var html bytes.Buffer
-	if err := consent.WriteHTML(&html, rep, 500); err != nil {
+	if err := reporthtml.WriteHTML(&html, rep, 500); err != nil {
 		t.Fatal(err)
 	}
 	// Self-contained: no script, no external stylesheet, image or font.
@@ -119,12 +121,12 @@ func TestPilotReportReadsByParticipant(t *testing.T) {
 	tr, reg := pilotTrial(t)
 	importSDTM(t, reg, pilotFile(t, "ds.csv"), pilotFile(t, "dm.csv"), nil)
 	audits := auditPilot(t, tr, reg)
-	rep, err := consent.MakeReport(context.Background(), tr, reg, []*consent.AuditResult{audits["AE"]}, time.Now())
+	rep, err := registry.MakeReport(context.Background(), tr, reg, []*consent.AuditResult{audits["AE"]}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var html bytes.Buffer
-	if err := consent.WriteHTML(&html, rep, 50); err != nil {
+	if err := reporthtml.WriteHTML(&html, rep, 50); err != nil {
 		t.Fatal(err)
 	}
 	dir := os.Getenv("TRIALOG_SCREENSHOT_DIR")

@@ -1,4 +1,11 @@
-package consent
+// Package registry is a trial's consent registry: the full records of
+// every consent leaf the trial logged (package consent), kept in a bbolt
+// store beside the log and checked against it (Check), and the operations
+// that need the trial's workspace: auditing an ingested dataset version
+// against the consent history (Audit) and making the IRB report
+// (MakeReport). Package consent is the storage-free model, report format
+// and offline verifier. The spec is docs/consent.md.
+package registry
 
 import (
 	"bytes"
@@ -14,6 +21,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/trillian"
 	"github.com/trialog/trialog/workspace"
 )
@@ -79,8 +87,8 @@ func (r *Registry) Close() error {
 }
 
 // Records reads every stored record in seq order.
-func (r *Registry) Records() ([]*Record, error) {
-	var out []*Record
+func (r *Registry) Records() ([]*consent.Record, error) {
+	var out []*consent.Record
 	if r.db == nil {
 		return nil, nil
 	}
@@ -90,7 +98,7 @@ func (r *Registry) Records() ([]*Record, error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			var rec Record
+			var rec consent.Record
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("consent registry: record %x: %w", k, err)
 			}
@@ -101,14 +109,14 @@ func (r *Registry) Records() ([]*Record, error) {
 	return out, err
 }
 
-// Book loads the registry into a Book, checking every record against the
+// Book loads the registry into a consent.Book, checking every record against the
 // ones before it.
-func (r *Registry) Book() (*Book, error) {
+func (r *Registry) Book() (*consent.Book, error) {
 	recs, err := r.Records()
 	if err != nil {
 		return nil, err
 	}
-	b := NewBook()
+	b := consent.NewBook()
 	for _, rec := range recs {
 		if err := b.Add(rec); err != nil {
 			return nil, fmt.Errorf("consent registry: %v (run trialog consent check)", err)
@@ -120,7 +128,7 @@ func (r *Registry) Book() (*Book, error) {
 // journalBody is the journal of a consent append: the records being
 // logged, in full.
 type journalBody struct {
-	Records []*Record `json:"records"`
+	Records []*consent.Record `json:"records"`
 }
 
 // recover finishes a consent append interrupted after it was journaled:
@@ -172,7 +180,7 @@ func (r *Registry) recover(ctx context.Context) error {
 	return err
 }
 
-func (r *Registry) store(recs []*Record) error {
+func (r *Registry) store(recs []*consent.Record) error {
 	return r.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(recordsBucket)
 		if err != nil {
@@ -192,8 +200,8 @@ func (r *Registry) store(recs []*Record) error {
 }
 
 // AddForm registers a form version.
-func (r *Registry) AddForm(ctx context.Context, f Form) (*Record, error) {
-	recs, err := r.Append(ctx, []*Record{{Form: &f}})
+func (r *Registry) AddForm(ctx context.Context, f consent.Form) (*consent.Record, error) {
+	recs, err := r.Append(ctx, []*consent.Record{{Form: &f}})
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +211,7 @@ func (r *Registry) AddForm(ctx context.Context, f Form) (*Record, error) {
 // Append logs new records (forms or events, Seq and LeafIndex unset) as
 // one batch: all are validated first, then logged, then stored, then a
 // checkpoint is signed. Nothing is written if any record is invalid.
-func (r *Registry) Append(ctx context.Context, recs []*Record) ([]*Record, error) {
+func (r *Registry) Append(ctx context.Context, recs []*consent.Record) ([]*consent.Record, error) {
 	if !r.writable {
 		return nil, errors.New("consent registry is open read-only")
 	}
@@ -218,20 +226,20 @@ func (r *Registry) Append(ctx context.Context, recs []*Record) ([]*Record, error
 		leaves := make([][]byte, len(recs))
 		for i, rec := range recs {
 			if rec.Event != nil {
-				if d, err := ParseDate(rec.Event.Time); err == nil {
+				if d, err := consent.ParseDate(rec.Event.Time); err == nil {
 					rec.Event.Time = d.Text
 				}
 			}
 			rec.Seq = uint64(len(book.Records)) + 1
 			rec.LeafIndex = start + uint64(i)
 			if err := book.Add(rec); err != nil {
-				return nil, nil, fmt.Errorf("%v: %w", err, ErrInput)
+				return nil, nil, fmt.Errorf("%v: %w", err, consent.ErrInput)
 			}
 			typ, _, err := rec.Fields()
 			if err != nil {
-				return nil, nil, fmt.Errorf("%v: %w", err, ErrInput)
+				return nil, nil, fmt.Errorf("%v: %w", err, consent.ErrInput)
 			}
-			salts, err := DeriveSalts(r.t.Secret(), r.t.ID, rec.Seq, len(FieldNames(typ)))
+			salts, err := consent.DeriveSalts(r.t.Secret(), r.t.ID, rec.Seq, len(consent.FieldNames(typ)))
 			if err != nil {
 				return nil, nil, err
 			}
@@ -256,7 +264,7 @@ func (r *Registry) Append(ctx context.Context, recs []*Record) ([]*Record, error
 	what := fmt.Sprintf("consent append of %d records (any consent command that writes finishes it)", len(recs))
 	if _, _, err := r.t.Write(ctx, workspace.KindConsent, what, build, store); err != nil {
 		if errors.Is(err, workspace.ErrBusy) {
-			return nil, fmt.Errorf("%w: %w", ErrInput, err)
+			return nil, fmt.Errorf("%w: %w", consent.ErrInput, err)
 		}
 		return nil, err
 	}

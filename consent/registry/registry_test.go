@@ -1,4 +1,4 @@
-package consent_test
+package registry_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/fhir"
+	"github.com/trialog/trialog/consent/registry"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
@@ -23,7 +24,7 @@ import (
 	"github.com/trialog/trialog/workspace"
 )
 
-const fixtures = "../testdata/consent"
+const fixtures = "../../testdata/consent"
 
 // fixture is a trial with the two MAIN-ICF versions, the hand-made AE
 // dataset and the FHIR R4 and R5 fixtures imported (docs/consent.md,
@@ -31,7 +32,7 @@ const fixtures = "../testdata/consent"
 type fixture struct {
 	dir string
 	t   *workspace.Trial
-	reg *consent.Registry
+	reg *registry.Registry
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -66,9 +67,9 @@ func newFixture(t *testing.T) *fixture {
 	return fx
 }
 
-func openRegistry(t *testing.T, tr *workspace.Trial) *consent.Registry {
+func openRegistry(t *testing.T, tr *workspace.Trial) *registry.Registry {
 	t.Helper()
-	reg, err := consent.Open(context.Background(), tr, true)
+	reg, err := registry.Open(context.Background(), tr, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func (fx *fixture) audit(t *testing.T, scope string) *consent.AuditResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := consent.Audit(ctx, fx.t, fx.book(t), f, consent.AuditOptions{Dataset: "AE", SubjectColumn: "USUBJID", DateColumn: "AESTDTC", Scope: scope, GraceDays: 30})
+	res, err := registry.Audit(ctx, fx.t, fx.book(t), f, consent.AuditOptions{Dataset: "AE", SubjectColumn: "USUBJID", DateColumn: "AESTDTC", Scope: scope, GraceDays: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func TestLeafRevealsNothing(t *testing.T) {
 
 func editRecord(t *testing.T, dir string, seq uint64, edit func(*consent.Record) bool) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(dir, "trials", "TEST01", consent.RegistryFile), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(filepath.Join(dir, "trials", "TEST01", registry.RegistryFile), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +398,7 @@ func TestRegistryTamper(t *testing.T) {
 			if rep.OK || !strings.Contains(strings.Join(rep.Problems, "\n"), c.want) {
 				t.Errorf("check after edit: ok=%v problems %q, want %q", rep.OK, rep.Problems, c.want)
 			}
-			if _, err := consent.MakeReport(ctx, fx.t, fx.reg, nil, time.Now()); err == nil {
+			if _, err := registry.MakeReport(ctx, fx.t, fx.reg, nil, time.Now()); err == nil {
 				t.Errorf("a report was made from an edited registry")
 			}
 		})
@@ -443,7 +444,7 @@ func TestCrashBetweenLogAndRegistry(t *testing.T) {
 func TestReportVerify(t *testing.T) {
 	fx := newFixture(t)
 	ctx := context.Background()
-	rep, err := consent.MakeReport(ctx, fx.t, fx.reg, []*consent.AuditResult{fx.audit(t, "main")}, time.Now())
+	rep, err := registry.MakeReport(ctx, fx.t, fx.reg, []*consent.AuditResult{fx.audit(t, "main")}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package consent
+package registry
 
 // SetAfterAppend installs a hook run between the log append and the
 // registry write, to simulate a crash there.

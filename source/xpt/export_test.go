@@ -1,4 +1,0 @@
-package xpt
-
-// ToIBM is toIBM for the external tests, which build XPT fixtures.
-var ToIBM = toIBM
