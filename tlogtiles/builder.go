@@ -55,6 +55,21 @@ type builder struct {
 	bundles      int
 	// pendingLeaves are the leaves of the trailing partial bundle.
 	pendingLeaves [][]byte
+	// bundleBufs and tileBufs recycle the byte buffers of full bundles
+	// and level-0 tiles, which tile and bundle do not keep: a large
+	// publish would otherwise allocate (and clear, and collect) the size
+	// of its output again.
+	bundleBufs, tileBufs sync.Pool
+}
+
+// buffer returns an empty buffer of capacity at least n from pool.
+func buffer(pool *sync.Pool, n int) *[]byte {
+	if p, ok := pool.Get().(*[]byte); ok && cap(*p) >= n {
+		*p = (*p)[:0]
+		return p
+	}
+	buf := make([]byte, 0, n)
+	return &buf
 }
 
 // restore loads the right edge of the tree of size n from the published
@@ -139,19 +154,26 @@ func (b *builder) prepare(pos uint64, g int, leaves [][]byte) group {
 	gr.root = subtreeRoot(gr.hashes)
 	n := int64(pos/TileWidth) + int64(g)
 	if b.bundle != nil {
-		bundle := make([]byte, 0, size)
+		bundle := buffer(&b.bundleBufs, size)
 		for _, l := range leaves {
 			var err error
-			if bundle, err = appendEntry(bundle, l); err != nil {
+			if *bundle, err = appendEntry(*bundle, l); err != nil {
 				gr.err = fmt.Errorf("leaf %d: %w", pos+uint64(g*TileWidth), err)
 				return gr
 			}
 		}
-		if gr.err = b.bundle(tlog.Tile{H: TileHeight, L: -1, N: n, W: TileWidth}, bundle); gr.err != nil {
+		gr.err = b.bundle(tlog.Tile{H: TileHeight, L: -1, N: n, W: TileWidth}, *bundle)
+		b.bundleBufs.Put(bundle)
+		if gr.err != nil {
 			return gr
 		}
 	}
-	gr.err = b.tile(tlog.Tile{H: TileHeight, L: 0, N: n, W: TileWidth}, hashBytes(gr.hashes))
+	tile := buffer(&b.tileBufs, TileWidth*tlog.HashSize)
+	for _, h := range gr.hashes {
+		*tile = append(*tile, h[:]...)
+	}
+	gr.err = b.tile(tlog.Tile{H: TileHeight, L: 0, N: n, W: TileWidth}, *tile)
+	b.tileBufs.Put(tile)
 	return gr
 }
 

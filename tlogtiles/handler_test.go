@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // servedTrial lays a trial out the way the workspace does, with the
@@ -145,5 +146,54 @@ func TestHandlerServesNothingElse(t *testing.T) {
 		if !strings.HasPrefix(string(resp), "HTTP/1.1 404") || strings.Contains(string(resp), "SECRET") {
 			t.Errorf("raw %s: %.40q", raw, resp)
 		}
+	}
+}
+
+// TestHandlerHeadersRangesConditions: the plain GET and HEAD that tile
+// clients send get the same status and headers as net/http's
+// ServeContent gives them, and ranges and conditional requests still work.
+func TestHandlerHeadersRangesConditions(t *testing.T) {
+	_, pub, _ := servedTrial(t, 300)
+	h, err := NewHandler(map[string]string{"TESTTRIAL": pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tile, err := os.ReadFile(filepath.Join(pub, "tile", "0", "000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	static := http.StripPrefix("/TESTTRIAL", http.FileServer(http.Dir(pub)))
+	for _, method := range []string{"GET", "HEAD"} {
+		c, body, hdr := get(h, method, "/TESTTRIAL/tile/0/000")
+		c2, _, hdr2 := get(static, method, "/TESTTRIAL/tile/0/000")
+		if c != 200 || c2 != 200 {
+			t.Fatalf("%s: %d, static %d", method, c, c2)
+		}
+		for _, k := range []string{"Content-Length", "Last-Modified", "Accept-Ranges"} {
+			if hdr.Get(k) == "" || hdr.Get(k) != hdr2.Get(k) {
+				t.Errorf("%s: %s %q, static %q", method, k, hdr.Get(k), hdr2.Get(k))
+			}
+		}
+		if hdr.Get("Content-Type") != "application/octet-stream" || hdr.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: headers %v", method, hdr)
+		}
+		if want := map[string]int{"GET": len(tile), "HEAD": 0}[method]; len(body) != want {
+			t.Errorf("%s: %d bytes of body", method, len(body))
+		}
+	}
+	req := httptest.NewRequest("GET", "/TESTTRIAL/tile/0/000", nil)
+	req.Header.Set("Range", "bytes=32-63")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusPartialContent || !bytes.Equal(rec.Body.Bytes(), tile[32:64]) {
+		t.Errorf("range: %d, %d bytes", rec.Code, rec.Body.Len())
+	}
+	req = httptest.NewRequest("GET", "/TESTTRIAL/tile/0/000", nil)
+	req.Header.Set("If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotModified || rec.Header().Get("Cache-Control") != cacheImmutable {
+		t.Errorf("if-modified-since: %d, %v", rec.Code, rec.Header())
 	}
 }

@@ -50,6 +50,12 @@ type Result struct {
 // leaves equals cp's root, so it never publishes tiles that disagree with
 // the signed checkpoint.
 func Publish(ctx context.Context, log trillian.Log, verifierKey string, cp []byte, dir string) (Result, error) {
+	return publish(ctx, log, verifierKey, cp, dir, nil)
+}
+
+// publish is Publish; trace, if set, sees the steps that crash safety
+// depends on (writer.trace).
+func publish(ctx context.Context, log trillian.Log, verifierKey string, cp []byte, dir string, trace func(step, path string)) (Result, error) {
 	cur, err := checkpoint.Open(verifierKey, cp)
 	if err != nil {
 		return Result{}, fmt.Errorf("checkpoint to publish: %w", err)
@@ -90,26 +96,27 @@ func Publish(ctx context.Context, log trillian.Log, verifierKey string, cp []byt
 	}
 
 	w := newWriter(dir)
+	w.trace = trace
 	b := &builder{dir: dir, tile: w.writeTile, bundle: w.writeTile}
 	if err := b.restore(old.Size); err != nil {
 		return res, err
 	}
-	for pos := old.Size / TileWidth * TileWidth; pos < cur.Size; {
-		if err := ctx.Err(); err != nil {
+	// One goroutine reads the next chunk of leaves from the log while the
+	// builder hashes and writes this one.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan fetched, 1)
+	go readLeaves(ctx, log, old.Size/TileWidth*TileWidth, cur.Size, chunks)
+	for c := range chunks {
+		if c.err != nil {
+			return res, c.err
+		}
+		if err := b.addLeaves(c.pos, c.leaves); err != nil {
 			return res, err
 		}
-		n := min(readChunk, cur.Size-pos)
-		leaves, err := log.Leaves(ctx, pos, n)
-		if err != nil {
-			return res, fmt.Errorf("read leaves [%d, %d): %w", pos, pos+n, err)
-		}
-		if uint64(len(leaves)) != n {
-			return res, fmt.Errorf("read leaves [%d, %d): got %d", pos, pos+n, len(leaves))
-		}
-		if err := b.addLeaves(pos, leaves); err != nil {
-			return res, err
-		}
-		pos += n
+	}
+	if err := ctx.Err(); err != nil { // the reader stopped early
+		return res, err
 	}
 	if err := b.finish(old.Size); err != nil {
 		return res, err
@@ -121,9 +128,41 @@ func Publish(ctx context.Context, log trillian.Log, verifierKey string, cp []byt
 	if err := w.sync(); err != nil {
 		return res, err
 	}
+	if trace != nil {
+		trace("sync", "")
+	}
 	if err := durable.WriteFile(filepath.Join(dir, CheckpointPath), cp, 0o644); err != nil {
 		return res, err
 	}
+	if trace != nil {
+		trace("checkpoint", CheckpointPath)
+	}
 	res.Tiles, res.Bundles = b.tiles, b.bundles
 	return res, nil
+}
+
+// readLeaves reads leaves [pos, size) from the log in chunks of readChunk
+// and sends them in order; it stops at the first error (sent last).
+func readLeaves(ctx context.Context, log trillian.Log, pos, size uint64, out chan<- fetched) {
+	defer close(out)
+	for pos < size {
+		if ctx.Err() != nil {
+			return // the consumer is gone, or sees the context's error
+		}
+		n := min(readChunk, size-pos)
+		leaves, err := log.Leaves(ctx, pos, n)
+		if err == nil && uint64(len(leaves)) != n {
+			err = fmt.Errorf("got %d", len(leaves))
+		}
+		if err != nil {
+			send(ctx, out, fetched{err: fmt.Errorf("read leaves [%d, %d): %w", pos, pos+n, err)})
+			return
+		}
+		select {
+		case out <- fetched{pos: pos, leaves: leaves}:
+		case <-ctx.Done():
+			return
+		}
+		pos += n
+	}
 }

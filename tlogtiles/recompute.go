@@ -69,6 +69,9 @@ func Recompute(ctx context.Context, r Reader, from Edge, cur trillian.Root, onLe
 			return Edge{}, err
 		}
 	}
+	if err := ctx.Err(); err != nil { // the fetcher stopped early
+		return Edge{}, err
+	}
 	if err := b.finish(from.Size); err != nil {
 		return Edge{}, err
 	}
@@ -120,9 +123,8 @@ type fetched struct {
 func fetchBundles(ctx context.Context, r Reader, pos, size uint64, out chan<- fetched) {
 	defer close(out)
 	for pos < size {
-		if err := ctx.Err(); err != nil {
-			out <- fetched{err: err}
-			return
+		if ctx.Err() != nil {
+			return // the consumer is gone, or sees the context's error
 		}
 		n := min(readChunk, size-pos)
 		var tiles []tlog.Tile
@@ -131,14 +133,14 @@ func fetchBundles(ctx context.Context, r Reader, pos, size uint64, out chan<- fe
 		}
 		data, err := r.ReadTiles(ctx, tiles)
 		if err != nil {
-			out <- fetched{err: err}
+			send(ctx, out, fetched{err: err})
 			return
 		}
 		leaves := make([][]byte, 0, n)
 		for i, t := range tiles {
 			es, err := SplitBundle(data[i], t.W)
 			if err != nil {
-				out <- fetched{err: fmt.Errorf("%s: %v: %w", tilePath(t), err, ErrMismatch)}
+				send(ctx, out, fetched{err: fmt.Errorf("%s: %v: %w", tilePath(t), err, ErrMismatch)})
 				return
 			}
 			leaves = append(leaves, es...)
@@ -149,5 +151,13 @@ func fetchBundles(ctx context.Context, r Reader, pos, size uint64, out chan<- fe
 			return
 		}
 		pos += n
+	}
+}
+
+// send passes f on unless the consumer has gone (ctx canceled).
+func send(ctx context.Context, out chan<- fetched, f fetched) {
+	select {
+	case out <- f:
+	case <-ctx.Done():
 	}
 }

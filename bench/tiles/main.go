@@ -4,33 +4,40 @@
 //
 //	tiles mklog   -log DIR -n N          an embedded log of N ~100-byte leaves and a signed checkpoint
 //	tiles read    -log DIR               read every leaf in publish-sized ranges (the baseline)
+//	tiles evict   -log DIR               drop DIR's files from the page cache (the next read is cold)
 //	tiles publish -log DIR -out PUB      tlogtiles.Publish into PUB
 //	tiles monitor -out PUB -state S      monitor.Check from the directory (or -url)
-//	tiles serve   -out PUB -requests N   loopback HTTP server + Go load generator over tile paths
+//	tiles serve   -out PUB -requests N [-raw]  loopback HTTP server + Go load generator over tile paths
+//	                                     (-raw: a minimal keep-alive HTTP/1.1 client instead of net/http's)
 //	tiles server  -out PUB -addr A -max-time D   only the server (its CPU time is then its own)
-//	tiles load    -out PUB -url U -requests N    only the load generator, against a server
+//	tiles load    -out PUB -url U -requests N [-raw]  only the load generator, against a server
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sys/unix"
 
 	"github.com/trialog/trialog/monitor"
 	"github.com/trialog/trialog/tlogtiles"
@@ -51,6 +58,7 @@ func main() {
 	requests := fs.Int("requests", 200_000, "serve: requests to send")
 	conc := fs.Int("conc", 32, "serve: concurrent clients")
 	maxTime := fs.Duration("max-time", 60*time.Second, "serve: stop after this long")
+	raw := fs.Bool("raw", false, "serve, load: a minimal keep-alive HTTP/1.1 client instead of net/http's")
 	addr := fs.String("addr", "127.0.0.1:18181", "server: listen address")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile")
 	fs.Parse(os.Args[2:])
@@ -71,17 +79,19 @@ func main() {
 		count, what = mklog(ctx, *dir, *n), "leaves appended"
 	case "read":
 		count, what = read(ctx, *dir), "leaves read"
+	case "evict":
+		count, what = evict(*dir), "files evicted"
 	case "publish":
 		count, what = publish(ctx, *dir, *out), "leaves published"
 	case "monitor":
 		count, what = mon(ctx, *dir, *out, *url, *state), "leaves monitored"
 	case "serve":
-		count, what = serve(*out, *requests, *conc, *maxTime), "tile requests served"
+		count, what = serve(*out, *requests, *conc, *maxTime, *raw), "tile requests served"
 		start = serveStart
 	case "server":
 		count, what = server(*out, *addr, *maxTime), "tile requests served"
 	case "load":
-		count, what = load(*out, *url, *requests, *conc, *maxTime), "tile requests sent"
+		count, what = load(*out, *url, *requests, *conc, *maxTime, *raw), "tile requests sent"
 		start = serveStart
 	default:
 		log.Fatalf("unknown step %q", os.Args[1])
@@ -175,6 +185,32 @@ func read(ctx context.Context, dir string) uint64 {
 	return root.Size
 }
 
+// evict writes back and drops every file under dir from the page cache
+// (posix_fadvise DONTNEED on clean pages), so that the next read of the
+// log comes from the disk: the cold baseline.
+func evict(dir string) uint64 {
+	var n uint64
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return err
+		}
+		n++
+		return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return n
+}
+
 func publish(ctx context.Context, dir, out string) uint64 {
 	l := openLog(ctx, dir)
 	defer l.Close()
@@ -210,7 +246,7 @@ func mon(ctx context.Context, dir, out, url, state string) uint64 {
 // serve starts the read-only handler on loopback and sends requests for
 // random level-0 tiles and entry bundles (and the checkpoint) from conc
 // keep-alive clients, until requests are sent or maxTime passes.
-func serve(out string, requests, conc int, maxTime time.Duration) uint64 {
+func serve(out string, requests, conc int, maxTime time.Duration, raw bool) uint64 {
 	h, err := tlogtiles.NewHandler(map[string]string{"BENCH": out})
 	if err != nil {
 		log.Fatal(err)
@@ -222,7 +258,7 @@ func serve(out string, requests, conc int, maxTime time.Duration) uint64 {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
-	n := load(out, "http://"+ln.Addr().String()+"/BENCH/", requests, conc, maxTime)
+	n := load(out, "http://"+ln.Addr().String()+"/BENCH/", requests, conc, maxTime, raw)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fmt.Printf("serve: %d clients, heap in use %d MiB (client and server in one process)\n", conc, ms.HeapInuse>>20)
@@ -257,7 +293,7 @@ var serveStart time.Time
 // load sends requests for random full level-0 tiles and entry bundles of
 // the publication in out (1% checkpoints) to base from conc keep-alive
 // clients, until requests are sent or maxTime passes.
-func load(out, base string, requests, conc int, maxTime time.Duration) uint64 {
+func load(out, base string, requests, conc int, maxTime time.Duration, raw bool) uint64 {
 	data, err := os.ReadFile(filepath.Join(out, "checkpoint"))
 	if err != nil {
 		log.Fatal(err)
@@ -270,6 +306,18 @@ func load(out, base string, requests, conc int, maxTime time.Duration) uint64 {
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func(url string) error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return nil
+	}
 	var sent, failed atomic.Int64
 	deadline := time.Now().Add(maxTime)
 	serveStart = time.Now()
@@ -278,13 +326,22 @@ func load(out, base string, requests, conc int, maxTime time.Duration) uint64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			fetch := get
+			if raw {
+				rc, err := dialRaw(base)
+				if err != nil {
+					log.Fatal(err)
+				}
+				defer rc.conn.Close()
+				fetch = rc.get
+			}
 			for time.Now().Before(deadline) {
 				i := sent.Add(1)
 				if i > int64(requests) {
 					return
 				}
-				nb, _ := rand.Int(rand.Reader, big.NewInt(full))
-				t := tlog.Tile{H: 8, L: int(i % 2), N: nb.Int64(), W: 256}
+				// math/rand/v2: no getrandom(2) per request in the load generator.
+				t := tlog.Tile{H: 8, L: int(i % 2), N: mrand.Int64N(full), W: 256}
 				if t.L == 1 {
 					t.L = -1
 				}
@@ -292,14 +349,7 @@ func load(out, base string, requests, conc int, maxTime time.Duration) uint64 {
 				if i%100 == 0 {
 					p = tlogtiles.CheckpointPath
 				}
-				resp, err := client.Get(base + p)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
+				if err := fetch(base + p); err != nil {
 					failed.Add(1)
 				}
 			}
@@ -311,4 +361,70 @@ func load(out, base string, requests, conc int, maxTime time.Duration) uint64 {
 		log.Fatalf("%d of %d requests failed", f, n)
 	}
 	return uint64(n)
+}
+
+// rawClient is a minimal HTTP/1.1 keep-alive client on one connection (the
+// -raw load generator): it writes a GET, reads the status line and the
+// headers, and discards Content-Length bytes of body. It costs far less
+// CPU per request than net/http's client, leaving more of a shared box to
+// the server under test.
+type rawClient struct {
+	conn   net.Conn
+	br     *bufio.Reader
+	host   string
+	prefix string // URL path prefix, e.g. /BENCH/
+	req    []byte
+}
+
+func dialRaw(base string) (*rawClient, error) {
+	u, err := neturl.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	return &rawClient{conn: conn, br: bufio.NewReaderSize(conn, 64<<10), host: u.Host, prefix: u.Path}, nil
+}
+
+// get fetches url (base + path; only the path after the base is sent).
+func (c *rawClient) get(url string) error {
+	_, p, _ := strings.Cut(url, c.host)
+	c.req = append(append(append(append(c.req[:0], "GET "...), p...), " HTTP/1.1\r\nHost: "...), c.host...)
+	c.req = append(c.req, "\r\n\r\n"...)
+	if _, err := c.conn.Write(c.req); err != nil {
+		return err
+	}
+	status, err := c.br.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	ok := bytes.HasPrefix(status, []byte("HTTP/1.1 200 "))
+	length := -1
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if k, v, found := bytes.Cut(line, []byte(":")); found && strings.EqualFold(string(k), "Content-Length") {
+			length, err = strconv.Atoi(string(bytes.TrimSpace(v)))
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if length < 0 {
+		return fmt.Errorf("%s: no Content-Length", p)
+	}
+	if _, err := c.br.Discard(length); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s: %q", p, bytes.TrimSpace(status))
+	}
+	return nil
 }

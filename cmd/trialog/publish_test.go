@@ -373,3 +373,64 @@ func TestPublishOnTrillian(t *testing.T) {
 	base := startServe(t, "--log", d.URL(), "--state", state)
 	mustRun(t, 0, "monitor", "--log-url", base+"/CDISCPILOT01/", "--key", vkey, "--state", filepath.Join(dir, "mon-http"))
 }
+
+// TestServeVerifierPage: serve answers / and /verifier.html with the
+// page `trialog verifier-page` writes, read-only, and nothing else
+// around them.
+func TestServeVerifierPage(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TRIALOG_LOG", filepath.Join(dir, "log"))
+	t.Setenv("TRIALOG_TRIAL", "PAGETRIAL")
+	mustRun(t, 0, "init")
+	want := filepath.Join(dir, "verifier.html")
+	mustRun(t, 0, "verifier-page", want)
+	page, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startServe(t)
+	for _, p := range []string{"/", "/verifier.html"} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Equal(body, page) {
+			t.Errorf("GET %s: %d, %d bytes (want the %d-byte page)", p, resp.StatusCode, len(body), len(page))
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" || resp.Header.Get("ETag") == "" {
+			t.Errorf("GET %s: Content-Type %q, ETag %q", p, ct, resp.Header.Get("ETag"))
+		}
+		for _, m := range []string{"POST", "PUT", "DELETE"} {
+			req, _ := http.NewRequest(m, base+p, strings.NewReader("x"))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: %d", m, p, resp.StatusCode)
+			}
+		}
+	}
+	for _, p := range []string{"/verifier.html/", "/verifier.htm", "/index.html", "/?x=1", "/verifier.html?x", "/%76erifier.html", "/PAGETRIAL/verifier.html"} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("GET %s: %d", p, resp.StatusCode)
+		}
+	}
+	// The tiles are still served beside it.
+	resp, err := http.Get(base + "/PAGETRIAL/checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("checkpoint: %d", resp.StatusCode)
+	}
+}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,12 +18,13 @@ import (
 
 	"github.com/trialog/trialog/backend"
 	"github.com/trialog/trialog/tlogtiles"
+	"github.com/trialog/trialog/verify/browser"
 )
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "serve every trial's log read-only over HTTP as C2SP tlog-tiles, under /<trial ID>/",
+		Usage: "serve every trial's log read-only over HTTP as C2SP tlog-tiles, under /<trial ID>/, and the browser verifier page at / and /verifier.html",
 		Flags: []cli.Flag{logFlag(), stateFlag(),
 			&cli.StringFlag{Name: "addr", Usage: "HOST:PORT to listen on", Value: "127.0.0.1:8080"},
 			&cli.DurationFlag{Name: "refresh", Usage: "how often to publish new checkpoints", Value: 10 * time.Second},
@@ -57,12 +61,16 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			defer h.Close()
+			site, err := withVerifierPage(h)
+			if err != nil {
+				return err
+			}
 			ln, err := net.Listen("tcp", c.String("addr"))
 			if err != nil {
 				return err
 			}
 			srv := &http.Server{
-				Handler:           limitInflight(h, c.Int("max-inflight")),
+				Handler:           limitInflight(site, c.Int("max-inflight")),
 				ReadHeaderTimeout: 5 * time.Second,
 				ReadTimeout:       10 * time.Second,
 				WriteTimeout:      30 * time.Second,
@@ -153,4 +161,44 @@ func limitInflight(h http.Handler, n int) http.Handler {
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 		}
 	})
+}
+
+// isVerifierPath reports whether serve answers p with the browser
+// verifier page.
+func isVerifierPath(p string) bool { return p == "/" || p == "/verifier.html" }
+
+// withVerifierPage answers GET and HEAD of / and /verifier.html with the
+// browser verifier page (the one `trialog verifier-page` writes, built
+// once, in memory: its size does not depend on the log), and passes every
+// other request to h. The page is public code, no data; it verifies
+// packages offline in the browser (its Content-Security-Policy allows no
+// network), so serving it next to the tiles gives sponsors one address
+// for both.
+func withVerifierPage(h http.Handler) (http.Handler, error) {
+	var page bytes.Buffer
+	if err := browser.WritePage(&page); err != nil {
+		return nil, err
+	}
+	body := page.Bytes()
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isVerifierPath(r.URL.Path) || r.URL.RawPath != "" || r.URL.RawQuery != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "read-only", http.StatusMethodNotAllowed)
+			return
+		}
+		hdr := w.Header()
+		hdr.Set("Content-Type", "text/html; charset=utf-8")
+		// It changes only with trialog's version: revalidated hourly.
+		hdr.Set("Cache-Control", "public, max-age=3600")
+		hdr.Set("ETag", etag)
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("X-Frame-Options", "DENY")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	}), nil
 }
