@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"strings"
 )
@@ -77,10 +78,21 @@ func ParseDisclosureProof(value string) (*DisclosureProof, error) {
 }
 
 // ReserveDisclosure is the value length to reserve for a proof of a leaf
-// of leafLen bytes in a trial with this checkpoint origin: room for a
-// proof of 64 hashes (any tree size) and a signed checkpoint.
-func ReserveDisclosure(leafLen int, origin string) int {
-	return 128 + (leafLen+2)/3*4 + 64*47 + 2*len(origin) + 400
+// of leafLen bytes in a trial with this checkpoint origin, logged at or
+// after treeSize: room for a signed checkpoint and an inclusion proof of
+// ProofHashesFor(treeSize) hashes (the leaf is appended while the writer
+// holds the trial, so at treeSize, and proved against the checkpoint
+// signed right after it).
+func ReserveDisclosure(leafLen int, origin string, treeSize uint64) int {
+	return 128 + (leafLen+2)/3*4 + ProofHashesFor(treeSize)*47 + 2*len(origin) + 400
+}
+
+// ProofHashesFor bounds the inclusion proof of a leaf appended to a tree
+// of treeSize leaves: one hash per level of the tree that holds it
+// (RFC 6962), with room for the tree to grow 256-fold before the append,
+// at most 64.
+func ProofHashesFor(treeSize uint64) int {
+	return min(64, bits.Len64(treeSize)+8)
 }
 
 // PackageDigest is the hex SHA-256 of a package file with every

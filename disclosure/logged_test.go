@@ -47,7 +47,7 @@ func TestScanReplaceAcrossChunks(t *testing.T) {
 func TestFillAndDigest(t *testing.T) {
 	nonce := strings.Repeat("ab", 16)
 	p := &DisclosureProof{Nonce: nonce, LeafIndex: 7, Leaf: []byte{4, 1}, Proof: [][]byte{make([]byte, 32)}, Checkpoint: "cp\n"}
-	n := ReserveDisclosure(2, "trialog/T")
+	n := ReserveDisclosure(2, "trialog/T", 7)
 	blank := BlankValue(nonce, n)
 	value, err := p.Value(n)
 	if err != nil {

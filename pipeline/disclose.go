@@ -31,13 +31,13 @@ func (w *packageWriter) reserveDisclosure(t *workspace.Trial, treeSize uint64) e
 		return err
 	}
 	probe := w.disclosure(strings.Repeat("0", 64), treeSize)
-	probe.Subjects, probe.OverrideReason = strings.Repeat("0", 64), strings.Repeat("0", 64)
+	probe.Subjects, probe.OverrideReason, probe.Operator = strings.Repeat("0", 64), strings.Repeat("0", 64), strings.Repeat("0", 64)
 	l, err := leaf.DisclosureLeaf(&probe)
 	if err != nil {
 		return err
 	}
 	w.nonce = hex.EncodeToString(nonce)
-	w.blank = disclosure.BlankValue(w.nonce, disclosure.ReserveDisclosure(len(l), checkpoint.Origin(t.ID)))
+	w.blank = disclosure.BlankValue(w.nonce, disclosure.ReserveDisclosure(len(l), checkpoint.Origin(t.ID), treeSize))
 	w.meta.LoggedValue = w.blank
 	return nil
 }
