@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/trialog/trialog/disclosure"
 	"github.com/trialog/trialog/leaf"
@@ -26,7 +27,8 @@ type Disclosed struct {
 // the checkpoint is the trial's, the leaf is in its tree, the leaf
 // describes this package, and its digest is this file's (with the proof
 // blanked). Every package of format 4 has one.
-func (v *verifier) checkLogged(pkgPath string) {
+func (v *verifier) checkLogged(pkgPath string) (finish func()) {
+	none := func() {}
 	rep, meta, m := v.rep, v.meta, v.meta.Manifest
 	p := meta.Logged
 	if p == nil {
@@ -35,35 +37,35 @@ func (v *verifier) checkLogged(pkgPath string) {
 		} else {
 			rep.fail("the package carries no disclosure proof: its issue is not shown to be logged (package format 4 requires one)")
 		}
-		return
+		return none
 	}
 	cp, err := checkpoint.Open(v.opts.VerifierKey, []byte(p.Checkpoint))
 	if err != nil {
 		rep.fail("disclosure proof: checkpoint: %v (signed by another key, or altered)", err)
-		return
+		return none
 	}
 	if cp.Origin != v.cp.Origin {
 		rep.fail("disclosure proof: checkpoint of %q, the package is of %q", cp.Origin, v.cp.Origin)
-		return
+		return none
 	}
 	if p.LeafIndex >= cp.Size {
 		rep.fail("disclosure proof: leaf %d is outside the checkpoint's tree of %d", p.LeafIndex, cp.Size)
-		return
+		return none
 	}
 	if p.LeafIndex < v.cp.Size {
 		// The record is appended after the package's rows were proved
 		// against v.cp: one inside that tree is not this package's.
 		rep.fail("disclosure record at leaf %d predates the package's checkpoint (tree size %d)", p.LeafIndex, v.cp.Size)
-		return
+		return none
 	}
 	if err := trillian.VerifyInclusion(p.LeafIndex, cp.Size, trillian.LeafHash(p.Leaf), p.Proof, cp.Hash); err != nil {
 		rep.fail("disclosure record (leaf %d) is not in the checkpointed tree: %v", p.LeafIndex, err)
-		return
+		return none
 	}
 	d, err := leaf.ParseDisclosure(p.Leaf)
 	if err != nil {
 		rep.fail("disclosure record: %v", err)
-		return
+		return none
 	}
 	redacted := slices.Sorted(slices.Values(meta.Redacted))
 	switch {
@@ -78,14 +80,35 @@ func (v *verifier) checkLogged(pkgPath string) {
 	case d.Rows != disclosure.CountRanges(v.expected):
 		rep.fail("disclosure record counts %d rows, the package's statement %d", d.Rows, disclosure.CountRanges(v.expected))
 	}
-	digest, n, err := disclosure.PackageDigest(pkgPath, meta.LoggedValue, disclosure.BlankValue(p.Nonce, len(meta.LoggedValue)))
+	// The digest reads the whole package: it runs beside the row checks
+	// (which leave part of the cores idle between batches) and its verdict
+	// is added when they are done.
+	done := make(chan digestResult, 1)
+	go func() {
+		digest, n, err := disclosure.PackageDigest(pkgPath, meta.LoggedValue, disclosure.BlankValue(p.Nonce, len(meta.LoggedValue)))
+		done <- digestResult{digest, n, err}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { v.finishLogged(<-done, d, p, cp) }) }
+}
+
+// digestResult is the package digest computed beside the row checks.
+type digestResult struct {
+	digest string
+	n      int
+	err    error
+}
+
+// finishLogged adds the package digest's verdict and the record to the report.
+func (v *verifier) finishLogged(r digestResult, d *leaf.Disclosure, p *disclosure.DisclosureProof, cp checkpoint.Checkpoint) {
+	rep := v.rep
 	switch {
-	case err != nil:
-		rep.fail("disclosure record: %v", err)
-	case n == 0:
+	case r.err != nil:
+		rep.fail("disclosure record: %v", r.err)
+	case r.n == 0:
 		rep.fail("disclosure proof not found in the file's bytes")
-	case digest != d.PackageSHA256:
-		rep.fail("package digest %s… is not the one its disclosure record logged (%s…): the package was altered after it was issued", digest[:12], d.PackageSHA256[:min(12, len(d.PackageSHA256))])
+	case r.digest != d.PackageSHA256:
+		rep.fail("package digest %s… is not the one its disclosure record logged (%s…): the package was altered after it was issued", r.digest[:12], d.PackageSHA256[:min(12, len(d.PackageSHA256))])
 	}
 	rep.Logged = &Disclosed{LeafIndex: p.LeafIndex, TreeSize: cp.Size, Recipient: d.Recipient, Purpose: d.Purpose,
 		Time: d.Time, Consent: d.Consent, Withheld: d.Withheld, PackageSHA256: d.PackageSHA256}

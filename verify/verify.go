@@ -187,9 +187,12 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 		return rep, false, nil
 	}
 	v.checkWitnessing(ctx)
-	v.checkLogged(pkgPath)
+	logged := v.checkLogged(pkgPath)
+	defer logged() // on an error return too: the digest's goroutine ends
 	if meta.Mode == disclosure.ModeDerived {
-		if err := v.safeDerived(ctx, fr); err != nil {
+		err := v.safeDerived(ctx, fr)
+		logged()
+		if err != nil {
 			return nil, false, err
 		}
 		if err := v.checkFreshness(ctx); err != nil {
@@ -198,7 +201,9 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 		v.rememberIfOK()
 		return rep, false, nil
 	}
-	if err := v.safeRows(ctx, fr); err != nil {
+	err = v.safeRows(ctx, fr)
+	logged()
+	if err != nil {
 		return nil, false, err
 	}
 	if err := v.checkFreshness(ctx); err != nil {
