@@ -23,8 +23,8 @@ log="$out/derived-log"
 rm -rf "$log"
 "$out/trialog" init --log "$log" --trial BENCH >/dev/null
 "$out/trialog" ingest --log "$log" --trial BENCH --dataset LB "$data" >/dev/null
-"$out/trialog" prove --log "$log" --trial BENCH --dataset LB --detached --form full --out "$out/lb.full.arrow" "$data" >/dev/null
-"$out/trialog" prove --log "$log" --trial BENCH --dataset LB --detached --form derived --out "$out/lb.derived.arrow" "$data" >/dev/null
+"$out/trialog" prove --log "$log" --trial BENCH --dataset LB --purpose main --recipient bench --no-consent-check --detached --form full --out "$out/lb.full.arrow" "$data" >/dev/null
+"$out/trialog" prove --log "$log" --trial BENCH --dataset LB --purpose main --recipient bench --no-consent-check --detached --form derived --out "$out/lb.derived.arrow" "$data" >/dev/null
 key="$log/trials/BENCH/checkpoint.vkey"
 res="$out/derived.tsv"
 printf "round\tpackage\tpackage_bytes\twall_s\tuser_s\tsys_s\tpeak_rss_mib\tload1\n" >"$res"
