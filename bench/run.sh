@@ -40,7 +40,7 @@ for n in "${sizes[@]}"; do
 	measure "sha256-reference-$n" "$n" "$out/shabase" "$data"
 	measure "ingest-$n" "$n" "$out/trialog" ingest --log "$out/log-$n" --trial BENCH --dataset LB "$data"
 	if [ "$first" = 1 ]; then
-		measure "prove-$n" "$n" "$out/trialog" prove --log "$out/log-$n" --trial BENCH --dataset LB --out "$out/lb-$n.pkg.arrow" "$data"
+		measure "prove-$n" "$n" "$out/trialog" prove --log "$out/log-$n" --trial BENCH --dataset LB --purpose main --recipient bench --no-consent-check --out "$out/lb-$n.pkg.arrow" "$data"
 		measure "verify-$n" "$n" "$out/trialog" verify --key "$out/log-$n/trials/BENCH/checkpoint.vkey" "$out/lb-$n.pkg.arrow"
 		rm -f "$out/lb-$n.pkg.arrow"
 		first=0
