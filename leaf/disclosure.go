@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -150,11 +149,7 @@ func DisclosureLeaf(d *Disclosure) ([]byte, error) {
 	if c.Withheld == nil {
 		c.Withheld = []WithheldCount{}
 	}
-	body, err := json.Marshal(&c)
-	if err != nil {
-		return nil, fmt.Errorf("encode disclosure: %w", err)
-	}
-	return append([]byte{byte(KindDisclosure), FormatV1}, body...), nil
+	return jsonLeaf(KindDisclosure, FormatV1, "disclosure", &c)
 }
 
 // ParseDisclosure decodes a disclosure leaf strictly: kind and format,

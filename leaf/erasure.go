@@ -2,7 +2,6 @@ package leaf
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 )
 
@@ -47,11 +46,7 @@ func ErasureSalts(secret []byte, trial string, index uint64) ([][]byte, error) {
 
 // ErasureLeaf encodes an erasure leaf: 0x06 0x01 || compact JSON.
 func ErasureLeaf(e *Erasure) ([]byte, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("encode erasure: %w", err)
-	}
-	return append([]byte{byte(KindErasure), FormatV1}, body...), nil
+	return jsonLeaf(KindErasure, FormatV1, "erasure", e)
 }
 
 // ParseErasure decodes an erasure leaf strictly (one encoding per record).

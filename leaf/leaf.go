@@ -242,3 +242,13 @@ func strictJSON[T any](b []byte, what string) (*T, error) {
 	}
 	return &v, nil
 }
+
+// jsonLeaf encodes a JSON leaf: kind, format, then v as compact JSON
+// (fields in struct order: the one encoding its strict decoder accepts).
+func jsonLeaf(kind Kind, format byte, what string, v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", what, err)
+	}
+	return append([]byte{byte(kind), format}, body...), nil
+}

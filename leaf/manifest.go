@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 
 	"github.com/trialog/trialog/canonical"
@@ -149,11 +148,7 @@ func ManifestLeaf(m *Manifest) ([]byte, error) {
 	}
 	pub := *m
 	pub.Source.Name, pub.Operator = "", ""
-	body, err := json.Marshal(&pub)
-	if err != nil {
-		return nil, fmt.Errorf("encode manifest: %w", err)
-	}
-	return append([]byte{byte(KindManifest), ManifestFormatByte}, body...), nil
+	return jsonLeaf(KindManifest, ManifestFormatByte, "manifest", &pub)
 }
 
 // ParseManifest decodes a manifest leaf.

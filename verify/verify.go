@@ -189,19 +189,11 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 	v.checkWitnessing(ctx)
 	logged := v.checkLogged(pkgPath)
 	defer logged() // on an error return too: the digest's goroutine ends
+	rows := v.safeRows
 	if meta.Mode == disclosure.ModeDerived {
-		err := v.safeDerived(ctx, fr)
-		logged()
-		if err != nil {
-			return nil, false, err
-		}
-		if err := v.checkFreshness(ctx); err != nil {
-			return nil, false, err
-		}
-		v.rememberIfOK()
-		return rep, false, nil
+		rows = v.safeDerived
 	}
-	err = v.safeRows(ctx, fr)
+	err = rows(ctx, fr)
 	logged()
 	if err != nil {
 		return nil, false, err
@@ -210,7 +202,8 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 		return nil, false, err
 	}
 	v.rememberIfOK()
-	return rep, v.full && !exhaustive, nil
+	// A derived package has no fast pass to retry exhaustively.
+	return rep, meta.Mode != disclosure.ModeDerived && v.full && !exhaustive, nil
 }
 
 // safeRows runs the row checks, turning a panic from malformed Arrow data

@@ -2,7 +2,6 @@ package workspace
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,11 +28,8 @@ func (t *Trial) datasetDir(name string) string { return filepath.Join(t.Dir, "da
 
 // Versions lists a dataset's finished versions, oldest first.
 func (t *Trial) Versions(dataset string) ([]*Record, error) {
-	entries, err := os.ReadDir(t.datasetDir(dataset))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	entries, err := readDirIfAny(t.datasetDir(dataset))
+	if err != nil || entries == nil {
 		return nil, err
 	}
 	var out []*Record

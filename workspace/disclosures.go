@@ -117,11 +117,8 @@ func (t *Trial) saveDisclosure(rec *DisclosureRecord) error {
 
 // Disclosures lists the trial's logged disclosures, oldest first.
 func (t *Trial) Disclosures() ([]*DisclosureRecord, error) {
-	entries, err := os.ReadDir(t.disclosureDir())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	entries, err := readDirIfAny(t.disclosureDir())
+	if err != nil || entries == nil {
 		return nil, err
 	}
 	var out []*DisclosureRecord

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,11 +55,8 @@ func (t *Trial) keepErasure(body *erasureBody) error {
 
 // Erasures lists the kept erasure records, oldest first.
 func (t *Trial) Erasures() ([]ErasureRecord, error) {
-	entries, err := os.ReadDir(filepath.Join(t.Dir, "erasures"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	entries, err := readDirIfAny(filepath.Join(t.Dir, "erasures"))
+	if err != nil || entries == nil {
 		return nil, err
 	}
 	var out []ErasureRecord

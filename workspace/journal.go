@@ -64,6 +64,16 @@ func (t *Trial) journalPath() string { return filepath.Join(t.Dir, "journal.json
 // Journal returns the unfinished write, or nil.
 func (t *Trial) Journal() (*Journal, error) { return readOptionalJSON[Journal](t.journalPath()) }
 
+// readDirIfAny lists a directory that exists only once something was
+// kept in it: nil, without an error, when it does not exist yet.
+func readDirIfAny(dir string) ([]os.DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return entries, err
+}
+
 // readOptionalJSON decodes the JSON file at path, or returns nil if there
 // is none (a state file that only exists while it means something).
 func readOptionalJSON[T any](path string) (*T, error) {
