@@ -3,13 +3,12 @@ package disclosure
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/trialog/trialog/commit"
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 )
@@ -115,24 +114,7 @@ func buildDerivedV2(t *testing.T) derivedV2 {
 
 // TestDerivedVectorsV2 freezes testdata/vectors/package-derived-v2.json.
 func TestDerivedVectorsV2(t *testing.T) {
-	got, err := json.MarshalIndent(buildDerivedV2(t), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := "../testdata/vectors/package-derived-v2.json"
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("%s changed: the published encodings are frozen (run with -update only for a new spec version)", path)
-	}
+	testutil.FrozenVectors(t, "../testdata/vectors/package-derived-v2.json", buildDerivedV2(t), *update)
 }
 
 // TestDecodeKeyRunsStrict: one encoding per list of runs.

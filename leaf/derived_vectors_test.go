@@ -13,21 +13,24 @@ import (
 // the salts and leaves a verifier derives from it, and the 3-byte leaf
 // tags the package lists.
 type DerivedVectors struct {
-	Spec    string   `json:"spec"`
-	Secret  string   `json:"secret_hex"`
-	Trial   string   `json:"trial"`
-	Dataset string   `json:"dataset"`
-	Version uint64   `json:"version"`
-	Columns []string `json:"columns"`
-	SaltKey string   `json:"salt_key_hex"`
-	Rows    []struct {
-		Row      uint64   `json:"row"`
-		Cells    []string `json:"cells_hex"`
-		Salts    []string `json:"salts_hex"`
-		Leaf     string   `json:"leaf_hex"`
-		LeafHash string   `json:"leaf_hash_hex"`
-		Tag      string   `json:"leaf_tag_hex"`
-	} `json:"rows"`
+	Spec    string             `json:"spec"`
+	Secret  string             `json:"secret_hex"`
+	Trial   string             `json:"trial"`
+	Dataset string             `json:"dataset"`
+	Version uint64             `json:"version"`
+	Columns []string           `json:"columns"`
+	SaltKey string             `json:"salt_key_hex"`
+	Rows    []derivedRowVector `json:"rows"`
+}
+
+// derivedRowVector is one row of the derived-package vectors.
+type derivedRowVector struct {
+	Row      uint64   `json:"row"`
+	Cells    []string `json:"cells_hex"`
+	Salts    []string `json:"salts_hex"`
+	Leaf     string   `json:"leaf_hex"`
+	LeafHash string   `json:"leaf_hash_hex"`
+	Tag      string   `json:"leaf_tag_hex"`
 }
 
 func buildDerived(t *testing.T) DerivedVectors {
@@ -58,14 +61,7 @@ func buildDerived(t *testing.T) DerivedVectors {
 		salter.Salts(salts, row.row, 1)
 		var d leaf.RowDigest
 		d.Start(salts)
-		v.Rows = append(v.Rows, struct {
-			Row      uint64   `json:"row"`
-			Cells    []string `json:"cells_hex"`
-			Salts    []string `json:"salts_hex"`
-			Leaf     string   `json:"leaf_hex"`
-			LeafHash string   `json:"leaf_hash_hex"`
-			Tag      string   `json:"leaf_tag_hex"`
-		}{Row: row.row, Cells: row.cells})
+		v.Rows = append(v.Rows, derivedRowVector{Row: row.row, Cells: row.cells})
 		for j, c := range row.cells {
 			cell, _ := hex.DecodeString(c)
 			s := salts[j*leaf.SaltSize : (j+1)*leaf.SaltSize]

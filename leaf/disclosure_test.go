@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/internal/testutil"
 	"github.com/trialog/trialog/leaf"
 	"github.com/trialog/trialog/trillian"
 )
@@ -91,26 +92,10 @@ func TestDisclosureVectors(t *testing.T) {
 	}
 }
 
-// frozenVectors compares freshly built vectors with the published file
-// (rewriting it with -update, for a new spec version only) and returns
-// the file's bytes.
+// frozenVectors is testutil.FrozenVectors with this package's -update.
 func frozenVectors(t *testing.T, path string, built any) []byte {
 	t.Helper()
-	got, _ := json.MarshalIndent(built, "", "  ")
-	got = append(got, '\n')
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s changed: the published encodings are frozen (run with -update only for a new spec version)", path)
-	}
-	return want
+	return testutil.FrozenVectors(t, path, built, *update)
 }
 
 // TestParseDisclosureStrict: one encoding per record; anything else is
