@@ -142,7 +142,7 @@ func (v *verifier) derivedRows(ctx context.Context, fr *ipcfile.File) error {
 	default:
 		v.checkRange(rangeCheck, m.RangeRoot, "a row differs where its leaf tag does not show it, or the manifest leaf or a proof hash was altered")
 	}
-	v.rep.Notes = append(v.rep.Notes, "derived package: the data file's rows were matched to the log by position, every leaf recomputed from the salt key")
+	v.rep.Notes = append(v.rep.Notes, "derived package: the data file's rows were matched to the log by position, every leaf recomputed from the package's salt keys")
 	return nil
 }
 
