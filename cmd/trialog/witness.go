@@ -467,6 +467,11 @@ func checkConsentWitnesses(c *cli.Context, path, vkey string, res *consent.Verif
 type witnessedRecord struct {
 	*workspace.Record
 	Witnesses *witness.Report `json:"witnesses,omitempty"`
+	// CoveredBy is the size of the latest checkpoint when the record's own
+	// checkpoint missed the quorum but the latest one met it: the later
+	// tree contains this version (the log only grows), so it is witnessed
+	// through that checkpoint.
+	CoveredBy uint64 `json:"covered_by_witnessed_tree_size,omitempty"`
 }
 
 func (r witnessedRecord) witnessSummary() string {
@@ -480,6 +485,9 @@ func (r witnessedRecord) witnessSummary() string {
 	s := fmt.Sprintf("\twitnesses %d/%d (quorum %d)", len(r.Witnesses.Valid), len(r.Witnesses.Valid)+len(r.Witnesses.Missing)+len(r.Witnesses.Invalid), r.Witnesses.Quorum)
 	if len(parts) > 0 {
 		s += ": " + strings.Join(parts, ", ")
+	}
+	if r.CoveredBy > 0 {
+		s += fmt.Sprintf("; covered by the witnessed checkpoint of tree size %d", r.CoveredBy)
 	}
 	return s
 }
@@ -496,6 +504,14 @@ func recordWitnesses(t *workspace.Trial, recs []*workspace.Record) ([]witnessedR
 	if err != nil {
 		return nil, err
 	}
+	var latestSize uint64 // of the latest checkpoint, if it met the quorum
+	if p != nil {
+		if signed, cp, err := t.LatestOpened(); err == nil {
+			if rep, err := witness.Check(lv, signed, p); err == nil && rep.OK() {
+				latestSize = cp.Size
+			}
+		}
+	}
 	for i, r := range recs {
 		out[i].Record = r
 		if p == nil {
@@ -511,6 +527,9 @@ func recordWitnesses(t *workspace.Trial, recs []*workspace.Record) ([]witnessedR
 		}
 		if rep, err := witness.Check(lv, signed, p); err == nil {
 			out[i].Witnesses = rep
+			if !rep.OK() && latestSize > r.ManifestIndex {
+				out[i].CoveredBy = latestSize
+			}
 		}
 	}
 	return out, nil
