@@ -64,6 +64,8 @@ record_pairs = [
     ("trialog.manifest_leaf", manifest_leaf),          # bytes in the record
     ("trialog.range_proof", b"".join(left + right)),   # bytes in the record
     ("trialog.consistency", b"[]"),
+    # salt key runs, bytes in the record: uvarint(first row) || 32-byte key per run
+    ("trialog.salt_keys", uvarint(0) + bytes([0x11]) * 32 + uvarint(2) + bytes([0x22]) * 32),
 ]
 record = b"".join(uvarint(len(k)) + k.encode() + uvarint(len(v)) + v for k, v in record_pairs)
 
@@ -76,6 +78,6 @@ json.dump({
     "metadata_record": {"schema_metadata": {"trialog.package": "4", "trialog.mode": "derived"},
                         "pairs": [{"key": k, "value_hex": v.hex()} for k, v in record_pairs],
                         "record_hex": record.hex(),
-                        "as_metadata": {k: (base64.b64encode(v).decode() if k in ("trialog.manifest_leaf", "trialog.range_proof") else v.decode()) for k, v in record_pairs}},
+                        "as_metadata": {k: (base64.b64encode(v).decode() if k in ("trialog.manifest_leaf", "trialog.range_proof", "trialog.salt_keys") else v.decode()) for k, v in record_pairs}},
 }, sys.stdout, indent=1)
 print()
