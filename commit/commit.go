@@ -43,8 +43,13 @@ type Committer struct {
 	salting        Salting
 }
 
+// saltRun is one key run of a derived-salt verifier. Its salter (an AES
+// key schedule, ~0.5 KB) is made when the rows reach the run and dropped
+// when they pass it, so memory does not grow with the number of runs a
+// package declares.
 type saltRun struct {
 	first  uint64
+	key    []byte
 	salter *leaf.Salter
 }
 
@@ -138,11 +143,10 @@ func NewCommitterFromKeys(runs []KeyRun, trial, dataset string, version uint64, 
 		if i > 0 && r.First <= runs[i-1].First {
 			return nil, fmt.Errorf("%s: salt key runs are not in row order", name)
 		}
-		sl, err := leaf.NewSalterFromKey(r.Key, len(cols.Sorted))
-		if err != nil {
-			return nil, err
+		if len(r.Key) != leaf.SaltKeySize {
+			return nil, fmt.Errorf("%s: salt key run %d: key of %d bytes", name, i, len(r.Key))
 		}
-		c.runs = append(c.runs, saltRun{first: r.First, salter: sl})
+		c.runs = append(c.runs, saltRun{first: r.First, key: r.Key})
 	}
 	enc, err := leaf.NewRowEncoder(trial, dataset, version, cols.Sorted)
 	if err != nil {
@@ -257,7 +261,15 @@ func (c *Committer) RowSalters(subjects []string, n int, first uint64, ensure bo
 		k := sort.Search(len(c.runs), func(k int) bool { return c.runs[k].first > first }) - 1
 		for i := range out {
 			for row := first + uint64(i); k+1 < len(c.runs) && c.runs[k+1].first <= row; {
+				c.runs[k].salter = nil // passed: the batch's rows keep what they use
 				k++
+			}
+			if c.runs[k].salter == nil {
+				sl, err := leaf.NewSalterFromKey(c.runs[k].key, len(c.Columns.Sorted))
+				if err != nil {
+					return nil, err
+				}
+				c.runs[k].salter = sl
 			}
 			out[i] = c.runs[k].salter
 		}

@@ -80,9 +80,16 @@ func isSchemaKey(k string) bool { return k == schemaKeys[0] || k == schemaKeys[1
 // parseRecord decodes a metadata record: pairs of (uvarint length, key,
 // uvarint length, value), each key starting "trialog.", none twice and
 // none of the schema's keys. Lengths are checked against the bytes left
-// before anything is sliced; nothing is allocated from them.
+// before anything is sliced; nothing is allocated from them. Every value
+// but the salt keys' together stays within the schema metadata's limit
+// (ipcfile.DefaultMaxMetadata, 1 MiB): the record holds what schema
+// metadata would, and the JSON values among them are decoded afterwards,
+// so their size bounds the decoder's memory (docs/package-format.md,
+// "Limits"). The salt keys, 36 bytes or less per participant, are bounded
+// by the record's batch (64 MiB).
 func parseRecord(rec []byte) (keys, vals []string, err error) {
 	seen := map[string]bool{}
+	others := 0
 	next := func(what string) (string, error) {
 		n, w := binary.Uvarint(rec)
 		if w <= 0 || n > uint64(len(rec)-w) {
@@ -105,6 +112,11 @@ func parseRecord(rec []byte) (keys, vals []string, err error) {
 			return nil, nil, fmt.Errorf("%w: metadata record: key %.40q not allowed or repeated", ErrPackage, k)
 		}
 		seen[k] = true
+		if k != metaSaltKeys {
+			if others += len(k) + len(v); others > ipcfile.DefaultMaxMetadata {
+				return nil, nil, fmt.Errorf("%w: metadata record: more than %d bytes besides the salt keys", ErrPackage, ipcfile.DefaultMaxMetadata)
+			}
+		}
 		if slices.Contains(rawKeys, k) {
 			v = base64.StdEncoding.EncodeToString([]byte(v))
 		}
