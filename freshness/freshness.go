@@ -43,7 +43,7 @@ func New(r tlogtiles.Reader, location, verifierKey string) *Log {
 
 // Logged implements verify.Versions.
 func (l *Log) Logged(ctx context.Context, q verify.VersionQuery) (*verify.LoggedVersions, error) {
-	cp, _, err := tlogtiles.Checkpoint(ctx, l.r, l.verifierKey)
+	cp, signed, err := tlogtiles.Checkpoint(ctx, l.r, l.verifierKey)
 	if errors.Is(err, checkpoint.ErrBadCheckpoint) {
 		return nil, fmt.Errorf("%s: %w: %w", l.location, verify.ErrLogInconsistent, err)
 	}
@@ -52,6 +52,11 @@ func (l *Log) Logged(ctx context.Context, q verify.VersionQuery) (*verify.Logged
 	}
 	if want := checkpoint.Origin(q.Trial); cp.Origin != want {
 		return nil, fmt.Errorf("%s is the log of %q, not of trial %s", l.location, cp.Origin, q.Trial)
+	}
+	if q.CheckCheckpoint != nil {
+		if err := q.CheckCheckpoint(signed); err != nil {
+			return nil, fmt.Errorf("%s: %w: %w", l.location, verify.ErrLogInconsistent, err)
+		}
 	}
 	pkg := trillian.Root{Size: q.Size, Hash: q.Root}
 	if _, err := tlogtiles.ConsistencyProof(ctx, l.r, pkg, cp.Root); err != nil {
@@ -62,6 +67,9 @@ func (l *Log) Logged(ctx context.Context, q verify.VersionQuery) (*verify.Logged
 			return nil, fmt.Errorf("%s: %w: the package's tree %d is not a prefix of its tree %d (a fork): %v", l.location, verify.ErrLogInconsistent, q.Size, cp.Size, err)
 		}
 		return nil, fmt.Errorf("%s: %w", l.location, err)
+	}
+	if cp.Size < q.MinSize {
+		return nil, fmt.Errorf("%s: %w: it serves a tree of %d leaves, older than the tree of %d this verifier has seen signed (a stale mirror, or a rollback: a newer version could be hidden)", l.location, verify.ErrLogInconsistent, cp.Size, q.MinSize)
 	}
 	ans := &verify.LoggedVersions{TreeSize: cp.Size}
 	if q.From >= cp.Size {

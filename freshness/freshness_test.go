@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/trialog/trialog/canonical"
@@ -96,5 +97,19 @@ func TestLoggedLists(t *testing.T) {
 	}
 	if _, err := log.Logged(ctx, verify.VersionQuery{Trial: "T1", Dataset: "DM", From: 3, Size: 15, Root: pkgRoot.Hash}); !errors.Is(err, verify.ErrLogInconsistent) {
 		t.Errorf("a package tree larger than the log's: %v", err)
+	}
+	// A stale mirror (adversarial review): it serves a genuine but older
+	// checkpoint than one the verifier has seen signed (the package's
+	// disclosure record, the trust store), which could hide a version.
+	stale := q
+	stale.From, stale.MinSize = 3, 20
+	if _, err := log.Logged(ctx, stale); !errors.Is(err, verify.ErrLogInconsistent) || !strings.Contains(err.Error(), "stale mirror") {
+		t.Errorf("a log older than the verifier has seen: %v", err)
+	}
+	// With a witness policy, the checkpoint must meet its quorum.
+	stale.MinSize = 0
+	stale.CheckCheckpoint = func([]byte) error { return errors.New("0 of 3 witness cosignatures") }
+	if _, err := log.Logged(ctx, stale); !errors.Is(err, verify.ErrLogInconsistent) || !strings.Contains(err.Error(), "witness") {
+		t.Errorf("an unwitnessed log checkpoint: %v", err)
 	}
 }

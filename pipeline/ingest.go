@@ -97,7 +97,7 @@ func Ingest(ctx context.Context, t *workspace.Trial, f *source.File, opts Ingest
 			return nil, fmt.Errorf("%s: key column %s is not in the file: %w", f.Name, k, source.ErrInput)
 		}
 	}
-	if err := t.RecoverErasure(ctx); err != nil {
+	if err := t.RecoverWrites(ctx); err != nil {
 		return nil, err
 	}
 	salting := workspace.Salting{Salts: 2, SubjectColumn: opts.SubjectColumn}

@@ -198,7 +198,7 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err := w.checkSubjectColumn(cols.Sorted); err != nil {
 		return nil, err
 	}
-	if err := t.RecoverErasure(ctx); err != nil {
+	if err := t.RecoverWrites(ctx); err != nil {
 		return nil, err
 	}
 	keys, err := t.Keys()

@@ -8,6 +8,9 @@ import (
 	"sync"
 
 	"github.com/trialog/trialog/disclosure"
+	"github.com/trialog/trialog/trillian/checkpoint"
+	"github.com/trialog/trialog/witness"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Versions tells a verifier which versions of a dataset a trial's log
@@ -38,6 +41,16 @@ type VersionQuery struct {
 	// Size and Root are the package's checkpointed tree.
 	Size uint64
 	Root []byte
+	// MinSize is the largest tree of this log the verifier already knows
+	// of (the checkpoint of the package's disclosure record, the trust
+	// store's latest): a log that answers from an older checkpoint is
+	// serving a stale or rolled-back view, which could hide a version.
+	MinSize uint64
+	// CheckCheckpoint, if set, must accept the log's signed checkpoint
+	// (the verifier's witness quorum): a server can only answer from a
+	// checkpoint the trial key signed, but without witnesses it chooses
+	// which one, and so how fresh "latest" is.
+	CheckCheckpoint func(signed []byte) error
 }
 
 // LoggedVersions is a log's answer.
@@ -89,9 +102,32 @@ func (v *verifier) checkFreshness(ctx context.Context) error {
 	if v.opts.Versions == nil {
 		return nil // Freshness stays FreshnessNotChecked
 	}
-	q := VersionQuery{Trial: m.Trial, Dataset: m.Dataset, From: v.meta.ManifestIndex + 1, Size: v.cp.Size, Root: v.cp.Hash}
+	q := VersionQuery{Trial: m.Trial, Dataset: m.Dataset, From: v.meta.ManifestIndex + 1, Size: v.cp.Size, Root: v.cp.Hash, MinSize: v.knownSize}
 	if v.meta.Disclosure == disclosure.DisclosureMinimal {
 		q.From = m.FirstIndex
+	}
+	if v.opts.Trust != nil {
+		if latest, err := v.opts.Trust.Latest(v.opts.VerifierKey); err == nil && latest != nil {
+			if cp, err := checkpoint.Open(v.opts.VerifierKey, latest); err == nil {
+				q.MinSize = max(q.MinSize, cp.Size)
+			}
+		}
+	}
+	if p := v.opts.Witnesses; p != nil {
+		q.CheckCheckpoint = func(signed []byte) error {
+			lv, err := note.NewVerifier(v.opts.VerifierKey)
+			if err != nil {
+				return err
+			}
+			wr, err := witness.Check(lv, signed, p)
+			if err != nil {
+				return err
+			}
+			if !wr.OK() {
+				return fmt.Errorf("the log's latest checkpoint has %s", wr)
+			}
+			return nil
+		}
 	}
 	ans, err := v.opts.Versions.Logged(ctx, q)
 	if errors.Is(err, ErrLogInconsistent) {

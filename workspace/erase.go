@@ -82,7 +82,10 @@ func (t *Trial) Erasures() ([]ErasureRecord, error) {
 // journal: RecoverErasure (run by the next Erase, ingest or prove)
 // finishes it; a crash before the append drops it.
 func (t *Trial) Erase(ctx context.Context, subject, reason, operator string, now time.Time) (uint64, error) {
-	if err := t.RecoverErasure(ctx); err != nil {
+	if err := t.RecoverWrites(ctx); err != nil {
+		return 0, err
+	}
+	if err := removeLeftovers(t.journalPath()); err != nil { // a killed journal write may name the participant
 		return 0, err
 	}
 	if strings.TrimSpace(reason) == "" {

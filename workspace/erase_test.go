@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,51 @@ func TestEraseAndRecover(t *testing.T) {
 	}
 	if j, _ := tr.Journal(); j != nil {
 		t.Errorf("journal left: %+v", j)
+	}
+}
+
+// TestEraseAfterInterruptedDisclosure (adversarial review): a disclosure
+// whose package was never delivered does not block an erasure until the
+// next prove: every writer finishes any interrupted single-leaf write
+// first. And no copy of an erased key survives in a leftover temporary
+// file of the key store.
+func TestEraseAfterInterruptedDisclosure(t *testing.T) {
+	ctx := context.Background()
+	_, tr := newTrial(t)
+	keys, err := tr.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Ensure([]string{"S-1", "S-2"}); err != nil {
+		t.Fatal(err)
+	}
+	// A killed key store write leaves its temporary file: with the key.
+	raw, err := os.ReadFile(tr.keysPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover := tr.keysPath() + ".tmp" // the shape durable.WriteFile uses, after a dot
+	leftover = filepath.Join(filepath.Dir(leftover), "."+filepath.Base(leftover)+"123")
+	if err := os.WriteFile(leftover, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	crash := errors.New("crash")
+	if _, err := tr.LogDisclosure(ctx, testDisclosure(), []string{"S-1"}, "", func(*DisclosureRecord, []byte) error { return crash }); !errors.Is(err, crash) {
+		t.Fatalf("LogDisclosure: %v", err)
+	}
+	if _, err := tr.Erase(ctx, "S-1", "collected in error", "dpo", time.Now()); err != nil {
+		t.Fatalf("erase after an interrupted disclosure: %v", err)
+	}
+	if recs, err := tr.Disclosures(); err != nil || len(recs) != 1 {
+		t.Errorf("the interrupted disclosure's record: %v %d", err, len(recs))
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a leftover key store file survived the erasure: %v", err)
+	}
+	entries, _ := os.ReadDir(tr.Dir)
+	for _, e := range entries {
+		if b, _ := os.ReadFile(filepath.Join(tr.Dir, e.Name())); strings.Contains(string(b), "S-1\"") && e.Name() != "disclosures" {
+			t.Errorf("%s still names the erased participant's key entry", e.Name())
+		}
 	}
 }

@@ -64,6 +64,17 @@ func (t *Trial) journalPath() string { return filepath.Join(t.Dir, "journal.json
 // Journal returns the unfinished write, or nil.
 func (t *Trial) Journal() (*Journal, error) { return readOptionalJSON[Journal](t.journalPath()) }
 
+// RecoverWrites finishes or drops an interrupted single-leaf write of any
+// kind (an erasure, a disclosure record): every writer runs it first, so
+// one interrupted write never blocks the others until someone happens to
+// make another write of its kind.
+func (t *Trial) RecoverWrites(ctx context.Context) error {
+	if err := t.RecoverErasure(ctx); err != nil {
+		return err
+	}
+	return t.RecoverDisclosure(ctx)
+}
+
 // readDirIfAny lists a directory that exists only once something was
 // kept in it: nil, without an error, when it does not exist yet.
 func readDirIfAny(dir string) ([]os.DirEntry, error) {

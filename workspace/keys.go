@@ -51,6 +51,13 @@ func (t *Trial) keysPath() string { return filepath.Join(t.Dir, "keys.json") }
 
 // Keys loads the trial's key store (empty if none was written yet).
 func (t *Trial) Keys() (*KeyStore, error) {
+	// A write killed before its rename leaves its temporary file, which
+	// may hold a key erased since: the trial's lock is held, so no write
+	// is under way, and every leftover goes (crypto-shredding must not
+	// leave a copy behind).
+	if err := removeLeftovers(t.keysPath()); err != nil {
+		return nil, err
+	}
 	k := &KeyStore{t: t, data: keysFile{Format: keysFormat, Participants: map[string]string{}, Erased: map[string]uint64{}}}
 	raw, err := os.ReadFile(t.keysPath())
 	if errors.Is(err, os.ErrNotExist) {
@@ -151,4 +158,19 @@ func (k *KeyStore) save() error {
 		return err
 	}
 	return durable.WriteFile(k.t.keysPath(), append(data, '\n'), 0o600)
+}
+
+// removeLeftovers removes the temporary files that durable.WriteFile makes
+// beside path and an interrupted process left behind.
+func removeLeftovers(path string) error {
+	left, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
+	if err != nil {
+		return err
+	}
+	for _, f := range left {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/trialog/trialog/pipeline"
+	"github.com/trialog/trialog/workspace"
 )
 
 // consentEraseCommand destroys a participant's salt key
@@ -32,11 +34,43 @@ func consentEraseCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			uncovered, err := versionsWithoutParticipantKeys(t)
+			if err != nil {
+				return err
+			}
 			if c.Bool("json") {
-				return printJSON(map[string]any{"trial": t.ID, "erasure_leaf": index})
+				return printJSON(map[string]any{"trial": t.ID, "erasure_leaf": index, "not_covered": uncovered})
 			}
 			fmt.Printf("participant's key destroyed; erasure logged at leaf %d (the participant is salted in it)\n", index)
+			for _, v := range uncovered {
+				fmt.Fprintf(os.Stderr, "warning: %s was salted without a subject column (every row from the trial key): if it holds this participant's rows, this erasure does not cover them (re-ingest it with --subject-column)\n", v)
+			}
 			return nil
 		},
 	}
+}
+
+// versionsWithoutParticipantKeys lists the dataset versions (NAME@V) whose
+// rows were salted from the trial key, not per participant: salts v1, or
+// salts v2 without a subject column (none found, none given). An erasure
+// cannot make such rows unlinkable, so erase says so (adversarial review:
+// a subject column under another name was salted with the trial key).
+func versionsWithoutParticipantKeys(t *workspace.Trial) ([]string, error) {
+	names, err := t.Datasets()
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, n := range names {
+		recs, err := t.Versions(n)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.Salts != 2 || r.SubjectColumn == "" {
+				out = append(out, fmt.Sprintf("%s@%d", r.Manifest.Dataset, r.Manifest.Version))
+			}
+		}
+	}
+	return out, nil
 }

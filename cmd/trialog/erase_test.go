@@ -180,3 +180,26 @@ func TestKilledEraseLeavesOneState(t *testing.T) {
 		t.Errorf("journal left: %+v", j)
 	}
 }
+
+// TestEraseWarnsOfUnkeyedVersions (adversarial review): a dataset whose
+// participant column is not found (here renamed SUBJECT) is salted with
+// the trial key; an erasure cannot cover it, and erase says which
+// versions it does not cover instead of implying it erased everything.
+func TestEraseWarnsOfUnkeyedVersions(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TRIALOG_LOG", filepath.Join(dir, "log"))
+	t.Setenv("TRIALOG_TRIAL", "CDISCPILOT01")
+	mustRun(t, 0, "init")
+	mustRun(t, 0, "ingest", "--dataset", "DM", filepath.Join(pilot, "dm.csv"))
+	raw, err := os.ReadFile(filepath.Join(pilot, "ae.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aex := filepath.Join(dir, "aex.csv")
+	os.WriteFile(aex, []byte(strings.Replace(string(raw), `"USUBJID"`, `"SUBJECT"`, 1)), 0o644)
+	mustRun(t, 0, "ingest", "--dataset", "AEX", aex)
+	code, out, errOut := trialog(t, "consent", "erase", "--subject", "01-701-1028", "--reason", "collected in error")
+	if code != 0 || !strings.Contains(out, "key destroyed") || !strings.Contains(errOut, "AEX@1 was salted without a subject column") || strings.Contains(errOut, "DM@1") {
+		t.Errorf("erase: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
