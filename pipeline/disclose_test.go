@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trialog/trialog/pipeline"
 	"github.com/trialog/trialog/source"
@@ -148,4 +149,25 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestFreeTextNamesNoParticipant (adversarial review): the recipient and
+// the purpose are logged in clear (and published with the log), so prove
+// refuses ones that name a participant; so does an erasure's reason.
+func TestFreeTextNamesNoParticipant(t *testing.T) {
+	tr, _ := newTrial(t)
+	dm := pilotFile(t, "dm.csv")
+	ingest(t, tr, dm, "DM")
+	for _, opts := range []pipeline.ProveOptions{
+		{Dataset: "DM", Rows: [][2]uint64{{0, 1}}, Recipient: "Dr Roe (mother of 01-701-1015)", Purpose: "main"},
+		{Dataset: "DM", Rows: [][2]uint64{{0, 1}}, Recipient: "Sponsor", Purpose: "SAE narrative for 01-701-1028"},
+	} {
+		out := filepath.Join(t.TempDir(), "p.arrow")
+		if _, err := pipeline.Prove(context.Background(), tr, openFile(t, dm, source.Options{}), out, opts); !errors.Is(err, workspace.ErrUsage) {
+			t.Errorf("%q / %q: %v, want a usage error", opts.Recipient, opts.Purpose, err)
+		}
+	}
+	if _, err := tr.Erase(context.Background(), "01-701-1015", "asked by 01-701-1028's family", "dpo", time.Now()); !errors.Is(err, workspace.ErrUsage) {
+		t.Errorf("an erasure reason naming another participant: %v", err)
+	}
 }

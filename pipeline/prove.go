@@ -205,6 +205,12 @@ func Prove(ctx context.Context, t *workspace.Trial, f *source.File, out string, 
 	if err != nil {
 		return nil, err
 	}
+	if opts.Recipient == "" || opts.Purpose == "" {
+		return nil, fmt.Errorf("a disclosure needs a recipient and a purpose: %w", workspace.ErrUsage)
+	}
+	if keys.Mentions(opts.Recipient) || keys.Mentions(opts.Purpose) {
+		return nil, fmt.Errorf("the recipient and the purpose are logged in clear in the disclosure record and must not name a participant: %w", workspace.ErrUsage)
+	}
 	if w.committer, err = commit.NewCommitter(t.Secret(), keys, rec.Salting, t.ID, m.Dataset, m.Version, f.Name, cols, m.Rules()); err != nil {
 		return nil, err
 	}

@@ -91,12 +91,15 @@ func (t *Trial) Erase(ctx context.Context, subject, reason, operator string, now
 	if strings.TrimSpace(reason) == "" {
 		return 0, fmt.Errorf("an erasure needs a reason: %w", ErrUsage)
 	}
-	if subject == "" || strings.Contains(reason, subject) {
+	if subject == "" || strings.Contains(strings.ToLower(reason), strings.ToLower(subject)) {
 		return 0, fmt.Errorf("the erasure reason is logged in clear and must not contain the participant's ID: %w", ErrUsage)
 	}
 	keys, err := t.Keys()
 	if err != nil {
 		return 0, err
+	}
+	if keys.Mentions(reason) {
+		return 0, fmt.Errorf("the erasure reason is logged in clear and must not name any participant: %w", ErrUsage)
 	}
 	if _, err := keys.Key(subject); err != nil {
 		return 0, fmt.Errorf("cannot erase this participant: %w", err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/trialog/trialog/commit"
 	"github.com/trialog/trialog/internal/durable"
@@ -45,6 +46,20 @@ type keysFile struct {
 	// Erased maps an erased participant's tag to the leaf index of the
 	// erasure record.
 	Erased map[string]uint64 `json:"erased"`
+}
+
+// Mentions reports whether text contains the ID of a participant this
+// store holds a key for (case-insensitive): free text logged in clear
+// (a disclosure's recipient and purpose, an erasure's reason) must not
+// name one, or a published log would.
+func (k *KeyStore) Mentions(text string) bool {
+	lower := strings.ToLower(text)
+	for id := range k.data.Participants {
+		if id != "" && strings.Contains(lower, strings.ToLower(id)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Trial) keysPath() string { return filepath.Join(t.Dir, "keys.json") }
