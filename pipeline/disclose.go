@@ -62,7 +62,7 @@ func (w *packageWriter) disclosure(digest string, treeSize uint64) leaf.Disclosu
 		Format: leaf.DisclosureFormat, Trial: m.Trial, Dataset: m.Dataset, Version: m.Version, ManifestIndex: w.meta.ManifestIndex,
 		Mode: w.meta.Mode, Selection: w.meta.Selection, Rows: disclosure.CountRanges(w.rows), Disclosed: disclosed, Redacted: redacted,
 		TreeSize: treeSize, Recipient: w.opts.Recipient, Purpose: w.opts.Purpose, Operator: operator(w.opts.Operator),
-		Time: time.Now().UTC().Format(time.RFC3339), Consent: w.consentState(), Withheld: withheld, PackageSHA256: digest,
+		Time: decidedAt(w.opts).UTC().Format(time.RFC3339), Consent: w.consentState(), Withheld: withheld, PackageSHA256: digest,
 	}
 }
 
@@ -113,4 +113,12 @@ func (w *packageWriter) logDisclosure(ctx context.Context, t *workspace.Trial, t
 	}
 	res.DisclosureLeaf, res.PackageSHA256 = rec.LeafIndex, digest
 	return nil
+}
+
+// decidedAt is the disclosure's time (ProveOptions.DecidedAt, else now).
+func decidedAt(opts ProveOptions) time.Time {
+	if opts.DecidedAt.IsZero() {
+		return time.Now()
+	}
+	return opts.DecidedAt
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
@@ -65,6 +66,11 @@ type ProveOptions struct {
 	// Recipient, Purpose and Operator (default: the OS user) are logged
 	// in the package's disclosure record.
 	Recipient, Purpose, Operator string
+	// DecidedAt is when the disclosure was decided: the time its consent
+	// rule was evaluated at, logged as the disclosure record's time, so
+	// the audit judges the record at the moment of the decision (default:
+	// when the record is logged).
+	DecidedAt time.Time
 }
 
 // ErrNoRows is wrapped when a selection matches no row.

@@ -263,7 +263,8 @@ func proveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := consentOptions(c, t, &opts, time.Now()); err != nil {
+			opts.DecidedAt = clockOf(c)()
+			if err := consentOptions(c, t, &opts, opts.DecidedAt); err != nil {
 				return err
 			}
 			bar := newProgress(c, "prove "+name)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -40,7 +39,8 @@ func proveSubject(c *cli.Context) error {
 	}
 	defer t.Close()
 	var base pipeline.ProveOptions
-	if err := consentOptions(c, t, &base, time.Now()); err != nil {
+	base.DecidedAt = clockOf(c)()
+	if err := consentOptions(c, t, &base, base.DecidedAt); err != nil {
 		return err
 	}
 	redact := splitList(c.String("redact"))
