@@ -2,6 +2,7 @@ package disclosure
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -98,14 +99,14 @@ func ProofHashesFor(treeSize uint64) int {
 // PackageDigest is the hex SHA-256 of a package file with every
 // occurrence of value replaced by blank (same length): for a package
 // written with the blank, its digest before the value was filled in.
-func PackageDigest(path string, value, blank string) (digest string, occurrences int, err error) {
+func PackageDigest(ctx context.Context, path string, value, blank string) (digest string, occurrences int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	offsets, err := scanReplace(f, []byte(value), []byte(blank), h)
+	offsets, err := scanReplace(ctxReader{ctx, f}, []byte(value), []byte(blank), h)
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: %w", path, err)
 	}
@@ -187,4 +188,17 @@ func scanReplace(r io.Reader, old, repl []byte, out io.Writer) ([]int64, error) 
 			return offsets, nil
 		}
 	}
+}
+
+// ctxReader stops a long read when its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

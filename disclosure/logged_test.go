@@ -2,6 +2,7 @@ package disclosure
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -65,7 +66,7 @@ func TestFillAndDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	got, occurrences, err := PackageDigest(path, value, blank)
+	got, occurrences, err := PackageDigest(context.Background(), path, value, blank)
 	if err != nil || occurrences != 2 || got != hex.EncodeToString(want[:]) {
 		t.Fatalf("digest %s (%d occurrences, %v), want %x", got, occurrences, err, want)
 	}

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -27,7 +28,7 @@ type Disclosed struct {
 // the checkpoint is the trial's, the leaf is in its tree, the leaf
 // describes this package, and its digest is this file's (with the proof
 // blanked). Every package of format 4 has one.
-func (v *verifier) checkLogged(pkgPath string) (finish func()) {
+func (v *verifier) checkLogged(ctx context.Context, pkgPath string) (finish func()) {
 	none := func() {}
 	rep, meta, m := v.rep, v.meta, v.meta.Manifest
 	p := meta.Logged
@@ -86,7 +87,7 @@ func (v *verifier) checkLogged(pkgPath string) (finish func()) {
 	// is added when they are done.
 	done := make(chan digestResult, 1)
 	go func() {
-		digest, n, err := disclosure.PackageDigest(pkgPath, meta.LoggedValue, disclosure.BlankValue(p.Nonce, len(meta.LoggedValue)))
+		digest, n, err := disclosure.PackageDigest(ctx, pkgPath, meta.LoggedValue, disclosure.BlankValue(p.Nonce, len(meta.LoggedValue)))
 		done <- digestResult{digest, n, err}
 	}()
 	var once sync.Once

@@ -187,7 +187,7 @@ func verifyOnce(ctx context.Context, pkgPath string, opts Options, exhaustive bo
 		return rep, false, nil
 	}
 	v.checkWitnessing(ctx)
-	logged := v.checkLogged(pkgPath)
+	logged := v.checkLogged(ctx, pkgPath)
 	defer logged() // on an error return too: the digest's goroutine ends
 	rows := v.safeRows
 	if meta.Mode == disclosure.ModeDerived {
