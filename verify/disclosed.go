@@ -49,7 +49,6 @@ func (v *verifier) checkLogged(ctx context.Context, pkgPath string) (finish func
 		rep.fail("disclosure proof: checkpoint of %q, the package is of %q", cp.Origin, v.cp.Origin)
 		return none
 	}
-	v.knownSize = max(v.knownSize, cp.Size) // the log reached this tree
 	if p.LeafIndex >= cp.Size {
 		rep.fail("disclosure proof: leaf %d is outside the checkpoint's tree of %d", p.LeafIndex, cp.Size)
 		return none

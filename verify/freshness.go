@@ -42,9 +42,11 @@ type VersionQuery struct {
 	Size uint64
 	Root []byte
 	// MinSize is the largest tree of this log the verifier already knows
-	// of (the checkpoint of the package's disclosure record, the trust
-	// store's latest): a log that answers from an older checkpoint is
-	// serving a stale or rolled-back view, which could hide a version.
+	// of (its trust store's latest): a log that answers from an older
+	// checkpoint is serving a stale or rolled-back view, which could hide
+	// a version. (The package's disclosure record is no floor: it is the
+	// leaf right after the package's tree, where no version can hide, and
+	// a log published before it is merely not yet republished.)
 	MinSize uint64
 	// CheckCheckpoint, if set, must accept the log's signed checkpoint
 	// (the verifier's witness quorum): a server can only answer from a
@@ -102,7 +104,7 @@ func (v *verifier) checkFreshness(ctx context.Context) error {
 	if v.opts.Versions == nil {
 		return nil // Freshness stays FreshnessNotChecked
 	}
-	q := VersionQuery{Trial: m.Trial, Dataset: m.Dataset, From: v.meta.ManifestIndex + 1, Size: v.cp.Size, Root: v.cp.Hash, MinSize: v.knownSize}
+	q := VersionQuery{Trial: m.Trial, Dataset: m.Dataset, From: v.meta.ManifestIndex + 1, Size: v.cp.Size, Root: v.cp.Hash}
 	if v.meta.Disclosure == disclosure.DisclosureMinimal {
 		q.From = m.FirstIndex
 	}

@@ -232,16 +232,15 @@ func (v *verifier) safeDerived(ctx context.Context, fr *ipcfile.File) (err error
 }
 
 type verifier struct {
-	rep       *Report
-	knownSize uint64 // the largest tree of this log the package shows signed (freshness floor)
-	meta      *disclosure.Meta
-	rules     canonical.Rules // the manifest's: cells are encoded under them
-	opts      Options
-	schema    *arrow.Schema
-	layout    *ipcfile.Layout // the file's checked structure
-	cp        checkpoint.Checkpoint
-	names     []string // manifest columns in name order
-	encoder   *leaf.RowEncoder
+	rep     *Report
+	meta    *disclosure.Meta
+	rules   canonical.Rules // the manifest's: cells are encoded under them
+	opts    Options
+	schema  *arrow.Schema
+	layout  *ipcfile.Layout // the file's checked structure
+	cp      checkpoint.Checkpoint
+	names   []string // manifest columns in name order
+	encoder *leaf.RowEncoder
 	// per column in name order: package field indices (-1 when absent)
 	valueCol, saltCol, commitCol []int
 	rowHashCol                   int
